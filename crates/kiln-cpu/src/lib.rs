@@ -1,0 +1,168 @@
+//! The CPU reference backend: executes kiln-graph plans on host memory, generic over f32 (for
+//! parity with the GPU) and f64 (for finite-difference gradient checks).
+
+pub mod executor;
+pub mod ops;
+mod real;
+
+use std::sync::Arc;
+
+use kiln_graph::{Backend, Counters, Error, Location, PersistentId, PersistentSpec, Plan, PlanId, Result, Session};
+
+pub use real::Real;
+
+/// The CPU backend. Matmuls use all cores through the GEMM crate's own threads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        format!("cpu ({threads} threads)")
+    }
+
+    fn new_session(&self, persistents: &[PersistentSpec]) -> Result<Box<dyn Session>> {
+        Ok(Box::new(CpuSession::<f32>::new(persistents)))
+    }
+}
+
+struct Loaded<T> {
+    plan: Arc<Plan>,
+    arena: Vec<T>,
+}
+
+/// A model's state on the CPU, in element type `T`.
+pub struct CpuSession<T> {
+    specs: Vec<PersistentSpec>,
+    persistents: Vec<Vec<T>>,
+    plans: Vec<Loaded<T>>,
+    counters: Counters,
+}
+
+impl<T: Real> CpuSession<T> {
+    /// Zero-filled persistents for `specs`.
+    pub fn new(specs: &[PersistentSpec]) -> Self {
+        CpuSession {
+            specs: specs.to_vec(),
+            persistents: specs.iter().map(|s| vec![T::zero(); s.shape.numel()]).collect(),
+            plans: Vec::new(),
+            counters: Counters {
+                buffer_allocations: specs.len() as u64,
+                ..Counters::default()
+            },
+        }
+    }
+
+    fn spec(&self, id: PersistentId) -> Result<&PersistentSpec> {
+        self.specs
+            .get(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no persistent tensor #{}", id.0)))
+    }
+
+    /// Writes a persistent tensor in `T`.
+    pub fn write_typed(&mut self, id: PersistentId, data: &[T]) -> Result<()> {
+        let spec = self.spec(id)?;
+        if data.len() != spec.shape.numel() {
+            return Err(Error::shape(&spec.name, format!("{} values", data.len()), format!("{} for shape {}", spec.shape.numel(), spec.shape)));
+        }
+        self.persistents[id.0].copy_from_slice(data);
+        Ok(())
+    }
+
+    /// Reads a persistent tensor in `T`.
+    pub fn read_typed(&self, id: PersistentId) -> Result<Vec<T>> {
+        self.spec(id)?;
+        Ok(self.persistents[id.0].clone())
+    }
+
+    /// Loads a plan; see [`Session::load`].
+    pub fn load_plan(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
+        if plan.persistents != self.specs {
+            return Err(Error::invalid("session", "plan was built for another model's tensors"));
+        }
+        self.counters.buffer_allocations += 1;
+        self.plans.push(Loaded {
+            arena: vec![T::zero(); plan.arena_len],
+            plan,
+        });
+        Ok(PlanId(self.plans.len() - 1))
+    }
+
+    fn loaded(&mut self, id: PlanId) -> Result<&mut Loaded<T>> {
+        self.plans
+            .get_mut(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))
+    }
+
+    /// Runs a plan with inputs in `T`.
+    pub fn run_typed(&mut self, id: PlanId, inputs: &[(&str, &[T])]) -> Result<()> {
+        let loaded = self.plans.get_mut(id.0).ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        for (name, r) in &loaded.plan.inputs {
+            let data = inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| *d)
+                .ok_or_else(|| Error::invalid("run", format!("input `{name}` was not given")))?;
+            if data.len() != r.len() {
+                return Err(Error::shape(name, format!("{} values", data.len()), format!("{} for shape {}", r.len(), r.shape)));
+            }
+            let Location::Arena { offset } = r.location else { unreachable!("inputs live in the arena") };
+            loaded.arena[offset..offset + data.len()].copy_from_slice(data);
+        }
+        let mut mem = executor::Memory {
+            arena: &mut loaded.arena,
+            persistents: &mut self.persistents,
+        };
+        executor::run_plan(&loaded.plan, &mut mem);
+        self.counters.submits += 1;
+        self.counters.dispatches += loaded.plan.steps.len() as u64;
+        Ok(())
+    }
+
+    /// The plan's outputs in `T`, from the last run.
+    pub fn outputs_typed(&mut self, id: PlanId) -> Result<Vec<Vec<T>>> {
+        let loaded = self.loaded(id)?;
+        Ok(loaded
+            .plan
+            .outputs
+            .iter()
+            .map(|r| match r.location {
+                Location::Arena { offset } => loaded.arena[offset..offset + r.len()].to_vec(),
+                Location::Persistent(_) => unreachable!("outputs live in the arena"),
+            })
+            .collect())
+    }
+}
+
+impl<T: Real> Session for CpuSession<T> {
+    fn write_persistent(&mut self, id: PersistentId, data: &[f32]) -> Result<()> {
+        let v: Vec<T> = data.iter().map(|&x| T::of(x)).collect();
+        self.write_typed(id, &v)
+    }
+
+    fn read_persistent(&mut self, id: PersistentId) -> Result<Vec<f32>> {
+        Ok(self.read_typed(id)?.into_iter().map(Real::to_f32).collect())
+    }
+
+    fn load(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
+        self.load_plan(plan)
+    }
+
+    fn run(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<()> {
+        let converted: Vec<(&str, Vec<T>)> = inputs.iter().map(|(n, d)| (*n, d.iter().map(|&x| T::of(x)).collect())).collect();
+        let refs: Vec<(&str, &[T])> = converted.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+        self.run_typed(plan, &refs)
+    }
+
+    fn read_outputs(&mut self, plan: PlanId) -> Result<Vec<Vec<f32>>> {
+        Ok(self
+            .outputs_typed(plan)?
+            .into_iter()
+            .map(|v| v.into_iter().map(Real::to_f32).collect())
+            .collect())
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}

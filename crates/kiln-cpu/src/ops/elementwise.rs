@@ -1,0 +1,74 @@
+//! Elementwise arithmetic and comparisons. Gradients (in autodiff): `d(a±b) = (dy, ±dy)`,
+//! `d(a·b) = (dy·b, dy·a)`, `d(s·x) = s·dy`; sign, equal and greater have none.
+
+use crate::Real;
+
+/// `out = a + b`.
+pub fn add<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    zip_with(a, b, out, |x, y| x + y);
+}
+
+/// `out = a - b`.
+pub fn sub<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    zip_with(a, b, out, |x, y| x - y);
+}
+
+/// `out = a · b`.
+pub fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    zip_with(a, b, out, |x, y| x * y);
+}
+
+/// `out = 1` where `a == b`, else `0`.
+pub fn equal<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    zip_with(a, b, out, |x, y| if x == y { T::one() } else { T::zero() });
+}
+
+/// `out = factor · x`.
+pub fn scale<T: Real>(x: &[T], factor: T, out: &mut [T]) {
+    map(x, out, |v| v * factor);
+}
+
+/// `out = sign(x)`, with `sign(0) = 0`.
+pub fn sign<T: Real>(x: &[T], out: &mut [T]) {
+    map(x, out, |v| {
+        if v > T::zero() {
+            T::one()
+        } else if v < T::zero() {
+            -T::one()
+        } else {
+            T::zero()
+        }
+    });
+}
+
+/// `out = 1` where `x > threshold`, else `0`.
+pub fn greater<T: Real>(x: &[T], threshold: T, out: &mut [T]) {
+    map(x, out, |v| if v > threshold { T::one() } else { T::zero() });
+}
+
+/// `out = value` everywhere.
+pub fn fill<T: Real>(value: T, out: &mut [T]) {
+    out.fill(value);
+}
+
+/// `out[r, j] = x[r, j] + bias[j]`.
+pub fn bias_add<T: Real>(x: &[T], bias: &[T], out: &mut [T]) {
+    let n = bias.len().max(1);
+    for (xr, or) in x.chunks(n).zip(out.chunks_mut(n)) {
+        for j in 0..xr.len() {
+            or[j] = xr[j] + bias[j];
+        }
+    }
+}
+
+fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+fn zip_with<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = f(x, y);
+    }
+}

@@ -1,0 +1,39 @@
+//! Matrix product with an optional fused bias and activation.
+//!
+//! Forward: `C = act(op(A) · op(B) + bias)`. Backward (in autodiff, as matmuls):
+//! `dA = dC · op(B)ᵀ`, `dB = op(A)ᵀ · dC`, transposed back to the operands' stored layouts.
+
+use kiln_graph::Epilogue;
+
+use crate::Real;
+
+/// `out[m×n] = epilogue(op(a) · op(b) + bias)`, where `a` is stored `[m, k]` (or `[k, m]` when
+/// `trans_a`) and `b` is stored `[k, n]` (or `[n, k]` when `trans_b`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul<T: Real>(
+    a: &[T],
+    b: &[T],
+    bias: Option<&[T]>,
+    out: &mut [T],
+    (m, k, n): (usize, usize, usize),
+    trans_a: bool,
+    trans_b: bool,
+    epilogue: Epilogue,
+) {
+    let (rsa, csa) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+    T::gemm(m, k, n, a, rsa, csa, b, rsb, csb, out);
+    if bias.is_none() && epilogue == Epilogue::Linear {
+        return;
+    }
+    for row in out.chunks_mut(n.max(1)) {
+        for (j, c) in row.iter_mut().enumerate() {
+            let z = *c + bias.map_or(T::zero(), |b| b[j]);
+            *c = match epilogue {
+                Epilogue::Linear => z,
+                Epilogue::Relu => z.max(T::zero()),
+                Epilogue::Sigmoid => super::activation::sigmoid_scalar(z),
+            };
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Reductions over one axis, viewed as `[outer, len, inner]`, and their adjoint, broadcast:
+//! `d sum/dx = broadcast(dy)`, `d mean/dx = broadcast(dy)/len`, `d broadcast/dx = sum(dy)`.
+
+use crate::Real;
+
+/// `out[o, i] = scale · Σ_l x[o, l, i]`.
+pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: T, out: &mut [T]) {
+    for o in 0..outer {
+        for i in 0..inner {
+            let mut acc = T::zero();
+            for l in 0..len {
+                acc = acc + x[(o * len + l) * inner + i];
+            }
+            out[o * inner + i] = acc * scale;
+        }
+    }
+}
+
+/// `out[o, l, i] = x[o, i]`.
+pub fn broadcast<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), out: &mut [T]) {
+    for o in 0..outer {
+        for l in 0..len {
+            let dst = (o * len + l) * inner;
+            out[dst..dst + inner].copy_from_slice(&x[o * inner..(o + 1) * inner]);
+        }
+    }
+}
+
+/// Index of the first largest element of each row of length `n`.
+pub fn argmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
+    for (row, o) in x.chunks(n.max(1)).zip(out.iter_mut()) {
+        let mut best = 0;
+        for j in 1..row.len() {
+            if row[j] > row[best] {
+                best = j;
+            }
+        }
+        *o = T::of(best as f32);
+    }
+}

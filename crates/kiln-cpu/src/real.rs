@@ -1,0 +1,45 @@
+//! The float types the reference runs in: f32 for parity with the GPU, f64 for gradient checks.
+
+use num_traits::Float;
+
+/// A float the reference kernels are generic over.
+pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum + 'static {
+    /// Converts from the f32 the host API speaks.
+    fn of(x: f32) -> Self;
+    /// Converts back to f32.
+    fn to_f32(self) -> f32;
+    /// `c = a · b` with element strides (row, column) for each operand; `c` is row-major `m × n`.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(m: usize, k: usize, n: usize, a: &[Self], rsa: isize, csa: isize, b: &[Self], rsb: isize, csb: isize, c: &mut [Self]);
+}
+
+macro_rules! real_impl {
+    ($t:ty, $gemm:path) => {
+        impl Real for $t {
+            fn of(x: f32) -> Self {
+                x as $t
+            }
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            fn gemm(m: usize, k: usize, n: usize, a: &[Self], rsa: isize, csa: isize, b: &[Self], rsb: isize, csb: isize, c: &mut [Self]) {
+                assert!(c.len() >= m * n, "gemm output too small");
+                if m == 0 || n == 0 {
+                    return;
+                }
+                if k == 0 {
+                    c[..m * n].fill(0.0);
+                    return;
+                }
+                // SAFETY: the scheduler checked the operand shapes, so every index the strides reach
+                // is inside `a` and `b`, and `c` holds m·n elements (asserted above).
+                unsafe {
+                    $gemm(m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, 0.0, c.as_mut_ptr(), n as isize, 1);
+                }
+            }
+        }
+    };
+}
+
+real_impl!(f32, matrixmultiply::sgemm);
+real_impl!(f64, matrixmultiply::dgemm);

@@ -1,0 +1,55 @@
+//! What an executor of plans provides. kiln-nn drives models through these traits; kiln-cpu and
+//! kiln-wgpu implement them; the facade's `Device` picks one.
+
+use std::sync::Arc;
+
+use crate::{Plan, PersistentId, PersistentSpec, Result};
+
+/// Work counters of a session, for tests and the benchmark harness.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Command-buffer submissions (one per run on the GPU).
+    pub submits: u64,
+    /// Kernel launches.
+    pub dispatches: u64,
+    /// Device buffers created.
+    pub buffer_allocations: u64,
+    /// Compute pipelines created (cache misses).
+    pub pipeline_creations: u64,
+}
+
+/// A place plans run: the CPU reference or a GPU adapter.
+pub trait Backend: Send + Sync {
+    /// Human-readable name, e.g. `cpu (2 threads)` or `llvmpipe (Vulkan)`.
+    fn name(&self) -> String;
+
+    /// Creates the persistent tensors of one model (zero-filled) and an empty plan cache.
+    fn new_session(&self, persistents: &[PersistentSpec]) -> Result<Box<dyn Session>>;
+}
+
+/// Handle of a plan loaded into a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PlanId(pub usize);
+
+/// One model's state on one backend: its persistent tensors and its compiled plans.
+pub trait Session: Send {
+    /// Overwrites a persistent tensor (initial weights, a loaded checkpoint, an accumulator reset).
+    fn write_persistent(&mut self, id: PersistentId, data: &[f32]) -> Result<()>;
+
+    /// Reads a persistent tensor back to the host.
+    fn read_persistent(&mut self, id: PersistentId) -> Result<Vec<f32>>;
+
+    /// Turns a plan into an executable once: pipelines, arena and bindings are built here, never
+    /// during [`Session::run`].
+    fn load(&mut self, plan: Arc<Plan>) -> Result<PlanId>;
+
+    /// Uploads the named inputs and runs every step of the plan. Inputs the plan does not use are
+    /// ignored; a missing one is an error.
+    fn run(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<()>;
+
+    /// Reads the plan's outputs as left by the most recent run, waiting for it to finish.
+    fn read_outputs(&mut self, plan: PlanId) -> Result<Vec<Vec<f32>>>;
+
+    /// Work counters since the session was created.
+    fn counters(&self) -> Counters;
+}

@@ -1,0 +1,164 @@
+//! The static graph builder: nodes are appended in dependency order and shape-checked on the way in.
+
+use crate::{Epilogue, Error, Op, PersistentId, PersistentSpec, Result, Shape};
+
+/// Handle of a node in a [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub usize);
+
+/// One op applied to earlier nodes.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<NodeId>,
+    /// Output shape; `None` for effect ops.
+    pub shape: Option<Shape>,
+}
+
+/// A static computation graph. Nodes only refer to earlier nodes, so the node order is a valid
+/// evaluation order; effect ops appended last run after every reader of what they write.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    nodes: Vec<Node>,
+    persistents: Vec<PersistentSpec>,
+}
+
+impl Graph {
+    /// An empty graph over a model's persistent tensors (shared by all of that model's graphs).
+    pub fn new(persistents: Vec<PersistentSpec>) -> Self {
+        Graph {
+            nodes: Vec::new(),
+            persistents,
+        }
+    }
+
+    /// All nodes, in creation order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// One node.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.0]
+    }
+
+    /// The persistent tensors this graph may refer to.
+    pub fn persistents(&self) -> &[PersistentSpec] {
+        &self.persistents
+    }
+
+    /// Declares a new persistent tensor and returns its id.
+    pub fn declare_persistent(&mut self, spec: PersistentSpec) -> PersistentId {
+        self.persistents.push(spec);
+        PersistentId(self.persistents.len() - 1)
+    }
+
+    /// Shape of a node's output; an error for effect ops, which have none.
+    pub fn shape(&self, id: NodeId) -> Result<&Shape> {
+        let n = &self.nodes[id.0];
+        n.shape
+            .as_ref()
+            .ok_or_else(|| Error::invalid(n.op.name(), "has no output to use as an operand"))
+    }
+
+    /// Appends `op` applied to `inputs` after checking their shapes.
+    pub fn push(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
+        let shapes = inputs.iter().map(|&i| self.shape(i)).collect::<Result<Vec<_>>>()?;
+        let shape = op.output_shape(&shapes)?;
+        self.nodes.push(Node {
+            op,
+            inputs: inputs.to_vec(),
+            shape,
+        });
+        Ok(NodeId(self.nodes.len() - 1))
+    }
+
+    /// A host-fed input.
+    pub fn input(&mut self, name: &str, shape: impl Into<Shape>) -> NodeId {
+        let shape = shape.into();
+        self.push_leaf(Op::Input {
+            name: name.to_string(),
+            shape,
+        })
+    }
+
+    /// A reference to persistent tensor `id`.
+    pub fn persistent(&mut self, id: PersistentId) -> NodeId {
+        let shape = self.persistents[id.0].shape.clone();
+        self.push_leaf(Op::Persistent { id, shape })
+    }
+
+    /// A constant-filled tensor.
+    pub fn fill(&mut self, value: f32, shape: impl Into<Shape>) -> NodeId {
+        self.push_leaf(Op::Fill {
+            value,
+            shape: shape.into(),
+        })
+    }
+
+    fn push_leaf(&mut self, op: Op) -> NodeId {
+        let shape = op.output_shape(&[]).expect("leaves take no operands").expect("leaves have outputs");
+        self.nodes.push(Node {
+            op,
+            inputs: Vec::new(),
+            shape: Some(shape),
+        });
+        NodeId(self.nodes.len() - 1)
+    }
+
+    /// `op(a) · op(b)`.
+    pub fn matmul(&mut self, a: NodeId, b: NodeId, trans_a: bool, trans_b: bool) -> Result<NodeId> {
+        self.push(
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                bias: false,
+                epilogue: Epilogue::Linear,
+            },
+            &[a, b],
+        )
+    }
+
+    /// `x + bias` over the last axis.
+    pub fn bias_add(&mut self, x: NodeId, bias: NodeId) -> Result<NodeId> {
+        self.push(Op::BiasAdd, &[x, bias])
+    }
+
+    /// Applies a one-operand op.
+    pub fn unary(&mut self, op: Op, x: NodeId) -> Result<NodeId> {
+        self.push(op, &[x])
+    }
+
+    /// Applies a two-operand op.
+    pub fn binary(&mut self, op: Op, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.push(op, &[a, b])
+    }
+
+    /// Elementwise sum.
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.push(Op::Add, &[a, b])
+    }
+
+    /// `factor · x`.
+    pub fn scale(&mut self, x: NodeId, factor: f32) -> Result<NodeId> {
+        self.push(Op::Scale { factor }, &[x])
+    }
+
+    /// Mean over every axis, down to a scalar.
+    pub fn mean_all(&mut self, mut x: NodeId) -> Result<NodeId> {
+        while self.shape(x)?.rank() > 0 {
+            let last = self.shape(x)?.rank() - 1;
+            x = self.push(Op::Mean { axis: last }, &[x])?;
+        }
+        Ok(x)
+    }
+
+    /// Sum over every axis, down to a scalar.
+    pub fn sum_all(&mut self, mut x: NodeId) -> Result<NodeId> {
+        while self.shape(x)?.rank() > 0 {
+            let last = self.shape(x)?.rank() - 1;
+            x = self.push(Op::Sum { axis: last }, &[x])?;
+        }
+        Ok(x)
+    }
+}

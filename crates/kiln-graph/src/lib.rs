@@ -1,0 +1,23 @@
+//! What to compute: shapes, the op registry, the graph builder, reverse-mode autodiff, the scheduler
+//! that turns a graph into a [`Plan`], and the backend traits that execute plans.
+//!
+//! This crate knows no GPU API and no layer; kiln-cpu and kiln-wgpu execute its plans and kiln-nn
+//! builds its graphs.
+
+pub mod autodiff;
+pub mod backend;
+pub mod error;
+pub mod graph;
+pub mod op;
+pub mod plan;
+pub mod schedule;
+pub mod shape;
+
+pub use autodiff::gradients;
+pub use backend::{Backend, Counters, PlanId, Session};
+pub use error::{Error, Result};
+pub use graph::{Graph, Node, NodeId};
+pub use op::{Epilogue, Op, PersistentId, PersistentKind, PersistentSpec};
+pub use plan::{Location, Plan, Step, TensorRef, ARENA_ALIGN};
+pub use schedule::schedule;
+pub use shape::{DType, Shape};

@@ -1,0 +1,391 @@
+//! The op registry: every operation a graph can hold, with its shape rule and validation.
+//!
+//! Every `match` on [`Op`] in the workspace is exhaustive, so adding a variant makes the compiler list
+//! each place (autodiff, both executors, the kernel table) that must learn it.
+
+use crate::error::shapes_list;
+use crate::{Error, Result, Shape};
+
+/// Index of a tensor that lives across steps (a parameter, optimizer state or metric accumulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersistentId(pub usize);
+
+/// What a persistent tensor holds; backends may place the kinds differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersistentKind {
+    /// A trainable weight.
+    Parameter,
+    /// Optimizer state (Adam moments, SGD velocity).
+    OptimizerState,
+    /// A metric or loss accumulator, reset by the host at the start of an epoch.
+    Accumulator,
+}
+
+/// Declaration of a persistent tensor, shared by every plan of one model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersistentSpec {
+    /// Path-like name, e.g. `dense_1/kernel` or `dense_1/kernel/adam_m`.
+    pub name: String,
+    pub shape: Shape,
+    pub kind: PersistentKind,
+}
+
+/// Activation fused into a matmul epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Epilogue {
+    Linear,
+    Relu,
+    Sigmoid,
+}
+
+/// One operation. Leaves (`Input`, `Persistent`, `Fill`) take no operands; effect ops (`AdamUpdate`,
+/// `SgdUpdate`, `AccumulateSum`) have no output and write some of their operands in place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A tensor uploaded by the host before every run (a batch of x, labels, the step counter).
+    Input { name: String, shape: Shape },
+    /// A tensor that lives across runs.
+    Persistent { id: PersistentId, shape: Shape },
+    /// A tensor with every element equal to `value`.
+    Fill { value: f32, shape: Shape },
+
+    /// `C = op(A) · op(B)` on 2-D operands, `op` transposing where asked; the scheduler may fuse a
+    /// bias (third operand, `[n]`) and an activation into it.
+    MatMul {
+        trans_a: bool,
+        trans_b: bool,
+        bias: bool,
+        epilogue: Epilogue,
+    },
+    /// `x[..., n] + b[n]`.
+    BiasAdd,
+
+    /// `max(x, 0)`.
+    Relu,
+    /// `1 / (1 + e^-x)`.
+    Sigmoid,
+    /// Softmax over the last axis.
+    Softmax,
+    /// `dy · [y > 0]`, operands `(y, dy)` where `y = relu(x)`.
+    ReluGrad,
+    /// `dy · y · (1 - y)`, operands `(y, dy)` where `y = sigmoid(x)`.
+    SigmoidGrad,
+    /// `y · (dy - Σ dy·y)` over the last axis, operands `(y, dy)` where `y = softmax(x)`.
+    SoftmaxGrad,
+
+    /// Elementwise `a + b` (same shapes).
+    Add,
+    /// Elementwise `a - b`.
+    Sub,
+    /// Elementwise `a · b`.
+    Mul,
+    /// `s · x`.
+    Scale { factor: f32 },
+    /// `sign(x)` in {-1, 0, 1}.
+    Sign,
+    /// `1` where `a == b`, else `0`.
+    Equal,
+    /// `1` where `x > threshold`, else `0`.
+    Greater { threshold: f32 },
+
+    /// Sum over one axis, which is removed.
+    Sum { axis: usize },
+    /// Mean over one axis, which is removed.
+    Mean { axis: usize },
+    /// Repeats `x` `size` times along a new axis inserted at `axis` (the adjoint of `Sum`).
+    Broadcast { axis: usize, size: usize },
+    /// Index of the largest element over the last axis (first one on ties), as f32.
+    ArgMax,
+
+    /// Cross-entropy of `softmax(logits)` against labels, per row: operands `(logits[.., C], labels)`
+    /// with labels `[..]` class indices (`sparse`) or `[.., C]` probabilities.
+    SoftmaxCrossEntropy { sparse: bool },
+    /// `(softmax(logits) - onehot(labels)) · g`, operands `(logits, labels, g[..])`.
+    SoftmaxCrossEntropyGrad { sparse: bool },
+    /// Binary cross-entropy of `sigmoid(logits)` against targets in [0, 1], elementwise.
+    SigmoidBinaryCrossEntropy,
+    /// `(sigmoid(logits) - t) · g`, operands `(logits, t, g)`.
+    SigmoidBinaryCrossEntropyGrad,
+    /// `(a - b)²` elementwise.
+    SquaredError,
+    /// `|a - b|` elementwise.
+    AbsoluteError,
+
+    /// Adam in Keras' form, in place on `(param, m, v)`; operands `(param, m, v, grad, step[1])`
+    /// where `step` is the 1-based update count.
+    AdamUpdate {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+    },
+    /// SGD with (optionally Nesterov) momentum, in place on `(param, velocity)`; operands
+    /// `(param, velocity, grad)`.
+    SgdUpdate {
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+    },
+    /// `acc[0] += Σ x`, in place on `acc`; operands `(acc[1], x)`.
+    AccumulateSum,
+}
+
+impl Op {
+    /// Short name used in labels, errors and kernel lookups.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input { .. } => "input",
+            Op::Persistent { .. } => "persistent",
+            Op::Fill { .. } => "fill",
+            Op::MatMul { .. } => "matmul",
+            Op::BiasAdd => "bias_add",
+            Op::Relu => "relu",
+            Op::Sigmoid => "sigmoid",
+            Op::Softmax => "softmax",
+            Op::ReluGrad => "relu_grad",
+            Op::SigmoidGrad => "sigmoid_grad",
+            Op::SoftmaxGrad => "softmax_grad",
+            Op::Add => "add",
+            Op::Sub => "sub",
+            Op::Mul => "mul",
+            Op::Scale { .. } => "scale",
+            Op::Sign => "sign",
+            Op::Equal => "equal",
+            Op::Greater { .. } => "greater",
+            Op::Sum { .. } => "sum",
+            Op::Mean { .. } => "mean",
+            Op::Broadcast { .. } => "broadcast",
+            Op::ArgMax => "argmax",
+            Op::SoftmaxCrossEntropy { .. } => "softmax_cross_entropy",
+            Op::SoftmaxCrossEntropyGrad { .. } => "softmax_cross_entropy_grad",
+            Op::SigmoidBinaryCrossEntropy => "sigmoid_binary_cross_entropy",
+            Op::SigmoidBinaryCrossEntropyGrad => "sigmoid_binary_cross_entropy_grad",
+            Op::SquaredError => "squared_error",
+            Op::AbsoluteError => "absolute_error",
+            Op::AdamUpdate { .. } => "adam_update",
+            Op::SgdUpdate { .. } => "sgd_update",
+            Op::AccumulateSum => "accumulate_sum",
+        }
+    }
+
+    /// Number of operands the op takes.
+    pub fn arity(&self) -> usize {
+        match self {
+            Op::Input { .. } | Op::Persistent { .. } | Op::Fill { .. } => 0,
+            Op::MatMul { bias, .. } => 2 + usize::from(*bias),
+            Op::Relu
+            | Op::Sigmoid
+            | Op::Softmax
+            | Op::Scale { .. }
+            | Op::Sign
+            | Op::Greater { .. }
+            | Op::Sum { .. }
+            | Op::Mean { .. }
+            | Op::Broadcast { .. }
+            | Op::ArgMax => 1,
+            Op::BiasAdd
+            | Op::ReluGrad
+            | Op::SigmoidGrad
+            | Op::SoftmaxGrad
+            | Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Equal
+            | Op::SoftmaxCrossEntropy { .. }
+            | Op::SigmoidBinaryCrossEntropy
+            | Op::SquaredError
+            | Op::AbsoluteError
+            | Op::AccumulateSum => 2,
+            Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
+            Op::AdamUpdate { .. } => 5,
+        }
+    }
+
+    /// Operand positions the op writes in place; empty for pure ops.
+    pub fn mutated_operands(&self) -> &'static [usize] {
+        match self {
+            Op::AdamUpdate { .. } => &[0, 1, 2],
+            Op::SgdUpdate { .. } => &[0, 1],
+            Op::AccumulateSum => &[0],
+            Op::Input { .. }
+            | Op::Persistent { .. }
+            | Op::Fill { .. }
+            | Op::MatMul { .. }
+            | Op::BiasAdd
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Softmax
+            | Op::ReluGrad
+            | Op::SigmoidGrad
+            | Op::SoftmaxGrad
+            | Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Scale { .. }
+            | Op::Sign
+            | Op::Equal
+            | Op::Greater { .. }
+            | Op::Sum { .. }
+            | Op::Mean { .. }
+            | Op::Broadcast { .. }
+            | Op::ArgMax
+            | Op::SoftmaxCrossEntropy { .. }
+            | Op::SoftmaxCrossEntropyGrad { .. }
+            | Op::SigmoidBinaryCrossEntropy
+            | Op::SigmoidBinaryCrossEntropyGrad
+            | Op::SquaredError
+            | Op::AbsoluteError => &[],
+        }
+    }
+
+    /// True for ops that write operands instead of producing an output.
+    pub fn is_effect(&self) -> bool {
+        !self.mutated_operands().is_empty()
+    }
+
+    /// The output shape for these operand shapes, `None` for effect ops, or an error naming the op
+    /// and the shapes it was given.
+    pub fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
+        let name = self.name();
+        if s.len() != self.arity() {
+            return Err(Error::invalid(
+                name,
+                format!("takes {} operands, got {}", self.arity(), s.len()),
+            ));
+        }
+        let same = |a: &Shape, b: &Shape| -> Result<()> {
+            if a == b {
+                Ok(())
+            } else {
+                Err(Error::shape(name, shapes_list(&[a, b]), "identical shapes"))
+            }
+        };
+        let axis_ok = |x: &Shape, axis: usize| -> Result<()> {
+            if axis < x.rank() {
+                Ok(())
+            } else {
+                Err(Error::shape(name, format!("axis {axis} of {x}"), format!("an axis below {}", x.rank())))
+            }
+        };
+        let out = match self {
+            Op::Input { shape, .. } | Op::Persistent { shape, .. } | Op::Fill { shape, .. } => shape.clone(),
+            Op::MatMul {
+                trans_a, trans_b, bias, ..
+            } => {
+                let (a, b) = (s[0], s[1]);
+                if a.rank() != 2 || b.rank() != 2 {
+                    return Err(Error::shape(name, shapes_list(&[a, b]), "two 2-D operands"));
+                }
+                let (m, ka) = if *trans_a { (a.0[1], a.0[0]) } else { (a.0[0], a.0[1]) };
+                let (kb, n) = if *trans_b { (b.0[1], b.0[0]) } else { (b.0[0], b.0[1]) };
+                if ka != kb {
+                    return Err(Error::shape(
+                        name,
+                        format!("{a}{} · {b}{}", if *trans_a { "ᵀ" } else { "" }, if *trans_b { "ᵀ" } else { "" }),
+                        format!("inner dimensions to agree ({ka} vs {kb})"),
+                    ));
+                }
+                if *bias && s[2].0 != [n] {
+                    return Err(Error::shape(name, format!("bias {}", s[2]), format!("[{n}]")));
+                }
+                Shape::new([m, n])
+            }
+            Op::BiasAdd => {
+                let (x, b) = (s[0], s[1]);
+                if x.rank() == 0 || b.0 != [x.last()] {
+                    return Err(Error::shape(name, shapes_list(&[x, b]), format!("x [.., n] and bias [{}]", x.last())));
+                }
+                x.clone()
+            }
+            Op::Relu | Op::Sigmoid | Op::Scale { .. } | Op::Sign | Op::Greater { .. } => s[0].clone(),
+            Op::Softmax => {
+                if s[0].rank() == 0 {
+                    return Err(Error::shape(name, s[0].to_string(), "at least one axis"));
+                }
+                s[0].clone()
+            }
+            Op::ReluGrad
+            | Op::SigmoidGrad
+            | Op::SoftmaxGrad
+            | Op::Add
+            | Op::Sub
+            | Op::Mul
+            | Op::Equal
+            | Op::SigmoidBinaryCrossEntropy
+            | Op::SquaredError
+            | Op::AbsoluteError => {
+                same(s[0], s[1])?;
+                s[0].clone()
+            }
+            Op::Sum { axis } | Op::Mean { axis } => {
+                axis_ok(s[0], *axis)?;
+                s[0].without_axis(*axis)
+            }
+            Op::Broadcast { axis, size } => {
+                if *axis > s[0].rank() {
+                    return Err(Error::shape(name, format!("axis {axis} of {}", s[0]), "an axis at most the rank"));
+                }
+                s[0].with_axis(*axis, *size)
+            }
+            Op::ArgMax => {
+                if s[0].rank() == 0 {
+                    return Err(Error::shape(name, s[0].to_string(), "at least one axis"));
+                }
+                s[0].without_axis(s[0].rank() - 1)
+            }
+            Op::SoftmaxCrossEntropy { sparse } | Op::SoftmaxCrossEntropyGrad { sparse } => {
+                let (logits, labels) = (s[0], s[1]);
+                if logits.rank() == 0 {
+                    return Err(Error::shape(name, logits.to_string(), "logits [.., classes]"));
+                }
+                let rows = logits.without_axis(logits.rank() - 1);
+                if *sparse && *labels != rows {
+                    return Err(Error::shape(
+                        name,
+                        format!("logits {logits}, labels {labels}"),
+                        format!("one integer label per row: {rows}"),
+                    ));
+                }
+                if !*sparse && labels != logits {
+                    return Err(Error::shape(
+                        name,
+                        format!("logits {logits}, labels {labels}"),
+                        format!("one-hot labels of the logits' shape {logits}"),
+                    ));
+                }
+                if let Op::SoftmaxCrossEntropyGrad { .. } = self {
+                    same(s[2], &rows)?;
+                    logits.clone()
+                } else {
+                    rows
+                }
+            }
+            Op::SigmoidBinaryCrossEntropyGrad => {
+                same(s[0], s[1])?;
+                same(s[0], s[2])?;
+                s[0].clone()
+            }
+            Op::AdamUpdate { .. } => {
+                for m in &s[1..4] {
+                    same(s[0], m)?;
+                }
+                if s[4].numel() != 1 {
+                    return Err(Error::shape(name, format!("step {}", s[4]), "a one-element step counter"));
+                }
+                return Ok(None);
+            }
+            Op::SgdUpdate { .. } => {
+                same(s[0], s[1])?;
+                same(s[0], s[2])?;
+                return Ok(None);
+            }
+            Op::AccumulateSum => {
+                if s[0].numel() != 1 {
+                    return Err(Error::shape(name, format!("accumulator {}", s[0]), "one element"));
+                }
+                return Ok(None);
+            }
+        };
+        Ok(Some(out))
+    }
+}

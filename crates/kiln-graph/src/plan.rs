@@ -1,0 +1,66 @@
+//! A `Plan`: what a backend executes — ordered steps over one arena of transient tensors plus the
+//! model's persistent tensors.
+
+use crate::{Op, PersistentId, PersistentSpec, Shape};
+
+/// Arena offsets are multiples of this many f32 elements (256 bytes), the strictest storage-buffer
+/// offset alignment wgpu adapters report.
+pub const ARENA_ALIGN: usize = 64;
+
+/// Where a tensor lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// `offset` elements into the plan's arena.
+    Arena { offset: usize },
+    /// A persistent tensor of the model.
+    Persistent(PersistentId),
+}
+
+/// A tensor a step reads or writes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorRef {
+    pub location: Location,
+    pub shape: Shape,
+}
+
+impl TensorRef {
+    /// Number of f32 elements.
+    pub fn len(&self) -> usize {
+        self.shape.numel()
+    }
+
+    /// True when the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One kernel launch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub op: Op,
+    pub inputs: Vec<TensorRef>,
+    /// `None` for effect ops, which write some of `inputs` instead.
+    pub output: Option<TensorRef>,
+}
+
+/// A scheduled graph, ready for a backend to turn into an executable once and run many times.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Arena size in f32 elements.
+    pub arena_len: usize,
+    /// Host-fed inputs, by name: uploaded into the arena before the steps run.
+    pub inputs: Vec<(String, TensorRef)>,
+    /// Tensors the host may read after a run, in the order they were requested.
+    pub outputs: Vec<TensorRef>,
+    /// The model's persistent tensors (indexed by [`PersistentId`]).
+    pub persistents: Vec<PersistentSpec>,
+}
+
+impl Plan {
+    /// Arena size in bytes.
+    pub fn arena_bytes(&self) -> usize {
+        self.arena_len * 4
+    }
+}

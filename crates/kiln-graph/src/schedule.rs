@@ -1,0 +1,301 @@
+//! The scheduler: prunes what no output needs, fuses bias and activation into matmul epilogues,
+//! fixes the order, and gives every transient tensor an arena slot by liveness.
+
+use crate::plan::{Location, Plan, Step, TensorRef, ARENA_ALIGN};
+use crate::{Epilogue, Error, Graph, NodeId, Op, Result};
+
+/// Schedules `g` so that `outputs` can be read after a run. Every effect op in the graph runs.
+pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
+    let mut nodes: Vec<(Op, Vec<NodeId>)> = g.nodes().iter().map(|n| (n.op.clone(), n.inputs.clone())).collect();
+    let is_output = {
+        let mut v = vec![false; nodes.len()];
+        for o in outputs {
+            v[o.0] = true;
+        }
+        v
+    };
+    let mut live = liveness(&nodes, outputs);
+    fuse_bias(&mut nodes, &mut live, &is_output);
+    fuse_activation(&mut nodes, &mut live, &is_output);
+    live = liveness(&nodes, outputs);
+    check_effect_order(&nodes, &live)?;
+
+    let order: Vec<usize> = (0..nodes.len()).filter(|&i| live[i]).collect();
+    let uses = consumers(&nodes, &live);
+    let mut last_use = vec![0usize; nodes.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        for x in &nodes[i].1 {
+            last_use[x.0] = pos;
+        }
+    }
+
+    let mut arena = Arena::default();
+    let mut refs: Vec<Option<TensorRef>> = vec![None; nodes.len()];
+    let shape_of = |i: usize| g.node(NodeId(i)).shape.clone();
+    // Inputs are uploaded before the first step, so their slots are taken before any step's.
+    let mut inputs = Vec::new();
+    for &i in &order {
+        if let Op::Input { name, shape } = &nodes[i].0 {
+            let r = TensorRef {
+                location: Location::Arena {
+                    offset: arena.alloc(shape.numel()),
+                },
+                shape: shape.clone(),
+            };
+            inputs.push((name.clone(), r.clone()));
+            refs[i] = Some(r);
+        }
+    }
+    let mut steps = Vec::new();
+    for (pos, &i) in order.iter().enumerate() {
+        let (op, operands) = &nodes[i];
+        match op {
+            Op::Input { .. } => {}
+            Op::Persistent { id, shape } => {
+                refs[i] = Some(TensorRef {
+                    location: Location::Persistent(*id),
+                    shape: shape.clone(),
+                });
+            }
+            _ => {
+                let ins: Vec<TensorRef> = operands
+                    .iter()
+                    .map(|x| refs[x.0].clone().expect("operands are scheduled before their users"))
+                    .collect();
+                // Allocate the output before releasing operands so that no step reads and writes
+                // overlapping ranges.
+                let output = shape_of(i).map(|shape| TensorRef {
+                    location: Location::Arena {
+                        offset: arena.alloc(shape.numel()),
+                    },
+                    shape,
+                });
+                refs[i] = output.clone();
+                steps.push(Step {
+                    op: op.clone(),
+                    inputs: ins,
+                    output,
+                });
+                if uses[i] == 0 && !is_output[i] {
+                    free_ref(&mut arena, &refs[i]);
+                }
+            }
+        }
+        let mut released: Vec<NodeId> = Vec::new();
+        for x in operands {
+            if last_use[x.0] == pos && !is_output[x.0] && !released.contains(x) {
+                released.push(*x);
+                free_ref(&mut arena, &refs[x.0]);
+            }
+        }
+    }
+    let outputs = outputs
+        .iter()
+        .map(|o| {
+            let r = refs[o.0].clone().ok_or_else(|| Error::invalid("schedule", "an effect op cannot be an output"))?;
+            match r.location {
+                Location::Arena { .. } => Ok(r),
+                Location::Persistent(_) => Err(Error::invalid(
+                    "schedule",
+                    "a persistent tensor cannot be a plan output; read it from the session",
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan {
+        steps,
+        arena_len: arena.top,
+        inputs,
+        outputs,
+        persistents: g.persistents().to_vec(),
+    })
+}
+
+fn free_ref(arena: &mut Arena, r: &Option<TensorRef>) {
+    if let Some(TensorRef {
+        location: Location::Arena { offset },
+        shape,
+    }) = r
+    {
+        arena.free(*offset, shape.numel());
+    }
+}
+
+/// Marks every node that an output or an effect op needs.
+fn liveness(nodes: &[(Op, Vec<NodeId>)], outputs: &[NodeId]) -> Vec<bool> {
+    let mut live = vec![false; nodes.len()];
+    for o in outputs {
+        live[o.0] = true;
+    }
+    for (i, (op, _)) in nodes.iter().enumerate() {
+        if op.is_effect() {
+            live[i] = true;
+        }
+    }
+    for i in (0..nodes.len()).rev() {
+        if live[i] {
+            for x in &nodes[i].1 {
+                live[x.0] = true;
+            }
+        }
+    }
+    live
+}
+
+fn consumers(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Vec<usize> {
+    let mut c = vec![0; nodes.len()];
+    for (i, (_, ins)) in nodes.iter().enumerate() {
+        if live[i] {
+            for x in ins {
+                c[x.0] += 1;
+            }
+        }
+    }
+    c
+}
+
+fn plain_matmul(op: &Op) -> Option<(bool, bool)> {
+    match op {
+        Op::MatMul {
+            trans_a,
+            trans_b,
+            bias: false,
+            epilogue: Epilogue::Linear,
+        } => Some((*trans_a, *trans_b)),
+        _ => None,
+    }
+}
+
+/// `BiasAdd(MatMul(a, b), bias)` → `MatMul(a, b, bias)` when nothing else reads the product.
+fn fuse_bias(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bool]) {
+    let uses = consumers(nodes, live);
+    for i in 0..nodes.len() {
+        if !live[i] || nodes[i].0 != Op::BiasAdd {
+            continue;
+        }
+        let m = nodes[i].1[0].0;
+        let Some((trans_a, trans_b)) = plain_matmul(&nodes[m].0) else { continue };
+        if uses[m] != 1 || is_output[m] {
+            continue;
+        }
+        let bias = nodes[i].1[1];
+        let (a, b) = (nodes[m].1[0], nodes[m].1[1]);
+        nodes[i] = (
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                bias: true,
+                epilogue: Epilogue::Linear,
+            },
+            vec![a, b, bias],
+        );
+        live[m] = false;
+    }
+}
+
+/// `Relu|Sigmoid(MatMul(..))` → `MatMul(.., epilogue)` when nothing else reads the pre-activation.
+fn fuse_activation(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bool]) {
+    let uses = consumers(nodes, live);
+    for i in 0..nodes.len() {
+        let epilogue = match nodes[i].0 {
+            Op::Relu => Epilogue::Relu,
+            Op::Sigmoid => Epilogue::Sigmoid,
+            _ => continue,
+        };
+        if !live[i] {
+            continue;
+        }
+        let m = nodes[i].1[0].0;
+        let Op::MatMul {
+            trans_a,
+            trans_b,
+            bias,
+            epilogue: Epilogue::Linear,
+        } = nodes[m].0
+        else {
+            continue;
+        };
+        if uses[m] != 1 || is_output[m] {
+            continue;
+        }
+        nodes[i] = (
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                bias,
+                epilogue,
+            },
+            nodes[m].1.clone(),
+        );
+        live[m] = false;
+    }
+}
+
+/// An effect op that writes persistent `p` must come after every other reader of `p`; node order
+/// is the execution order, so check it rather than trust it.
+fn check_effect_order(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Result<()> {
+    let pid = |n: NodeId| match &nodes[n.0].0 {
+        Op::Persistent { id, .. } => Some(*id),
+        _ => None,
+    };
+    for (e, (op, ins)) in nodes.iter().enumerate() {
+        if !live[e] {
+            continue;
+        }
+        for &k in op.mutated_operands() {
+            let Some(p) = pid(ins[k]) else {
+                return Err(Error::invalid(op.name(), "can only update a persistent tensor in place"));
+            };
+            let late_reader = nodes.iter().enumerate().skip(e + 1).any(|(r, (_, rins))| {
+                live[r] && rins.iter().any(|&x| pid(x) == Some(p))
+            });
+            if late_reader {
+                return Err(Error::invalid(
+                    op.name(),
+                    format!("writes persistent #{} before another op reads it", p.0),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// First-fit allocator over arena offsets (in elements).
+#[derive(Default)]
+struct Arena {
+    free: Vec<(usize, usize)>,
+    top: usize,
+}
+
+impl Arena {
+    fn alloc(&mut self, len: usize) -> usize {
+        let len = len.max(1).div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
+        if let Some(k) = self.free.iter().position(|&(_, l)| l >= len) {
+            let (off, l) = self.free[k];
+            if l == len {
+                self.free.remove(k);
+            } else {
+                self.free[k] = (off + len, l - len);
+            }
+            return off;
+        }
+        let off = self.top;
+        self.top += len;
+        off
+    }
+
+    fn free(&mut self, offset: usize, len: usize) {
+        let len = len.max(1).div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
+        let k = self.free.partition_point(|&(o, _)| o < offset);
+        self.free.insert(k, (offset, len));
+        // Merge with the neighbours so large tensors can reuse several freed small ones.
+        if k + 1 < self.free.len() && self.free[k].0 + self.free[k].1 == self.free[k + 1].0 {
+            self.free[k].1 += self.free[k + 1].1;
+            self.free.remove(k + 1);
+        }
+        if k > 0 && self.free[k - 1].0 + self.free[k - 1].1 == self.free[k].0 {
+            self.free[k - 1].1 += self.free[k].1;
+            self.free.remove(k);
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Adapter and device selection, and the pipeline cache shared by every session on a device.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kiln_graph::{Error, Result};
+
+use crate::shaders::Shader;
+
+/// Key of a cached pipeline: the shader family, the entry point and its override constants.
+type PipelineKey = (Shader, &'static str, Vec<(&'static str, u64)>);
+
+#[derive(Default)]
+struct Cache {
+    modules: HashMap<Shader, wgpu::ShaderModule>,
+    layouts: HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
+}
+
+/// One wgpu device and queue, with the caches built on it.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    cache: Mutex<Cache>,
+}
+
+impl GpuContext {
+    /// Opens the adapter wgpu's conventions pick: `WGPU_BACKEND` restricts the backends,
+    /// `WGPU_ADAPTER_NAME` picks by name (substring, case-insensitive), `WGPU_POWER_PREF` breaks
+    /// ties; by default the high-performance adapter.
+    pub fn from_env() -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(wanted) => {
+                let wanted = wanted.to_lowercase();
+                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
+                    .ok_or_else(|| {
+                        Error::device("wgpu", format!("WGPU_ADAPTER_NAME={wanted} matches no adapter; found {names:?}"))
+                    })?
+            }
+            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            }))
+            .map_err(|e| Error::device("wgpu", format!("no adapter: {e}")))?,
+        };
+        Self::from_adapter(adapter)
+    }
+
+    /// Opens a device on `adapter` with the adapter's own limits, so large models fit where the
+    /// hardware allows.
+    pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("kiln"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::device(&info.name, format!("cannot open device: {e}")))?;
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    /// `name (backend)`, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)`.
+    pub fn name(&self) -> String {
+        format!("{} ({:?})", self.info.name, self.info.backend)
+    }
+
+    /// The bind group layout for kernels with `storage` storage bindings after the params.
+    pub fn layout(&self, storage: usize) -> wgpu::BindGroupLayout {
+        let mut cache = self.cache.lock().expect("pipeline cache poisoned");
+        self.layout_locked(&mut cache, storage).0.clone()
+    }
+
+    fn layout_locked<'c>(&self, cache: &'c mut Cache, storage: usize) -> &'c (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+        cache.layouts.entry(storage).or_insert_with(|| {
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }];
+            for b in 1..=storage as u32 {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: b,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+            let label = format!("kiln layout ({storage} storage)");
+            let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(&label),
+                entries: &entries,
+            });
+            let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(&label),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+            (bgl, pl)
+        })
+    }
+
+    /// The pipeline for `entry` of `shader` with these overrides, and whether it had to be
+    /// created (a cache miss). Creation runs inside a validation error scope, so a bad shader comes
+    /// back as an error naming its entry point instead of a panic.
+    pub fn pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        overrides: &[(&'static str, f64)],
+        storage: usize,
+    ) -> Result<(Arc<wgpu::ComputePipeline>, bool)> {
+        let key: PipelineKey = (shader, entry, overrides.iter().map(|(k, v)| (*k, v.to_bits())).collect());
+        let mut cache = self.cache.lock().expect("pipeline cache poisoned");
+        if let Some(p) = cache.pipelines.get(&key) {
+            return Ok((p.clone(), false));
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        if !cache.modules.contains_key(&shader) {
+            let source = shader.source();
+            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.file()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            cache.modules.insert(shader, module);
+        }
+        let layout = self.layout_locked(&mut cache, storage).1.clone();
+        let module = &cache.modules[&shader];
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&layout),
+            module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: overrides,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::device(self.name(), format!("pipeline `{entry}` of {}: {e}", shader.file())));
+        }
+        let pipeline = Arc::new(pipeline);
+        cache.pipelines.insert(key, pipeline.clone());
+        Ok((pipeline, true))
+    }
+}

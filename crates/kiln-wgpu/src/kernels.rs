@@ -1,0 +1,221 @@
+//! The one table from a plan step to its kernel: shader, entry point, override constants, params,
+//! bindings and grid. Entry points carry the same names as the CPU reference functions.
+
+use kiln_graph::{Epilogue, Op, Step, TensorRef};
+
+use crate::shaders::*;
+
+/// Invocations per workgroup of the 1-D kernels (`WG` in common.wgsl).
+pub const WG: u32 = 256;
+/// Most workgroups per grid dimension that every backend accepts.
+pub const MAX_GROUPS: u32 = 65535;
+/// C elements one matmul workgroup covers along each axis (8 invocations × 4).
+pub const MATMUL_TILE: u32 = 32;
+
+/// Everything needed to record one dispatch.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub overrides: Vec<(&'static str, f64)>,
+    pub params: Vec<u8>,
+    /// Storage bindings 1.., in order: the output (or first written operand), then the operands.
+    pub bindings: Vec<TensorRef>,
+    pub grid: [u32; 3],
+}
+
+/// Grid for `n` invocations of a 1-D kernel, folded into y past 65535 workgroups.
+pub fn grid_1d(n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(WG as usize).max(1);
+    let x = groups.min(MAX_GROUPS as usize);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+fn bytes<T: bytemuck::Pod>(p: T) -> Vec<u8> {
+    bytemuck::bytes_of(&p).to_vec()
+}
+
+/// The kernel for one step.
+pub fn kernel_for(step: &Step) -> Kernel {
+    let ins = &step.inputs;
+    let out = step.output.clone();
+    let n = out.as_ref().map_or(0, TensorRef::len);
+    let with_out = |operands: &[usize]| -> Vec<TensorRef> {
+        out.iter().cloned().chain(operands.iter().map(|&k| ins[k].clone())).collect()
+    };
+    let ew = |entry: &'static str, operands: &[usize], m: usize, alpha: f32| Kernel {
+        shader: Shader::Elementwise,
+        entry,
+        overrides: vec![],
+        params: bytes(ElementwiseParams {
+            n: n as u32,
+            m: m as u32,
+            alpha,
+            pad: 0,
+        }),
+        bindings: with_out(operands),
+        grid: grid_1d(n),
+    };
+    let act = |entry: &'static str, operands: &[usize], rows: bool| {
+        let cols = ins[0].shape.last();
+        let count = if rows { n / cols.max(1) } else { n };
+        Kernel {
+            shader: Shader::Activation,
+            entry,
+            overrides: vec![],
+            params: bytes(ActivationParams {
+                n: count as u32,
+                cols: cols as u32,
+                ..Default::default()
+            }),
+            bindings: with_out(operands),
+            grid: grid_1d(count),
+        }
+    };
+    let reduce = |entry: &'static str, (outer, len, inner): (usize, usize, usize), scale: f32, threads: usize| Kernel {
+        shader: Shader::Reduce,
+        entry,
+        overrides: vec![],
+        params: bytes(ReduceParams {
+            outer: outer as u32,
+            len: len as u32,
+            inner: inner as u32,
+            scale,
+        }),
+        bindings: with_out(&[0]),
+        grid: grid_1d(threads),
+    };
+    let loss = |entry: &'static str, operands: &[usize], sparse: Option<bool>| {
+        let cols = ins[0].shape.last();
+        let rows = ins[0].len() / cols.max(1);
+        Kernel {
+            shader: Shader::Loss,
+            entry,
+            overrides: sparse.map(|s| vec![("SPARSE", f64::from(u8::from(s)))]).unwrap_or_default(),
+            params: bytes(LossParams {
+                rows: rows as u32,
+                cols: cols as u32,
+                n: n as u32,
+                pad: 0,
+            }),
+            bindings: with_out(operands),
+            grid: grid_1d(if sparse.is_some() { rows } else { n }),
+        }
+    };
+    let optim = |entry: &'static str, params: OptimParams, grid: [u32; 3]| Kernel {
+        shader: Shader::Optim,
+        entry,
+        overrides: vec![],
+        params: bytes(params),
+        bindings: ins.clone(),
+        grid,
+    };
+    match &step.op {
+        Op::Fill { value, .. } => ew("fill", &[], 0, *value),
+        Op::Add => ew("add", &[0, 1], 0, 0.0),
+        Op::Sub => ew("sub", &[0, 1], 0, 0.0),
+        Op::Mul => ew("mul", &[0, 1], 0, 0.0),
+        Op::Equal => ew("equal", &[0, 1], 0, 0.0),
+        Op::Scale { factor } => ew("scale", &[0], 0, *factor),
+        Op::Sign => ew("sign", &[0], 0, 0.0),
+        Op::Greater { threshold } => ew("greater", &[0], 0, *threshold),
+        Op::BiasAdd => ew("bias_add", &[0, 1], ins[1].len(), 0.0),
+        Op::Relu => act("relu", &[0], false),
+        Op::Sigmoid => act("sigmoid", &[0], false),
+        Op::ReluGrad => act("relu_grad", &[0, 1], false),
+        Op::SigmoidGrad => act("sigmoid_grad", &[0, 1], false),
+        Op::Softmax => act("softmax", &[0], true),
+        Op::SoftmaxGrad => act("softmax_grad", &[0, 1], true),
+        Op::Sum { axis } => reduce("sum", ins[0].shape.split_at_axis(*axis), 1.0, n),
+        Op::Mean { axis } => {
+            let dims = ins[0].shape.split_at_axis(*axis);
+            reduce("sum", dims, 1.0 / dims.1 as f32, n)
+        }
+        Op::Broadcast { axis, .. } => {
+            let dims = out.as_ref().expect("broadcast has an output").shape.split_at_axis(*axis);
+            reduce("broadcast", dims, 1.0, n)
+        }
+        Op::ArgMax => {
+            let len = ins[0].shape.last();
+            reduce("argmax", (n, len, 1), 1.0, n)
+        }
+        Op::SoftmaxCrossEntropy { sparse } => loss("softmax_cross_entropy", &[0, 1], Some(*sparse)),
+        Op::SoftmaxCrossEntropyGrad { sparse } => loss("softmax_cross_entropy_grad", &[0, 1, 2], Some(*sparse)),
+        Op::SigmoidBinaryCrossEntropy => loss("sigmoid_binary_cross_entropy", &[0, 1], None),
+        Op::SigmoidBinaryCrossEntropyGrad => loss("sigmoid_binary_cross_entropy_grad", &[0, 1, 2], None),
+        Op::SquaredError => loss("squared_error", &[0, 1], None),
+        Op::AbsoluteError => loss("absolute_error", &[0, 1], None),
+        Op::MatMul {
+            trans_a,
+            trans_b,
+            bias,
+            epilogue,
+        } => {
+            let (a, b) = (ins[0].shape.dims(), ins[1].shape.dims());
+            let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+            let nn = if *trans_b { b[0] } else { b[1] };
+            let act = match epilogue {
+                Epilogue::Linear => 0.0,
+                Epilogue::Relu => 1.0,
+                Epilogue::Sigmoid => 2.0,
+            };
+            // Without a bias, binding 4 still needs a buffer: A is bound there and never read.
+            let bias_ref = if *bias { ins[2].clone() } else { ins[0].clone() };
+            Kernel {
+                shader: Shader::Matmul,
+                entry: "matmul",
+                overrides: vec![
+                    ("TRANS_A", f64::from(u8::from(*trans_a))),
+                    ("TRANS_B", f64::from(u8::from(*trans_b))),
+                    ("HAS_BIAS", f64::from(u8::from(*bias))),
+                    ("ACT", act),
+                ],
+                params: bytes(MatmulParams {
+                    m: m as u32,
+                    k: k as u32,
+                    n: nn as u32,
+                    pad: 0,
+                }),
+                bindings: vec![out.expect("matmul has an output"), ins[0].clone(), ins[1].clone(), bias_ref],
+                grid: [(nn as u32).div_ceil(MATMUL_TILE), (m as u32).div_ceil(MATMUL_TILE), 1],
+            }
+        }
+        Op::AdamUpdate {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+        } => optim(
+            "adam_update",
+            OptimParams {
+                n: ins[0].len() as u32,
+                lr: *lr,
+                beta1: *beta1,
+                beta2: *beta2,
+                epsilon: *epsilon,
+                ..Default::default()
+            },
+            grid_1d(ins[0].len()),
+        ),
+        Op::SgdUpdate { lr, momentum, nesterov } => optim(
+            "sgd_update",
+            OptimParams {
+                n: ins[0].len() as u32,
+                nesterov: u32::from(*nesterov),
+                lr: *lr,
+                momentum: *momentum,
+                ..Default::default()
+            },
+            grid_1d(ins[0].len()),
+        ),
+        Op::AccumulateSum => optim(
+            "accumulate_sum",
+            OptimParams {
+                n: ins[1].len() as u32,
+                ..Default::default()
+            },
+            [1, 1, 1],
+        ),
+        Op::Input { .. } | Op::Persistent { .. } => unreachable!("leaves are not steps"),
+    }
+}

@@ -1,0 +1,316 @@
+//! A model's state on a GPU: persistent buffers, and per plan one arena, one uniform buffer of
+//! kernel params, prebuilt bind groups and a readback buffer. A run uploads the inputs, records
+//! every dispatch into one compute pass and submits once.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use kiln_graph::{Counters, Error, Location, PersistentId, PersistentSpec, Plan, PlanId, Result, Session, TensorRef};
+
+use crate::context::GpuContext;
+use crate::kernels::{kernel_for, Kernel};
+
+/// Bytes between the params of consecutive steps in the uniform buffer (the largest
+/// `min_uniform_buffer_offset_alignment` wgpu allows).
+const UNIFORM_STRIDE: u64 = 256;
+
+struct Dispatch {
+    label: &'static str,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    bind_group: wgpu::BindGroup,
+    grid: [u32; 3],
+}
+
+struct Loaded {
+    plan: Arc<Plan>,
+    arena: wgpu::Buffer,
+    dispatches: Vec<Dispatch>,
+    /// MAP_READ buffer the outputs are copied into at the end of every run.
+    readback: Option<wgpu::Buffer>,
+    /// The uniform buffer stays alive as long as the bind groups that point into it.
+    _uniforms: Option<wgpu::Buffer>,
+}
+
+/// A model's state on one GPU device.
+pub struct GpuSession {
+    ctx: Arc<GpuContext>,
+    specs: Vec<PersistentSpec>,
+    persistents: Vec<wgpu::Buffer>,
+    plans: Vec<Loaded>,
+    counters: Counters,
+}
+
+fn f32_bytes(n: usize) -> u64 {
+    (n.max(1) * 4) as u64
+}
+
+impl GpuSession {
+    /// Zero-filled persistent buffers for `specs`.
+    pub fn new(ctx: Arc<GpuContext>, specs: &[PersistentSpec]) -> Result<Self> {
+        let mut counters = Counters::default();
+        let mut persistents = Vec::with_capacity(specs.len());
+        for s in specs {
+            let size = f32_bytes(s.shape.numel());
+            if size > ctx.limits.max_storage_buffer_binding_size as u64 || size > ctx.limits.max_buffer_size {
+                return Err(Error::device(
+                    ctx.name(),
+                    format!(
+                        "{} {} needs {size} bytes; the device binds at most {} bytes per buffer",
+                        s.name, s.shape, ctx.limits.max_storage_buffer_binding_size
+                    ),
+                ));
+            }
+            persistents.push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&s.name),
+                size,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }));
+            counters.buffer_allocations += 1;
+        }
+        Ok(GpuSession {
+            ctx,
+            specs: specs.to_vec(),
+            persistents,
+            plans: Vec::new(),
+            counters,
+        })
+    }
+
+    fn spec(&self, id: PersistentId) -> Result<&PersistentSpec> {
+        self.specs
+            .get(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no persistent tensor #{}", id.0)))
+    }
+
+    fn buffer(&mut self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.counters.buffer_allocations += 1;
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Copies `size` bytes of `src` to a fresh buffer and reads them back (not for the hot path).
+    fn read_buffer(&mut self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<f32>> {
+        let staging = self.buffer("kiln readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kiln read") });
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
+        self.ctx.queue.submit([enc.finish()]);
+        self.counters.submits += 1;
+        map_read(&self.ctx, &staging, &[(0, (size / 4) as usize)])
+            .map(|mut v| v.pop().expect("one range requested"))
+    }
+
+    fn binding<'a>(&'a self, arena: &'a wgpu::Buffer, r: &TensorRef) -> wgpu::BindingResource<'a> {
+        match r.location {
+            Location::Arena { offset } => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: arena,
+                offset: (offset * 4) as u64,
+                size: wgpu::BufferSize::new(f32_bytes(r.len())),
+            }),
+            Location::Persistent(id) => self.persistents[id.0].as_entire_binding(),
+        }
+    }
+}
+
+/// Maps `buffer`, waits for the GPU, and copies out each `(offset in f32s, len)` range.
+fn map_read(ctx: &GpuContext, buffer: &wgpu::Buffer, ranges: &[(usize, usize)]) -> Result<Vec<Vec<f32>>> {
+    let (tx, rx) = mpsc::channel();
+    buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| Error::device(ctx.name(), format!("waiting for the GPU failed: {e}")))?;
+    rx.recv()
+        .map_err(|_| Error::device(ctx.name(), "readback was dropped"))?
+        .map_err(|e| Error::device(ctx.name(), format!("readback failed: {e}")))?;
+    let out = {
+        let view = buffer
+            .get_mapped_range(..)
+            .map_err(|e| Error::device(ctx.name(), format!("readback failed: {e}")))?;
+        let all: &[f32] = bytemuck::cast_slice(&view);
+        ranges.iter().map(|&(o, n)| all[o..o + n].to_vec()).collect()
+    };
+    buffer.unmap();
+    Ok(out)
+}
+
+impl Session for GpuSession {
+    fn write_persistent(&mut self, id: PersistentId, data: &[f32]) -> Result<()> {
+        let spec = self.spec(id)?;
+        if data.len() != spec.shape.numel() {
+            return Err(Error::shape(&spec.name, format!("{} values", data.len()), format!("{} for shape {}", spec.shape.numel(), spec.shape)));
+        }
+        self.ctx.queue.write_buffer(&self.persistents[id.0], 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    fn read_persistent(&mut self, id: PersistentId) -> Result<Vec<f32>> {
+        let n = self.spec(id)?.shape.numel();
+        let buf = self.persistents[id.0].clone();
+        let mut v = self.read_buffer(&buf, 0, f32_bytes(n))?;
+        v.truncate(n);
+        Ok(v)
+    }
+
+    fn load(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
+        if plan.persistents != self.specs {
+            return Err(Error::invalid("session", "plan was built for another model's tensors"));
+        }
+        let limits = self.ctx.limits.clone();
+        let arena_bytes = f32_bytes(plan.arena_len);
+        if arena_bytes > limits.max_buffer_size {
+            return Err(Error::device(
+                self.ctx.name(),
+                format!(
+                    "the model needs {} MiB of activations at this batch size; the device allows {} MiB per buffer: use a smaller batch size",
+                    arena_bytes >> 20,
+                    limits.max_buffer_size >> 20
+                ),
+            ));
+        }
+        let arena = self.buffer(
+            "kiln arena",
+            arena_bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        );
+        let kernels: Vec<Kernel> = plan.steps.iter().map(kernel_for).collect();
+        for (k, step) in kernels.iter().zip(&plan.steps) {
+            for b in &k.bindings {
+                if f32_bytes(b.len()) > limits.max_storage_buffer_binding_size as u64 {
+                    return Err(Error::device(
+                        self.ctx.name(),
+                        format!(
+                            "{}: a {} tensor exceeds the {} bytes the device binds at once",
+                            step.op.name(),
+                            b.shape,
+                            limits.max_storage_buffer_binding_size
+                        ),
+                    ));
+                }
+            }
+            if k.grid.iter().any(|&g| g > limits.max_compute_workgroups_per_dimension) {
+                return Err(Error::device(self.ctx.name(), format!("{}: grid {:?} exceeds the device's limit", step.op.name(), k.grid)));
+            }
+        }
+        let uniforms = (!kernels.is_empty()).then(|| {
+            let buf = self.buffer("kiln params", UNIFORM_STRIDE * kernels.len() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+            let mut bytes = vec![0u8; (UNIFORM_STRIDE as usize) * kernels.len()];
+            for (i, k) in kernels.iter().enumerate() {
+                let at = i * UNIFORM_STRIDE as usize;
+                bytes[at..at + k.params.len()].copy_from_slice(&k.params);
+            }
+            self.ctx.queue.write_buffer(&buf, 0, &bytes);
+            buf
+        });
+        let mut dispatches = Vec::with_capacity(kernels.len());
+        for (i, k) in kernels.iter().enumerate() {
+            let (pipeline, created) = self.ctx.pipeline(k.shader, k.entry, &k.overrides, k.bindings.len())?;
+            if created {
+                self.counters.pipeline_creations += 1;
+            }
+            let layout = self.ctx.layout(k.bindings.len());
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: uniforms.as_ref().expect("kernels have params"),
+                    offset: i as u64 * UNIFORM_STRIDE,
+                    size: wgpu::BufferSize::new(k.shader.params_size() as u64),
+                }),
+            }];
+            for (j, r) in k.bindings.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: j as u32 + 1,
+                    resource: self.binding(&arena, r),
+                });
+            }
+            let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(k.entry),
+                layout: &layout,
+                entries: &entries,
+            });
+            dispatches.push(Dispatch {
+                label: k.entry,
+                pipeline,
+                bind_group,
+                grid: k.grid,
+            });
+        }
+        let out_len: usize = plan.outputs.iter().map(TensorRef::len).sum();
+        let readback = (!plan.outputs.is_empty()).then(|| {
+            self.buffer("kiln outputs", f32_bytes(out_len), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
+        });
+        self.plans.push(Loaded {
+            plan,
+            arena,
+            dispatches,
+            readback,
+            _uniforms: uniforms,
+        });
+        Ok(PlanId(self.plans.len() - 1))
+    }
+
+    fn run(&mut self, id: PlanId, inputs: &[(&str, &[f32])]) -> Result<()> {
+        let loaded = self.plans.get(id.0).ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        for (name, r) in &loaded.plan.inputs {
+            let data = inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| *d)
+                .ok_or_else(|| Error::invalid("run", format!("input `{name}` was not given")))?;
+            if data.len() != r.len() {
+                return Err(Error::shape(name, format!("{} values", data.len()), format!("{} for shape {}", r.len(), r.shape)));
+            }
+            let Location::Arena { offset } = r.location else { unreachable!("inputs live in the arena") };
+            if !data.is_empty() {
+                self.ctx.queue.write_buffer(&loaded.arena, (offset * 4) as u64, bytemuck::cast_slice(data));
+            }
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kiln step") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("kiln step"),
+                timestamp_writes: None,
+            });
+            for d in &loaded.dispatches {
+                pass.insert_debug_marker(d.label);
+                pass.set_pipeline(&d.pipeline);
+                pass.set_bind_group(0, &d.bind_group, &[]);
+                pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+            }
+        }
+        if let Some(rb) = &loaded.readback {
+            let mut at = 0u64;
+            for r in &loaded.plan.outputs {
+                let Location::Arena { offset } = r.location else { unreachable!("outputs live in the arena") };
+                let size = f32_bytes(r.len()).min(rb.size() - at);
+                enc.copy_buffer_to_buffer(&loaded.arena, (offset * 4) as u64, rb, at, size);
+                at += (r.len() * 4) as u64;
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        self.counters.submits += 1;
+        self.counters.dispatches += loaded.dispatches.len() as u64;
+        Ok(())
+    }
+
+    fn read_outputs(&mut self, id: PlanId) -> Result<Vec<Vec<f32>>> {
+        let loaded = self.plans.get(id.0).ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        let Some(rb) = &loaded.readback else { return Ok(Vec::new()) };
+        let mut ranges = Vec::new();
+        let mut at = 0;
+        for r in &loaded.plan.outputs {
+            ranges.push((at, r.len()));
+            at += r.len();
+        }
+        map_read(&self.ctx, rb, &ranges)
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters
+    }
+}

@@ -1,0 +1,134 @@
+//! The WGSL sources, one file per op family, and the `#[repr(C)]` twins of their `Params` structs.
+
+use bytemuck::{Pod, Zeroable};
+
+/// A shader family: one `.wgsl` file in `shaders/`, every forward and backward entry point together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Elementwise,
+    Activation,
+    Reduce,
+    Loss,
+    Optim,
+    Matmul,
+}
+
+/// Helpers every family uses; prepended to each family's source.
+pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+
+impl Shader {
+    /// Every family, for validation tests.
+    pub const ALL: [Shader; 6] = [
+        Shader::Elementwise,
+        Shader::Activation,
+        Shader::Reduce,
+        Shader::Loss,
+        Shader::Optim,
+        Shader::Matmul,
+    ];
+
+    /// File name under `shaders/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Activation => "activation.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Optim => "optim.wgsl",
+            Shader::Matmul => "matmul.wgsl",
+        }
+    }
+
+    /// The family's own source, without the common prelude.
+    pub fn family_source(self) -> &'static str {
+        match self {
+            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Shader::Activation => include_str!("../../../shaders/activation.wgsl"),
+            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+            Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
+            Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
+        }
+    }
+
+    /// The complete module source: the common prelude followed by the family file.
+    pub fn source(self) -> String {
+        format!("{COMMON}\n{}", self.family_source())
+    }
+
+    /// Size in bytes of the family's `Params` struct on the host side.
+    pub fn params_size(self) -> usize {
+        match self {
+            Shader::Elementwise => size_of::<ElementwiseParams>(),
+            Shader::Activation => size_of::<ActivationParams>(),
+            Shader::Reduce => size_of::<ReduceParams>(),
+            Shader::Loss => size_of::<LossParams>(),
+            Shader::Optim => size_of::<OptimParams>(),
+            Shader::Matmul => size_of::<MatmulParams>(),
+        }
+    }
+}
+
+/// `Params` of `elementwise.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ElementwiseParams {
+    pub n: u32,
+    pub m: u32,
+    pub alpha: f32,
+    pub pad: u32,
+}
+
+/// `Params` of `activation.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ActivationParams {
+    pub n: u32,
+    pub cols: u32,
+    pub pad0: u32,
+    pub pad1: u32,
+}
+
+/// `Params` of `reduce.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ReduceParams {
+    pub outer: u32,
+    pub len: u32,
+    pub inner: u32,
+    pub scale: f32,
+}
+
+/// `Params` of `loss.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LossParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub n: u32,
+    pub pad: u32,
+}
+
+/// `Params` of `optim.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct OptimParams {
+    pub n: u32,
+    pub nesterov: u32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub epsilon: f32,
+    pub momentum: f32,
+    pub pad: u32,
+}
+
+/// `Params` of `matmul.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub k: u32,
+    pub n: u32,
+    pub pad: u32,
+}

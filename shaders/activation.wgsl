@@ -1,0 +1,76 @@
+// activation.wgsl — activations and their gradients in terms of the forward output y.
+//
+// | binding | name | shape                      |
+// |---------|------|----------------------------|
+// | 0       | p    | Params                     |
+// | 1       | out  | [rows, cols]               |
+// | 2       | a    | x, or y for the gradients  |
+// | 3       | b    | dy (gradients only)        |
+// relu, sigmoid and their gradients: one invocation per element (n = rows * cols).
+// softmax and softmax_grad: one invocation per row over the last axis.
+
+struct Params {
+    n: u32,     // elements (elementwise entries) or rows (row entries)
+    cols: u32,  // length of the last axis
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+
+@compute @workgroup_size(256)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = max(a[i], 0.0); }
+}
+
+@compute @workgroup_size(256)
+fn sigmoid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = sigmoid1(a[i]); }
+}
+
+// d relu = dy where y > 0.
+@compute @workgroup_size(256)
+fn relu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = select(0.0, b[i], a[i] > 0.0); }
+}
+
+// d sigmoid = dy * y * (1 - y).
+@compute @workgroup_size(256)
+fn sigmoid_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = b[i] * a[i] * (1.0 - a[i]); }
+}
+
+@compute @workgroup_size(256)
+fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat_index(gid, nwg);
+    if (r >= p.n) { return; }
+    let base = r * p.cols;
+    var mx = LOWEST;
+    for (var j = 0u; j < p.cols; j++) { mx = max(mx, a[base + j]); }
+    var sum = 0.0;
+    for (var j = 0u; j < p.cols; j++) {
+        let e = exp(a[base + j] - mx);
+        out[base + j] = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    for (var j = 0u; j < p.cols; j++) { out[base + j] *= inv; }
+}
+
+// d softmax = y * (dy - sum(dy * y)) per row.
+@compute @workgroup_size(256)
+fn softmax_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat_index(gid, nwg);
+    if (r >= p.n) { return; }
+    let base = r * p.cols;
+    var dot = 0.0;
+    for (var j = 0u; j < p.cols; j++) { dot += a[base + j] * b[base + j]; }
+    for (var j = 0u; j < p.cols; j++) { out[base + j] = a[base + j] * (b[base + j] - dot); }
+}

@@ -1,0 +1,75 @@
+// elementwise.wgsl — one invocation per element, grid folded for more than 65535 workgroups.
+//
+// | binding | name | shape            |
+// |---------|------|------------------|
+// | 0       | p    | Params           |
+// | 1       | out  | [n]              |
+// | 2       | a    | [n]              |
+// | 3       | b    | [n] (bias: [m])  |
+// Gradients are composed in autodiff from these same entry points.
+
+struct Params {
+    n: u32,      // elements
+    m: u32,      // bias length (bias_add)
+    alpha: f32,  // factor (scale), threshold (greater), value (fill)
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = p.alpha; }
+}
+
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = a[i] + b[i]; }
+}
+
+@compute @workgroup_size(256)
+fn sub(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = a[i] - b[i]; }
+}
+
+@compute @workgroup_size(256)
+fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = a[i] * b[i]; }
+}
+
+@compute @workgroup_size(256)
+fn equal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = select(0.0, 1.0, a[i] == b[i]); }
+}
+
+@compute @workgroup_size(256)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = p.alpha * a[i]; }
+}
+
+@compute @workgroup_size(256)
+fn sign(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = sign(a[i]); }
+}
+
+@compute @workgroup_size(256)
+fn greater(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = select(0.0, 1.0, a[i] > p.alpha); }
+}
+
+@compute @workgroup_size(256)
+fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = a[i] + b[i % p.m]; }
+}

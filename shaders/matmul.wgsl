@@ -1,0 +1,79 @@
+// matmul.wgsl — C = act(op(A) · op(B) + bias), register-blocked: each invocation owns a 4×4 block
+// of C and keeps it in four vec4 accumulators; no workgroup memory, because barriers are what
+// software rasterisers like lavapipe pay for most.
+//
+// | binding | name | shape                                   |
+// |---------|------|-----------------------------------------|
+// | 0       | p    | Params                                  |
+// | 1       | out  | C [m, n]                                |
+// | 2       | a    | A [m, k], or [k, m] when TRANS_A        |
+// | 3       | b    | B [k, n], or [n, k] when TRANS_B        |
+// | 4       | bias | [n] when HAS_BIAS (else bound to A, unread) |
+// Grid: (ceil(n / 32), ceil(m / 32)) workgroups of 8×8.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+// 0 linear, 1 relu, 2 sigmoid
+override ACT: u32 = 0u;
+
+struct Params {
+    m: u32,
+    k: u32,
+    n: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> bias: array<f32>;
+
+fn load_a(r: u32, kk: u32) -> f32 {
+    if (TRANS_A) { return a[kk * p.m + r]; }
+    return a[r * p.k + kk];
+}
+
+fn load_b(kk: u32, c: u32) -> f32 {
+    if (TRANS_B) { return b[c * p.k + kk]; }
+    return b[kk * p.n + c];
+}
+
+fn finish(r: u32, c: u32, v: f32) {
+    if (r >= p.m || c >= p.n) { return; }
+    var z = v;
+    if (HAS_BIAS) { z += bias[c]; }
+    if (ACT == 1u) { z = max(z, 0.0); }
+    if (ACT == 2u) { z = sigmoid1(z); }
+    out[r * p.n + c] = z;
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = gid.y * 4u;
+    let c0 = gid.x * 4u;
+    if (r0 >= p.m || c0 >= p.n) { return; }
+    // Clamp edge rows/columns to valid ones: their results are computed but never stored.
+    let rl = p.m - 1u;
+    let cl = p.n - 1u;
+    let r = vec4<u32>(r0, min(r0 + 1u, rl), min(r0 + 2u, rl), min(r0 + 3u, rl));
+    let c = vec4<u32>(c0, min(c0 + 1u, cl), min(c0 + 2u, cl), min(c0 + 3u, cl));
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < p.k; kk++) {
+        let bv = vec4<f32>(load_b(kk, c.x), load_b(kk, c.y), load_b(kk, c.z), load_b(kk, c.w));
+        acc0 += load_a(r.x, kk) * bv;
+        acc1 += load_a(r.y, kk) * bv;
+        acc2 += load_a(r.z, kk) * bv;
+        acc3 += load_a(r.w, kk) * bv;
+    }
+    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) {
+            finish(r0 + i, c0 + j, rows[i][j]);
+        }
+    }
+}

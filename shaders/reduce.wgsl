@@ -1,0 +1,55 @@
+// reduce.wgsl — reductions over one axis of a tensor viewed as [outer, len, inner], and broadcast.
+//
+// | binding | name | shape                                   |
+// |---------|------|-----------------------------------------|
+// | 0       | p    | Params                                  |
+// | 1       | out  | sum: [outer, inner]; broadcast: [outer, len, inner]; argmax: [outer] |
+// | 2       | a    | sum: [outer, len, inner]; broadcast: [outer, inner]; argmax: [outer, len] |
+// sum (mean = sum with scale 1/len): one invocation per output element, a sequential loop over
+// len, so the result is deterministic and matches the CPU order.
+
+struct Params {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read_write> a: array<f32>;
+
+@compute @workgroup_size(256)
+fn sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= p.outer * p.inner) { return; }
+    let o = t / p.inner;
+    let i = t % p.inner;
+    var acc = 0.0;
+    for (var l = 0u; l < p.len; l++) { acc += a[(o * p.len + l) * p.inner + i]; }
+    out[t] = acc * p.scale;
+}
+
+@compute @workgroup_size(256)
+fn broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= p.outer * p.len * p.inner) { return; }
+    let i = t % p.inner;
+    let o = t / (p.len * p.inner);
+    out[t] = a[o * p.inner + i];
+}
+
+// First index of the row maximum, as f32 (exact below 2^24 classes).
+@compute @workgroup_size(256)
+fn argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = flat_index(gid, nwg);
+    if (r >= p.outer) { return; }
+    let base = r * p.len;
+    var best = 0u;
+    var mx = a[base];
+    for (var j = 1u; j < p.len; j++) {
+        let v = a[base + j];
+        if (v > mx) { mx = v; best = j; }
+    }
+    out[r] = f32(best);
+}
