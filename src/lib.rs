@@ -1,1 +1,22 @@
-//! placeholder
+//! Kiln: Keras-shaped neural-network training whose every op is a hand-written WGSL compute kernel
+//! run through wgpu, with a CPU reference backend that runs the same plans.
+//!
+//! The workspace crates are re-exported whole (`kiln::graph`, `kiln::cpu`, `kiln::wgpu`,
+//! `kiln::nn`, `kiln::data`); most programs need only the [`prelude`].
+
+mod device;
+
+pub use device::Device;
+pub use kiln_cpu as cpu;
+pub use kiln_data as data;
+pub use kiln_graph as graph;
+pub use kiln_nn as nn;
+pub use kiln_wgpu as wgpu;
+
+pub use kiln_graph::{Error, Result};
+
+/// What a training program needs.
+pub mod prelude {
+    pub use crate::Device;
+    pub use kiln_graph::{Error, Result};
+}

@@ -97,7 +97,7 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         Op::Sub => elementwise::sub(x(0), x(1), out),
         Op::Mul => elementwise::mul(x(0), x(1), out),
         Op::Scale { factor } => elementwise::scale(x(0), T::of(*factor), out),
-        Op::Sign => elementwise::sign(x(0), out),
+        Op::Sign => elementwise::signum(x(0), out),
         Op::Equal => elementwise::equal(x(0), x(1), out),
         Op::Greater { threshold } => elementwise::greater(x(0), T::of(*threshold), out),
         Op::Sum { axis } => reduce::sum(x(0), shape(0).split_at_axis(*axis), T::one(), out),

@@ -117,7 +117,7 @@ pub fn kernel_for(step: &Step) -> Kernel {
         Op::Mul => ew("mul", &[0, 1], 0, 0.0),
         Op::Equal => ew("equal", &[0, 1], 0, 0.0),
         Op::Scale { factor } => ew("scale", &[0], 0, *factor),
-        Op::Sign => ew("sign", &[0], 0, 0.0),
+        Op::Sign => ew("signum", &[0], 0, 0.0),
         Op::Greater { threshold } => ew("greater", &[0], 0, *threshold),
         Op::BiasAdd => ew("bias_add", &[0, 1], ins[1].len(), 0.0),
         Op::Relu => act("relu", &[0], false),

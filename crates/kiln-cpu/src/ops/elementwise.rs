@@ -28,8 +28,8 @@ pub fn scale<T: Real>(x: &[T], factor: T, out: &mut [T]) {
     map(x, out, |v| v * factor);
 }
 
-/// `out = sign(x)`, with `sign(0) = 0`.
-pub fn sign<T: Real>(x: &[T], out: &mut [T]) {
+/// `out = sign(x)`, with `sign(0) = 0` (named `signum` because WGSL reserves `sign`).
+pub fn signum<T: Real>(x: &[T], out: &mut [T]) {
     map(x, out, |v| {
         if v > T::zero() {
             T::one()

@@ -1,0 +1,253 @@
+//! The op test table: every differentiable op and every metric op, on shapes that include 1,
+//! primes and sizes that do not divide the workgroup. Parity (CPU vs GPU) and the f64 gradient
+//! check both read it.
+#![allow(dead_code)]
+
+use kiln::graph::{Epilogue, Graph, NodeId, Op, Result, Shape};
+use rand::rngs::StdRng;
+use rand::RngExt;
+
+/// How a test input is filled.
+#[derive(Clone, Copy, Debug)]
+pub enum Values {
+    /// ±[0.1, 1]: away from the kinks of relu and abs.
+    Signed,
+    /// Class indices in 0..classes.
+    Labels(usize),
+    /// Rows (last axis) of probabilities summing to 1.
+    Distribution,
+    /// Targets in [0, 1].
+    Unit,
+    /// ±[60, 90]: extreme logits.
+    Extreme,
+}
+
+impl Values {
+    pub fn fill(self, shape: &Shape, rng: &mut StdRng) -> Vec<f32> {
+        let n = shape.numel();
+        match self {
+            Values::Signed => (0..n)
+                .map(|_| {
+                    let m: f32 = rng.random_range(0.1..1.0);
+                    if rng.random_bool(0.5) { m } else { -m }
+                })
+                .collect(),
+            Values::Labels(c) => (0..n).map(|_| rng.random_range(0..c) as f32).collect(),
+            Values::Distribution => {
+                let cols = shape.last();
+                let mut v: Vec<f32> = (0..n).map(|_| rng.random_range(0.0..1.0)).collect();
+                for row in v.chunks_mut(cols) {
+                    let s: f32 = row.iter().sum();
+                    row.iter_mut().for_each(|x| *x /= s);
+                }
+                v
+            }
+            Values::Unit => (0..n).map(|_| rng.random_range(0.0..1.0)).collect(),
+            Values::Extreme => (0..n)
+                .map(|_| {
+                    let m: f32 = rng.random_range(60.0..90.0);
+                    if rng.random_bool(0.5) { m } else { -m }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One row of the table.
+pub struct Case {
+    pub name: &'static str,
+    /// Input shapes and value kinds for size `s`.
+    pub inputs: fn(usize) -> Vec<(Shape, Values)>,
+    /// Builds the op under test on the input nodes.
+    pub build: fn(&mut Graph, &[NodeId]) -> Result<NodeId>,
+    /// Which inputs to differentiate with respect to (empty: forward only).
+    pub diff: &'static [usize],
+}
+
+/// Sizes every case runs at: 1, a small prime, and sizes around the 64- and 256-wide workgroups.
+pub const SIZES: [usize; 5] = [1, 7, 63, 65, 257];
+
+fn mm(ta: bool, tb: bool) -> fn(&mut Graph, &[NodeId]) -> Result<NodeId> {
+    match (ta, tb) {
+        (false, false) => |g, x| g.matmul(x[0], x[1], false, false),
+        (true, false) => |g, x| g.matmul(x[0], x[1], true, false),
+        (false, true) => |g, x| g.matmul(x[0], x[1], false, true),
+        (true, true) => |g, x| g.matmul(x[0], x[1], true, true),
+    }
+}
+
+fn dense(g: &mut Graph, x: &[NodeId], act: Option<Op>) -> Result<NodeId> {
+    let z = g.matmul(x[0], x[1], false, false)?;
+    let z = g.bias_add(z, x[2])?;
+    match act {
+        Some(op) => g.unary(op, z),
+        None => Ok(z),
+    }
+}
+
+fn s(d: &[usize]) -> Shape {
+    Shape::new(d.to_vec())
+}
+
+/// The table.
+pub fn cases() -> Vec<Case> {
+    use Values::*;
+    vec![
+        Case { name: "matmul", inputs: |n| vec![(s(&[n, 17]), Signed), (s(&[17, n + 2]), Signed)], build: mm(false, false), diff: &[0, 1] },
+        Case { name: "matmul_ta", inputs: |n| vec![(s(&[13, n]), Signed), (s(&[13, 9]), Signed)], build: mm(true, false), diff: &[0, 1] },
+        Case { name: "matmul_tb", inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[5, 13]), Signed)], build: mm(false, true), diff: &[0, 1] },
+        Case { name: "matmul_ta_tb", inputs: |n| vec![(s(&[11, n]), Signed), (s(&[6, 11]), Signed)], build: mm(true, true), diff: &[0, 1] },
+        Case {
+            name: "dense_linear (matmul + bias fused)",
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
+            build: |g, x| dense(g, x, None),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "dense_relu (matmul + bias + relu fused)",
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
+            build: |g, x| dense(g, x, Some(Op::Relu)),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "dense_sigmoid (matmul + bias + sigmoid fused)",
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 3]), Signed), (s(&[3]), Signed)],
+            build: |g, x| dense(g, x, Some(Op::Sigmoid)),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "matmul_relu (no bias, relu fused)",
+            inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5, 4]), Signed)],
+            build: |g, x| {
+                let z = g.matmul(x[0], x[1], false, false)?;
+                g.unary(Op::Relu, z)
+            },
+            diff: &[0, 1],
+        },
+        Case { name: "bias_add", inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5]), Signed)], build: |g, x| g.bias_add(x[0], x[1]), diff: &[0, 1] },
+        Case { name: "relu", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Relu, x[0]), diff: &[0] },
+        Case { name: "sigmoid", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Sigmoid, x[0]), diff: &[0] },
+        Case { name: "softmax", inputs: |n| vec![(s(&[n, 10]), Signed)], build: |g, x| g.unary(Op::Softmax, x[0]), diff: &[0] },
+        Case { name: "add", inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)], build: |g, x| g.add(x[0], x[1]), diff: &[0, 1] },
+        Case { name: "sub", inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)], build: |g, x| g.binary(Op::Sub, x[0], x[1]), diff: &[0, 1] },
+        Case { name: "mul", inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)], build: |g, x| g.binary(Op::Mul, x[0], x[1]), diff: &[0, 1] },
+        Case { name: "scale", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.scale(x[0], -2.5), diff: &[0] },
+        Case { name: "sum_axis0", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Sum { axis: 0 }, x[0]), diff: &[0] },
+        Case { name: "sum_axis1", inputs: |n| vec![(s(&[n, 3, 2]), Signed)], build: |g, x| g.unary(Op::Sum { axis: 1 }, x[0]), diff: &[0] },
+        Case { name: "mean_axis0", inputs: |n| vec![(s(&[n, 4]), Signed)], build: |g, x| g.unary(Op::Mean { axis: 0 }, x[0]), diff: &[0] },
+        Case { name: "mean_axis1", inputs: |n| vec![(s(&[n, 4]), Signed)], build: |g, x| g.unary(Op::Mean { axis: 1 }, x[0]), diff: &[0] },
+        Case {
+            name: "broadcast",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.unary(Op::Broadcast { axis: 1, size: 4 }, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "softmax_cross_entropy (sparse)",
+            inputs: |n| vec![(s(&[n, 10]), Signed), (s(&[n]), Labels(10))],
+            build: |g, x| g.binary(Op::SoftmaxCrossEntropy { sparse: true }, x[0], x[1]),
+            diff: &[0],
+        },
+        Case {
+            name: "softmax_cross_entropy (one-hot)",
+            inputs: |n| vec![(s(&[n, 6]), Signed), (s(&[n, 6]), Distribution)],
+            build: |g, x| g.binary(Op::SoftmaxCrossEntropy { sparse: false }, x[0], x[1]),
+            diff: &[0],
+        },
+        Case {
+            name: "softmax_cross_entropy (logits ±90)",
+            inputs: |n| vec![(s(&[n, 5]), Extreme), (s(&[n]), Labels(5))],
+            build: |g, x| g.binary(Op::SoftmaxCrossEntropy { sparse: true }, x[0], x[1]),
+            diff: &[0],
+        },
+        Case {
+            name: "sigmoid_binary_cross_entropy",
+            inputs: |n| vec![(s(&[n, 4]), Signed), (s(&[n, 4]), Unit)],
+            build: |g, x| g.binary(Op::SigmoidBinaryCrossEntropy, x[0], x[1]),
+            diff: &[0],
+        },
+        Case {
+            name: "sigmoid_binary_cross_entropy (logits ±90)",
+            inputs: |n| vec![(s(&[n, 4]), Extreme), (s(&[n, 4]), Unit)],
+            build: |g, x| g.binary(Op::SigmoidBinaryCrossEntropy, x[0], x[1]),
+            diff: &[0],
+        },
+        Case {
+            name: "squared_error",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.binary(Op::SquaredError, x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "absolute_error",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.binary(Op::AbsoluteError, x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case { name: "argmax", inputs: |n| vec![(s(&[n, 10]), Signed)], build: |g, x| g.unary(Op::ArgMax, x[0]), diff: &[] },
+        Case { name: "sign", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Sign, x[0]), diff: &[] },
+        Case {
+            name: "equal",
+            inputs: |n| vec![(s(&[n]), Labels(3)), (s(&[n]), Labels(3))],
+            build: |g, x| g.binary(Op::Equal, x[0], x[1]),
+            diff: &[],
+        },
+        Case {
+            name: "greater",
+            inputs: |n| vec![(s(&[n, 3]), Unit)],
+            build: |g, x| g.unary(Op::Greater { threshold: 0.5 }, x[0]),
+            diff: &[],
+        },
+        Case {
+            name: "fill",
+            inputs: |n| vec![(s(&[n, 2]), Signed)],
+            build: |g, x| {
+                let shape = g.shape(x[0])?.clone();
+                let f = g.fill(0.25, shape);
+                g.add(f, x[0])
+            },
+            diff: &[0],
+        },
+    ]
+}
+
+/// A case built at size `n` into a graph whose outputs are `[y, loss?, grads...]`; the loss is
+/// `Σ y·w` with a random weight input `w`, so every gradient element is exercised.
+pub struct Built {
+    pub graph: Graph,
+    pub outputs: Vec<NodeId>,
+    pub inputs: Vec<(String, Shape, Values)>,
+    pub has_loss: bool,
+}
+
+pub fn build(case: &Case, n: usize) -> Built {
+    let mut g = Graph::new(Vec::new());
+    let mut inputs = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, (shape, values)) in (case.inputs)(n).into_iter().enumerate() {
+        let name = format!("x{i}");
+        nodes.push(g.input(&name, shape.clone()));
+        inputs.push((name, shape, values));
+    }
+    let y = (case.build)(&mut g, &nodes).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let mut outputs = vec![y];
+    let has_loss = !case.diff.is_empty();
+    if has_loss {
+        let shape = g.shape(y).unwrap().clone();
+        let w = g.input("w", shape.clone());
+        inputs.push(("w".into(), shape, Values::Signed));
+        let yw = g.binary(Op::Mul, y, w).unwrap();
+        let loss = g.sum_all(yw).unwrap();
+        let wrt: Vec<NodeId> = case.diff.iter().map(|&k| nodes[k]).collect();
+        let grads = kiln::graph::gradients(&mut g, loss, &wrt).unwrap();
+        outputs.push(loss);
+        outputs.extend(grads);
+    }
+    let _ = Epilogue::Linear;
+    Built {
+        graph: g,
+        outputs,
+        inputs,
+        has_loss,
+    }
+}
