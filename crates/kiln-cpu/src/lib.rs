@@ -7,7 +7,7 @@ mod real;
 
 use std::sync::Arc;
 
-use kiln_graph::{Backend, Counters, Error, Location, PersistentId, PersistentSpec, Plan, PlanId, Result, Session};
+use kiln_graph::{Backend, Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session};
 
 pub use real::Real;
 
@@ -141,6 +141,9 @@ impl<T: Real> Session for CpuSession<T> {
     }
 
     fn read_persistent(&mut self, id: PersistentId) -> Result<Vec<f32>> {
+        if self.spec(id)?.kind != PersistentKind::Accumulator {
+            self.counters.parameter_reads += 1;
+        }
         Ok(self.read_typed(id)?.into_iter().map(Real::to_f32).collect())
     }
 

@@ -16,6 +16,8 @@ pub struct Counters {
     pub buffer_allocations: u64,
     /// Compute pipelines created (cache misses).
     pub pipeline_creations: u64,
+    /// Parameters or optimizer state read back to the host (saving a model does; fit must not).
+    pub parameter_reads: u64,
 }
 
 /// A place plans run: the CPU reference or a GPU adapter.

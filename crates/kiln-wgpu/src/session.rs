@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use kiln_graph::{Counters, Error, Location, PersistentId, PersistentSpec, Plan, PlanId, Result, Session, TensorRef};
+use kiln_graph::{Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session, TensorRef};
 
 use crate::context::GpuContext;
 use crate::kernels::{kernel_for, Kernel};
@@ -37,6 +37,8 @@ pub struct GpuSession {
     specs: Vec<PersistentSpec>,
     persistents: Vec<wgpu::Buffer>,
     plans: Vec<Loaded>,
+    /// MAP_READ buffers for persistent reads, by size, so epoch-end metric reads allocate nothing.
+    readbacks: std::collections::HashMap<u64, wgpu::Buffer>,
     counters: Counters,
 }
 
@@ -73,6 +75,7 @@ impl GpuSession {
             specs: specs.to_vec(),
             persistents,
             plans: Vec::new(),
+            readbacks: std::collections::HashMap::new(),
             counters,
         })
     }
@@ -93,9 +96,16 @@ impl GpuSession {
         })
     }
 
-    /// Copies `size` bytes of `src` to a fresh buffer and reads them back (not for the hot path).
+    /// Copies `size` bytes of `src` into a (cached) readback buffer and reads them.
     fn read_buffer(&mut self, src: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<f32>> {
-        let staging = self.buffer("kiln readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let staging = match self.readbacks.get(&size) {
+            Some(b) => b.clone(),
+            None => {
+                let b = self.buffer("kiln readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+                self.readbacks.insert(size, b.clone());
+                b
+            }
+        };
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kiln read") });
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.ctx.queue.submit([enc.finish()]);
@@ -150,7 +160,11 @@ impl Session for GpuSession {
     }
 
     fn read_persistent(&mut self, id: PersistentId) -> Result<Vec<f32>> {
-        let n = self.spec(id)?.shape.numel();
+        let spec = self.spec(id)?;
+        let n = spec.shape.numel();
+        if spec.kind != PersistentKind::Accumulator {
+            self.counters.parameter_reads += 1;
+        }
         let buf = self.persistents[id.0].clone();
         let mut v = self.read_buffer(&buf, 0, f32_bytes(n))?;
         v.truncate(n);

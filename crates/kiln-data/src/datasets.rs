@@ -1,0 +1,52 @@
+//! The datasets bundled with Kiln (see `data/README.md` for sources and licences), split as their
+//! export documents: the first 80% of rows train, the rest test.
+
+use kiln_graph::Result;
+
+use crate::csv::parse_csv;
+use crate::Tensor;
+
+/// A train/test split of one dataset.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub name: &'static str,
+    pub feature_names: Vec<String>,
+    pub x_train: Tensor,
+    pub y_train: Tensor,
+    pub x_test: Tensor,
+    pub y_test: Tensor,
+}
+
+fn split(name: &'static str, text: &str, label: &str) -> Result<Dataset> {
+    let t = parse_csv(name, text, label)?;
+    let n = t.y.rows();
+    let cut = n * 8 / 10;
+    Ok(Dataset {
+        name,
+        feature_names: t.columns,
+        x_train: t.x.slice_rows(0..cut),
+        y_train: t.y.slice_rows(0..cut),
+        x_test: t.x.slice_rows(cut..n),
+        y_test: t.y.slice_rows(cut..n),
+    })
+}
+
+/// 8×8 handwritten digits (1797 samples, 64 features 0..16, labels 0..9).
+pub fn digits() -> Result<Dataset> {
+    split("digits.csv", include_str!("../data/digits.csv"), "label")
+}
+
+/// Breast cancer Wisconsin diagnostic (569 samples, 30 features, labels 0 malignant / 1 benign).
+pub fn breast_cancer() -> Result<Dataset> {
+    split("breast_cancer.csv", include_str!("../data/breast_cancer.csv"), "label")
+}
+
+/// Fisher's iris (150 samples, 4 features, labels 0..2).
+pub fn iris() -> Result<Dataset> {
+    split("iris.csv", include_str!("../data/iris.csv"), "label")
+}
+
+/// Diabetes progression (442 samples, 10 unscaled features, regression target 25..346).
+pub fn diabetes() -> Result<Dataset> {
+    split("diabetes.csv", include_str!("../data/diabetes.csv"), "target")
+}

@@ -1,0 +1,113 @@
+//! A host tensor: a shape and contiguous row-major f32 data.
+
+use kiln_graph::{Error, Result};
+
+/// Host-side data for fit, evaluate and predict. The first axis is the sample axis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl Tensor {
+    /// A tensor from its shape and data; errors when they disagree.
+    pub fn new(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Self> {
+        let shape = shape.into();
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::Data(format!("shape {shape:?} holds {n} values but {} were given", data.len())));
+        }
+        Ok(Tensor { shape, data })
+    }
+
+    /// A `[rows, cols]` tensor from a slice of equally long rows.
+    pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self> {
+        let cols = rows.first().map_or(0, Vec::len);
+        if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
+            return Err(Error::Data(format!("row {i} has {} values, row 0 has {cols}", r.len())));
+        }
+        Tensor::new([rows.len(), cols], rows.concat())
+    }
+
+    /// A 1-D tensor, e.g. integer class labels.
+    pub fn vector(data: Vec<f32>) -> Self {
+        Tensor { shape: vec![data.len()], data }
+    }
+
+    /// Dimensions, samples first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// All values, row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Mutable access to the values.
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Number of samples (the first dimension; 1 for a scalar).
+    pub fn rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    /// Values per sample.
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// The shape of one sample.
+    pub fn sample_shape(&self) -> &[usize] {
+        self.shape.get(1..).unwrap_or(&[])
+    }
+
+    /// Sample `i`'s values.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let w = self.row_len();
+        &self.data[i * w..(i + 1) * w]
+    }
+
+    /// The samples in `range`, as a new tensor.
+    pub fn slice_rows(&self, range: std::ops::Range<usize>) -> Tensor {
+        let w = self.row_len();
+        let mut shape = self.shape.clone();
+        if shape.is_empty() {
+            shape.push(1);
+        }
+        shape[0] = range.len();
+        Tensor {
+            shape,
+            data: self.data[range.start * w..range.end * w].to_vec(),
+        }
+    }
+
+    /// The samples at `indices`, in that order.
+    pub fn select_rows(&self, indices: &[usize]) -> Tensor {
+        let w = self.row_len();
+        let mut data = Vec::with_capacity(indices.len() * w);
+        for &i in indices {
+            data.extend_from_slice(self.row(i));
+        }
+        let mut shape = self.shape.clone();
+        shape[0] = indices.len();
+        Tensor { shape, data }
+    }
+
+    /// Index of the largest value of each sample (the predicted class of a probability row).
+    pub fn argmax_rows(&self) -> Vec<usize> {
+        (0..self.rows())
+            .map(|i| {
+                let r = self.row(i);
+                (0..r.len()).fold(0, |best, j| if r[j] > r[best] { j } else { best })
+            })
+            .collect()
+    }
+
+    /// The position and value of the first NaN or infinity, if any.
+    pub fn first_non_finite(&self) -> Option<(usize, f32)> {
+        self.data.iter().position(|v| !v.is_finite()).map(|i| (i, self.data[i]))
+    }
+}

@@ -1,0 +1,62 @@
+//! What fit reports: every metric per epoch, and optionally every batch's loss.
+
+use std::fmt;
+
+/// Training history, as Keras' `History.history`: `loss`, each metric, and `val_` versions when
+/// validation data was given.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// `(name, value per epoch)`, in the order the names first appeared.
+    pub metrics: Vec<(String, Vec<f32>)>,
+    /// The loss of every training batch, when [`crate::FitOptions::record_batch_loss`] is set.
+    pub batch_loss: Vec<f32>,
+}
+
+impl History {
+    /// Values of `name` per epoch.
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
+    /// The last epoch's value of `name`.
+    pub fn last(&self, name: &str) -> Option<f32> {
+        self.get(name).and_then(|v| v.last().copied())
+    }
+
+    /// Number of epochs recorded.
+    pub fn epochs(&self) -> usize {
+        self.metrics.first().map_or(0, |(_, v)| v.len())
+    }
+
+    pub(crate) fn push(&mut self, name: &str, value: f32) {
+        match self.metrics.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => v.push(value),
+            None => self.metrics.push((name.to_string(), vec![value])),
+        }
+    }
+}
+
+/// Loss and metrics of one pass over a dataset (`evaluate`), in compile order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    pub values: Vec<(String, f32)>,
+}
+
+impl Evaluation {
+    /// The value of `name` (`loss`, `accuracy`, ...).
+    pub fn get(&self, name: &str) -> Option<f32> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> f32 {
+        self.get("loss").expect("evaluate always reports the loss")
+    }
+}
+
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.values.iter().map(|(n, v)| format!("{n}: {v:.4}")).collect();
+        f.write_str(&parts.join(" - "))
+    }
+}

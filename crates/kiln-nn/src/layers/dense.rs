@@ -1,0 +1,108 @@
+//! `Dense`: `activation(x · kernel + bias)`.
+
+use kiln_graph::{Error, Graph, NodeId, Result};
+
+use super::{activate, Layer, LayerOut, ParamDecl};
+use crate::{Activation, Init};
+
+/// A fully connected layer, as Keras' `Dense`: glorot-uniform kernel, zero bias.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    units: usize,
+    activation: Activation,
+    use_bias: bool,
+    input_shape: Option<Vec<usize>>,
+}
+
+impl Dense {
+    /// `units` outputs, linear activation, with a bias.
+    pub fn new(units: usize) -> Self {
+        Dense {
+            units,
+            activation: Activation::Linear,
+            use_bias: true,
+            input_shape: None,
+        }
+    }
+
+    /// Sets the activation.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Keras' `input_shape=(dim,)` on a first layer.
+    pub fn input_dim(mut self, dim: usize) -> Self {
+        self.input_shape = Some(vec![dim]);
+        self
+    }
+
+    /// Drops the bias.
+    pub fn without_bias(mut self) -> Self {
+        self.use_bias = false;
+        self
+    }
+
+    /// Number of outputs.
+    pub fn units(&self) -> usize {
+        self.units
+    }
+}
+
+impl Layer for Dense {
+    fn kind(&self) -> &'static str {
+        "dense"
+    }
+
+    fn input_shape(&self) -> Option<Vec<usize>> {
+        self.input_shape.clone()
+    }
+
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+        if self.units == 0 {
+            return Err(Error::invalid("Dense", "units must be at least 1"));
+        }
+        if input.len() != 1 {
+            return Err(Error::invalid(
+                "Dense",
+                format!("expects flat samples [features], got {input:?}; flatten the input first"),
+            ));
+        }
+        Ok(vec![self.units])
+    }
+
+    fn params(&self, input: &[usize]) -> Vec<ParamDecl> {
+        let fan_in = input.first().copied().unwrap_or(0);
+        let mut p = vec![ParamDecl {
+            name: "kernel",
+            shape: vec![fan_in, self.units],
+            init: Init::GlorotUniform {
+                fan_in,
+                fan_out: self.units,
+            },
+        }];
+        if self.use_bias {
+            p.push(ParamDecl {
+                name: "bias",
+                shape: vec![self.units],
+                init: Init::Zeros,
+            });
+        }
+        p
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn build(&self, g: &mut Graph, x: NodeId, params: &[NodeId]) -> Result<LayerOut> {
+        let mut z = g.matmul(x, params[0], false, false)?;
+        if self.use_bias {
+            z = g.bias_add(z, params[1])?;
+        }
+        Ok(LayerOut {
+            pre_activation: z,
+            output: activate(g, z, self.activation)?,
+        })
+    }
+}

@@ -1,0 +1,67 @@
+//! Optimizers, with Keras' defaults. Their updates are ops of the training graph.
+
+use kiln_graph::Op;
+
+/// An optimizer and its hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
+    Adam { lr: f32, beta1: f32, beta2: f32, epsilon: f32 },
+    /// SGD with optional (Nesterov) momentum: Keras' defaults are `lr 0.01`, no momentum.
+    Sgd { lr: f32, momentum: f32, nesterov: bool },
+}
+
+impl Optimizer {
+    /// Adam with Keras' defaults.
+    pub fn adam() -> Self {
+        Optimizer::Adam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+
+    /// Adam with learning rate `lr` and Keras' other defaults.
+    pub fn adam_lr(lr: f32) -> Self {
+        match Self::adam() {
+            Optimizer::Adam { beta1, beta2, epsilon, .. } => Optimizer::Adam { lr, beta1, beta2, epsilon },
+            other => other,
+        }
+    }
+
+    /// SGD with learning rate `lr`, no momentum.
+    pub fn sgd(lr: f32) -> Self {
+        Optimizer::Sgd {
+            lr,
+            momentum: 0.0,
+            nesterov: false,
+        }
+    }
+
+    /// SGD with momentum.
+    pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
+        Optimizer::Sgd { lr, momentum, nesterov }
+    }
+
+    /// Names of the state tensors kept per parameter.
+    pub fn state_names(&self) -> &'static [&'static str] {
+        match self {
+            Optimizer::Adam { .. } => &["adam_m", "adam_v"],
+            Optimizer::Sgd { .. } => &["sgd_velocity"],
+        }
+    }
+
+    /// The in-place update op.
+    pub fn op(&self) -> Op {
+        match *self {
+            Optimizer::Adam { lr, beta1, beta2, epsilon } => Op::AdamUpdate { lr, beta1, beta2, epsilon },
+            Optimizer::Sgd { lr, momentum, nesterov } => Op::SgdUpdate { lr, momentum, nesterov },
+        }
+    }
+
+    /// Whether the update reads the step counter.
+    pub fn uses_step(&self) -> bool {
+        matches!(self, Optimizer::Adam { .. })
+    }
+}
