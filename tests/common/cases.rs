@@ -97,6 +97,17 @@ pub fn cases() -> Vec<Case> {
         Case { name: "matmul_ta", inputs: |n| vec![(s(&[13, n]), Signed), (s(&[13, 9]), Signed)], build: mm(true, false), diff: &[0, 1] },
         Case { name: "matmul_tb", inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[5, 13]), Signed)], build: mm(false, true), diff: &[0, 1] },
         Case { name: "matmul_ta_tb", inputs: |n| vec![(s(&[11, n]), Signed), (s(&[6, 11]), Signed)], build: mm(true, true), diff: &[0, 1] },
+        // Shapes whose contiguous dimensions divide by 4 take the vec4 (and, on 8-wide subgroups, the
+        // subgroup) kernels.
+        Case { name: "matmul (vec4 shapes)", inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 12]), Signed)], build: mm(false, false), diff: &[0, 1] },
+        Case { name: "matmul_ta (vec4 shapes)", inputs: |n| vec![(s(&[8, 4 * n]), Signed), (s(&[8, 12]), Signed)], build: mm(true, false), diff: &[0, 1] },
+        Case { name: "matmul_tb (vec4 shapes)", inputs: |n| vec![(s(&[n, 8]), Signed), (s(&[20, 8]), Signed)], build: mm(false, true), diff: &[0, 1] },
+        Case {
+            name: "dense_relu (vec4 shapes)",
+            inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 36]), Signed), (s(&[36]), Signed)],
+            build: |g, x| dense(g, x, Some(Op::Relu)),
+            diff: &[0, 1, 2],
+        },
         Case {
             name: "dense_linear (matmul + bias fused)",
             inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],

@@ -52,6 +52,10 @@ pub trait Session: Send {
     /// Reads the plan's outputs as left by the most recent run, waiting for it to finish.
     fn read_outputs(&mut self, plan: PlanId) -> Result<Vec<Vec<f32>>>;
 
+    /// Waits until every submitted run has finished on the device (for timing; runs themselves do
+    /// not wait).
+    fn finish(&mut self) -> Result<()>;
+
     /// Work counters since the session was created.
     fn counters(&self) -> Counters;
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use kiln_graph::{Error, Result};
 
+use crate::kernels::Caps;
 use crate::shaders::Shader;
 
 /// Key of a cached pipeline: the shader family, the entry point and its override constants.
@@ -23,6 +24,8 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// Adapter capabilities the kernel table chooses by.
+    pub caps: Caps,
     cache: Mutex<Cache>,
 }
 
@@ -60,9 +63,13 @@ impl GpuContext {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Self> {
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let subgroups = adapter.features() & wgpu::Features::SUBGROUP;
+        let caps = Caps {
+            subgroup8: !subgroups.is_empty() && info.subgroup_min_size == 8 && info.subgroup_max_size == 8,
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("kiln"),
-            required_features: wgpu::Features::empty(),
+            required_features: subgroups,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -72,6 +79,7 @@ impl GpuContext {
             queue,
             info,
             limits,
+            caps,
             cache: Mutex::new(Cache::default()),
         })
     }
@@ -143,10 +151,17 @@ impl GpuContext {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         if !cache.modules.contains_key(&shader) {
             let source = shader.source();
-            let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(shader.file()),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
+            };
+            let module = if shader.trusted() {
+                // SAFETY: this family's kernels index only within the sizes in their params (clamped
+                // or guarded in the shader), which the parity tests exercise at edge sizes.
+                unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+            } else {
+                self.device.create_shader_module(desc)
+            };
             cache.modules.insert(shader, module);
         }
         let layout = self.layout_locked(&mut cache, storage).1.clone();

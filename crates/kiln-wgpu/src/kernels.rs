@@ -9,8 +9,12 @@ use crate::shaders::*;
 pub const WG: u32 = 256;
 /// Most workgroups per grid dimension that every backend accepts.
 pub const MAX_GROUPS: u32 = 65535;
-/// C elements one matmul workgroup covers along each axis (8 invocations × 4).
-pub const MATMUL_TILE: u32 = 32;
+/// What the adapter offers that changes which kernel a step gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Caps {
+    /// Subgroup operations with subgroups of exactly 8 invocations (lavapipe on AVX2).
+    pub subgroup8: bool,
+}
 
 /// Everything needed to record one dispatch.
 #[derive(Clone, Debug)]
@@ -35,8 +39,8 @@ fn bytes<T: bytemuck::Pod>(p: T) -> Vec<u8> {
     bytemuck::bytes_of(&p).to_vec()
 }
 
-/// The kernel for one step.
-pub fn kernel_for(step: &Step) -> Kernel {
+/// The kernel for one step on an adapter with `caps`.
+pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
     let ins = &step.inputs;
     let out = step.output.clone();
     let n = out.as_ref().map_or(0, TensorRef::len);
@@ -161,15 +165,32 @@ pub fn kernel_for(step: &Step) -> Kernel {
             };
             // Without a bias, binding 4 still needs a buffer: A is bound there and never read.
             let bias_ref = if *bias { ins[2].clone() } else { ins[0].clone() };
+            // The widest kernel the shapes allow: 16-byte loads need the contiguous dimensions to
+            // divide by 4; the subgroup kernel needs plain layouts and 8-wide subgroups.
+            let vec4 = nn % 4 == 0
+                && match (*trans_a, *trans_b) {
+                    (true, false) => m % 4 == 0,
+                    (true, true) => false,
+                    _ => k % 4 == 0,
+                };
+            let (shader, entry, grid) = if vec4 && caps.subgroup8 && !*trans_a && !*trans_b {
+                (Shader::MatmulSubgroup, "matmul_subgroup", [(nn as u32).div_ceil(32), (m as u32).div_ceil(64), 1])
+            } else if vec4 {
+                (Shader::MatmulVec4, "matmul_vec4", [(nn as u32).div_ceil(32), (m as u32).div_ceil(32), 1])
+            } else {
+                (Shader::Matmul, "matmul", [(nn as u32).div_ceil(32), (m as u32).div_ceil(32), 1])
+            };
             Kernel {
-                shader: Shader::Matmul,
-                entry: "matmul",
-                overrides: vec![
-                    ("TRANS_A", f64::from(u8::from(*trans_a))),
-                    ("TRANS_B", f64::from(u8::from(*trans_b))),
-                    ("HAS_BIAS", f64::from(u8::from(*bias))),
-                    ("ACT", act),
-                ],
+                shader,
+                entry,
+                overrides: {
+                    let mut o = vec![("HAS_BIAS", f64::from(u8::from(*bias))), ("ACT", act)];
+                    if shader != Shader::MatmulSubgroup {
+                        o.push(("TRANS_A", f64::from(u8::from(*trans_a))));
+                        o.push(("TRANS_B", f64::from(u8::from(*trans_b))));
+                    }
+                    o
+                },
                 params: bytes(MatmulParams {
                     m: m as u32,
                     k: k as u32,
@@ -177,7 +198,7 @@ pub fn kernel_for(step: &Step) -> Kernel {
                     pad: 0,
                 }),
                 bindings: vec![out.expect("matmul has an output"), ins[0].clone(), ins[1].clone(), bias_ref],
-                grid: [(nn as u32).div_ceil(MATMUL_TILE), (m as u32).div_ceil(MATMUL_TILE), 1],
+                grid,
             }
         }
         Op::AdamUpdate {

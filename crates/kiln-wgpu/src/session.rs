@@ -192,7 +192,7 @@ impl Session for GpuSession {
             arena_bytes,
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
         );
-        let kernels: Vec<Kernel> = plan.steps.iter().map(kernel_for).collect();
+        let kernels: Vec<Kernel> = plan.steps.iter().map(|s| kernel_for(s, self.ctx.caps)).collect();
         for (k, step) in kernels.iter().zip(&plan.steps) {
             for b in &k.bindings {
                 if f32_bytes(b.len()) > limits.max_storage_buffer_binding_size as u64 {
@@ -322,6 +322,14 @@ impl Session for GpuSession {
             at += r.len();
         }
         map_read(&self.ctx, rb, &ranges)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.ctx
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::device(self.ctx.name(), format!("waiting for the GPU failed: {e}")))
     }
 
     fn counters(&self) -> Counters {

@@ -11,6 +11,8 @@ pub enum Shader {
     Loss,
     Optim,
     Matmul,
+    MatmulVec4,
+    MatmulSubgroup,
 }
 
 /// Helpers every family uses; prepended to each family's source.
@@ -18,13 +20,15 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 6] = [
+    pub const ALL: [Shader; 8] = [
         Shader::Elementwise,
         Shader::Activation,
         Shader::Reduce,
         Shader::Loss,
         Shader::Optim,
         Shader::Matmul,
+        Shader::MatmulVec4,
+        Shader::MatmulSubgroup,
     ];
 
     /// File name under `shaders/`.
@@ -36,6 +40,8 @@ impl Shader {
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Matmul => "matmul.wgsl",
+            Shader::MatmulVec4 => "matmul_vec4.wgsl",
+            Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
         }
     }
 
@@ -48,12 +54,20 @@ impl Shader {
             Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
+            Shader::MatmulVec4 => include_str!("../../../shaders/matmul_vec4.wgsl"),
+            Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
         }
     }
 
     /// The complete module source: the common prelude followed by the family file.
     pub fn source(self) -> String {
         format!("{COMMON}\n{}", self.family_source())
+    }
+
+    /// Whether the family's indexing is proven in bounds by its own guards (checked by the parity
+    /// tests at edge sizes), so wgpu's runtime bounds checks can be left out.
+    pub fn trusted(self) -> bool {
+        matches!(self, Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup)
     }
 
     /// Size in bytes of the family's `Params` struct on the host side.
@@ -64,7 +78,7 @@ impl Shader {
             Shader::Reduce => size_of::<ReduceParams>(),
             Shader::Loss => size_of::<LossParams>(),
             Shader::Optim => size_of::<OptimParams>(),
-            Shader::Matmul => size_of::<MatmulParams>(),
+            Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => size_of::<MatmulParams>(),
         }
     }
 }

@@ -1,0 +1,112 @@
+// matmul_vec4.wgsl — C = act(op(A) · op(B) + bias) with 16-byte loads and stores, for shapes whose
+// contiguous dimensions divide by 4 (the kernel table checks). Each invocation owns a 4×4 block of
+// C. On software rasterisers every storage load is a per-lane gather, so a vec4 load moves four
+// times the data for the same cost; no workgroup memory, since barriers cost even more there.
+//
+// | binding | name | shape (in vec4 elements)                                 |
+// |---------|------|----------------------------------------------------------|
+// | 0       | p    | Params                                                   |
+// | 1       | out  | C [m, n/4]                                               |
+// | 2       | a    | A [m, k/4], or [k, m/4] when TRANS_A                     |
+// | 3       | b    | B [k, n/4], or [n, k/4] when TRANS_B                     |
+// | 4       | bias | [n/4] when HAS_BIAS (else bound to A, unread)            |
+// Needs n % 4 == 0, and k % 4 == 0 unless TRANS_A and not TRANS_B (then m % 4 == 0).
+// TRANS_A together with TRANS_B is left to matmul.wgsl.
+// Grid: (ceil(n / 32), ceil(m / 32)) workgroups of 8×8.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+override HAS_BIAS: bool = false;
+// 0 linear, 1 relu, 2 sigmoid
+override ACT: u32 = 0u;
+
+struct Params {
+    m: u32,
+    k: u32,
+    n: u32,
+    pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> a: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> b: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> bias: array<vec4<f32>>;
+
+fn finish(r: u32, cv: u32, v: vec4<f32>) {
+    if (r >= p.m) { return; }
+    var z = v;
+    if (HAS_BIAS) { z += bias[cv]; }
+    if (ACT == 1u) { z = max(z, vec4<f32>(0.0)); }
+    if (ACT == 2u) { z = vec4<f32>(sigmoid1(z.x), sigmoid1(z.y), sigmoid1(z.z), sigmoid1(z.w)); }
+    out[r * (p.n / 4u) + cv] = z;
+}
+
+@compute @workgroup_size(8, 8)
+fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r0 = gid.y * 4u;
+    let cv = gid.x;
+    let n4 = p.n / 4u;
+    let k4 = p.k / 4u;
+    // Out-of-range invocations clamp to the last valid row/column and compute on valid data; only
+    // the stores are guarded, so every lane runs the same loop.
+    let col = min(cv, n4 - 1u);
+    let rl = p.m - 1u;
+    let r = vec4<u32>(min(r0, rl), min(r0 + 1u, rl), min(r0 + 2u, rl), min(r0 + 3u, rl));
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    if (TRANS_A) {
+        // A is [k, m]: one vec4 holds this block's four rows at one k; outer products.
+        let m4 = p.m / 4u;
+        let rv = min(r0 / 4u, m4 - 1u);
+        for (var kk = 0u; kk < p.k; kk++) {
+            let av = a[kk * m4 + rv];
+            let bv = b[kk * n4 + col];
+            acc0 += av.x * bv;
+            acc1 += av.y * bv;
+            acc2 += av.z * bv;
+            acc3 += av.w * bv;
+        }
+    } else if (TRANS_B) {
+        // B is [n, k]: dot products of A rows with B rows, four k at a time.
+        let c = col * 4u;
+        for (var kq = 0u; kq < k4; kq++) {
+            let b0 = b[c * k4 + kq];
+            let b1 = b[(c + 1u) * k4 + kq];
+            let b2 = b[(c + 2u) * k4 + kq];
+            let b3 = b[(c + 3u) * k4 + kq];
+            let a0 = a[r.x * k4 + kq];
+            let a1 = a[r.y * k4 + kq];
+            let a2 = a[r.z * k4 + kq];
+            let a3 = a[r.w * k4 + kq];
+            acc0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
+            acc1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
+            acc2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
+            acc3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+        }
+    } else {
+        // Both row-major: four k at a time, each A vec4 spread over four B rows.
+        for (var kq = 0u; kq < k4; kq++) {
+            let kk = kq * 4u;
+            let b0 = b[kk * n4 + col];
+            let b1 = b[(kk + 1u) * n4 + col];
+            let b2 = b[(kk + 2u) * n4 + col];
+            let b3 = b[(kk + 3u) * n4 + col];
+            let a0 = a[r.x * k4 + kq];
+            let a1 = a[r.y * k4 + kq];
+            let a2 = a[r.z * k4 + kq];
+            let a3 = a[r.w * k4 + kq];
+            acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
+            acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
+            acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
+            acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
+        }
+    }
+    if (cv >= n4) { return; }
+    finish(r0, cv, acc0);
+    finish(r0 + 1u, cv, acc1);
+    finish(r0 + 2u, cv, acc2);
+    finish(r0 + 3u, cv, acc3);
+}
