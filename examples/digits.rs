@@ -8,7 +8,10 @@ use kiln::graph::Backend;
 use kiln::prelude::*;
 
 fn main() -> Result<()> {
-    let epochs = std::env::var("KILN_EPOCHS").ok().and_then(|e| e.parse().ok()).unwrap_or(30);
+    let epochs = std::env::var("KILN_EPOCHS")
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(30);
     let data = datasets::digits()?;
     // Pixels are 0..16; scale them to [0, 1].
     let scale = |t: &Tensor| {
@@ -23,11 +26,18 @@ fn main() -> Result<()> {
     let mut model = Sequential::new()
         .add(Dense::new(64).activation(Activation::Relu).input_dim(64))
         .add(Dense::new(10).activation(Activation::Softmax));
-    model.compile(&device, Optimizer::adam(), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
+    model.compile(
+        &device,
+        Optimizer::adam(),
+        Loss::SparseCategoricalCrossentropy,
+        &[Metric::Accuracy],
+    )?;
     print!("{}", model.summary());
 
     let start = std::time::Instant::now();
-    let options = FitOptions::new(epochs, 32).verbose(1).validation_data(x_test.clone(), data.y_test.clone());
+    let options = FitOptions::new(epochs, 32)
+        .verbose(1)
+        .validation_data(x_test.clone(), data.y_test.clone());
     model.fit(&x_train, &data.y_train, &options)?;
     let seconds = start.elapsed().as_secs_f32();
 
@@ -36,6 +46,10 @@ fn main() -> Result<()> {
         "trained {epochs} epochs in {seconds:.1}s ({:.0} samples/s)",
         (epochs * x_train.rows()) as f32 / seconds
     );
-    println!("test accuracy: {:.4} (loss {:.4})", result.get("accuracy").unwrap_or(0.0), result.loss());
+    println!(
+        "test accuracy: {:.4} (loss {:.4})",
+        result.get("accuracy").unwrap_or(0.0),
+        result.loss()
+    );
     Ok(())
 }

@@ -30,7 +30,10 @@ impl Device {
         match std::env::var("KILN_DEVICE").as_deref() {
             Ok("cpu") => Ok(Device::cpu()),
             Ok("gpu") => Device::gpu(),
-            Ok(other) => Err(Error::invalid("KILN_DEVICE", format!("`{other}` is neither `cpu` nor `gpu`"))),
+            Ok(other) => Err(Error::invalid(
+                "KILN_DEVICE",
+                format!("`{other}` is neither `cpu` nor `gpu`"),
+            )),
             Err(_) => Ok(Device::gpu().unwrap_or_else(|e| {
                 eprintln!("kiln: no usable GPU ({e}); running on the CPU backend");
                 Device::cpu()

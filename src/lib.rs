@@ -1,5 +1,4 @@
-//! Kiln: Keras-shaped neural-network training whose every op is a hand-written WGSL compute kernel
-//! run through wgpu, with a CPU reference backend that runs the same plans.
+#![doc = include_str!("../README.md")]
 //!
 //! The workspace crates are re-exported whole (`kiln::graph`, `kiln::cpu`, `kiln::wgpu`,
 //! `kiln::nn`, `kiln::data`); most programs need only the [`prelude`].
@@ -20,5 +19,8 @@ pub mod prelude {
     pub use crate::Device;
     pub use kiln_data::{datasets, to_categorical, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
-    pub use kiln_nn::{Activation, Dense, Evaluation, FitOptions, History, Layer, Loss, Metric, Optimizer, Sequential};
+    pub use kiln_nn::{
+        Activation, Dense, Evaluation, FitOptions, History, Layer, Loss, Metric, Optimizer,
+        Sequential,
+    };
 }

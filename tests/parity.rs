@@ -12,9 +12,16 @@ use kiln::graph::{schedule, Backend, Op, PersistentKind, PersistentSpec, Session
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-fn run(session: &mut dyn Session, plan: Arc<kiln::graph::Plan>, feeds: &[(String, Vec<f32>)]) -> Vec<Vec<f32>> {
+fn run(
+    session: &mut dyn Session,
+    plan: Arc<kiln::graph::Plan>,
+    feeds: &[(String, Vec<f32>)],
+) -> Vec<Vec<f32>> {
     let id = session.load(plan).unwrap();
-    let refs: Vec<(&str, &[f32])> = feeds.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let refs: Vec<(&str, &[f32])> = feeds
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
     session.run(id, &refs).unwrap();
     session.read_outputs(id).unwrap()
 }
@@ -28,7 +35,11 @@ fn every_op_forward_and_backward_matches_the_cpu() {
             let built = build(&case, n);
             let plan = Arc::new(schedule(&built.graph, &built.outputs).unwrap());
             let mut rng = StdRng::seed_from_u64(n as u64);
-            let feeds: Vec<(String, Vec<f32>)> = built.inputs.iter().map(|(name, shape, v)| (name.clone(), v.fill(shape, &mut rng))).collect();
+            let feeds: Vec<(String, Vec<f32>)> = built
+                .inputs
+                .iter()
+                .map(|(name, shape, v)| (name.clone(), v.fill(shape, &mut rng)))
+                .collect();
             let mut cpu = CpuSession::<f32>::new(&[]);
             let want = run(&mut cpu, plan.clone(), &feeds);
             let mut gpu_session = gpu.new_session(&[]).unwrap();
@@ -73,7 +84,11 @@ fn grids_past_65535_workgroups() {
 fn optimizer_and_accumulator_updates_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
     let n = 257;
-    let spec = |name: &str, kind, shape: Shape| PersistentSpec { name: name.into(), shape, kind };
+    let spec = |name: &str, kind, shape: Shape| PersistentSpec {
+        name: name.into(),
+        shape,
+        kind,
+    };
     let specs = vec![
         spec("p", PersistentKind::Parameter, Shape::new([n])),
         spec("m", PersistentKind::OptimizerState, Shape::new([n])),
@@ -85,12 +100,39 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         spec("acc", PersistentKind::Accumulator, Shape::new([1])),
     ];
     let mut g = kiln::graph::Graph::new(specs.clone());
-    let ids: Vec<_> = (0..specs.len()).map(|i| g.persistent(kiln::graph::PersistentId(i))).collect();
+    let ids: Vec<_> = (0..specs.len())
+        .map(|i| g.persistent(kiln::graph::PersistentId(i)))
+        .collect();
     let grad = g.input("grad", Shape::new([n]));
     let step = g.input("step", Shape::new([1]));
-    g.push(Op::AdamUpdate { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, &[ids[0], ids[1], ids[2], grad, step]).unwrap();
-    g.push(Op::SgdUpdate { lr: 0.1, momentum: 0.9, nesterov: false }, &[ids[3], ids[4], grad]).unwrap();
-    g.push(Op::SgdUpdate { lr: 0.1, momentum: 0.5, nesterov: true }, &[ids[5], ids[6], grad]).unwrap();
+    g.push(
+        Op::AdamUpdate {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        },
+        &[ids[0], ids[1], ids[2], grad, step],
+    )
+    .unwrap();
+    g.push(
+        Op::SgdUpdate {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: false,
+        },
+        &[ids[3], ids[4], grad],
+    )
+    .unwrap();
+    g.push(
+        Op::SgdUpdate {
+            lr: 0.1,
+            momentum: 0.5,
+            nesterov: true,
+        },
+        &[ids[5], ids[6], grad],
+    )
+    .unwrap();
     g.push(Op::AccumulateSum, &[ids[7], grad]).unwrap();
     let plan = Arc::new(schedule(&g, &[]).unwrap());
     let mut cpu: Box<dyn Session> = Box::new(CpuSession::<f32>::new(&specs));
@@ -98,10 +140,14 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     let init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
     for s in [cpu.as_mut(), gpu_session.as_mut()] {
         for p in [0, 3, 5] {
-            s.write_persistent(kiln::graph::PersistentId(p), &init).unwrap();
+            s.write_persistent(kiln::graph::PersistentId(p), &init)
+                .unwrap();
         }
     }
-    let (cpu_plan, gpu_plan) = (cpu.load(plan.clone()).unwrap(), gpu_session.load(plan).unwrap());
+    let (cpu_plan, gpu_plan) = (
+        cpu.load(plan.clone()).unwrap(),
+        gpu_session.load(plan).unwrap(),
+    );
     for t in 1..=3 {
         let grad: Vec<f32> = (0..n).map(|i| ((i * t) as f32 * 0.11).cos()).collect();
         let step = [t as f32];
@@ -115,5 +161,9 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         let got = gpu_session.read_persistent(id).unwrap();
         assert_close(&spec.name, &got, &want, 1e-5, 1e-4);
     }
-    assert_ne!(cpu.read_persistent(kiln::graph::PersistentId(0)).unwrap(), init, "adam changed nothing");
+    assert_ne!(
+        cpu.read_persistent(kiln::graph::PersistentId(0)).unwrap(),
+        init,
+        "adam changed nothing"
+    );
 }

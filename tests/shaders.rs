@@ -6,10 +6,14 @@ use kiln::wgpu::shaders::Shader;
 
 fn module(shader: Shader) -> (naga::Module, naga::valid::ModuleInfo) {
     let source = shader.source();
-    let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(&source)));
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-        .validate(&module)
+    let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(&source)));
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(&source)));
     (module, info)
 }
 
@@ -17,7 +21,11 @@ fn module(shader: Shader) -> (naga::Module, naga::valid::ModuleInfo) {
 fn every_shader_parses_and_validates() {
     for shader in Shader::ALL {
         let (module, _) = module(shader);
-        assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file());
+        assert!(
+            !module.entry_points.is_empty(),
+            "{} has no entry point",
+            shader.file()
+        );
     }
 }
 
@@ -30,11 +38,25 @@ fn params_structs_match_their_rust_twins() {
         let params = module
             .global_variables
             .iter()
-            .find(|(_, v)| v.binding.as_ref().is_some_and(|b| b.group == 0 && b.binding == 0))
+            .find(|(_, v)| {
+                v.binding
+                    .as_ref()
+                    .is_some_and(|b| b.group == 0 && b.binding == 0)
+            })
             .unwrap_or_else(|| panic!("{} has no binding 0", shader.file()))
             .1;
-        assert_eq!(params.space, naga::AddressSpace::Uniform, "{}: binding 0 must be the uniform Params", shader.file());
-        assert_eq!(layouter[params.ty].size as usize, shader.params_size(), "{}: Params size differs from the Rust struct", shader.file());
+        assert_eq!(
+            params.space,
+            naga::AddressSpace::Uniform,
+            "{}: binding 0 must be the uniform Params",
+            shader.file()
+        );
+        assert_eq!(
+            layouter[params.ty].size as usize,
+            shader.params_size(),
+            "{}: Params size differs from the Rust struct",
+            shader.file()
+        );
     }
 }
 

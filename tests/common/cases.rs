@@ -29,7 +29,11 @@ impl Values {
             Values::Signed => (0..n)
                 .map(|_| {
                     let m: f32 = rng.random_range(0.1..1.0);
-                    if rng.random_bool(0.5) { m } else { -m }
+                    if rng.random_bool(0.5) {
+                        m
+                    } else {
+                        -m
+                    }
                 })
                 .collect(),
             Values::Labels(c) => (0..n).map(|_| rng.random_range(0..c) as f32).collect(),
@@ -46,7 +50,11 @@ impl Values {
             Values::Extreme => (0..n)
                 .map(|_| {
                     let m: f32 = rng.random_range(60.0..90.0);
-                    if rng.random_bool(0.5) { m } else { -m }
+                    if rng.random_bool(0.5) {
+                        m
+                    } else {
+                        -m
+                    }
                 })
                 .collect(),
         }
@@ -93,36 +101,95 @@ fn s(d: &[usize]) -> Shape {
 pub fn cases() -> Vec<Case> {
     use Values::*;
     vec![
-        Case { name: "matmul", inputs: |n| vec![(s(&[n, 17]), Signed), (s(&[17, n + 2]), Signed)], build: mm(false, false), diff: &[0, 1] },
-        Case { name: "matmul_ta", inputs: |n| vec![(s(&[13, n]), Signed), (s(&[13, 9]), Signed)], build: mm(true, false), diff: &[0, 1] },
-        Case { name: "matmul_tb", inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[5, 13]), Signed)], build: mm(false, true), diff: &[0, 1] },
-        Case { name: "matmul_ta_tb", inputs: |n| vec![(s(&[11, n]), Signed), (s(&[6, 11]), Signed)], build: mm(true, true), diff: &[0, 1] },
+        Case {
+            name: "matmul",
+            inputs: |n| vec![(s(&[n, 17]), Signed), (s(&[17, n + 2]), Signed)],
+            build: mm(false, false),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_ta",
+            inputs: |n| vec![(s(&[13, n]), Signed), (s(&[13, 9]), Signed)],
+            build: mm(true, false),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_tb",
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[5, 13]), Signed)],
+            build: mm(false, true),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_ta_tb",
+            inputs: |n| vec![(s(&[11, n]), Signed), (s(&[6, 11]), Signed)],
+            build: mm(true, true),
+            diff: &[0, 1],
+        },
         // Shapes whose contiguous dimensions divide by 4 take the vec4 (and, on 8-wide subgroups, the
         // subgroup) kernels.
-        Case { name: "matmul (vec4 shapes)", inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 12]), Signed)], build: mm(false, false), diff: &[0, 1] },
-        Case { name: "matmul_ta (vec4 shapes)", inputs: |n| vec![(s(&[8, 4 * n]), Signed), (s(&[8, 12]), Signed)], build: mm(true, false), diff: &[0, 1] },
-        Case { name: "matmul_tb (vec4 shapes)", inputs: |n| vec![(s(&[n, 8]), Signed), (s(&[20, 8]), Signed)], build: mm(false, true), diff: &[0, 1] },
+        Case {
+            name: "matmul (vec4 shapes)",
+            inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 12]), Signed)],
+            build: mm(false, false),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_ta (vec4 shapes)",
+            inputs: |n| vec![(s(&[8, 4 * n]), Signed), (s(&[8, 12]), Signed)],
+            build: mm(true, false),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_tb (vec4 shapes)",
+            inputs: |n| vec![(s(&[n, 8]), Signed), (s(&[20, 8]), Signed)],
+            build: mm(false, true),
+            diff: &[0, 1],
+        },
         Case {
             name: "dense_relu (vec4 shapes)",
-            inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 36]), Signed), (s(&[36]), Signed)],
+            inputs: |n| {
+                vec![
+                    (s(&[n, 16]), Signed),
+                    (s(&[16, 36]), Signed),
+                    (s(&[36]), Signed),
+                ]
+            },
             build: |g, x| dense(g, x, Some(Op::Relu)),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_linear (matmul + bias fused)",
-            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
+            inputs: |n| {
+                vec![
+                    (s(&[n, 13]), Signed),
+                    (s(&[13, 10]), Signed),
+                    (s(&[10]), Signed),
+                ]
+            },
             build: |g, x| dense(g, x, None),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_relu (matmul + bias + relu fused)",
-            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
+            inputs: |n| {
+                vec![
+                    (s(&[n, 13]), Signed),
+                    (s(&[13, 10]), Signed),
+                    (s(&[10]), Signed),
+                ]
+            },
             build: |g, x| dense(g, x, Some(Op::Relu)),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_sigmoid (matmul + bias + sigmoid fused)",
-            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 3]), Signed), (s(&[3]), Signed)],
+            inputs: |n| {
+                vec![
+                    (s(&[n, 13]), Signed),
+                    (s(&[13, 3]), Signed),
+                    (s(&[3]), Signed),
+                ]
+            },
             build: |g, x| dense(g, x, Some(Op::Sigmoid)),
             diff: &[0, 1, 2],
         },
@@ -135,18 +202,78 @@ pub fn cases() -> Vec<Case> {
             },
             diff: &[0, 1],
         },
-        Case { name: "bias_add", inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5]), Signed)], build: |g, x| g.bias_add(x[0], x[1]), diff: &[0, 1] },
-        Case { name: "relu", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Relu, x[0]), diff: &[0] },
-        Case { name: "sigmoid", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Sigmoid, x[0]), diff: &[0] },
-        Case { name: "softmax", inputs: |n| vec![(s(&[n, 10]), Signed)], build: |g, x| g.unary(Op::Softmax, x[0]), diff: &[0] },
-        Case { name: "add", inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)], build: |g, x| g.add(x[0], x[1]), diff: &[0, 1] },
-        Case { name: "sub", inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)], build: |g, x| g.binary(Op::Sub, x[0], x[1]), diff: &[0, 1] },
-        Case { name: "mul", inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)], build: |g, x| g.binary(Op::Mul, x[0], x[1]), diff: &[0, 1] },
-        Case { name: "scale", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.scale(x[0], -2.5), diff: &[0] },
-        Case { name: "sum_axis0", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Sum { axis: 0 }, x[0]), diff: &[0] },
-        Case { name: "sum_axis1", inputs: |n| vec![(s(&[n, 3, 2]), Signed)], build: |g, x| g.unary(Op::Sum { axis: 1 }, x[0]), diff: &[0] },
-        Case { name: "mean_axis0", inputs: |n| vec![(s(&[n, 4]), Signed)], build: |g, x| g.unary(Op::Mean { axis: 0 }, x[0]), diff: &[0] },
-        Case { name: "mean_axis1", inputs: |n| vec![(s(&[n, 4]), Signed)], build: |g, x| g.unary(Op::Mean { axis: 1 }, x[0]), diff: &[0] },
+        Case {
+            name: "bias_add",
+            inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5]), Signed)],
+            build: |g, x| g.bias_add(x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "relu",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.unary(Op::Relu, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "sigmoid",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.unary(Op::Sigmoid, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "softmax",
+            inputs: |n| vec![(s(&[n, 10]), Signed)],
+            build: |g, x| g.unary(Op::Softmax, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "add",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.add(x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "sub",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.binary(Op::Sub, x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "mul",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.binary(Op::Mul, x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "scale",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.scale(x[0], -2.5),
+            diff: &[0],
+        },
+        Case {
+            name: "sum_axis0",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.unary(Op::Sum { axis: 0 }, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "sum_axis1",
+            inputs: |n| vec![(s(&[n, 3, 2]), Signed)],
+            build: |g, x| g.unary(Op::Sum { axis: 1 }, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "mean_axis0",
+            inputs: |n| vec![(s(&[n, 4]), Signed)],
+            build: |g, x| g.unary(Op::Mean { axis: 0 }, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "mean_axis1",
+            inputs: |n| vec![(s(&[n, 4]), Signed)],
+            build: |g, x| g.unary(Op::Mean { axis: 1 }, x[0]),
+            diff: &[0],
+        },
         Case {
             name: "broadcast",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
@@ -195,8 +322,18 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| g.binary(Op::AbsoluteError, x[0], x[1]),
             diff: &[0, 1],
         },
-        Case { name: "argmax", inputs: |n| vec![(s(&[n, 10]), Signed)], build: |g, x| g.unary(Op::ArgMax, x[0]), diff: &[] },
-        Case { name: "sign", inputs: |n| vec![(s(&[n, 3]), Signed)], build: |g, x| g.unary(Op::Sign, x[0]), diff: &[] },
+        Case {
+            name: "argmax",
+            inputs: |n| vec![(s(&[n, 10]), Signed)],
+            build: |g, x| g.unary(Op::ArgMax, x[0]),
+            diff: &[],
+        },
+        Case {
+            name: "sign",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.unary(Op::Sign, x[0]),
+            diff: &[],
+        },
         Case {
             name: "equal",
             inputs: |n| vec![(s(&[n]), Labels(3)), (s(&[n]), Labels(3))],

@@ -13,7 +13,9 @@ pub fn gpu() -> Option<&'static GpuBackend> {
     static GPU: OnceLock<Option<GpuBackend>> = OnceLock::new();
     GPU.get_or_init(|| match GpuBackend::from_env() {
         Ok(g) => Some(g),
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("CI requires a GPU adapter (lavapipe): {e}"),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI requires a GPU adapter (lavapipe): {e}")
+        }
         Err(e) => {
             eprintln!("no GPU adapter, GPU checks skipped outside CI: {e}");
             None

@@ -84,7 +84,16 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
             let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
             let n = if *trans_b { b[0] } else { b[1] };
             let bias = bias.then(|| x(2));
-            matmul::matmul(x(0), x(1), bias, out, (m, k, n), *trans_a, *trans_b, *epilogue);
+            matmul::matmul(
+                x(0),
+                x(1),
+                bias,
+                out,
+                (m, k, n),
+                *trans_a,
+                *trans_b,
+                *epilogue,
+            );
         }
         Op::BiasAdd => elementwise::bias_add(x(0), x(1), out),
         Op::Relu => activation::relu(x(0), out),
@@ -107,22 +116,32 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         }
         Op::Broadcast { axis, .. } => reduce::broadcast(x(0), out_split(step, *axis), out),
         Op::ArgMax => reduce::argmax(x(0), shape(0).last(), out),
-        Op::SoftmaxCrossEntropy { sparse } => loss::softmax_cross_entropy(x(0), x(1), shape(0).last(), *sparse, out),
+        Op::SoftmaxCrossEntropy { sparse } => {
+            loss::softmax_cross_entropy(x(0), x(1), shape(0).last(), *sparse, out)
+        }
         Op::SoftmaxCrossEntropyGrad { sparse } => {
             loss::softmax_cross_entropy_grad(x(0), x(1), x(2), shape(0).last(), *sparse, out)
         }
         Op::SigmoidBinaryCrossEntropy => loss::sigmoid_binary_cross_entropy(x(0), x(1), out),
-        Op::SigmoidBinaryCrossEntropyGrad => loss::sigmoid_binary_cross_entropy_grad(x(0), x(1), x(2), out),
+        Op::SigmoidBinaryCrossEntropyGrad => {
+            loss::sigmoid_binary_cross_entropy_grad(x(0), x(1), x(2), out)
+        }
         Op::SquaredError => loss::squared_error(x(0), x(1), out),
         Op::AbsoluteError => loss::absolute_error(x(0), x(1), out),
         Op::Input { .. } | Op::Persistent { .. } => unreachable!("leaves are not steps"),
-        Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => unreachable!("effects run elsewhere"),
+        Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => {
+            unreachable!("effects run elsewhere")
+        }
     }
 }
 
 /// `(outer, len, inner)` of a broadcast's output around `axis`.
 fn out_split(step: &Step, axis: usize) -> (usize, usize, usize) {
-    step.output.as_ref().expect("broadcast has an output").shape.split_at_axis(axis)
+    step.output
+        .as_ref()
+        .expect("broadcast has an output")
+        .shape
+        .split_at_axis(axis)
 }
 
 /// Takes persistent `r` out of memory so it can be written while other tensors are read.
@@ -148,16 +167,38 @@ fn run_effect<T: Real>(step: &Step, mem: &mut Memory<'_, T>) {
             beta2,
             epsilon,
         } => {
-            let (mut p, mut m, mut v) = (take(mem, &ins[0]), take(mem, &ins[1]), take(mem, &ins[2]));
+            let (mut p, mut m, mut v) =
+                (take(mem, &ins[0]), take(mem, &ins[1]), take(mem, &ins[2]));
             let step_count = mem.read(&ins[4])[0];
-            optim::adam(&mut p, &mut m, &mut v, mem.read(&ins[3]), step_count, T::of(*lr), T::of(*beta1), T::of(*beta2), T::of(*epsilon));
+            optim::adam(
+                &mut p,
+                &mut m,
+                &mut v,
+                mem.read(&ins[3]),
+                step_count,
+                T::of(*lr),
+                T::of(*beta1),
+                T::of(*beta2),
+                T::of(*epsilon),
+            );
             put(mem, &ins[0], p);
             put(mem, &ins[1], m);
             put(mem, &ins[2], v);
         }
-        Op::SgdUpdate { lr, momentum, nesterov } => {
+        Op::SgdUpdate {
+            lr,
+            momentum,
+            nesterov,
+        } => {
             let (mut p, mut vel) = (take(mem, &ins[0]), take(mem, &ins[1]));
-            optim::sgd(&mut p, &mut vel, mem.read(&ins[2]), T::of(*lr), T::of(*momentum), *nesterov);
+            optim::sgd(
+                &mut p,
+                &mut vel,
+                mem.read(&ins[2]),
+                T::of(*lr),
+                T::of(*momentum),
+                *nesterov,
+            );
             put(mem, &ins[0], p);
             put(mem, &ins[1], vel);
         }

@@ -7,7 +7,10 @@ mod real;
 
 use std::sync::Arc;
 
-use kiln_graph::{Backend, Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session};
+use kiln_graph::{
+    Backend, Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId,
+    Result, Session,
+};
 
 pub use real::Real;
 
@@ -44,7 +47,10 @@ impl<T: Real> CpuSession<T> {
     pub fn new(specs: &[PersistentSpec]) -> Self {
         CpuSession {
             specs: specs.to_vec(),
-            persistents: specs.iter().map(|s| vec![T::zero(); s.shape.numel()]).collect(),
+            persistents: specs
+                .iter()
+                .map(|s| vec![T::zero(); s.shape.numel()])
+                .collect(),
             plans: Vec::new(),
             counters: Counters {
                 buffer_allocations: specs.len() as u64,
@@ -63,7 +69,11 @@ impl<T: Real> CpuSession<T> {
     pub fn write_typed(&mut self, id: PersistentId, data: &[T]) -> Result<()> {
         let spec = self.spec(id)?;
         if data.len() != spec.shape.numel() {
-            return Err(Error::shape(&spec.name, format!("{} values", data.len()), format!("{} for shape {}", spec.shape.numel(), spec.shape)));
+            return Err(Error::shape(
+                &spec.name,
+                format!("{} values", data.len()),
+                format!("{} for shape {}", spec.shape.numel(), spec.shape),
+            ));
         }
         self.persistents[id.0].copy_from_slice(data);
         Ok(())
@@ -78,7 +88,10 @@ impl<T: Real> CpuSession<T> {
     /// Loads a plan; see [`Session::load`].
     pub fn load_plan(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
         if plan.persistents != self.specs {
-            return Err(Error::invalid("session", "plan was built for another model's tensors"));
+            return Err(Error::invalid(
+                "session",
+                "plan was built for another model's tensors",
+            ));
         }
         self.counters.buffer_allocations += 1;
         self.plans.push(Loaded {
@@ -96,7 +109,10 @@ impl<T: Real> CpuSession<T> {
 
     /// Runs a plan with inputs in `T`.
     pub fn run_typed(&mut self, id: PlanId, inputs: &[(&str, &[T])]) -> Result<()> {
-        let loaded = self.plans.get_mut(id.0).ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        let loaded = self
+            .plans
+            .get_mut(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
         for (name, r) in &loaded.plan.inputs {
             let data = inputs
                 .iter()
@@ -104,9 +120,15 @@ impl<T: Real> CpuSession<T> {
                 .map(|(_, d)| *d)
                 .ok_or_else(|| Error::invalid("run", format!("input `{name}` was not given")))?;
             if data.len() != r.len() {
-                return Err(Error::shape(name, format!("{} values", data.len()), format!("{} for shape {}", r.len(), r.shape)));
+                return Err(Error::shape(
+                    name,
+                    format!("{} values", data.len()),
+                    format!("{} for shape {}", r.len(), r.shape),
+                ));
             }
-            let Location::Arena { offset } = r.location else { unreachable!("inputs live in the arena") };
+            let Location::Arena { offset } = r.location else {
+                unreachable!("inputs live in the arena")
+            };
             loaded.arena[offset..offset + data.len()].copy_from_slice(data);
         }
         let mut mem = executor::Memory {
@@ -152,7 +174,10 @@ impl<T: Real> Session for CpuSession<T> {
     }
 
     fn run(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<()> {
-        let converted: Vec<(&str, Vec<T>)> = inputs.iter().map(|(n, d)| (*n, d.iter().map(|&x| T::of(x)).collect())).collect();
+        let converted: Vec<(&str, Vec<T>)> = inputs
+            .iter()
+            .map(|(n, d)| (*n, d.iter().map(|&x| T::of(x)).collect()))
+            .collect();
         let refs: Vec<(&str, &[T])> = converted.iter().map(|(n, d)| (*n, d.as_slice())).collect();
         self.run_typed(plan, &refs)
     }

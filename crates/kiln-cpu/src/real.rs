@@ -10,7 +10,18 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
     fn to_f32(self) -> f32;
     /// `c = a · b` with element strides (row, column) for each operand; `c` is row-major `m × n`.
     #[allow(clippy::too_many_arguments)]
-    fn gemm(m: usize, k: usize, n: usize, a: &[Self], rsa: isize, csa: isize, b: &[Self], rsb: isize, csb: isize, c: &mut [Self]);
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        rsa: isize,
+        csa: isize,
+        b: &[Self],
+        rsb: isize,
+        csb: isize,
+        c: &mut [Self],
+    );
 }
 
 macro_rules! real_impl {
@@ -22,7 +33,18 @@ macro_rules! real_impl {
             fn to_f32(self) -> f32 {
                 self as f32
             }
-            fn gemm(m: usize, k: usize, n: usize, a: &[Self], rsa: isize, csa: isize, b: &[Self], rsb: isize, csb: isize, c: &mut [Self]) {
+            fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[Self],
+                rsa: isize,
+                csa: isize,
+                b: &[Self],
+                rsb: isize,
+                csb: isize,
+                c: &mut [Self],
+            ) {
                 assert!(c.len() >= m * n, "gemm output too small");
                 if m == 0 || n == 0 {
                     return;
@@ -34,7 +56,22 @@ macro_rules! real_impl {
                 // SAFETY: the scheduler checked the operand shapes, so every index the strides reach
                 // is inside `a` and `b`, and `c` holds m·n elements (asserted above).
                 unsafe {
-                    $gemm(m, k, n, 1.0, a.as_ptr(), rsa, csa, b.as_ptr(), rsb, csb, 0.0, c.as_mut_ptr(), n as isize, 1);
+                    $gemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rsa,
+                        csa,
+                        b.as_ptr(),
+                        rsb,
+                        csb,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
                 }
             }
         }

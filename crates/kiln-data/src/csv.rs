@@ -18,23 +18,40 @@ pub struct Table {
 /// Parses CSV text whose column `label` (by name) is the target and every other column a feature.
 /// Errors name the line and column of a bad cell.
 pub fn parse_csv(source: &str, text: &str, label: &str) -> Result<Table> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let (_, header) = lines.next().ok_or_else(|| Error::Data(format!("{source}: empty file")))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| Error::Data(format!("{source}: empty file")))?;
     let names: Vec<&str> = header.split(',').map(str::trim).collect();
-    let label_col = names
-        .iter()
-        .position(|n| *n == label)
-        .ok_or_else(|| Error::Data(format!("{source}: no column named `{label}` (columns: {})", names.join(", "))))?;
+    let label_col = names.iter().position(|n| *n == label).ok_or_else(|| {
+        Error::Data(format!(
+            "{source}: no column named `{label}` (columns: {})",
+            names.join(", ")
+        ))
+    })?;
     let mut x = Vec::new();
     let mut y = Vec::new();
     for (i, line) in lines {
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != names.len() {
-            return Err(Error::Data(format!("{source}:{}: {} cells, the header has {}", i + 1, cells.len(), names.len())));
+            return Err(Error::Data(format!(
+                "{source}:{}: {} cells, the header has {}",
+                i + 1,
+                cells.len(),
+                names.len()
+            )));
         }
         for (c, cell) in cells.iter().enumerate() {
             let v: f32 = cell.trim().parse().map_err(|_| {
-                Error::Data(format!("{source}:{}: column {} (`{}`): `{cell}` is not a number", i + 1, c + 1, names[c]))
+                Error::Data(format!(
+                    "{source}:{}: column {} (`{}`): `{cell}` is not a number",
+                    i + 1,
+                    c + 1,
+                    names[c]
+                ))
             })?;
             if c == label_col {
                 y.push(v);
@@ -45,7 +62,12 @@ pub fn parse_csv(source: &str, text: &str, label: &str) -> Result<Table> {
     }
     let rows = y.len();
     Ok(Table {
-        columns: names.iter().enumerate().filter(|(c, _)| *c != label_col).map(|(_, n)| n.to_string()).collect(),
+        columns: names
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != label_col)
+            .map(|(_, n)| n.to_string())
+            .collect(),
         x: Tensor::new([rows, names.len() - 1], x)?,
         y: Tensor::vector(y),
     })

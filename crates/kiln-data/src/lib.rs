@@ -17,7 +17,9 @@ pub fn to_categorical(labels: &Tensor, classes: usize) -> kiln_graph::Result<Ten
     let mut out = vec![0.0; n * classes];
     for (i, &l) in labels.data().iter().enumerate() {
         if l.fract() != 0.0 || l < 0.0 || l as usize >= classes {
-            return Err(kiln_graph::Error::Data(format!("to_categorical: label {l} at row {i} is not an integer in 0..{classes}")));
+            return Err(kiln_graph::Error::Data(format!(
+                "to_categorical: label {l} at row {i} is not an integer in 0..{classes}"
+            )));
         }
         out[i * classes + l as usize] = 1.0;
     }

@@ -37,7 +37,11 @@ impl Standardizer {
                 .iter()
                 .map(|&s| {
                     let sd = (s / n as f64).sqrt() as f32;
-                    if sd > 0.0 { sd } else { 1.0 }
+                    if sd > 0.0 {
+                        sd
+                    } else {
+                        1.0
+                    }
                 })
                 .collect(),
         })
@@ -46,7 +50,11 @@ impl Standardizer {
     /// `(x - mean) / std`, column by column.
     pub fn transform(&self, x: &Tensor) -> Result<Tensor> {
         if x.row_len() != self.mean.len() {
-            return Err(Error::Data(format!("standardizer fitted on {} columns, given {}", self.mean.len(), x.row_len())));
+            return Err(Error::Data(format!(
+                "standardizer fitted on {} columns, given {}",
+                self.mean.len(),
+                x.row_len()
+            )));
         }
         let mut out = x.clone();
         for row in out.data_mut().chunks_mut(self.mean.len().max(1)) {
@@ -60,7 +68,11 @@ impl Standardizer {
     /// Maps standardised values back: `z · std + mean`.
     pub fn inverse(&self, x: &Tensor) -> Result<Tensor> {
         if x.row_len() != self.mean.len() {
-            return Err(Error::Data(format!("standardizer fitted on {} columns, given {}", self.mean.len(), x.row_len())));
+            return Err(Error::Data(format!(
+                "standardizer fitted on {} columns, given {}",
+                self.mean.len(),
+                x.row_len()
+            )));
         }
         let mut out = x.clone();
         for row in out.data_mut().chunks_mut(self.mean.len().max(1)) {

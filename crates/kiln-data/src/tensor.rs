@@ -15,7 +15,10 @@ impl Tensor {
         let shape = shape.into();
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return Err(Error::Data(format!("shape {shape:?} holds {n} values but {} were given", data.len())));
+            return Err(Error::Data(format!(
+                "shape {shape:?} holds {n} values but {} were given",
+                data.len()
+            )));
         }
         Ok(Tensor { shape, data })
     }
@@ -24,14 +27,20 @@ impl Tensor {
     pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self> {
         let cols = rows.first().map_or(0, Vec::len);
         if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
-            return Err(Error::Data(format!("row {i} has {} values, row 0 has {cols}", r.len())));
+            return Err(Error::Data(format!(
+                "row {i} has {} values, row 0 has {cols}",
+                r.len()
+            )));
         }
         Tensor::new([rows.len(), cols], rows.concat())
     }
 
     /// A 1-D tensor, e.g. integer class labels.
     pub fn vector(data: Vec<f32>) -> Self {
-        Tensor { shape: vec![data.len()], data }
+        Tensor {
+            shape: vec![data.len()],
+            data,
+        }
     }
 
     /// Dimensions, samples first.
@@ -108,6 +117,9 @@ impl Tensor {
 
     /// The position and value of the first NaN or infinity, if any.
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
-        self.data.iter().position(|v| !v.is_finite()).map(|i| (i, self.data[i]))
+        self.data
+            .iter()
+            .position(|v| !v.is_finite())
+            .map(|i| (i, self.data[i]))
     }
 }

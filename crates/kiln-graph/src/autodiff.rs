@@ -10,7 +10,11 @@ use crate::{Epilogue, Error, Graph, NodeId, Op, Result};
 pub fn gradients(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>> {
     let loss_shape = g.shape(loss)?.clone();
     if loss_shape.numel() != 1 {
-        return Err(Error::shape("gradients", format!("loss {loss_shape}"), "a scalar loss"));
+        return Err(Error::shape(
+            "gradients",
+            format!("loss {loss_shape}"),
+            "a scalar loss",
+        ));
     }
     // Which nodes lie on a path from a `wrt` node to the loss: only those need gradients.
     let n = loss.0 + 1;
@@ -36,7 +40,9 @@ pub fn gradients(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<Node
         let node = g.node(NodeId(i)).clone();
         let contributions = backward(g, &node, NodeId(i), dy)?;
         for (k, c) in contributions.into_iter().enumerate() {
-            let (Some(c), x) = (c, node.inputs[k]) else { continue };
+            let (Some(c), x) = (c, node.inputs[k]) else {
+                continue;
+            };
             if !from_wrt[x.0] {
                 continue;
             }
@@ -79,8 +85,14 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             let (a, b) = (x[0], x[1]);
             let (da, db) = match (*trans_a, *trans_b) {
                 (false, false) => (g.matmul(dy, b, false, true)?, g.matmul(a, dy, true, false)?),
-                (true, false) => (g.matmul(b, dy, false, true)?, g.matmul(a, dy, false, false)?),
-                (false, true) => (g.matmul(dy, b, false, false)?, g.matmul(dy, a, true, false)?),
+                (true, false) => (
+                    g.matmul(b, dy, false, true)?,
+                    g.matmul(a, dy, false, false)?,
+                ),
+                (false, true) => (
+                    g.matmul(dy, b, false, false)?,
+                    g.matmul(dy, a, true, false)?,
+                ),
                 (true, true) => (g.matmul(b, dy, true, true)?, g.matmul(dy, a, true, true)?),
             };
             vec![Some(da), Some(db)]
@@ -97,7 +109,10 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         Op::Softmax => vec![Some(g.binary(Op::SoftmaxGrad, y, dy)?)],
         Op::Add => vec![Some(dy), Some(dy)],
         Op::Sub => vec![Some(dy), Some(g.scale(dy, -1.0)?)],
-        Op::Mul => vec![Some(g.binary(Op::Mul, dy, x[1])?), Some(g.binary(Op::Mul, dy, x[0])?)],
+        Op::Mul => vec![
+            Some(g.binary(Op::Mul, dy, x[1])?),
+            Some(g.binary(Op::Mul, dy, x[0])?),
+        ],
         Op::Scale { factor } => vec![Some(g.scale(dy, *factor)?)],
         Op::Sum { axis } => {
             let size = g.shape(x[0])?.dims()[*axis];
@@ -110,7 +125,10 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         }
         Op::Broadcast { axis, .. } => vec![Some(g.push(Op::Sum { axis: *axis }, &[dy])?)],
         Op::SoftmaxCrossEntropy { sparse } => {
-            let d = g.push(Op::SoftmaxCrossEntropyGrad { sparse: *sparse }, &[x[0], x[1], dy])?;
+            let d = g.push(
+                Op::SoftmaxCrossEntropyGrad { sparse: *sparse },
+                &[x[0], x[1], dy],
+            )?;
             vec![Some(d), None]
         }
         Op::SigmoidBinaryCrossEntropy => {
@@ -130,13 +148,17 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             vec![Some(d), Some(g.scale(d, -1.0)?)]
         }
         Op::Sign | Op::Equal | Op::Greater { .. } | Op::ArgMax => {
-            return Err(not_diff("its derivative is zero almost everywhere; it belongs in metrics, not in a loss"))
+            return Err(not_diff(
+                "its derivative is zero almost everywhere; it belongs in metrics, not in a loss",
+            ))
         }
         Op::ReluGrad
         | Op::SigmoidGrad
         | Op::SoftmaxGrad
         | Op::SoftmaxCrossEntropyGrad { .. }
-        | Op::SigmoidBinaryCrossEntropyGrad => return Err(not_diff("second derivatives are not supported")),
+        | Op::SigmoidBinaryCrossEntropyGrad => {
+            return Err(not_diff("second derivatives are not supported"))
+        }
         Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => {
             return Err(not_diff("it is an in-place update with no output"))
         }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::{Plan, PersistentId, PersistentSpec, Result};
+use crate::{PersistentId, PersistentSpec, Plan, Result};
 
 /// Work counters of a session, for tests and the benchmark harness.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

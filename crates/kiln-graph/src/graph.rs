@@ -63,7 +63,10 @@ impl Graph {
 
     /// Appends `op` applied to `inputs` after checking their shapes.
     pub fn push(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
-        let shapes = inputs.iter().map(|&i| self.shape(i)).collect::<Result<Vec<_>>>()?;
+        let shapes = inputs
+            .iter()
+            .map(|&i| self.shape(i))
+            .collect::<Result<Vec<_>>>()?;
         let shape = op.output_shape(&shapes)?;
         self.nodes.push(Node {
             op,
@@ -97,7 +100,10 @@ impl Graph {
     }
 
     fn push_leaf(&mut self, op: Op) -> NodeId {
-        let shape = op.output_shape(&[]).expect("leaves take no operands").expect("leaves have outputs");
+        let shape = op
+            .output_shape(&[])
+            .expect("leaves take no operands")
+            .expect("leaves have outputs");
         self.nodes.push(Node {
             op,
             inputs: Vec::new(),

@@ -196,7 +196,9 @@ impl Op {
             | Op::SquaredError
             | Op::AbsoluteError
             | Op::AccumulateSum => 2,
-            Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
+            Op::SoftmaxCrossEntropyGrad { .. }
+            | Op::SigmoidBinaryCrossEntropyGrad
+            | Op::SgdUpdate { .. } => 3,
             Op::AdamUpdate { .. } => 5,
         }
     }
@@ -264,40 +266,71 @@ impl Op {
             if axis < x.rank() {
                 Ok(())
             } else {
-                Err(Error::shape(name, format!("axis {axis} of {x}"), format!("an axis below {}", x.rank())))
+                Err(Error::shape(
+                    name,
+                    format!("axis {axis} of {x}"),
+                    format!("an axis below {}", x.rank()),
+                ))
             }
         };
         let out = match self {
-            Op::Input { shape, .. } | Op::Persistent { shape, .. } | Op::Fill { shape, .. } => shape.clone(),
+            Op::Input { shape, .. } | Op::Persistent { shape, .. } | Op::Fill { shape, .. } => {
+                shape.clone()
+            }
             Op::MatMul {
-                trans_a, trans_b, bias, ..
+                trans_a,
+                trans_b,
+                bias,
+                ..
             } => {
                 let (a, b) = (s[0], s[1]);
                 if a.rank() != 2 || b.rank() != 2 {
                     return Err(Error::shape(name, shapes_list(&[a, b]), "two 2-D operands"));
                 }
-                let (m, ka) = if *trans_a { (a.0[1], a.0[0]) } else { (a.0[0], a.0[1]) };
-                let (kb, n) = if *trans_b { (b.0[1], b.0[0]) } else { (b.0[0], b.0[1]) };
+                let (m, ka) = if *trans_a {
+                    (a.0[1], a.0[0])
+                } else {
+                    (a.0[0], a.0[1])
+                };
+                let (kb, n) = if *trans_b {
+                    (b.0[1], b.0[0])
+                } else {
+                    (b.0[0], b.0[1])
+                };
                 if ka != kb {
                     return Err(Error::shape(
                         name,
-                        format!("{a}{} · {b}{}", if *trans_a { "ᵀ" } else { "" }, if *trans_b { "ᵀ" } else { "" }),
+                        format!(
+                            "{a}{} · {b}{}",
+                            if *trans_a { "ᵀ" } else { "" },
+                            if *trans_b { "ᵀ" } else { "" }
+                        ),
                         format!("inner dimensions to agree ({ka} vs {kb})"),
                     ));
                 }
                 if *bias && s[2].0 != [n] {
-                    return Err(Error::shape(name, format!("bias {}", s[2]), format!("[{n}]")));
+                    return Err(Error::shape(
+                        name,
+                        format!("bias {}", s[2]),
+                        format!("[{n}]"),
+                    ));
                 }
                 Shape::new([m, n])
             }
             Op::BiasAdd => {
                 let (x, b) = (s[0], s[1]);
                 if x.rank() == 0 || b.0 != [x.last()] {
-                    return Err(Error::shape(name, shapes_list(&[x, b]), format!("x [.., n] and bias [{}]", x.last())));
+                    return Err(Error::shape(
+                        name,
+                        shapes_list(&[x, b]),
+                        format!("x [.., n] and bias [{}]", x.last()),
+                    ));
                 }
                 x.clone()
             }
-            Op::Relu | Op::Sigmoid | Op::Scale { .. } | Op::Sign | Op::Greater { .. } => s[0].clone(),
+            Op::Relu | Op::Sigmoid | Op::Scale { .. } | Op::Sign | Op::Greater { .. } => {
+                s[0].clone()
+            }
             Op::Softmax => {
                 if s[0].rank() == 0 {
                     return Err(Error::shape(name, s[0].to_string(), "at least one axis"));
@@ -323,7 +356,11 @@ impl Op {
             }
             Op::Broadcast { axis, size } => {
                 if *axis > s[0].rank() {
-                    return Err(Error::shape(name, format!("axis {axis} of {}", s[0]), "an axis at most the rank"));
+                    return Err(Error::shape(
+                        name,
+                        format!("axis {axis} of {}", s[0]),
+                        "an axis at most the rank",
+                    ));
                 }
                 s[0].with_axis(*axis, *size)
             }
@@ -336,7 +373,11 @@ impl Op {
             Op::SoftmaxCrossEntropy { sparse } | Op::SoftmaxCrossEntropyGrad { sparse } => {
                 let (logits, labels) = (s[0], s[1]);
                 if logits.rank() == 0 {
-                    return Err(Error::shape(name, logits.to_string(), "logits [.., classes]"));
+                    return Err(Error::shape(
+                        name,
+                        logits.to_string(),
+                        "logits [.., classes]",
+                    ));
                 }
                 let rows = logits.without_axis(logits.rank() - 1);
                 if *sparse && *labels != rows {
@@ -370,7 +411,11 @@ impl Op {
                     same(s[0], m)?;
                 }
                 if s[4].numel() != 1 {
-                    return Err(Error::shape(name, format!("step {}", s[4]), "a one-element step counter"));
+                    return Err(Error::shape(
+                        name,
+                        format!("step {}", s[4]),
+                        "a one-element step counter",
+                    ));
                 }
                 return Ok(None);
             }
@@ -381,7 +426,11 @@ impl Op {
             }
             Op::AccumulateSum => {
                 if s[0].numel() != 1 {
-                    return Err(Error::shape(name, format!("accumulator {}", s[0]), "one element"));
+                    return Err(Error::shape(
+                        name,
+                        format!("accumulator {}", s[0]),
+                        "one element",
+                    ));
                 }
                 return Ok(None);
             }

@@ -6,7 +6,11 @@ use crate::{Epilogue, Error, Graph, NodeId, Op, Result};
 
 /// Schedules `g` so that `outputs` can be read after a run. Every effect op in the graph runs.
 pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
-    let mut nodes: Vec<(Op, Vec<NodeId>)> = g.nodes().iter().map(|n| (n.op.clone(), n.inputs.clone())).collect();
+    let mut nodes: Vec<(Op, Vec<NodeId>)> = g
+        .nodes()
+        .iter()
+        .map(|n| (n.op.clone(), n.inputs.clone()))
+        .collect();
     let is_output = {
         let mut v = vec![false; nodes.len()];
         for o in outputs {
@@ -60,7 +64,11 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
             _ => {
                 let ins: Vec<TensorRef> = operands
                     .iter()
-                    .map(|x| refs[x.0].clone().expect("operands are scheduled before their users"))
+                    .map(|x| {
+                        refs[x.0]
+                            .clone()
+                            .expect("operands are scheduled before their users")
+                    })
                     .collect();
                 // Allocate the output before releasing operands so that no step reads and writes
                 // overlapping ranges.
@@ -92,7 +100,9 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
     let outputs = outputs
         .iter()
         .map(|o| {
-            let r = refs[o.0].clone().ok_or_else(|| Error::invalid("schedule", "an effect op cannot be an output"))?;
+            let r = refs[o.0]
+                .clone()
+                .ok_or_else(|| Error::invalid("schedule", "an effect op cannot be an output"))?;
             match r.location {
                 Location::Arena { .. } => Ok(r),
                 Location::Persistent(_) => Err(Error::invalid(
@@ -174,7 +184,9 @@ fn fuse_bias(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bo
             continue;
         }
         let m = nodes[i].1[0].0;
-        let Some((trans_a, trans_b)) = plain_matmul(&nodes[m].0) else { continue };
+        let Some((trans_a, trans_b)) = plain_matmul(&nodes[m].0) else {
+            continue;
+        };
         if uses[m] != 1 || is_output[m] {
             continue;
         }
@@ -244,11 +256,16 @@ fn check_effect_order(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Result<()> 
         }
         for &k in op.mutated_operands() {
             let Some(p) = pid(ins[k]) else {
-                return Err(Error::invalid(op.name(), "can only update a persistent tensor in place"));
+                return Err(Error::invalid(
+                    op.name(),
+                    "can only update a persistent tensor in place",
+                ));
             };
-            let late_reader = nodes.iter().enumerate().skip(e + 1).any(|(r, (_, rins))| {
-                live[r] && rins.iter().any(|&x| pid(x) == Some(p))
-            });
+            let late_reader = nodes
+                .iter()
+                .enumerate()
+                .skip(e + 1)
+                .any(|(r, (_, rins))| live[r] && rins.iter().any(|&x| pid(x) == Some(p)));
             if late_reader {
                 return Err(Error::invalid(
                     op.name(),

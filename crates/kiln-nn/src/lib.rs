@@ -18,5 +18,5 @@ pub use init::Init;
 pub use layers::{Dense, Layer};
 pub use loss::Loss;
 pub use metrics::Metric;
-pub use model::Sequential;
+pub use model::{Sequential, Weight};
 pub use optimizer::Optimizer;

@@ -37,7 +37,9 @@ impl Loss {
     /// Shape of one label sample for a model whose samples come out as `output`.
     pub fn label_shape(&self, output: &[usize]) -> Vec<usize> {
         match self {
-            Loss::SparseCategoricalCrossentropy => output[..output.len().saturating_sub(1)].to_vec(),
+            Loss::SparseCategoricalCrossentropy => {
+                output[..output.len().saturating_sub(1)].to_vec()
+            }
             _ => output.to_vec(),
         }
     }
@@ -81,8 +83,16 @@ impl Loss {
             Ok(v)
         };
         match self {
-            Loss::SparseCategoricalCrossentropy => g.binary(Op::SoftmaxCrossEntropy { sparse: true }, out.pre_activation, y),
-            Loss::CategoricalCrossentropy => g.binary(Op::SoftmaxCrossEntropy { sparse: false }, out.pre_activation, y),
+            Loss::SparseCategoricalCrossentropy => g.binary(
+                Op::SoftmaxCrossEntropy { sparse: true },
+                out.pre_activation,
+                y,
+            ),
+            Loss::CategoricalCrossentropy => g.binary(
+                Op::SoftmaxCrossEntropy { sparse: false },
+                out.pre_activation,
+                y,
+            ),
             Loss::BinaryCrossentropy => {
                 let l = g.binary(Op::SigmoidBinaryCrossEntropy, out.pre_activation, y)?;
                 mean_last(g, l)
@@ -117,9 +127,18 @@ impl Loss {
                              one-hot rows of {units}. Use categorical_crossentropy, or pass the class indices (argmax of each row)."
                         ));
                     }
-                    return Err(Error::shape(self.name(), format!("labels {:?}", y.shape()), format!("[{n}] integer class labels")));
+                    return Err(Error::shape(
+                        self.name(),
+                        format!("labels {:?}", y.shape()),
+                        format!("[{n}] integer class labels"),
+                    ));
                 }
-                if let Some((i, &v)) = y.data().iter().enumerate().find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || **v >= units as f32) {
+                if let Some((i, &v)) = y
+                    .data()
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || **v >= units as f32)
+                {
                     return doctor(format!(
                         "sparse_categorical_crossentropy: label {v} at sample {i} is not a class index in 0..{units} (the output \
                          layer has {units} units). Labels must be integers from 0 to {}; if there are more classes, widen the \
@@ -153,7 +172,12 @@ impl Loss {
                         format!("[{n}, {units}] targets in [0, 1], one per output unit"),
                     ));
                 }
-                if let Some((i, &v)) = y.data().iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+                if let Some((i, &v)) = y
+                    .data()
+                    .iter()
+                    .enumerate()
+                    .find(|(_, v)| !(0.0..=1.0).contains(*v))
+                {
                     if integral && distinct.iter().all(|d| *d >= 0.0) && distinct.len() > 2 {
                         return doctor(format!(
                             "binary_crossentropy models each output as a yes/no probability, but the labels take {} \
@@ -203,7 +227,10 @@ fn distinct_values(y: &Tensor, limit: usize) -> Vec<f32> {
 }
 
 fn list(v: &[f32]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn is_one_hot(y: &Tensor) -> bool {

@@ -44,7 +44,9 @@ impl Metric {
                 Loss::BinaryCrossentropy => Metric::BinaryAccuracy { threshold: 0.5 },
                 Loss::CategoricalCrossentropy => Metric::CategoricalAccuracy,
                 Loss::SparseCategoricalCrossentropy => Metric::SparseCategoricalAccuracy,
-                Loss::MeanSquaredError | Loss::MeanAbsoluteError if units == 1 => Metric::BinaryAccuracy { threshold: 0.5 },
+                Loss::MeanSquaredError | Loss::MeanAbsoluteError if units == 1 => {
+                    Metric::BinaryAccuracy { threshold: 0.5 }
+                }
                 Loss::MeanSquaredError | Loss::MeanAbsoluteError => Metric::CategoricalAccuracy,
             },
             other => *other,
@@ -54,13 +56,30 @@ impl Metric {
     /// Adds the per-element values whose mean is the metric; returns them with how many values
     /// each sample contributes. Argmax runs on the logits of a softmax layer (same argmax, no
     /// softmax needed while training).
-    pub fn values(&self, g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<(NodeId, usize)> {
-        let per_sample = |g: &Graph, v: NodeId| -> Result<usize> { Ok(g.shape(v)?.dims()[1..].iter().product()) };
-        let scores = if activation == Activation::Softmax { out.pre_activation } else { out.output };
+    pub fn values(
+        &self,
+        g: &mut Graph,
+        out: LayerOut,
+        activation: Activation,
+        y: NodeId,
+    ) -> Result<(NodeId, usize)> {
+        let per_sample = |g: &Graph, v: NodeId| -> Result<usize> {
+            Ok(g.shape(v)?.dims()[1..].iter().product())
+        };
+        let scores = if activation == Activation::Softmax {
+            out.pre_activation
+        } else {
+            out.output
+        };
         let v = match self {
             Metric::Accuracy => unreachable!("resolve `Accuracy` before building"),
             Metric::BinaryAccuracy { threshold } => {
-                let predicted = g.unary(Op::Greater { threshold: *threshold }, out.output)?;
+                let predicted = g.unary(
+                    Op::Greater {
+                        threshold: *threshold,
+                    },
+                    out.output,
+                )?;
                 g.binary(Op::Equal, predicted, y)?
             }
             Metric::CategoricalAccuracy => {

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use kiln_data::Tensor;
 use kiln_graph::{
-    gradients, schedule, Backend, Counters, Error, Graph, NodeId, Op, PersistentId, PersistentKind, PersistentSpec, PlanId,
-    Result, Session, Shape,
+    gradients, schedule, Backend, Counters, Error, Graph, NodeId, Op, PersistentId, PersistentKind,
+    PersistentSpec, PlanId, Result, Session, Shape,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -22,6 +22,14 @@ enum Mode {
     Train,
     Evaluate,
     Predict,
+}
+
+/// One parameter of a model: its path-like name (`dense_1/kernel`), shape and values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weight {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
 }
 
 /// A plan loaded in the session, with how many values each sample adds to each metric.
@@ -93,10 +101,16 @@ impl Sequential {
     }
 
     /// Appends a layer. Names follow Keras: `dense`, `dense_1`, ...
+    // Keras calls this `add`; a Keras user looks for that name, not for `std::ops::Add`.
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Layer + 'static) -> Self {
         let kind = layer.kind();
         let same = self.layers.iter().filter(|l| l.kind() == kind).count();
-        self.names.push(if same == 0 { kind.to_string() } else { format!("{kind}_{same}") });
+        self.names.push(if same == 0 {
+            kind.to_string()
+        } else {
+            format!("{kind}_{same}")
+        });
         if self.layers.is_empty() && self.input_shape.is_none() {
             self.input_shape = layer.input_shape();
         }
@@ -111,7 +125,13 @@ impl Sequential {
 
     /// Fixes optimizer, loss and metrics, creates the parameters on `device` (glorot-uniform
     /// kernels, zero biases) and checks that the output layer suits the loss.
-    pub fn compile(&mut self, device: &dyn Backend, optimizer: Optimizer, loss: Loss, metrics: &[Metric]) -> Result<()> {
+    pub fn compile(
+        &mut self,
+        device: &dyn Backend,
+        optimizer: Optimizer,
+        loss: Loss,
+        metrics: &[Metric],
+    ) -> Result<()> {
         let input_shape = self.input_shape.clone().ok_or_else(|| {
             Error::invalid("compile", "the model has no input shape: give the first layer one (Dense::new(n).input_dim(d)) or call Sequential::input_shape")
         })?;
@@ -119,7 +139,10 @@ impl Sequential {
             return Err(Error::invalid("compile", "the model has no layers"));
         }
         if input_shape.contains(&0) {
-            return Err(Error::invalid("compile", format!("input shape {input_shape:?} has a zero dimension")));
+            return Err(Error::invalid(
+                "compile",
+                format!("input shape {input_shape:?} has a zero dimension"),
+            ));
         }
         let mut specs = Vec::new();
         let mut layer_params = Vec::new();
@@ -127,7 +150,9 @@ impl Sequential {
         let mut shape = input_shape.clone();
         for (layer, name) in self.layers.iter().zip(&self.names) {
             let decls = layer.params(&shape);
-            shape = layer.output_shape(&shape).map_err(|e| Error::invalid(format!("layer `{name}`"), e.to_string()))?;
+            shape = layer
+                .output_shape(&shape)
+                .map_err(|e| Error::invalid(format!("layer `{name}`"), e.to_string()))?;
             let mut ids = Vec::new();
             for d in decls {
                 ids.push(PersistentId(specs.len()));
@@ -165,8 +190,16 @@ impl Sequential {
         };
         let loss_acc = accumulator("loss");
         let units = shape.last().copied().unwrap_or(1);
-        let metrics: Vec<(String, Metric, PersistentId)> =
-            metrics.iter().map(|m| (m.name().to_string(), m.resolve(loss, units), accumulator(m.name()))).collect();
+        let metrics: Vec<(String, Metric, PersistentId)> = metrics
+            .iter()
+            .map(|m| {
+                (
+                    m.name().to_string(),
+                    m.resolve(loss, units),
+                    accumulator(m.name()),
+                )
+            })
+            .collect();
 
         let mut session = device.new_session(&specs)?;
         let mut rng = StdRng::seed_from_u64(self.seed);
@@ -205,7 +238,10 @@ impl Sequential {
 
     /// Work counters of the model's session (submits, dispatches, allocations, ...).
     pub fn counters(&self) -> Counters {
-        self.compiled.as_ref().map(|c| c.session.counters()).unwrap_or_default()
+        self.compiled
+            .as_ref()
+            .map(|c| c.session.counters())
+            .unwrap_or_default()
     }
 
     /// Number of updates applied so far.
@@ -216,7 +252,10 @@ impl Sequential {
     /// Trains for `options.epochs` passes over `(x, y)`.
     pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: &FitOptions) -> Result<History> {
         let layers = &self.layers;
-        let c = self.compiled.as_mut().ok_or_else(|| Error::invalid("fit", "call compile before fit"))?;
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| Error::invalid("fit", "call compile before fit"))?;
         if options.batch_size == 0 {
             return Err(Error::invalid("fit", "batch_size must be at least 1"));
         }
@@ -242,9 +281,12 @@ impl Sequential {
                 gather(y, chunk, &mut yb);
                 c.step += 1;
                 let step = [c.step as f32];
-                c.session.run(plan.id, &[("x", &xb), ("y", &yb), ("step", &step)])?;
+                c.session
+                    .run(plan.id, &[("x", &xb), ("y", &yb), ("step", &step)])?;
                 if options.record_batch_loss {
-                    history.batch_loss.push(c.session.read_outputs(plan.id)?[0][0]);
+                    history
+                        .batch_loss
+                        .push(c.session.read_outputs(plan.id)?[0][0]);
                 }
                 counts = plan.metric_counts;
             }
@@ -260,9 +302,16 @@ impl Sequential {
                 let parts: Vec<String> = history
                     .metrics
                     .iter()
-                    .map(|(name, v)| format!("{name}: {:.4}", v.last().copied().unwrap_or(f32::NAN)))
+                    .map(|(name, v)| {
+                        format!("{name}: {:.4}", v.last().copied().unwrap_or(f32::NAN))
+                    })
                     .collect();
-                println!("Epoch {epoch}/{} - {:.2}s - {}", options.epochs, start.elapsed().as_secs_f32(), parts.join(" - "));
+                println!(
+                    "Epoch {epoch}/{} - {:.2}s - {}",
+                    options.epochs,
+                    start.elapsed().as_secs_f32(),
+                    parts.join(" - ")
+                );
             }
         }
         Ok(history)
@@ -271,7 +320,10 @@ impl Sequential {
     /// Loss and metrics over `(x, y)`, in batches of `batch_size`.
     pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
         let layers = &self.layers;
-        let c = self.compiled.as_mut().ok_or_else(|| Error::invalid("evaluate", "call compile before evaluate"))?;
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| Error::invalid("evaluate", "call compile before evaluate"))?;
         c.check_data("evaluate", x, Some(y))?;
         c.run_evaluation(layers, x, y, batch_size)
     }
@@ -279,7 +331,10 @@ impl Sequential {
     /// The model's outputs for `x` (probabilities for sigmoid/softmax outputs), `[N, ..]`.
     pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
         let layers = &self.layers;
-        let c = self.compiled.as_mut().ok_or_else(|| Error::invalid("predict", "call compile before predict"))?;
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| Error::invalid("predict", "call compile before predict"))?;
         if batch_size == 0 {
             return Err(Error::invalid("predict", "batch_size must be at least 1"));
         }
@@ -302,23 +357,33 @@ impl Sequential {
     /// One training step on exactly this batch; returns its loss.
     pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
         let layers = &self.layers;
-        let c = self.compiled.as_mut().ok_or_else(|| Error::invalid("train_on_batch", "call compile first"))?;
+        let c = self
+            .compiled
+            .as_mut()
+            .ok_or_else(|| Error::invalid("train_on_batch", "call compile first"))?;
         c.check_data("train_on_batch", x, Some(y))?;
         let plan = c.plan(layers, Mode::Train, x.rows())?;
         c.step += 1;
         let step = [c.step as f32];
-        c.session.run(plan.id, &[("x", x.data()), ("y", y.data()), ("step", &step)])?;
+        c.session.run(
+            plan.id,
+            &[("x", x.data()), ("y", y.data()), ("step", &step)],
+        )?;
         Ok(c.session.read_outputs(plan.id)?[0][0])
     }
 
-    /// Every parameter as `(name, shape, values)`: reads them back from the device.
-    pub fn weights(&mut self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    /// Every parameter, read back from the device.
+    pub fn weights(&mut self) -> Result<Vec<Weight>> {
         let c = self.compiled()?;
         let ids: Vec<PersistentId> = c.layer_params.iter().flatten().copied().collect();
         ids.into_iter()
             .map(|id| {
                 let spec = c.specs[id.0].clone();
-                Ok((spec.name, spec.shape.dims().to_vec(), c.session.read_persistent(id)?))
+                Ok(Weight {
+                    name: spec.name,
+                    shape: spec.shape.dims().to_vec(),
+                    values: c.session.read_persistent(id)?,
+                })
             })
             .collect()
     }
@@ -329,11 +394,27 @@ impl Sequential {
         let mut shape = self.input_shape.clone().unwrap_or_default();
         let mut total = 0;
         for (layer, name) in self.layers.iter().zip(&self.names) {
-            let params: usize = layer.params(&shape).iter().map(|p| p.shape.iter().product::<usize>()).sum();
+            let params: usize = layer
+                .params(&shape)
+                .iter()
+                .map(|p| p.shape.iter().product::<usize>())
+                .sum();
             shape = layer.output_shape(&shape).unwrap_or_default();
             total += params;
-            let out = format!("(None, {})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
-            s += &format!("{:<20}{:<20}{:>10}\n", format!("{name} ({})", layer.activation()), out, params);
+            let out = format!(
+                "(None, {})",
+                shape
+                    .iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            s += &format!(
+                "{:<20}{:<20}{:>10}\n",
+                format!("{name} ({})", layer.activation()),
+                out,
+                params
+            );
         }
         s + &format!("Total params: {total}\n")
     }
@@ -363,14 +444,24 @@ impl Compiled {
             )));
         }
         if let Some((i, v)) = x.first_non_finite() {
-            return Err(Error::Data(format!("{context}: x holds {v} at sample {}, feature {}", i / x.row_len(), i % x.row_len())));
+            return Err(Error::Data(format!(
+                "{context}: x holds {v} at sample {}, feature {}",
+                i / x.row_len(),
+                i % x.row_len()
+            )));
         }
         if let Some(y) = y {
             if y.rows() != n {
-                return Err(Error::Data(format!("{context}: x has {n} samples but y has {}", y.rows())));
+                return Err(Error::Data(format!(
+                    "{context}: x has {n} samples but y has {}",
+                    y.rows()
+                )));
             }
             if let Some((i, v)) = y.first_non_finite() {
-                return Err(Error::Data(format!("{context}: y holds {v} at sample {}", i / y.row_len().max(1))));
+                return Err(Error::Data(format!(
+                    "{context}: y holds {v} at sample {}",
+                    i / y.row_len().max(1)
+                )));
             }
             self.loss.check_labels(y, &self.output_shape)?;
         }
@@ -387,14 +478,26 @@ impl Compiled {
 
     /// `(name, epoch value)` of the loss and each metric from the accumulators, over `n` samples.
     fn read_accumulators(&mut self, n: usize, counts: &[usize]) -> Result<Vec<(String, f32)>> {
-        let mut out = vec![("loss".to_string(), self.session.read_persistent(self.loss_acc)?[0] / n as f32)];
+        let mut out = vec![(
+            "loss".to_string(),
+            self.session.read_persistent(self.loss_acc)?[0] / n as f32,
+        )];
         for ((name, _, acc), count) in self.metrics.iter().zip(counts) {
-            out.push((name.clone(), self.session.read_persistent(*acc)?[0] / (n * count) as f32));
+            out.push((
+                name.clone(),
+                self.session.read_persistent(*acc)?[0] / (n * count) as f32,
+            ));
         }
         Ok(out)
     }
 
-    fn run_evaluation(&mut self, layers: &[Box<dyn Layer>], x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
+    fn run_evaluation(
+        &mut self,
+        layers: &[Box<dyn Layer>],
+        x: &Tensor,
+        y: &Tensor,
+        batch_size: usize,
+    ) -> Result<Evaluation> {
         if batch_size == 0 {
             return Err(Error::invalid("evaluate", "batch_size must be at least 1"));
         }
@@ -429,7 +532,12 @@ impl Compiled {
 
     /// The graph of one step: forward; then for training and evaluation the loss and metric
     /// accumulation; then for training the gradients and the optimizer's in-place updates.
-    fn build(&self, layers: &[Box<dyn Layer>], mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
+    fn build(
+        &self,
+        layers: &[Box<dyn Layer>],
+        mode: Mode,
+        batch: usize,
+    ) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
         let mut g = Graph::new(self.specs.clone());
         let mut x_shape = vec![batch];
         x_shape.extend(&self.input_shape);

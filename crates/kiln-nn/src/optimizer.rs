@@ -6,9 +6,18 @@ use kiln_graph::Op;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
     /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
-    Adam { lr: f32, beta1: f32, beta2: f32, epsilon: f32 },
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+    },
     /// SGD with optional (Nesterov) momentum: Keras' defaults are `lr 0.01`, no momentum.
-    Sgd { lr: f32, momentum: f32, nesterov: bool },
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+    },
 }
 
 impl Optimizer {
@@ -25,7 +34,17 @@ impl Optimizer {
     /// Adam with learning rate `lr` and Keras' other defaults.
     pub fn adam_lr(lr: f32) -> Self {
         match Self::adam() {
-            Optimizer::Adam { beta1, beta2, epsilon, .. } => Optimizer::Adam { lr, beta1, beta2, epsilon },
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            } => Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            },
             other => other,
         }
     }
@@ -41,7 +60,11 @@ impl Optimizer {
 
     /// SGD with momentum.
     pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
-        Optimizer::Sgd { lr, momentum, nesterov }
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            nesterov,
+        }
     }
 
     /// Names of the state tensors kept per parameter.
@@ -55,8 +78,26 @@ impl Optimizer {
     /// The in-place update op.
     pub fn op(&self) -> Op {
         match *self {
-            Optimizer::Adam { lr, beta1, beta2, epsilon } => Op::AdamUpdate { lr, beta1, beta2, epsilon },
-            Optimizer::Sgd { lr, momentum, nesterov } => Op::SgdUpdate { lr, momentum, nesterov },
+            Optimizer::Adam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            } => Op::AdamUpdate {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+            },
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                nesterov,
+            } => Op::SgdUpdate {
+                lr,
+                momentum,
+                nesterov,
+            },
         }
     }
 

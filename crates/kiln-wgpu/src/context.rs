@@ -34,25 +34,35 @@ impl GpuContext {
     /// `WGPU_ADAPTER_NAME` picks by name (substring, case-insensitive), `WGPU_POWER_PREF` breaks
     /// ties; by default the high-performance adapter.
     pub fn from_env() -> Result<Self> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
         let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(wanted) => {
                 let wanted = wanted.to_lowercase();
-                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let adapters =
+                    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
                 let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
                 adapters
                     .into_iter()
                     .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
                     .ok_or_else(|| {
-                        Error::device("wgpu", format!("WGPU_ADAPTER_NAME={wanted} matches no adapter; found {names:?}"))
+                        Error::device(
+                            "wgpu",
+                            format!(
+                                "WGPU_ADAPTER_NAME={wanted} matches no adapter; found {names:?}"
+                            ),
+                        )
                     })?
             }
-            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                ..Default::default()
-            }))
+            Err(_) => pollster::block_on(
+                instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::from_env()
+                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    ..Default::default()
+                }),
+            )
             .map_err(|e| Error::device("wgpu", format!("no adapter: {e}")))?,
         };
         Self::from_adapter(adapter)
@@ -65,7 +75,9 @@ impl GpuContext {
         let limits = adapter.limits();
         let subgroups = adapter.features() & wgpu::Features::SUBGROUP;
         let caps = Caps {
-            subgroup8: !subgroups.is_empty() && info.subgroup_min_size == 8 && info.subgroup_max_size == 8,
+            subgroup8: !subgroups.is_empty()
+                && info.subgroup_min_size == 8
+                && info.subgroup_max_size == 8,
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("kiln"),
@@ -95,7 +107,11 @@ impl GpuContext {
         self.layout_locked(&mut cache, storage).0.clone()
     }
 
-    fn layout_locked<'c>(&self, cache: &'c mut Cache, storage: usize) -> &'c (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
+    fn layout_locked<'c>(
+        &self,
+        cache: &'c mut Cache,
+        storage: usize,
+    ) -> &'c (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
         cache.layouts.entry(storage).or_insert_with(|| {
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
@@ -120,15 +136,19 @@ impl GpuContext {
                 });
             }
             let label = format!("kiln layout ({storage} storage)");
-            let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(&label),
-                entries: &entries,
-            });
-            let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(&label),
-                bind_group_layouts: &[Some(&bgl)],
-                immediate_size: 0,
-            });
+            let bgl = self
+                .device
+                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some(&label),
+                    entries: &entries,
+                });
+            let pl = self
+                .device
+                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some(&label),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
             (bgl, pl)
         })
     }
@@ -143,13 +163,17 @@ impl GpuContext {
         overrides: &[(&'static str, f64)],
         storage: usize,
     ) -> Result<(Arc<wgpu::ComputePipeline>, bool)> {
-        let key: PipelineKey = (shader, entry, overrides.iter().map(|(k, v)| (*k, v.to_bits())).collect());
+        let key: PipelineKey = (
+            shader,
+            entry,
+            overrides.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
+        );
         let mut cache = self.cache.lock().expect("pipeline cache poisoned");
         if let Some(p) = cache.pipelines.get(&key) {
             return Ok((p.clone(), false));
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        if !cache.modules.contains_key(&shader) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.modules.entry(shader) {
             let source = shader.source();
             let desc = wgpu::ShaderModuleDescriptor {
                 label: Some(shader.file()),
@@ -158,27 +182,35 @@ impl GpuContext {
             let module = if shader.trusted() {
                 // SAFETY: this family's kernels index only within the sizes in their params (clamped
                 // or guarded in the shader), which the parity tests exercise at edge sizes.
-                unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+                unsafe {
+                    self.device
+                        .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                }
             } else {
                 self.device.create_shader_module(desc)
             };
-            cache.modules.insert(shader, module);
+            slot.insert(module);
         }
         let layout = self.layout_locked(&mut cache, storage).1.clone();
         let module = &cache.modules[&shader];
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: Some(&layout),
-            module,
-            entry_point: Some(entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: overrides,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&layout),
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: overrides,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::device(self.name(), format!("pipeline `{entry}` of {}: {e}", shader.file())));
+            return Err(Error::device(
+                self.name(),
+                format!("pipeline `{entry}` of {}: {e}", shader.file()),
+            ));
         }
         let pipeline = Arc::new(pipeline);
         cache.pipelines.insert(key, pipeline.clone());

@@ -45,7 +45,10 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
     let out = step.output.clone();
     let n = out.as_ref().map_or(0, TensorRef::len);
     let with_out = |operands: &[usize]| -> Vec<TensorRef> {
-        out.iter().cloned().chain(operands.iter().map(|&k| ins[k].clone())).collect()
+        out.iter()
+            .cloned()
+            .chain(operands.iter().map(|&k| ins[k].clone()))
+            .collect()
     };
     let ew = |entry: &'static str, operands: &[usize], m: usize, alpha: f32| Kernel {
         shader: Shader::Elementwise,
@@ -76,7 +79,10 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             grid: grid_1d(count),
         }
     };
-    let reduce = |entry: &'static str, (outer, len, inner): (usize, usize, usize), scale: f32, threads: usize| Kernel {
+    let reduce = |entry: &'static str,
+                  (outer, len, inner): (usize, usize, usize),
+                  scale: f32,
+                  threads: usize| Kernel {
         shader: Shader::Reduce,
         entry,
         overrides: vec![],
@@ -95,7 +101,9 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Kernel {
             shader: Shader::Loss,
             entry,
-            overrides: sparse.map(|s| vec![("SPARSE", f64::from(u8::from(s)))]).unwrap_or_default(),
+            overrides: sparse
+                .map(|s| vec![("SPARSE", f64::from(u8::from(s)))])
+                .unwrap_or_default(),
             params: bytes(LossParams {
                 rows: rows as u32,
                 cols: cols as u32,
@@ -136,7 +144,11 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             reduce("sum", dims, 1.0 / dims.1 as f32, n)
         }
         Op::Broadcast { axis, .. } => {
-            let dims = out.as_ref().expect("broadcast has an output").shape.split_at_axis(*axis);
+            let dims = out
+                .as_ref()
+                .expect("broadcast has an output")
+                .shape
+                .split_at_axis(*axis);
             reduce("broadcast", dims, 1.0, n)
         }
         Op::ArgMax => {
@@ -144,9 +156,13 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             reduce("argmax", (n, len, 1), 1.0, n)
         }
         Op::SoftmaxCrossEntropy { sparse } => loss("softmax_cross_entropy", &[0, 1], Some(*sparse)),
-        Op::SoftmaxCrossEntropyGrad { sparse } => loss("softmax_cross_entropy_grad", &[0, 1, 2], Some(*sparse)),
+        Op::SoftmaxCrossEntropyGrad { sparse } => {
+            loss("softmax_cross_entropy_grad", &[0, 1, 2], Some(*sparse))
+        }
         Op::SigmoidBinaryCrossEntropy => loss("sigmoid_binary_cross_entropy", &[0, 1], None),
-        Op::SigmoidBinaryCrossEntropyGrad => loss("sigmoid_binary_cross_entropy_grad", &[0, 1, 2], None),
+        Op::SigmoidBinaryCrossEntropyGrad => {
+            loss("sigmoid_binary_cross_entropy_grad", &[0, 1, 2], None)
+        }
         Op::SquaredError => loss("squared_error", &[0, 1], None),
         Op::AbsoluteError => loss("absolute_error", &[0, 1], None),
         Op::MatMul {
@@ -164,7 +180,11 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                 Epilogue::Sigmoid => 2.0,
             };
             // Without a bias, binding 4 still needs a buffer: A is bound there and never read.
-            let bias_ref = if *bias { ins[2].clone() } else { ins[0].clone() };
+            let bias_ref = if *bias {
+                ins[2].clone()
+            } else {
+                ins[0].clone()
+            };
             // The widest kernel the shapes allow: 16-byte loads need the contiguous dimensions to
             // divide by 4; the subgroup kernel needs plain layouts and 8-wide subgroups.
             let vec4 = nn % 4 == 0
@@ -174,11 +194,23 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                     _ => k % 4 == 0,
                 };
             let (shader, entry, grid) = if vec4 && caps.subgroup8 && !*trans_a && !*trans_b {
-                (Shader::MatmulSubgroup, "matmul_subgroup", [(nn as u32).div_ceil(32), (m as u32).div_ceil(64), 1])
+                (
+                    Shader::MatmulSubgroup,
+                    "matmul_subgroup",
+                    [(nn as u32).div_ceil(32), (m as u32).div_ceil(64), 1],
+                )
             } else if vec4 {
-                (Shader::MatmulVec4, "matmul_vec4", [(nn as u32).div_ceil(32), (m as u32).div_ceil(32), 1])
+                (
+                    Shader::MatmulVec4,
+                    "matmul_vec4",
+                    [(nn as u32).div_ceil(32), (m as u32).div_ceil(32), 1],
+                )
             } else {
-                (Shader::Matmul, "matmul", [(nn as u32).div_ceil(32), (m as u32).div_ceil(32), 1])
+                (
+                    Shader::Matmul,
+                    "matmul",
+                    [(nn as u32).div_ceil(32), (m as u32).div_ceil(32), 1],
+                )
             };
             Kernel {
                 shader,
@@ -197,7 +229,12 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                     n: nn as u32,
                     pad: 0,
                 }),
-                bindings: vec![out.expect("matmul has an output"), ins[0].clone(), ins[1].clone(), bias_ref],
+                bindings: vec![
+                    out.expect("matmul has an output"),
+                    ins[0].clone(),
+                    ins[1].clone(),
+                    bias_ref,
+                ],
                 grid,
             }
         }
@@ -218,7 +255,11 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             },
             grid_1d(ins[0].len()),
         ),
-        Op::SgdUpdate { lr, momentum, nesterov } => optim(
+        Op::SgdUpdate {
+            lr,
+            momentum,
+            nesterov,
+        } => optim(
             "sgd_update",
             OptimParams {
                 n: ins[0].len() as u32,

@@ -5,7 +5,10 @@
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use kiln_graph::{Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session, TensorRef};
+use kiln_graph::{
+    Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result,
+    Session, TensorRef,
+};
 
 use crate::context::GpuContext;
 use crate::kernels::{kernel_for, Kernel};
@@ -53,7 +56,9 @@ impl GpuSession {
         let mut persistents = Vec::with_capacity(specs.len());
         for s in specs {
             let size = f32_bytes(s.shape.numel());
-            if size > ctx.limits.max_storage_buffer_binding_size as u64 || size > ctx.limits.max_buffer_size {
+            if size > ctx.limits.max_storage_buffer_binding_size
+                || size > ctx.limits.max_buffer_size
+            {
                 return Err(Error::device(
                     ctx.name(),
                     format!(
@@ -65,7 +70,9 @@ impl GpuSession {
             persistents.push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&s.name),
                 size,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             }));
             counters.buffer_allocations += 1;
@@ -101,12 +108,21 @@ impl GpuSession {
         let staging = match self.readbacks.get(&size) {
             Some(b) => b.clone(),
             None => {
-                let b = self.buffer("kiln readback", size, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+                let b = self.buffer(
+                    "kiln readback",
+                    size,
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                );
                 self.readbacks.insert(size, b.clone());
                 b
             }
         };
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kiln read") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("kiln read"),
+            });
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.ctx.queue.submit([enc.finish()]);
         self.counters.submits += 1;
@@ -127,7 +143,11 @@ impl GpuSession {
 }
 
 /// Maps `buffer`, waits for the GPU, and copies out each `(offset in f32s, len)` range.
-fn map_read(ctx: &GpuContext, buffer: &wgpu::Buffer, ranges: &[(usize, usize)]) -> Result<Vec<Vec<f32>>> {
+fn map_read(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    ranges: &[(usize, usize)],
+) -> Result<Vec<Vec<f32>>> {
     let (tx, rx) = mpsc::channel();
     buffer.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
@@ -143,7 +163,10 @@ fn map_read(ctx: &GpuContext, buffer: &wgpu::Buffer, ranges: &[(usize, usize)]) 
             .get_mapped_range(..)
             .map_err(|e| Error::device(ctx.name(), format!("readback failed: {e}")))?;
         let all: &[f32] = bytemuck::cast_slice(&view);
-        ranges.iter().map(|&(o, n)| all[o..o + n].to_vec()).collect()
+        ranges
+            .iter()
+            .map(|&(o, n)| all[o..o + n].to_vec())
+            .collect()
     };
     buffer.unmap();
     Ok(out)
@@ -153,9 +176,15 @@ impl Session for GpuSession {
     fn write_persistent(&mut self, id: PersistentId, data: &[f32]) -> Result<()> {
         let spec = self.spec(id)?;
         if data.len() != spec.shape.numel() {
-            return Err(Error::shape(&spec.name, format!("{} values", data.len()), format!("{} for shape {}", spec.shape.numel(), spec.shape)));
+            return Err(Error::shape(
+                &spec.name,
+                format!("{} values", data.len()),
+                format!("{} for shape {}", spec.shape.numel(), spec.shape),
+            ));
         }
-        self.ctx.queue.write_buffer(&self.persistents[id.0], 0, bytemuck::cast_slice(data));
+        self.ctx
+            .queue
+            .write_buffer(&self.persistents[id.0], 0, bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -173,7 +202,10 @@ impl Session for GpuSession {
 
     fn load(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
         if plan.persistents != self.specs {
-            return Err(Error::invalid("session", "plan was built for another model's tensors"));
+            return Err(Error::invalid(
+                "session",
+                "plan was built for another model's tensors",
+            ));
         }
         let limits = self.ctx.limits.clone();
         let arena_bytes = f32_bytes(plan.arena_len);
@@ -190,12 +222,18 @@ impl Session for GpuSession {
         let arena = self.buffer(
             "kiln arena",
             arena_bytes,
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
         );
-        let kernels: Vec<Kernel> = plan.steps.iter().map(|s| kernel_for(s, self.ctx.caps)).collect();
+        let kernels: Vec<Kernel> = plan
+            .steps
+            .iter()
+            .map(|s| kernel_for(s, self.ctx.caps))
+            .collect();
         for (k, step) in kernels.iter().zip(&plan.steps) {
             for b in &k.bindings {
-                if f32_bytes(b.len()) > limits.max_storage_buffer_binding_size as u64 {
+                if f32_bytes(b.len()) > limits.max_storage_buffer_binding_size {
                     return Err(Error::device(
                         self.ctx.name(),
                         format!(
@@ -207,12 +245,26 @@ impl Session for GpuSession {
                     ));
                 }
             }
-            if k.grid.iter().any(|&g| g > limits.max_compute_workgroups_per_dimension) {
-                return Err(Error::device(self.ctx.name(), format!("{}: grid {:?} exceeds the device's limit", step.op.name(), k.grid)));
+            if k.grid
+                .iter()
+                .any(|&g| g > limits.max_compute_workgroups_per_dimension)
+            {
+                return Err(Error::device(
+                    self.ctx.name(),
+                    format!(
+                        "{}: grid {:?} exceeds the device's limit",
+                        step.op.name(),
+                        k.grid
+                    ),
+                ));
             }
         }
         let uniforms = (!kernels.is_empty()).then(|| {
-            let buf = self.buffer("kiln params", UNIFORM_STRIDE * kernels.len() as u64, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+            let buf = self.buffer(
+                "kiln params",
+                UNIFORM_STRIDE * kernels.len() as u64,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            );
             let mut bytes = vec![0u8; (UNIFORM_STRIDE as usize) * kernels.len()];
             for (i, k) in kernels.iter().enumerate() {
                 let at = i * UNIFORM_STRIDE as usize;
@@ -223,7 +275,9 @@ impl Session for GpuSession {
         });
         let mut dispatches = Vec::with_capacity(kernels.len());
         for (i, k) in kernels.iter().enumerate() {
-            let (pipeline, created) = self.ctx.pipeline(k.shader, k.entry, &k.overrides, k.bindings.len())?;
+            let (pipeline, created) =
+                self.ctx
+                    .pipeline(k.shader, k.entry, &k.overrides, k.bindings.len())?;
             if created {
                 self.counters.pipeline_creations += 1;
             }
@@ -242,11 +296,14 @@ impl Session for GpuSession {
                     resource: self.binding(&arena, r),
                 });
             }
-            let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(k.entry),
-                layout: &layout,
-                entries: &entries,
-            });
+            let bind_group = self
+                .ctx
+                .device
+                .create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(k.entry),
+                    layout: &layout,
+                    entries: &entries,
+                });
             dispatches.push(Dispatch {
                 label: k.entry,
                 pipeline,
@@ -256,7 +313,11 @@ impl Session for GpuSession {
         }
         let out_len: usize = plan.outputs.iter().map(TensorRef::len).sum();
         let readback = (!plan.outputs.is_empty()).then(|| {
-            self.buffer("kiln outputs", f32_bytes(out_len), wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
+            self.buffer(
+                "kiln outputs",
+                f32_bytes(out_len),
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            )
         });
         self.plans.push(Loaded {
             plan,
@@ -269,7 +330,10 @@ impl Session for GpuSession {
     }
 
     fn run(&mut self, id: PlanId, inputs: &[(&str, &[f32])]) -> Result<()> {
-        let loaded = self.plans.get(id.0).ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        let loaded = self
+            .plans
+            .get(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
         for (name, r) in &loaded.plan.inputs {
             let data = inputs
                 .iter()
@@ -277,14 +341,29 @@ impl Session for GpuSession {
                 .map(|(_, d)| *d)
                 .ok_or_else(|| Error::invalid("run", format!("input `{name}` was not given")))?;
             if data.len() != r.len() {
-                return Err(Error::shape(name, format!("{} values", data.len()), format!("{} for shape {}", r.len(), r.shape)));
+                return Err(Error::shape(
+                    name,
+                    format!("{} values", data.len()),
+                    format!("{} for shape {}", r.len(), r.shape),
+                ));
             }
-            let Location::Arena { offset } = r.location else { unreachable!("inputs live in the arena") };
+            let Location::Arena { offset } = r.location else {
+                unreachable!("inputs live in the arena")
+            };
             if !data.is_empty() {
-                self.ctx.queue.write_buffer(&loaded.arena, (offset * 4) as u64, bytemuck::cast_slice(data));
+                self.ctx.queue.write_buffer(
+                    &loaded.arena,
+                    (offset * 4) as u64,
+                    bytemuck::cast_slice(data),
+                );
             }
         }
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kiln step") });
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("kiln step"),
+            });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("kiln step"),
@@ -300,7 +379,9 @@ impl Session for GpuSession {
         if let Some(rb) = &loaded.readback {
             let mut at = 0u64;
             for r in &loaded.plan.outputs {
-                let Location::Arena { offset } = r.location else { unreachable!("outputs live in the arena") };
+                let Location::Arena { offset } = r.location else {
+                    unreachable!("outputs live in the arena")
+                };
                 let size = f32_bytes(r.len()).min(rb.size() - at);
                 enc.copy_buffer_to_buffer(&loaded.arena, (offset * 4) as u64, rb, at, size);
                 at += (r.len() * 4) as u64;
@@ -313,8 +394,13 @@ impl Session for GpuSession {
     }
 
     fn read_outputs(&mut self, id: PlanId) -> Result<Vec<Vec<f32>>> {
-        let loaded = self.plans.get(id.0).ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
-        let Some(rb) = &loaded.readback else { return Ok(Vec::new()) };
+        let loaded = self
+            .plans
+            .get(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        let Some(rb) = &loaded.readback else {
+            return Ok(Vec::new());
+        };
         let mut ranges = Vec::new();
         let mut at = 0;
         for r in &loaded.plan.outputs {

@@ -19,7 +19,13 @@ fn class_of<T: Real>(label: T, classes: usize) -> usize {
 }
 
 /// Per-row cross-entropy of `softmax(logits)` over rows of `classes`.
-pub fn softmax_cross_entropy<T: Real>(logits: &[T], labels: &[T], classes: usize, sparse: bool, out: &mut [T]) {
+pub fn softmax_cross_entropy<T: Real>(
+    logits: &[T],
+    labels: &[T],
+    classes: usize,
+    sparse: bool,
+    out: &mut [T],
+) {
     for (r, z) in logits.chunks(classes).enumerate() {
         let lse = log_sum_exp(z);
         out[r] = if sparse {
@@ -32,8 +38,19 @@ pub fn softmax_cross_entropy<T: Real>(logits: &[T], labels: &[T], classes: usize
 }
 
 /// Gradient of [`softmax_cross_entropy`] with respect to the logits, scaled by the upstream `g[r]`.
-pub fn softmax_cross_entropy_grad<T: Real>(logits: &[T], labels: &[T], g: &[T], classes: usize, sparse: bool, out: &mut [T]) {
-    for (r, (z, o)) in logits.chunks(classes).zip(out.chunks_mut(classes)).enumerate() {
+pub fn softmax_cross_entropy_grad<T: Real>(
+    logits: &[T],
+    labels: &[T],
+    g: &[T],
+    classes: usize,
+    sparse: bool,
+    out: &mut [T],
+) {
+    for (r, (z, o)) in logits
+        .chunks(classes)
+        .zip(out.chunks_mut(classes))
+        .enumerate()
+    {
         let lse = log_sum_exp(z);
         if sparse {
             let l = class_of(labels[r], classes);

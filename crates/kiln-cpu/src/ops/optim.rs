@@ -5,7 +5,17 @@ use crate::Real;
 /// Adam in Keras' "epsilon hat" form: the bias correction is folded into the step size,
 /// `lr_t = lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ)`, then `p -= lr_t · m / (√v + ε)`.
 #[allow(clippy::too_many_arguments)]
-pub fn adam<T: Real>(p: &mut [T], m: &mut [T], v: &mut [T], g: &[T], step: T, lr: T, beta1: T, beta2: T, eps: T) {
+pub fn adam<T: Real>(
+    p: &mut [T],
+    m: &mut [T],
+    v: &mut [T],
+    g: &[T],
+    step: T,
+    lr: T,
+    beta1: T,
+    beta2: T,
+    eps: T,
+) {
     let one = T::one();
     let lr_t = lr * (one - beta2.powf(step)).sqrt() / (one - beta1.powf(step));
     for i in 0..p.len() {
@@ -20,7 +30,12 @@ pub fn adam<T: Real>(p: &mut [T], m: &mut [T], v: &mut [T], g: &[T], step: T, lr
 pub fn sgd<T: Real>(p: &mut [T], vel: &mut [T], g: &[T], lr: T, momentum: T, nesterov: bool) {
     for i in 0..p.len() {
         vel[i] = momentum * vel[i] - lr * g[i];
-        p[i] = p[i] + if nesterov { momentum * vel[i] - lr * g[i] } else { vel[i] };
+        p[i] = p[i]
+            + if nesterov {
+                momentum * vel[i] - lr * g[i]
+            } else {
+                vel[i]
+            };
     }
 }
 
