@@ -17,7 +17,7 @@ pub use kiln_graph::{Error, Result};
 /// What a training program needs.
 pub mod prelude {
     pub use crate::Device;
-    pub use kiln_data::{datasets, to_categorical, Standardizer, Tensor};
+    pub use kiln_data::{datasets, random, to_categorical, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
         Activation, Dense, Evaluation, FitOptions, History, Layer, Loss, Metric, Optimizer,

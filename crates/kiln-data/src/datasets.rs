@@ -4,6 +4,7 @@
 use kiln_graph::Result;
 
 use crate::csv::parse_csv;
+use crate::idx::parse_idx;
 use crate::Tensor;
 
 /// A train/test split of one dataset.
@@ -57,4 +58,27 @@ pub fn diabetes() -> Result<Dataset> {
         include_str!("../data/diabetes.csv"),
         "target",
     )
+}
+
+/// The MNIST-5k subset: 5000 28×28 digits (pixels 0..255 as f32, shape `[N, 28, 28]`), labels 0..9;
+/// the first 4000 train, the last 1000 test.
+pub fn mnist() -> Result<Dataset> {
+    let images = parse_idx(
+        "mnist5k-images-idx3-ubyte.gz",
+        include_bytes!("../data/mnist5k-images-idx3-ubyte.gz"),
+    )?;
+    let labels = parse_idx(
+        "mnist5k-labels-idx1-ubyte.gz",
+        include_bytes!("../data/mnist5k-labels-idx1-ubyte.gz"),
+    )?;
+    let n = labels.rows();
+    let cut = n * 8 / 10;
+    Ok(Dataset {
+        name: "mnist5k",
+        feature_names: Vec::new(),
+        x_train: images.slice_rows(0..cut),
+        y_train: labels.slice_rows(0..cut),
+        x_test: images.slice_rows(cut..n),
+        y_test: labels.slice_rows(cut..n),
+    })
 }

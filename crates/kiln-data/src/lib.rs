@@ -2,11 +2,14 @@
 
 pub mod csv;
 pub mod datasets;
+pub mod idx;
+pub mod random;
 pub mod standardize;
 pub mod tensor;
 
 pub use csv::{parse_csv, read_csv, Table};
 pub use datasets::Dataset;
+pub use idx::{parse_idx, read_idx};
 pub use standardize::Standardizer;
 pub use tensor::Tensor;
 

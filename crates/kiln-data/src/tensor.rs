@@ -115,6 +115,36 @@ impl Tensor {
             .collect()
     }
 
+    /// The same values under another shape with as many elements.
+    pub fn reshape(self, shape: impl Into<Vec<usize>>) -> Result<Tensor> {
+        let shape = shape.into();
+        Tensor::new(shape, self.data)
+    }
+
+    /// `f` applied to every value.
+    pub fn map(&self, f: impl Fn(f32) -> f32) -> Tensor {
+        Tensor {
+            shape: self.shape.clone(),
+            data: self.data.iter().map(|&v| f(v)).collect(),
+        }
+    }
+
+    /// Columns `range` of a `[rows, cols]` tensor.
+    pub fn columns(&self, range: std::ops::Range<usize>) -> Result<Tensor> {
+        let w = self.row_len();
+        if self.shape.len() != 2 || range.end > w {
+            return Err(Error::Data(format!(
+                "cannot take columns {range:?} of a {:?} tensor",
+                self.shape
+            )));
+        }
+        let mut data = Vec::with_capacity(self.rows() * range.len());
+        for i in 0..self.rows() {
+            data.extend_from_slice(&self.row(i)[range.clone()]);
+        }
+        Tensor::new([self.rows(), range.len()], data)
+    }
+
     /// The position and value of the first NaN or infinity, if any.
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
         self.data

@@ -30,7 +30,8 @@ pub struct GpuContext {
 }
 
 impl GpuContext {
-    /// Opens the adapter wgpu's conventions pick: `WGPU_BACKEND` restricts the backends,
+    /// Opens the adapter wgpu's conventions pick: `WGPU_BACKEND` chooses the backends (default:
+    /// Vulkan, Metal and DX12),
     /// `WGPU_ADAPTER_NAME` picks by name (substring, case-insensitive), `WGPU_POWER_PREF` breaks
     /// ties; by default the high-performance adapter.
     pub fn from_env() -> Result<Self> {

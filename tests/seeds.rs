@@ -1,0 +1,178 @@
+//! The user's seed programs, run as written (the example files themselves are included here) on the
+//! bundled real data: the broken configurations hit the doctor's error, the correct ones train above
+//! a stated threshold. Every configuration runs on the CPU and on the GPU.
+
+mod common;
+
+#[path = "../examples/seed_000_multiclass_into_binary.rs"]
+#[allow(dead_code)]
+mod seed_000;
+#[path = "../examples/seed_001_binary_outputs.rs"]
+#[allow(dead_code)]
+mod seed_001;
+#[path = "../examples/seed_002_choosing_the_loss.rs"]
+#[allow(dead_code)]
+mod seed_002;
+
+use kiln::cpu::CpuBackend;
+use kiln::graph::{Backend, Error};
+use kiln::prelude::*;
+
+fn backends() -> Vec<Box<dyn Backend>> {
+    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
+    if let Some(gpu) = common::gpu() {
+        v.push(Box::new(gpu.clone()));
+    }
+    v
+}
+
+/// Iris, standardised on its training split.
+fn iris() -> (Tensor, Tensor, Tensor, Tensor) {
+    let d = datasets::iris().unwrap();
+    let s = Standardizer::fit(&d.x_train).unwrap();
+    (
+        s.transform(&d.x_train).unwrap(),
+        d.y_train,
+        s.transform(&d.x_test).unwrap(),
+        d.y_test,
+    )
+}
+
+fn assert_refused(result: Result<Evaluation>, classes: usize) {
+    match result {
+        Err(Error::Doctor(msg)) => {
+            assert!(msg.contains(&format!("{classes} distinct")), "{msg}");
+            assert!(
+                msg.contains("softmax") && msg.contains("sparse_categorical_crossentropy"),
+                "{msg}"
+            );
+        }
+        other => {
+            panic!("expected the doctor to refuse 3 classes into one sigmoid unit, got {other:?}")
+        }
+    }
+}
+
+#[test]
+fn seed_000_refuses_three_classes_into_a_sigmoid_and_trains_the_fixes() {
+    let (x, y, x_test, y_test) = iris();
+    for device in backends() {
+        let device = device.as_ref();
+        assert_refused(seed_000::example_1(device, &x, &y), 3);
+        let categorical = seed_000::example_2(device, &x, &y, &x_test, &y_test).unwrap();
+        let sparse = seed_000::example_3(device, &x, &y, &x_test, &y_test).unwrap();
+        for (name, r) in [("categorical", categorical), ("sparse", sparse)] {
+            let accuracy = r.get("accuracy").unwrap();
+            println!(
+                "{}: seed 000 {name} iris test accuracy {accuracy:.3}",
+                device.name()
+            );
+            // The seed's 10 epochs are 40 Adam steps on iris's 120 samples; chance is 0.33.
+            assert!(accuracy >= 0.7, "{}: {name}: {accuracy}", device.name());
+        }
+    }
+}
+
+#[test]
+fn seed_001_binary_two_class_softmax_and_regression_train() {
+    let mnist = datasets::mnist().unwrap();
+    // 2000 training digits keep the GPU run short on a software rasteriser.
+    let (x, y) = seed_001::zero_or_not(
+        &mnist.x_train.slice_rows(0..2000),
+        &mnist.y_train.slice_rows(0..2000),
+    )
+    .unwrap();
+    let (x_test, y_test) = seed_001::zero_or_not(&mnist.x_test, &mnist.y_test).unwrap();
+    let d = datasets::diabetes().unwrap();
+    let xs = Standardizer::fit(&d.x_train).unwrap();
+    let column = |t: &Tensor| t.clone().reshape([t.rows(), 1]).unwrap();
+    let ys = Standardizer::fit(&column(&d.y_train)).unwrap();
+    for device in backends() {
+        let device = device.as_ref();
+        let (result, binary) = seed_001::example_1(device, &x, &y, &x_test, &y_test).unwrap();
+        let accuracy = result.get("accuracy").unwrap();
+        // The classes are 9:1, so always answering "not a zero" scores about 0.9.
+        assert!(
+            accuracy >= 0.97,
+            "{}: sigmoid zero-or-not accuracy {accuracy}",
+            device.name()
+        );
+        let agree = binary
+            .iter()
+            .zip(y_test.data())
+            .filter(|(p, t)| f32::from(**p) == **t)
+            .count() as f32
+            / 1000.0;
+        assert!(
+            (agree - accuracy).abs() < 1e-6,
+            "thresholded predictions disagree with evaluate"
+        );
+
+        let (result, classes) = seed_001::example_2(device, &x, &y, &x_test, &y_test).unwrap();
+        let accuracy = result.get("accuracy").unwrap();
+        assert!(
+            accuracy >= 0.97,
+            "{}: 2-unit softmax accuracy {accuracy}",
+            device.name()
+        );
+        assert!(classes.iter().all(|&c| c < 2));
+
+        let predicted = seed_001::example_3(
+            device,
+            &xs.transform(&d.x_train).unwrap(),
+            &ys.transform(&column(&d.y_train)).unwrap(),
+            &xs.transform(&d.x_test).unwrap(),
+        )
+        .unwrap();
+        let predicted = ys.inverse(&predicted).unwrap();
+        let mae = predicted
+            .data()
+            .iter()
+            .zip(d.y_test.data())
+            .map(|(p, t)| (p - t).abs())
+            .sum::<f32>()
+            / d.y_test.rows() as f32;
+        println!(
+            "{}: seed 001 accuracies ok, diabetes test MAE {mae:.1}",
+            device.name()
+        );
+        // Predicting the training mean scores about 64 here.
+        assert!(mae < 55.0, "{}: regression MAE {mae}", device.name());
+    }
+}
+
+#[test]
+fn seed_002_trains_binary_and_categorical_and_refuses_the_mismatch() {
+    let bc = datasets::breast_cancer().unwrap();
+    // The seed's programs take 10 features: the ten "mean_*" columns.
+    let (x, x_test) = (
+        bc.x_train.columns(0..10).unwrap(),
+        bc.x_test.columns(0..10).unwrap(),
+    );
+    let s = Standardizer::fit(&x).unwrap();
+    let (x, x_test) = (s.transform(&x).unwrap(), s.transform(&x_test).unwrap());
+    let (ix, iy, ix_test, iy_test) = iris();
+    for device in backends() {
+        let device = device.as_ref();
+        let binary = seed_002::example_1(device, &x, &bc.y_train, &x_test, &bc.y_test)
+            .unwrap()
+            .get("accuracy")
+            .unwrap();
+        assert!(binary >= 0.9, "{}: binary accuracy {binary}", device.name());
+        let three = seed_002::example_2(device, &ix, &iy, &ix_test, &iy_test)
+            .unwrap()
+            .get("accuracy")
+            .unwrap();
+        println!(
+            "{}: seed 002 breast cancer {binary:.3}, iris {three:.3}",
+            device.name()
+        );
+        // The seed's 5 epochs are only 20 Adam steps on iris; chance is 0.33.
+        assert!(
+            three >= 0.6,
+            "{}: 3-class accuracy after 5 epochs {three}",
+            device.name()
+        );
+        assert_refused(seed_002::example_3(device, &ix, &iy), 3);
+    }
+}
