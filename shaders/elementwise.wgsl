@@ -73,3 +73,23 @@ fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let i = flat_index(gid, nwg);
     if (i < p.n) { out[i] = a[i] + b[i % p.m]; }
 }
+
+@compute @workgroup_size(256)
+fn div(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = a[i] / b[i]; }
+}
+
+// Natural log; named `ln` because WGSL reserves `log`.
+@compute @workgroup_size(256)
+fn ln(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = log(a[i]); }
+}
+
+// clamp(a, alpha, beta); b unused. The clip bounds travel in alpha and in the bits of `m`.
+@compute @workgroup_size(256)
+fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = min(max(a[i], p.alpha), bitcast<f32>(p.m)); }
+}

@@ -20,6 +20,8 @@ pub enum Values {
     Unit,
     /// ±[60, 90]: extreme logits.
     Extreme,
+    /// [0.2, 2]: strictly positive, for logarithms.
+    Positive,
 }
 
 impl Values {
@@ -47,6 +49,7 @@ impl Values {
                 v
             }
             Values::Unit => (0..n).map(|_| rng.random_range(0.0..1.0)).collect(),
+            Values::Positive => (0..n).map(|_| rng.random_range(0.2..2.0)).collect(),
             Values::Extreme => (0..n)
                 .map(|_| {
                     let m: f32 = rng.random_range(60.0..90.0);

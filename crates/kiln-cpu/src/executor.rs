@@ -2,7 +2,7 @@
 
 use kiln_graph::{Location, Op, Plan, Step, TensorRef};
 
-use crate::ops::{activation, elementwise, loss, matmul, optim, reduce};
+use crate::ops::{activation, elementwise, layout, loss, matmul, optim, reduce};
 use crate::Real;
 
 /// Host memory a plan runs over.
@@ -109,6 +109,16 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         Op::Sign => elementwise::signum(x(0), out),
         Op::Equal => elementwise::equal(x(0), x(1), out),
         Op::Greater { threshold } => elementwise::greater(x(0), T::of(*threshold), out),
+        Op::Div => elementwise::div(x(0), x(1), out),
+        Op::Log => elementwise::ln(x(0), out),
+        Op::Clip { min, max } => elementwise::clip(x(0), T::of(*min), T::of(*max), out),
+        Op::Concat { axis } => {
+            let (outer, la, inner) = shape(0).split_at_axis(*axis);
+            layout::concat(x(0), x(1), (outer, la, shape(1).dims()[*axis], inner), out)
+        }
+        Op::Slice { axis, start, len } => {
+            layout::slice(x(0), shape(0).split_at_axis(*axis), *start, *len, out)
+        }
         Op::Sum { axis } => reduce::sum(x(0), shape(0).split_at_axis(*axis), T::one(), out),
         Op::Mean { axis } => {
             let dims = shape(0).split_at_axis(*axis);

@@ -114,6 +114,61 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             Some(g.binary(Op::Mul, dy, x[0])?),
         ],
         Op::Scale { factor } => vec![Some(g.scale(dy, *factor)?)],
+        Op::Div => {
+            // d(a/b) = (dy / b, -dy · a / b²) = (dy / b, -(dy / b) · y)
+            let da = g.binary(Op::Div, dy, x[1])?;
+            let t = g.binary(Op::Mul, da, y)?;
+            vec![Some(da), Some(g.scale(t, -1.0)?)]
+        }
+        Op::Log => vec![Some(g.binary(Op::Div, dy, x[0])?)],
+        Op::Clip { min, max } => {
+            // dy where min < x < max: the gate is 1 - [x <= min] - [x >= max], built from Greater.
+            let above_min = g.unary(Op::Greater { threshold: *min }, x[0])?;
+            let above_max = g.unary(Op::Greater { threshold: *max }, x[0])?;
+            let gate = g.binary(Op::Sub, above_min, above_max)?;
+            vec![Some(g.binary(Op::Mul, dy, gate)?)]
+        }
+        Op::Concat { axis } => {
+            let (la, lb) = (g.shape(x[0])?.dims()[*axis], g.shape(x[1])?.dims()[*axis]);
+            vec![
+                Some(g.push(
+                    Op::Slice {
+                        axis: *axis,
+                        start: 0,
+                        len: la,
+                    },
+                    &[dy],
+                )?),
+                Some(g.push(
+                    Op::Slice {
+                        axis: *axis,
+                        start: la,
+                        len: lb,
+                    },
+                    &[dy],
+                )?),
+            ]
+        }
+        Op::Slice { axis, start, len } => {
+            // The slice's gradient is dy placed back at its range, zeros elsewhere.
+            let full = g.shape(x[0])?.dims().to_vec();
+            let zeros = |g: &mut Graph, n: usize| {
+                let mut d = full.clone();
+                d[*axis] = n;
+                g.fill(0.0, d)
+            };
+            let mut out = dy;
+            if *start > 0 {
+                let before = zeros(g, *start);
+                out = g.push(Op::Concat { axis: *axis }, &[before, out])?;
+            }
+            let after = full[*axis] - start - len;
+            if after > 0 {
+                let after = zeros(g, after);
+                out = g.push(Op::Concat { axis: *axis }, &[out, after])?;
+            }
+            vec![Some(out)]
+        }
         Op::Sum { axis } => {
             let size = g.shape(x[0])?.dims()[*axis];
             vec![Some(g.push(Op::Broadcast { axis: *axis, size }, &[dy])?)]

@@ -87,6 +87,21 @@ pub enum Op {
     Equal,
     /// `1` where `x > threshold`, else `0`.
     Greater { threshold: f32 },
+    /// Elementwise `a / b`.
+    Div,
+    /// Natural logarithm (the caller keeps the operand positive, e.g. with `Clip`).
+    Log,
+    /// `x` clamped to `[min, max]`.
+    Clip { min: f32, max: f32 },
+
+    /// `a` and `b` joined along `axis` (every other dimension equal).
+    Concat { axis: usize },
+    /// `len` entries of `x` along `axis`, from `start` (the adjoint of `Concat`).
+    Slice {
+        axis: usize,
+        start: usize,
+        len: usize,
+    },
 
     /// Sum over one axis, which is removed.
     Sum { axis: usize },
@@ -152,6 +167,11 @@ impl Op {
             Op::Sign => "sign",
             Op::Equal => "equal",
             Op::Greater { .. } => "greater",
+            Op::Div => "div",
+            Op::Log => "log",
+            Op::Clip { .. } => "clip",
+            Op::Concat { .. } => "concat",
+            Op::Slice { .. } => "slice",
             Op::Sum { .. } => "sum",
             Op::Mean { .. } => "mean",
             Op::Broadcast { .. } => "broadcast",
@@ -179,6 +199,9 @@ impl Op {
             | Op::Scale { .. }
             | Op::Sign
             | Op::Greater { .. }
+            | Op::Log
+            | Op::Clip { .. }
+            | Op::Slice { .. }
             | Op::Sum { .. }
             | Op::Mean { .. }
             | Op::Broadcast { .. }
@@ -190,6 +213,8 @@ impl Op {
             | Op::Add
             | Op::Sub
             | Op::Mul
+            | Op::Div
+            | Op::Concat { .. }
             | Op::Equal
             | Op::SoftmaxCrossEntropy { .. }
             | Op::SigmoidBinaryCrossEntropy
@@ -227,6 +252,11 @@ impl Op {
             | Op::Sign
             | Op::Equal
             | Op::Greater { .. }
+            | Op::Div
+            | Op::Log
+            | Op::Clip { .. }
+            | Op::Concat { .. }
+            | Op::Slice { .. }
             | Op::Sum { .. }
             | Op::Mean { .. }
             | Op::Broadcast { .. }
@@ -328,8 +358,39 @@ impl Op {
                 }
                 x.clone()
             }
-            Op::Relu | Op::Sigmoid | Op::Scale { .. } | Op::Sign | Op::Greater { .. } => {
-                s[0].clone()
+            Op::Relu
+            | Op::Sigmoid
+            | Op::Scale { .. }
+            | Op::Sign
+            | Op::Greater { .. }
+            | Op::Log
+            | Op::Clip { .. } => s[0].clone(),
+            Op::Concat { axis } => {
+                let (a, b) = (s[0], s[1]);
+                axis_ok(a, *axis)?;
+                if a.rank() != b.rank() || a.without_axis(*axis) != b.without_axis(*axis) {
+                    return Err(Error::shape(
+                        name,
+                        shapes_list(&[a, b]),
+                        format!("shapes equal except along axis {axis}"),
+                    ));
+                }
+                let mut d = a.0.clone();
+                d[*axis] += b.0[*axis];
+                Shape(d)
+            }
+            Op::Slice { axis, start, len } => {
+                axis_ok(s[0], *axis)?;
+                if start + len > s[0].0[*axis] {
+                    return Err(Error::shape(
+                        name,
+                        format!("{start}..{} of axis {axis} of {}", start + len, s[0]),
+                        "a range inside the axis",
+                    ));
+                }
+                let mut d = s[0].0.clone();
+                d[*axis] = *len;
+                Shape(d)
             }
             Op::Softmax => {
                 if s[0].rank() == 0 {
@@ -343,6 +404,7 @@ impl Op {
             | Op::Add
             | Op::Sub
             | Op::Mul
+            | Op::Div
             | Op::Equal
             | Op::SigmoidBinaryCrossEntropy
             | Op::SquaredError

@@ -114,6 +114,24 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             grid: grid_1d(if sparse.is_some() { rows } else { n }),
         }
     };
+    let layout = |entry: &'static str,
+                  operands: &[usize],
+                  (outer, len_a, len_b, inner): (usize, usize, usize, usize),
+                  start: usize| Kernel {
+        shader: Shader::Layout,
+        entry,
+        overrides: vec![],
+        params: bytes(LayoutParams {
+            outer: outer as u32,
+            len_a: len_a as u32,
+            len_b: len_b as u32,
+            inner: inner as u32,
+            start: start as u32,
+            pad: [0; 3],
+        }),
+        bindings: with_out(operands),
+        grid: grid_1d(n),
+    };
     let optim = |entry: &'static str, params: OptimParams, grid: [u32; 3]| Kernel {
         shader: Shader::Optim,
         entry,
@@ -131,6 +149,22 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::Scale { factor } => ew("scale", &[0], 0, *factor),
         Op::Sign => ew("signum", &[0], 0, 0.0),
         Op::Greater { threshold } => ew("greater", &[0], 0, *threshold),
+        Op::Div => ew("div", &[0, 1], 0, 0.0),
+        Op::Log => ew("ln", &[0], 0, 0.0),
+        Op::Clip { min, max } => ew("clip", &[0], max.to_bits() as usize, *min),
+        Op::Concat { axis } => {
+            let (outer, len_a, inner) = ins[0].shape.split_at_axis(*axis);
+            layout(
+                "concat",
+                &[0, 1],
+                (outer, len_a, ins[1].shape.dims()[*axis], inner),
+                0,
+            )
+        }
+        Op::Slice { axis, start, len } => {
+            let (outer, total, inner) = ins[0].shape.split_at_axis(*axis);
+            layout("slice", &[0, 0], (outer, total, *len, inner), *start)
+        }
         Op::BiasAdd => ew("bias_add", &[0, 1], ins[1].len(), 0.0),
         Op::Relu => act("relu", &[0], false),
         Op::Sigmoid => act("sigmoid", &[0], false),

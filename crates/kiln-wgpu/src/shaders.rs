@@ -10,6 +10,7 @@ pub enum Shader {
     Reduce,
     Loss,
     Optim,
+    Layout,
     Matmul,
     MatmulVec4,
     MatmulSubgroup,
@@ -20,12 +21,13 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Elementwise,
         Shader::Activation,
         Shader::Reduce,
         Shader::Loss,
         Shader::Optim,
+        Shader::Layout,
         Shader::Matmul,
         Shader::MatmulVec4,
         Shader::MatmulSubgroup,
@@ -39,6 +41,7 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
+            Shader::Layout => "layout.wgsl",
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulVec4 => "matmul_vec4.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
@@ -53,6 +56,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
             Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Shader::MatmulVec4 => include_str!("../../../shaders/matmul_vec4.wgsl"),
             Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
@@ -81,6 +85,7 @@ impl Shader {
             Shader::Reduce => size_of::<ReduceParams>(),
             Shader::Loss => size_of::<LossParams>(),
             Shader::Optim => size_of::<OptimParams>(),
+            Shader::Layout => size_of::<LayoutParams>(),
             Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => {
                 size_of::<MatmulParams>()
             }
@@ -140,6 +145,18 @@ pub struct OptimParams {
     pub epsilon: f32,
     pub momentum: f32,
     pub pad: u32,
+}
+
+/// `Params` of `layout.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LayoutParams {
+    pub outer: u32,
+    pub len_a: u32,
+    pub len_b: u32,
+    pub inner: u32,
+    pub start: u32,
+    pub pad: [u32; 3],
 }
 
 /// `Params` of `matmul.wgsl`.

@@ -72,3 +72,18 @@ fn zip_with<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
         *o = f(x, y);
     }
 }
+
+/// `out = a / b`. Gradient (in autodiff): `(dy / b, -(dy / b) · out)`.
+pub fn div<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    zip_with(a, b, out, |x, y| x / y);
+}
+
+/// `out = ln(x)` (named `ln` because WGSL reserves `log`). Gradient: `dy / x`.
+pub fn ln<T: Real>(x: &[T], out: &mut [T]) {
+    map(x, out, |v| v.ln());
+}
+
+/// `out = clamp(x, min, max)`. Gradient: `dy` where `min < x <= max`, else 0.
+pub fn clip<T: Real>(x: &[T], min: T, max: T, out: &mut [T]) {
+    map(x, out, |v| v.max(min).min(max));
+}

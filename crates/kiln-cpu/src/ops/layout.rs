@@ -1,0 +1,34 @@
+//! Ops that move data without arithmetic, on tensors viewed as `[outer, len, inner]` around an
+//! axis. `concat` and `slice` are each other's adjoints: autodiff slices a concat's gradient apart and
+//! pads a slice's gradient back with zeros.
+
+use crate::Real;
+
+/// `out[o, 0..la, i] = a[o, .., i]`, `out[o, la.., i] = b[o, .., i]`.
+pub fn concat<T: Real>(
+    a: &[T],
+    b: &[T],
+    (outer, la, lb, inner): (usize, usize, usize, usize),
+    out: &mut [T],
+) {
+    let (ra, rb) = (la * inner, lb * inner);
+    for o in 0..outer {
+        let dst = o * (ra + rb);
+        out[dst..dst + ra].copy_from_slice(&a[o * ra..(o + 1) * ra]);
+        out[dst + ra..dst + ra + rb].copy_from_slice(&b[o * rb..(o + 1) * rb]);
+    }
+}
+
+/// `out[o, l, i] = x[o, start + l, i]` for `l < len`, where `x` has `total` entries along the axis.
+pub fn slice<T: Real>(
+    x: &[T],
+    (outer, total, inner): (usize, usize, usize),
+    start: usize,
+    len: usize,
+    out: &mut [T],
+) {
+    for o in 0..outer {
+        let src = (o * total + start) * inner;
+        out[o * len * inner..(o + 1) * len * inner].copy_from_slice(&x[src..src + len * inner]);
+    }
+}
