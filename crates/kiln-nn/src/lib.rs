@@ -1,22 +1,28 @@
-//! What users touch: layers, models, losses, metrics, optimizers, and fit / evaluate / predict, in
-//! Keras' shape. Models compile into kiln-graph plans and run on any [`kiln_graph::Backend`].
+//! What users touch: layers, models (sequential and functional), losses, metrics, optimizers, and
+//! fit / evaluate / predict, in Keras' shape. Models compile into kiln-graph plans and run on any
+//! [`kiln_graph::Backend`].
 
 mod activation;
 mod fit;
+pub mod functional;
 mod history;
 mod init;
 pub mod layers;
 mod loss;
 mod metrics;
 mod model;
+mod network;
 mod optimizer;
+mod sequential;
 
 pub use activation::Activation;
 pub use fit::FitOptions;
+pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
-pub use layers::{Dense, Layer};
+pub use layers::{Concatenate, Dense, Layer, Mean};
 pub use loss::Loss;
 pub use metrics::Metric;
-pub use model::{Sequential, Weight};
+pub use model::{Inputs, Model, Weight};
 pub use optimizer::Optimizer;
+pub use sequential::Sequential;

@@ -1,5 +1,6 @@
-//! `Sequential`: a stack of layers compiled once into static graphs — one training, one
-//! evaluation and one prediction plan per batch size — that run on one backend session.
+//! `Model`: a network compiled once into static graphs — one training, one evaluation and one
+//! prediction plan per batch size — that run on one backend session. `Sequential` and the
+//! functional API both build one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,8 +15,39 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::layers::{Layer, LayerOut};
+use crate::functional::{self, SymbolicTensor};
+use crate::layers::LayerOut;
+use crate::network::{Network, Source};
 use crate::{Activation, Evaluation, FitOptions, History, Loss, Metric, Optimizer};
+
+/// The x of `fit`, `evaluate` and `predict`: one array per model input, in the order of the
+/// model's inputs (Keras' `model.fit([x1, x2], y)`).
+#[derive(Clone, Debug)]
+pub struct Inputs<'a>(pub Vec<&'a Tensor>);
+
+impl<'a> From<&'a Tensor> for Inputs<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        Inputs(vec![t])
+    }
+}
+
+impl<'a, const N: usize> From<[&'a Tensor; N]> for Inputs<'a> {
+    fn from(ts: [&'a Tensor; N]) -> Self {
+        Inputs(ts.to_vec())
+    }
+}
+
+impl<'a> From<&'a [Tensor]> for Inputs<'a> {
+    fn from(ts: &'a [Tensor]) -> Self {
+        Inputs(ts.iter().collect())
+    }
+}
+
+impl<'a> From<&'a Vec<Tensor>> for Inputs<'a> {
+    fn from(ts: &'a Vec<Tensor>) -> Self {
+        Inputs(ts.iter().collect())
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Mode {
@@ -44,7 +76,9 @@ struct Compiled {
     session: Box<dyn Session>,
     device: String,
     specs: Vec<PersistentSpec>,
-    /// Per layer, its parameters in declaration order.
+    /// The network, fixed at compile.
+    network: Network,
+    /// Per layer application, its parameters in declaration order.
     layer_params: Vec<Vec<PersistentId>>,
     /// Per parameter, its optimizer state.
     opt_state: HashMap<PersistentId, Vec<PersistentId>>,
@@ -53,74 +87,47 @@ struct Compiled {
     metrics: Vec<(String, Metric, PersistentId)>,
     loss: Loss,
     optimizer: Optimizer,
-    input_shape: Vec<usize>,
+    input_shapes: Vec<Vec<usize>>,
+    /// Feed names of the inputs: `x0`, `x1`, ...
+    input_names: Vec<String>,
     output_shape: Vec<usize>,
     last_activation: Activation,
     plans: HashMap<(Mode, usize), Loaded>,
     step: u64,
 }
 
-/// A linear stack of layers, used as in Keras:
-///
-/// ```no_run
-/// use kiln_nn::{Activation, Dense, Loss, Metric, Optimizer, Sequential};
-/// # fn run(device: &dyn kiln_graph::Backend, x: &kiln_data::Tensor, y: &kiln_data::Tensor) -> kiln_graph::Result<()> {
-/// let mut model = Sequential::new()
-///     .add(Dense::new(64).activation(Activation::Relu).input_dim(64))
-///     .add(Dense::new(10).activation(Activation::Softmax));
-/// model.compile(device, Optimizer::adam(), Loss::SparseCategoricalCrossentropy, &[Metric::Accuracy])?;
-/// let history = model.fit(x, y, &kiln_nn::FitOptions::new(30, 32))?;
-/// println!("final accuracy {:?}", history.last("accuracy"));
-/// # Ok(()) }
-/// ```
+/// A compiled-once model: a network of layers, a loss, metrics and an optimizer, on one device.
+/// Build one with [`crate::Sequential`] or, for several inputs or branches, with the functional
+/// API and [`Model::new`].
 #[derive(Default)]
-pub struct Sequential {
-    input_shape: Option<Vec<usize>>,
-    layers: Vec<Box<dyn Layer>>,
-    names: Vec<String>,
-    seed: u64,
+pub struct Model {
+    pub(crate) network: Network,
+    pub(crate) seed: u64,
     compiled: Option<Compiled>,
 }
 
-impl Sequential {
-    /// An empty model.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The shape of one input sample (Keras' `Input(shape=...)`).
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
-        self
+impl Model {
+    /// The model computing `output` from `inputs` (functional API). Errors if `output` depends on an
+    /// input not listed.
+    pub fn new(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Result<Self> {
+        let network = functional::network(inputs, output)?;
+        network.shapes()?;
+        Ok(Model {
+            network,
+            seed: 0,
+            compiled: None,
+        })
     }
 
     /// Seed of the weight initialisation.
-    pub fn seed(mut self, seed: u64) -> Self {
+    pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
 
-    /// Appends a layer. Names follow Keras: `dense`, `dense_1`, ...
-    // Keras calls this `add`; a Keras user looks for that name, not for `std::ops::Add`.
-    #[allow(clippy::should_implement_trait)]
-    pub fn add(mut self, layer: impl Layer + 'static) -> Self {
-        let kind = layer.kind();
-        let same = self.layers.iter().filter(|l| l.kind() == kind).count();
-        self.names.push(if same == 0 {
-            kind.to_string()
-        } else {
-            format!("{kind}_{same}")
-        });
-        if self.layers.is_empty() && self.input_shape.is_none() {
-            self.input_shape = layer.input_shape();
-        }
-        self.layers.push(Box::new(layer));
-        self
-    }
-
     /// Layer names, in order.
-    pub fn layer_names(&self) -> &[String] {
-        &self.names
+    pub fn layer_names(&self) -> Vec<&str> {
+        self.network.nodes.iter().map(|n| n.name.as_str()).collect()
     }
 
     /// Fixes optimizer, loss and metrics, creates the parameters on `device` (glorot-uniform
@@ -132,32 +139,27 @@ impl Sequential {
         loss: Loss,
         metrics: &[Metric],
     ) -> Result<()> {
-        let input_shape = self.input_shape.clone().ok_or_else(|| {
-            Error::invalid("compile", "the model has no input shape: give the first layer one (Dense::new(n).input_dim(d)) or call Sequential::input_shape")
-        })?;
-        if self.layers.is_empty() {
-            return Err(Error::invalid("compile", "the model has no layers"));
-        }
-        if input_shape.contains(&0) {
+        let shapes = self.network.shapes()?;
+        if let Some((i, s)) = shapes
+            .inputs
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.contains(&0))
+        {
             return Err(Error::invalid(
                 "compile",
-                format!("input shape {input_shape:?} has a zero dimension"),
+                format!("input {i} has shape {s:?} with a zero dimension"),
             ));
         }
         let mut specs = Vec::new();
         let mut layer_params = Vec::new();
         let mut inits = Vec::new();
-        let mut shape = input_shape.clone();
-        for (layer, name) in self.layers.iter().zip(&self.names) {
-            let decls = layer.params(&shape);
-            shape = layer
-                .output_shape(&shape)
-                .map_err(|e| Error::invalid(format!("layer `{name}`"), e.to_string()))?;
+        for (app, (ins, _)) in self.network.nodes.iter().zip(&shapes.nodes) {
             let mut ids = Vec::new();
-            for d in decls {
+            for d in app.layer.params(ins) {
                 ids.push(PersistentId(specs.len()));
                 specs.push(PersistentSpec {
-                    name: format!("{name}/{}", d.name),
+                    name: format!("{}/{}", app.name, d.name),
                     shape: Shape::new(d.shape.clone()),
                     kind: PersistentKind::Parameter,
                 });
@@ -165,8 +167,11 @@ impl Sequential {
             }
             layer_params.push(ids);
         }
-        let last_activation = self.layers.last().expect("checked non-empty").activation();
-        loss.check_output(last_activation, &shape)?;
+        let last_activation = self
+            .network
+            .output_layer()
+            .map_or(Activation::Linear, |a| a.layer.activation());
+        loss.check_output(last_activation, &shapes.output)?;
         let mut opt_state = HashMap::new();
         for p in layer_params.iter().flatten() {
             let mut states = Vec::new();
@@ -189,7 +194,7 @@ impl Sequential {
             PersistentId(specs.len() - 1)
         };
         let loss_acc = accumulator("loss");
-        let units = shape.last().copied().unwrap_or(1);
+        let units = shapes.output.last().copied().unwrap_or(1);
         let metrics: Vec<(String, Metric, PersistentId)> = metrics
             .iter()
             .map(|m| {
@@ -210,14 +215,16 @@ impl Sequential {
             session,
             device: device.name(),
             specs,
+            network: self.network.clone(),
             layer_params,
             opt_state,
             loss_acc,
             metrics,
             loss,
             optimizer,
-            input_shape,
-            output_shape: shape,
+            input_names: (0..shapes.inputs.len()).map(|i| format!("x{i}")).collect(),
+            input_shapes: shapes.inputs,
+            output_shape: shapes.output,
             last_activation,
             plans: HashMap::new(),
             step: 0,
@@ -225,10 +232,10 @@ impl Sequential {
         Ok(())
     }
 
-    fn compiled(&mut self) -> Result<&mut Compiled> {
+    fn compiled(&mut self, context: &str) -> Result<&mut Compiled> {
         self.compiled
             .as_mut()
-            .ok_or_else(|| Error::invalid("model", "call compile before fit, evaluate or predict"))
+            .ok_or_else(|| Error::invalid(context, "call compile before fit, evaluate or predict"))
     }
 
     /// Name of the device the model was compiled for.
@@ -249,25 +256,27 @@ impl Sequential {
         self.compiled.as_ref().map_or(0, |c| c.step)
     }
 
-    /// Trains for `options.epochs` passes over `(x, y)`.
-    pub fn fit(&mut self, x: &Tensor, y: &Tensor, options: &FitOptions) -> Result<History> {
-        let layers = &self.layers;
-        let c = self
-            .compiled
-            .as_mut()
-            .ok_or_else(|| Error::invalid("fit", "call compile before fit"))?;
+    /// Trains for `options.epochs` passes over `(x, y)`; `x` has one array per model input.
+    pub fn fit<'a>(
+        &mut self,
+        x: impl Into<Inputs<'a>>,
+        y: &Tensor,
+        options: &FitOptions,
+    ) -> Result<History> {
+        let x = x.into();
+        let c = self.compiled("fit")?;
         if options.batch_size == 0 {
             return Err(Error::invalid("fit", "batch_size must be at least 1"));
         }
-        c.check_data("fit", x, Some(y))?;
+        c.check_data("fit", &x, Some(y))?;
         if let Some((vx, vy)) = &options.validation_data {
-            c.check_data("fit validation_data", vx, Some(vy))?;
+            c.check_data("fit validation_data", &Inputs::from(vx), Some(vy))?;
         }
-        let n = x.rows();
+        let n = y.rows();
         let mut order: Vec<usize> = (0..n).collect();
         let mut rng = StdRng::seed_from_u64(options.seed);
         let mut history = History::default();
-        let (mut xb, mut yb) = (Vec::new(), Vec::new());
+        let mut batch = Batch::new(x.0.len());
         for epoch in 1..=options.epochs {
             let start = Instant::now();
             c.reset_accumulators()?;
@@ -276,13 +285,13 @@ impl Sequential {
             }
             let mut counts = Vec::new();
             for chunk in order.chunks(options.batch_size) {
-                let plan = c.plan(layers, Mode::Train, chunk.len())?;
-                gather(x, chunk, &mut xb);
-                gather(y, chunk, &mut yb);
+                let plan = c.plan(Mode::Train, chunk.len())?;
+                batch.gather(&x, Some(y), chunk);
                 c.step += 1;
                 let step = [c.step as f32];
-                c.session
-                    .run(plan.id, &[("x", &xb), ("y", &yb), ("step", &step)])?;
+                let mut feeds = batch.feeds(&c.input_names);
+                feeds.push(("step", &step));
+                c.session.run(plan.id, &feeds)?;
                 if options.record_batch_loss {
                     history
                         .batch_loss
@@ -294,7 +303,10 @@ impl Sequential {
                 history.push(&name, value);
             }
             if let Some((vx, vy)) = &options.validation_data {
-                for (name, value) in c.run_evaluation(layers, vx, vy, options.batch_size)?.values {
+                for (name, value) in c
+                    .run_evaluation(&Inputs::from(vx), vy, options.batch_size)?
+                    .values
+                {
                     history.push(&format!("val_{name}"), value);
                 }
             }
@@ -318,35 +330,34 @@ impl Sequential {
     }
 
     /// Loss and metrics over `(x, y)`, in batches of `batch_size`.
-    pub fn evaluate(&mut self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
-        let layers = &self.layers;
-        let c = self
-            .compiled
-            .as_mut()
-            .ok_or_else(|| Error::invalid("evaluate", "call compile before evaluate"))?;
-        c.check_data("evaluate", x, Some(y))?;
-        c.run_evaluation(layers, x, y, batch_size)
+    pub fn evaluate<'a>(
+        &mut self,
+        x: impl Into<Inputs<'a>>,
+        y: &Tensor,
+        batch_size: usize,
+    ) -> Result<Evaluation> {
+        let x = x.into();
+        let c = self.compiled("evaluate")?;
+        c.check_data("evaluate", &x, Some(y))?;
+        c.run_evaluation(&x, y, batch_size)
     }
 
     /// The model's outputs for `x` (probabilities for sigmoid/softmax outputs), `[N, ..]`.
-    pub fn predict(&mut self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
-        let layers = &self.layers;
-        let c = self
-            .compiled
-            .as_mut()
-            .ok_or_else(|| Error::invalid("predict", "call compile before predict"))?;
+    pub fn predict<'a>(&mut self, x: impl Into<Inputs<'a>>, batch_size: usize) -> Result<Tensor> {
+        let x = x.into();
+        let c = self.compiled("predict")?;
         if batch_size == 0 {
             return Err(Error::invalid("predict", "batch_size must be at least 1"));
         }
-        c.check_data("predict", x, None)?;
-        let n = x.rows();
+        c.check_data("predict", &x, None)?;
+        let n = x.0[0].rows();
         let mut out = Vec::with_capacity(n * c.output_shape.iter().product::<usize>());
-        let mut xb = Vec::new();
+        let mut batch = Batch::new(x.0.len());
         let all: Vec<usize> = (0..n).collect();
         for chunk in all.chunks(batch_size) {
-            let plan = c.plan(layers, Mode::Predict, chunk.len())?;
-            gather(x, chunk, &mut xb);
-            c.session.run(plan.id, &[("x", &xb)])?;
+            let plan = c.plan(Mode::Predict, chunk.len())?;
+            batch.gather(&x, None, chunk);
+            c.session.run(plan.id, &batch.feeds(&c.input_names))?;
             out.extend(c.session.read_outputs(plan.id)?.swap_remove(0));
         }
         let mut shape = vec![n];
@@ -355,26 +366,28 @@ impl Sequential {
     }
 
     /// One training step on exactly this batch; returns its loss.
-    pub fn train_on_batch(&mut self, x: &Tensor, y: &Tensor) -> Result<f32> {
-        let layers = &self.layers;
-        let c = self
-            .compiled
-            .as_mut()
-            .ok_or_else(|| Error::invalid("train_on_batch", "call compile first"))?;
-        c.check_data("train_on_batch", x, Some(y))?;
-        let plan = c.plan(layers, Mode::Train, x.rows())?;
+    pub fn train_on_batch<'a>(&mut self, x: impl Into<Inputs<'a>>, y: &Tensor) -> Result<f32> {
+        let x = x.into();
+        let c = self.compiled("train_on_batch")?;
+        c.check_data("train_on_batch", &x, Some(y))?;
+        let plan = c.plan(Mode::Train, y.rows())?;
         c.step += 1;
         let step = [c.step as f32];
-        c.session.run(
-            plan.id,
-            &[("x", x.data()), ("y", y.data()), ("step", &step)],
-        )?;
+        let mut feeds: Vec<(&str, &[f32])> = c
+            .input_names
+            .iter()
+            .map(String::as_str)
+            .zip(x.0.iter().map(|t| t.data()))
+            .collect();
+        feeds.push(("y", y.data()));
+        feeds.push(("step", &step));
+        c.session.run(plan.id, &feeds)?;
         Ok(c.session.read_outputs(plan.id)?[0][0])
     }
 
     /// Every parameter, read back from the device.
     pub fn weights(&mut self) -> Result<Vec<Weight>> {
-        let c = self.compiled()?;
+        let c = self.compiled("weights")?;
         let ids: Vec<PersistentId> = c.layer_params.iter().flatten().copied().collect();
         ids.into_iter()
             .map(|id| {
@@ -390,33 +403,79 @@ impl Sequential {
 
     /// Keras-style summary: layers, output shapes and parameter counts.
     pub fn summary(&self) -> String {
-        let mut s = format!("{:<20}{:<20}{:>10}\n", "Layer", "Output shape", "Params");
-        let mut shape = self.input_shape.clone().unwrap_or_default();
+        let mut s = format!("{:<24}{:<20}{:>10}\n", "Layer", "Output shape", "Params");
+        let Ok(shapes) = self.network.shapes() else {
+            return s + "(shapes unknown until the input shape is set)\n";
+        };
         let mut total = 0;
-        for (layer, name) in self.layers.iter().zip(&self.names) {
-            let params: usize = layer
-                .params(&shape)
+        for (app, (ins, out)) in self.network.nodes.iter().zip(&shapes.nodes) {
+            let params: usize = app
+                .layer
+                .params(ins)
                 .iter()
                 .map(|p| p.shape.iter().product::<usize>())
                 .sum();
-            shape = layer.output_shape(&shape).unwrap_or_default();
             total += params;
             let out = format!(
                 "(None, {})",
-                shape
-                    .iter()
+                out.iter()
                     .map(|d| d.to_string())
                     .collect::<Vec<_>>()
                     .join(", ")
             );
             s += &format!(
-                "{:<20}{:<20}{:>10}\n",
-                format!("{name} ({})", layer.activation()),
+                "{:<24}{:<20}{:>10}\n",
+                format!("{} ({})", app.name, app.layer.activation()),
                 out,
                 params
             );
         }
         s + &format!("Total params: {total}\n")
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("layers", &self.layer_names())
+            .field("device", &self.device_name())
+            .finish()
+    }
+}
+
+/// Host staging for one batch: the gathered rows of every input and of the labels, reused across
+/// steps so batching allocates nothing after the first.
+struct Batch {
+    xs: Vec<Vec<f32>>,
+    y: Vec<f32>,
+}
+
+impl Batch {
+    fn new(inputs: usize) -> Self {
+        Batch {
+            xs: vec![Vec::new(); inputs],
+            y: Vec::new(),
+        }
+    }
+
+    fn gather(&mut self, x: &Inputs<'_>, y: Option<&Tensor>, rows: &[usize]) {
+        for (buf, t) in self.xs.iter_mut().zip(&x.0) {
+            gather(t, rows, buf);
+        }
+        if let Some(y) = y {
+            gather(y, rows, &mut self.y);
+        }
+    }
+
+    /// `(name, data)` feeds of the inputs and the labels (ignored by plans that take none).
+    fn feeds<'b>(&'b self, names: &'b [String]) -> Vec<(&'b str, &'b [f32])> {
+        let mut f: Vec<(&str, &[f32])> = names
+            .iter()
+            .map(String::as_str)
+            .zip(self.xs.iter().map(Vec::as_slice))
+            .collect();
+        f.push(("y", &self.y));
+        f
     }
 }
 
@@ -430,25 +489,44 @@ fn gather(t: &Tensor, idx: &[usize], buf: &mut Vec<f32>) {
 
 impl Compiled {
     /// Rejects data the model cannot train on, with the reason.
-    fn check_data(&self, context: &str, x: &Tensor, y: Option<&Tensor>) -> Result<()> {
-        let n = x.rows();
-        if n == 0 || x.data().is_empty() {
-            return Err(Error::Data(format!("{context}: x is empty")));
-        }
-        if x.sample_shape() != self.input_shape.as_slice() {
+    fn check_data(&self, context: &str, x: &Inputs<'_>, y: Option<&Tensor>) -> Result<()> {
+        if x.0.len() != self.input_shapes.len() {
             return Err(Error::Data(format!(
-                "{context}: x has samples of shape {:?} but the model expects {:?} (x is {:?})",
-                x.sample_shape(),
-                self.input_shape,
-                x.shape()
+                "{context}: the model has {} input(s) but {} array(s) were given",
+                self.input_shapes.len(),
+                x.0.len()
             )));
         }
-        if let Some((i, v)) = x.first_non_finite() {
-            return Err(Error::Data(format!(
-                "{context}: x holds {v} at sample {}, feature {}",
-                i / x.row_len(),
-                i % x.row_len()
-            )));
+        let n = x.0[0].rows();
+        for (i, (t, shape)) in x.0.iter().zip(&self.input_shapes).enumerate() {
+            let which = if x.0.len() > 1 {
+                format!("x[{i}]")
+            } else {
+                "x".to_string()
+            };
+            if t.rows() == 0 || t.data().is_empty() {
+                return Err(Error::Data(format!("{context}: {which} is empty")));
+            }
+            if t.rows() != n {
+                return Err(Error::Data(format!(
+                    "{context}: x[0] has {n} samples but {which} has {}",
+                    t.rows()
+                )));
+            }
+            if t.sample_shape() != shape.as_slice() {
+                return Err(Error::Data(format!(
+                    "{context}: {which} has samples of shape {:?} but the model expects {shape:?} ({which} is {:?})",
+                    t.sample_shape(),
+                    t.shape()
+                )));
+            }
+            if let Some((k, v)) = t.first_non_finite() {
+                return Err(Error::Data(format!(
+                    "{context}: {which} holds {v} at sample {}, feature {}",
+                    k / t.row_len(),
+                    k % t.row_len()
+                )));
+            }
         }
         if let Some(y) = y {
             if y.rows() != n {
@@ -493,8 +571,7 @@ impl Compiled {
 
     fn run_evaluation(
         &mut self,
-        layers: &[Box<dyn Layer>],
-        x: &Tensor,
+        x: &Inputs<'_>,
         y: &Tensor,
         batch_size: usize,
     ) -> Result<Evaluation> {
@@ -502,27 +579,26 @@ impl Compiled {
             return Err(Error::invalid("evaluate", "batch_size must be at least 1"));
         }
         self.reset_accumulators()?;
-        let (mut xb, mut yb) = (Vec::new(), Vec::new());
-        let all: Vec<usize> = (0..x.rows()).collect();
+        let mut batch = Batch::new(x.0.len());
+        let all: Vec<usize> = (0..y.rows()).collect();
         let mut counts = Vec::new();
         for chunk in all.chunks(batch_size) {
-            let plan = self.plan(layers, Mode::Evaluate, chunk.len())?;
-            gather(x, chunk, &mut xb);
-            gather(y, chunk, &mut yb);
-            self.session.run(plan.id, &[("x", &xb), ("y", &yb)])?;
+            let plan = self.plan(Mode::Evaluate, chunk.len())?;
+            batch.gather(x, Some(y), chunk);
+            self.session.run(plan.id, &batch.feeds(&self.input_names))?;
             counts = plan.metric_counts;
         }
         Ok(Evaluation {
-            values: self.read_accumulators(x.rows(), &counts)?,
+            values: self.read_accumulators(y.rows(), &counts)?,
         })
     }
 
     /// The plan for `mode` at `batch` samples, built and loaded on first use.
-    fn plan(&mut self, layers: &[Box<dyn Layer>], mode: Mode, batch: usize) -> Result<Loaded> {
+    fn plan(&mut self, mode: Mode, batch: usize) -> Result<Loaded> {
         if let Some(p) = self.plans.get(&(mode, batch)) {
             return Ok(p.clone());
         }
-        let (graph, outputs, metric_counts) = self.build(layers, mode, batch)?;
+        let (graph, outputs, metric_counts) = self.build(mode, batch)?;
         let plan = Arc::new(schedule(&graph, &outputs)?);
         let id = self.session.load(plan)?;
         let loaded = Loaded { id, metric_counts };
@@ -532,26 +608,41 @@ impl Compiled {
 
     /// The graph of one step: forward; then for training and evaluation the loss and metric
     /// accumulation; then for training the gradients and the optimizer's in-place updates.
-    fn build(
-        &self,
-        layers: &[Box<dyn Layer>],
-        mode: Mode,
-        batch: usize,
-    ) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
+    fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
         let mut g = Graph::new(self.specs.clone());
-        let mut x_shape = vec![batch];
-        x_shape.extend(&self.input_shape);
-        let mut h = g.input("x", x_shape);
+        let inputs: Vec<NodeId> = self
+            .input_names
+            .iter()
+            .zip(&self.input_shapes)
+            .map(|(name, shape)| {
+                let mut s = vec![batch];
+                s.extend(shape);
+                g.input(name, s)
+            })
+            .collect();
         let mut params = Vec::new();
-        let mut last: Option<LayerOut> = None;
-        for (layer, ids) in layers.iter().zip(&self.layer_params) {
+        let mut outs: Vec<LayerOut> = Vec::with_capacity(self.network.nodes.len());
+        for (app, ids) in self.network.nodes.iter().zip(&self.layer_params) {
             let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
             params.extend(ids.iter().copied().zip(nodes.iter().copied()));
-            let out = layer.build(&mut g, h, &nodes)?;
-            h = out.output;
-            last = Some(out);
+            let xs: Vec<NodeId> = app
+                .inputs
+                .iter()
+                .map(|s| match *s {
+                    Source::Input(i) => inputs[i],
+                    Source::Node(j) => outs[j].output,
+                })
+                .collect();
+            outs.push(app.layer.build(&mut g, &xs, &nodes)?);
         }
-        let out = last.expect("compile checked the model has layers");
+        let out = match self
+            .network
+            .output
+            .expect("compile checked the model has an output")
+        {
+            Source::Node(j) => outs[j],
+            Source::Input(i) => crate::layers::plain(inputs[i]),
+        };
         if mode == Mode::Predict {
             return Ok((g, vec![out.output], Vec::new()));
         }

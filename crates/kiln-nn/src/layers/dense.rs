@@ -2,7 +2,7 @@
 
 use kiln_graph::{Error, Graph, NodeId, Result};
 
-use super::{activate, Layer, LayerOut, ParamDecl};
+use super::{activate, single, Layer, LayerOut, ParamDecl};
 use crate::{Activation, Init};
 
 /// A fully connected layer, as Keras' `Dense`: glorot-uniform kernel, zero bias.
@@ -58,7 +58,8 @@ impl Layer for Dense {
         self.input_shape.clone()
     }
 
-    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("Dense", inputs)?;
         if self.units == 0 {
             return Err(Error::invalid("Dense", "units must be at least 1"));
         }
@@ -71,8 +72,8 @@ impl Layer for Dense {
         Ok(vec![self.units])
     }
 
-    fn params(&self, input: &[usize]) -> Vec<ParamDecl> {
-        let fan_in = input.first().copied().unwrap_or(0);
+    fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+        let fan_in = inputs.first().and_then(|i| i.first()).copied().unwrap_or(0);
         let mut p = vec![ParamDecl {
             name: "kernel",
             shape: vec![fan_in, self.units],
@@ -95,8 +96,8 @@ impl Layer for Dense {
         self.activation
     }
 
-    fn build(&self, g: &mut Graph, x: NodeId, params: &[NodeId]) -> Result<LayerOut> {
-        let mut z = g.matmul(x, params[0], false, false)?;
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
+        let mut z = g.matmul(xs[0], params[0], false, false)?;
         if self.use_bias {
             z = g.bias_add(z, params[1])?;
         }

@@ -1,10 +1,14 @@
 //! Layers: each declares its parameters and adds its ops to a graph.
 
+mod concatenate;
 mod dense;
+mod mean;
 
+pub use concatenate::Concatenate;
 pub use dense::Dense;
+pub use mean::Mean;
 
-use kiln_graph::{Graph, NodeId, Result};
+use kiln_graph::{Error, Graph, NodeId, Result};
 
 use crate::{Activation, Init};
 
@@ -36,18 +40,41 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
         None
     }
 
-    /// The output sample shape for this input sample shape, or an error naming the layer.
-    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>>;
+    /// The output sample shape for these input sample shapes, or an error saying what is wrong.
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>>;
 
-    /// The parameters the layer needs for this input sample shape.
-    fn params(&self, input: &[usize]) -> Vec<ParamDecl>;
+    /// The parameters the layer needs for these input sample shapes.
+    fn params(&self, _inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+        Vec::new()
+    }
 
     /// The activation the layer ends in.
-    fn activation(&self) -> Activation;
+    fn activation(&self) -> Activation {
+        Activation::Linear
+    }
 
-    /// Adds the layer to `g`: `x` is the batched input, `params` the nodes of the parameters
+    /// Adds the layer to `g`: `xs` are the batched inputs, `params` the nodes of the parameters
     /// declared by [`Layer::params`], in the same order.
-    fn build(&self, g: &mut Graph, x: NodeId, params: &[NodeId]) -> Result<LayerOut>;
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut>;
+}
+
+/// The one input of a single-input layer, or an error naming the layer.
+pub fn single<'a>(kind: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
+    match inputs {
+        [one] => Ok(one),
+        _ => Err(Error::invalid(
+            kind,
+            format!("takes one input, got {}", inputs.len()),
+        )),
+    }
+}
+
+/// A layer's output that has no separate pre-activation value.
+pub fn plain(output: NodeId) -> LayerOut {
+    LayerOut {
+        pre_activation: output,
+        output,
+    }
 }
 
 /// Applies `activation` to `z` in `g`.

@@ -1,0 +1,59 @@
+//! `Concatenate`: joins several inputs along their last axis (the functional API's merge).
+
+use kiln_graph::{Error, Graph, NodeId, Op, Result};
+
+use super::{plain, Layer, LayerOut};
+
+/// Joins its inputs along the last axis, as Keras' `Concatenate()`.
+#[derive(Clone, Debug, Default)]
+pub struct Concatenate;
+
+impl Concatenate {
+    /// A concatenation along the last axis.
+    pub fn new() -> Self {
+        Concatenate
+    }
+}
+
+impl Layer for Concatenate {
+    fn kind(&self) -> &'static str {
+        "concatenate"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        if inputs.len() < 2 {
+            return Err(Error::invalid(
+                "Concatenate",
+                format!("joins at least two inputs, got {}", inputs.len()),
+            ));
+        }
+        let first = &inputs[0];
+        if first.is_empty() {
+            return Err(Error::invalid(
+                "Concatenate",
+                "inputs need at least one axis per sample",
+            ));
+        }
+        let mut out = first.clone();
+        for other in &inputs[1..] {
+            if other.len() != first.len() || other[..other.len() - 1] != first[..first.len() - 1] {
+                return Err(Error::shape(
+                    "Concatenate",
+                    format!("{first:?} and {other:?}"),
+                    "shapes equal except along the last axis",
+                ));
+            }
+            *out.last_mut().expect("non-empty") += other.last().expect("same rank");
+        }
+        Ok(out)
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        let axis = g.shape(xs[0])?.rank() - 1;
+        let mut out = xs[0];
+        for &x in &xs[1..] {
+            out = g.push(Op::Concat { axis }, &[out, x])?;
+        }
+        Ok(plain(out))
+    }
+}

@@ -1,0 +1,46 @@
+//! `Mean`: the mean over one axis, as a layer (seed 003's `tf.reduce_mean(x, axis=1)`).
+
+use kiln_graph::{Error, Graph, NodeId, Op, Result};
+
+use super::{plain, single, Layer, LayerOut};
+
+/// Mean over `axis`, counted as Keras counts it: axis 0 is the batch, so `Mean::over(1)` averages
+/// the first axis of each sample.
+#[derive(Clone, Debug)]
+pub struct Mean {
+    axis: usize,
+}
+
+impl Mean {
+    /// The mean over `axis` (at least 1; the batch axis cannot be averaged away).
+    pub fn over(axis: usize) -> Self {
+        Mean { axis }
+    }
+}
+
+impl Layer for Mean {
+    fn kind(&self) -> &'static str {
+        "mean"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("Mean", inputs)?;
+        if self.axis == 0 || self.axis > input.len() {
+            return Err(Error::invalid(
+                "Mean",
+                format!(
+                    "axis {} is not a sample axis of samples shaped {input:?} (axes 1..={})",
+                    self.axis,
+                    input.len()
+                ),
+            ));
+        }
+        let mut out = input.to_vec();
+        out.remove(self.axis - 1);
+        Ok(out)
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        Ok(plain(g.push(Op::Mean { axis: self.axis }, &[xs[0]])?))
+    }
+}
