@@ -30,9 +30,7 @@ fn matmul(c: &mut Criterion) {
             let c_node = g.matmul(a, b, false, false).unwrap();
             let plan = Arc::new(schedule(&g, &[c_node]).unwrap());
             let mut session = device.new_session(&specs).unwrap();
-            let values: Vec<f32> = (0..n * n)
-                .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
-                .collect();
+            let values: Vec<f32> = (0..n * n).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect();
             session.write_persistent(PersistentId(0), &values).unwrap();
             session.write_persistent(PersistentId(1), &values).unwrap();
             let id = session.load(plan).unwrap();

@@ -13,9 +13,7 @@ use kiln::graph::Backend;
 use kiln::prelude::*;
 
 fn hidden(input: usize) -> Dense {
-    Dense::new(128)
-        .activation(Activation::Relu)
-        .input_dim(input)
+    Dense::new(128).activation(Activation::Relu).input_dim(input)
 }
 
 /// Example 1: 3 classes squeezed into one sigmoid unit.
@@ -23,24 +21,13 @@ pub fn example_1(device: &dyn Backend, x: &Tensor, y: &Tensor) -> Result<Evaluat
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(1).activation(Activation::Sigmoid));
-    model.compile(
-        device,
-        Optimizer::adam(),
-        Loss::BinaryCrossentropy,
-        &[Metric::Accuracy],
-    )?;
+    model.compile(device, Optimizer::adam(), Loss::BinaryCrossentropy, &[Metric::Accuracy])?;
     model.fit(x, y, &FitOptions::new(10, 32))?;
     model.evaluate(x, y, 32)
 }
 
 /// Example 2: softmax over 3 units, one-hot labels, categorical cross-entropy.
-pub fn example_2(
-    device: &dyn Backend,
-    x: &Tensor,
-    y: &Tensor,
-    x_eval: &Tensor,
-    y_eval: &Tensor,
-) -> Result<Evaluation> {
+pub fn example_2(device: &dyn Backend, x: &Tensor, y: &Tensor, x_eval: &Tensor, y_eval: &Tensor) -> Result<Evaluation> {
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(3).activation(Activation::Softmax));
@@ -55,13 +42,7 @@ pub fn example_2(
 }
 
 /// Example 3: softmax over 3 units, integer labels, sparse categorical cross-entropy.
-pub fn example_3(
-    device: &dyn Backend,
-    x: &Tensor,
-    y: &Tensor,
-    x_eval: &Tensor,
-    y_eval: &Tensor,
-) -> Result<Evaluation> {
+pub fn example_3(device: &dyn Backend, x: &Tensor, y: &Tensor, x_eval: &Tensor, y_eval: &Tensor) -> Result<Evaluation> {
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(3).activation(Activation::Softmax));

@@ -15,9 +15,7 @@ use kiln::graph::Backend;
 use kiln::prelude::*;
 
 fn hidden(input: usize) -> Dense {
-    Dense::new(128)
-        .activation(Activation::Relu)
-        .input_dim(input)
+    Dense::new(128).activation(Activation::Relu).input_dim(input)
 }
 
 /// Example 1: one sigmoid unit; returns the evaluation and the thresholded predictions.
@@ -31,19 +29,10 @@ pub fn example_1(
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(1).activation(Activation::Sigmoid));
-    model.compile(
-        device,
-        Optimizer::adam(),
-        Loss::BinaryCrossentropy,
-        &[Metric::Accuracy],
-    )?;
+    model.compile(device, Optimizer::adam(), Loss::BinaryCrossentropy, &[Metric::Accuracy])?;
     model.fit(x, y, &FitOptions::new(10, 32))?;
     let predictions = model.predict(x_test, 128)?;
-    let binary = predictions
-        .data()
-        .iter()
-        .map(|&p| u8::from(p > 0.5))
-        .collect();
+    let binary = predictions.data().iter().map(|&p| u8::from(p > 0.5)).collect();
     Ok((model.evaluate(x_test, y_test, 128)?, binary))
 }
 
@@ -66,17 +55,12 @@ pub fn example_2(
     )?;
     model.fit(x, &to_categorical(y, 2)?, &FitOptions::new(10, 32))?;
     let classes = model.predict(x_test, 128)?.argmax_rows();
-    Ok((
-        model.evaluate(x_test, &to_categorical(y_test, 2)?, 128)?,
-        classes,
-    ))
+    Ok((model.evaluate(x_test, &to_categorical(y_test, 2)?, 128)?, classes))
 }
 
 /// Example 3: regression with a linear output, mse loss and an mae metric; returns the predictions.
 pub fn example_3(device: &dyn Backend, x: &Tensor, y: &Tensor, x_test: &Tensor) -> Result<Tensor> {
-    let mut model = Sequential::new()
-        .add(hidden(x.row_len()))
-        .add(Dense::new(1));
+    let mut model = Sequential::new().add(hidden(x.row_len())).add(Dense::new(1));
     model.compile(
         device,
         Optimizer::adam(),

@@ -12,40 +12,21 @@ use kiln::graph::Backend;
 use kiln::prelude::*;
 
 fn hidden(input: usize) -> Dense {
-    Dense::new(128)
-        .activation(Activation::Relu)
-        .input_dim(input)
+    Dense::new(128).activation(Activation::Relu).input_dim(input)
 }
 
 /// Example 1: binary classification.
-pub fn example_1(
-    device: &dyn Backend,
-    x: &Tensor,
-    y: &Tensor,
-    x_eval: &Tensor,
-    y_eval: &Tensor,
-) -> Result<Evaluation> {
+pub fn example_1(device: &dyn Backend, x: &Tensor, y: &Tensor, x_eval: &Tensor, y_eval: &Tensor) -> Result<Evaluation> {
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(1).activation(Activation::Sigmoid));
-    model.compile(
-        device,
-        Optimizer::adam(),
-        Loss::BinaryCrossentropy,
-        &[Metric::Accuracy],
-    )?;
+    model.compile(device, Optimizer::adam(), Loss::BinaryCrossentropy, &[Metric::Accuracy])?;
     model.fit(x, y, &FitOptions::new(5, 32))?;
     model.evaluate(x_eval, y_eval, 32)
 }
 
 /// Example 2: 3 classes, one-hot labels, categorical cross-entropy.
-pub fn example_2(
-    device: &dyn Backend,
-    x: &Tensor,
-    y: &Tensor,
-    x_eval: &Tensor,
-    y_eval: &Tensor,
-) -> Result<Evaluation> {
+pub fn example_2(device: &dyn Backend, x: &Tensor, y: &Tensor, x_eval: &Tensor, y_eval: &Tensor) -> Result<Evaluation> {
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(3).activation(Activation::Softmax));
@@ -64,12 +45,7 @@ pub fn example_3(device: &dyn Backend, x: &Tensor, y: &Tensor) -> Result<Evaluat
     let mut model = Sequential::new()
         .add(hidden(x.row_len()))
         .add(Dense::new(1).activation(Activation::Sigmoid));
-    model.compile(
-        device,
-        Optimizer::adam(),
-        Loss::BinaryCrossentropy,
-        &[Metric::Accuracy],
-    )?;
+    model.compile(device, Optimizer::adam(), Loss::BinaryCrossentropy, &[Metric::Accuracy])?;
     model.fit(x, y, &FitOptions::new(5, 32))?;
     model.evaluate(x, y, 32)
 }

@@ -19,8 +19,5 @@ pub mod prelude {
     pub use crate::Device;
     pub use kiln_data::{datasets, random, to_categorical, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
-    pub use kiln_nn::{
-        Activation, Dense, Evaluation, FitOptions, History, Layer, Loss, Metric, Optimizer,
-        Sequential,
-    };
+    pub use kiln_nn::{Activation, Dense, Evaluation, FitOptions, History, Layer, Loss, Metric, Optimizer, Sequential};
 }

@@ -26,11 +26,7 @@ fn err(r: Result<History>) -> String {
 
 #[test]
 fn row_count_mismatch() {
-    let msg = err(model().fit(
-        &x(10),
-        &Tensor::vector(vec![0.0; 9]),
-        &FitOptions::default(),
-    ));
+    let msg = err(model().fit(&x(10), &Tensor::vector(vec![0.0; 9]), &FitOptions::default()));
     assert!(msg.contains("10 samples") && msg.contains("9"), "{msg}");
 }
 
@@ -47,25 +43,15 @@ fn nan_and_infinity_in_x() {
         let mut data = x(3);
         data.data_mut()[6] = bad;
         let msg = err(model().fit(&data, &Tensor::vector(vec![0.0; 3]), &FitOptions::default()));
-        assert!(
-            msg.contains("sample 1") && msg.contains("feature 2"),
-            "{msg}"
-        );
+        assert!(msg.contains("sample 1") && msg.contains("feature 2"), "{msg}");
     }
 }
 
 #[test]
 fn sparse_labels_outside_the_units() {
     for bad in [3.0, -1.0, 1.5] {
-        let msg = err(model().fit(
-            &x(3),
-            &Tensor::vector(vec![0.0, bad, 1.0]),
-            &FitOptions::default(),
-        ));
-        assert!(
-            msg.contains(&format!("label {bad}")) && msg.contains("0..3"),
-            "{msg}"
-        );
+        let msg = err(model().fit(&x(3), &Tensor::vector(vec![0.0, bad, 1.0]), &FitOptions::default()));
+        assert!(msg.contains(&format!("label {bad}")) && msg.contains("0..3"), "{msg}");
     }
 }
 
@@ -103,15 +89,9 @@ fn three_classes_into_one_sigmoid_unit_is_refused() {
         &[Metric::Accuracy],
     )
     .unwrap();
-    let msg = err(m.fit(
-        &x(4),
-        &Tensor::vector(vec![0.0, 1.0, 2.0, 1.0]),
-        &FitOptions::default(),
-    ));
+    let msg = err(m.fit(&x(4), &Tensor::vector(vec![0.0, 1.0, 2.0, 1.0]), &FitOptions::default()));
     assert!(
-        msg.contains("3 distinct")
-            && msg.contains("softmax")
-            && msg.contains("sparse_categorical_crossentropy"),
+        msg.contains("3 distinct") && msg.contains("softmax") && msg.contains("sparse_categorical_crossentropy"),
         "{msg}"
     );
 }
@@ -120,35 +100,18 @@ fn three_classes_into_one_sigmoid_unit_is_refused() {
 fn softmax_over_one_unit_is_refused() {
     let mut m = Sequential::new().add(Dense::new(1).activation(Activation::Softmax).input_dim(4));
     let msg = m
-        .compile(
-            &Device::cpu(),
-            Optimizer::adam(),
-            Loss::BinaryCrossentropy,
-            &[],
-        )
+        .compile(&Device::cpu(), Optimizer::adam(), Loss::BinaryCrossentropy, &[])
         .unwrap_err()
         .to_string();
-    assert!(
-        msg.contains("single unit") && msg.contains("sigmoid"),
-        "{msg}"
-    );
+    assert!(msg.contains("single unit") && msg.contains("sigmoid"), "{msg}");
 }
 
 #[test]
 fn categorical_crossentropy_on_integer_labels_is_refused() {
     let mut m = Sequential::new().add(Dense::new(3).activation(Activation::Softmax).input_dim(4));
-    m.compile(
-        &Device::cpu(),
-        Optimizer::adam(),
-        Loss::CategoricalCrossentropy,
-        &[],
-    )
-    .unwrap();
-    let msg = err(m.fit(
-        &x(3),
-        &Tensor::vector(vec![0.0, 2.0, 1.0]),
-        &FitOptions::default(),
-    ));
+    m.compile(&Device::cpu(), Optimizer::adam(), Loss::CategoricalCrossentropy, &[])
+        .unwrap();
+    let msg = err(m.fit(&x(3), &Tensor::vector(vec![0.0, 2.0, 1.0]), &FitOptions::default()));
     assert!(
         msg.contains("sparse_categorical_crossentropy") && msg.contains("to_categorical"),
         "{msg}"

@@ -38,21 +38,12 @@ fn data(n: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
 fn model() -> Model {
     let a = Input::new([10]);
     let b = Input::new([5, 2]);
-    let ha = Dense::new(16)
-        .activation(Activation::Relu)
-        .call(&a)
-        .unwrap();
+    let ha = Dense::new(16).activation(Activation::Relu).call(&a).unwrap();
     let pooled = Mean::over(1).call(&b).unwrap();
-    let hb = Dense::new(16)
-        .activation(Activation::Relu)
-        .call(&pooled)
-        .unwrap();
+    let hb = Dense::new(16).activation(Activation::Relu).call(&pooled).unwrap();
     let merged = Concatenate::new().call_many(&[&ha, &hb]).unwrap();
     assert_eq!(merged.shape(), &[32]);
-    let tags = Dense::new(3)
-        .activation(Activation::Sigmoid)
-        .call(&merged)
-        .unwrap();
+    let tags = Dense::new(3).activation(Activation::Sigmoid).call(&merged).unwrap();
     Model::new(&[a, b], &tags).unwrap().with_seed(5)
 }
 
@@ -62,10 +53,7 @@ fn two_input_model_learns_tags_that_need_both_branches() {
     let (t1, t2, ty) = data(500, 7);
     for device in backends() {
         let mut m = model();
-        assert_eq!(
-            m.layer_names(),
-            ["dense", "mean", "dense_1", "concatenate", "dense_2"]
-        );
+        assert_eq!(m.layer_names(), ["dense", "mean", "dense_1", "concatenate", "dense_2"]);
         m.compile(
             device.as_ref(),
             Optimizer::adam_lr(0.01),
@@ -74,11 +62,7 @@ fn two_input_model_learns_tags_that_need_both_branches() {
         )
         .unwrap();
         m.fit([&x1, &x2], &y, &FitOptions::new(15, 32)).unwrap();
-        let accuracy = m
-            .evaluate([&t1, &t2], &ty, 100)
-            .unwrap()
-            .get("accuracy")
-            .unwrap();
+        let accuracy = m.evaluate([&t1, &t2], &ty, 100).unwrap().get("accuracy").unwrap();
         println!("{}: two-input tag accuracy {accuracy:.3}", device.name());
         assert!(accuracy >= 0.9, "{}: {accuracy}", device.name());
         // The tag that needs both inputs is learned too: check it alone.
@@ -87,11 +71,7 @@ fn two_input_model_learns_tags_that_need_both_branches() {
             .filter(|&i| (p.row(i)[2] > 0.5) == (ty.row(i)[2] == 1.0))
             .count() as f32
             / 500.0;
-        assert!(
-            both >= 0.85,
-            "{}: cross-branch tag accuracy {both}",
-            device.name()
-        );
+        assert!(both >= 0.85, "{}: cross-branch tag accuracy {both}", device.name());
     }
 }
 
@@ -100,10 +80,7 @@ fn functional_errors_name_the_problem() {
     let a = Input::new([4]);
     let b = Input::new([3, 2]);
     // Concatenating samples of different rank.
-    let err = Concatenate::new()
-        .call_many(&[&a, &b])
-        .unwrap_err()
-        .to_string();
+    let err = Concatenate::new().call_many(&[&a, &b]).unwrap_err().to_string();
     assert!(
         err.contains("Concatenate") && err.contains("[4]") && err.contains("[3, 2]"),
         "{err}"
@@ -115,24 +92,13 @@ fn functional_errors_name_the_problem() {
     // Feeding one array to a two-input model.
     let c = Input::new([2]);
     let merged = Concatenate::new().call_many(&[&a, &c]).unwrap();
-    let out = Dense::new(1)
-        .activation(Activation::Sigmoid)
-        .call(&merged)
-        .unwrap();
+    let out = Dense::new(1).activation(Activation::Sigmoid).call(&merged).unwrap();
     let mut m = Model::new(&[a, c], &out).unwrap();
-    m.compile(
-        &Device::cpu(),
-        Optimizer::adam(),
-        Loss::BinaryCrossentropy,
-        &[],
-    )
-    .unwrap();
+    m.compile(&Device::cpu(), Optimizer::adam(), Loss::BinaryCrossentropy, &[])
+        .unwrap();
     let x = Tensor::new([2, 4], vec![0.0; 8]).unwrap();
     match m.fit(&x, &Tensor::vector(vec![0.0, 1.0]), &FitOptions::default()) {
-        Err(Error::Data(msg)) => assert!(
-            msg.contains("2 input(s)") && msg.contains("1 array(s)"),
-            "{msg}"
-        ),
+        Err(Error::Data(msg)) => assert!(msg.contains("2 input(s)") && msg.contains("1 array(s)"), "{msg}"),
         other => panic!("expected a data error, got {other:?}"),
     }
 }

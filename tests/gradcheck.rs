@@ -33,10 +33,7 @@ fn backward_matches_finite_differences_in_f64() {
             let mut session = CpuSession::<f64>::new(&[]);
             let id = session.load_plan(plan).unwrap();
             let mut eval = |feeds: &[(String, Vec<f64>)]| {
-                let refs: Vec<(&str, &[f64])> = feeds
-                    .iter()
-                    .map(|(n, d)| (n.as_str(), d.as_slice()))
-                    .collect();
+                let refs: Vec<(&str, &[f64])> = feeds.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
                 session.run_typed(id, &refs).unwrap();
                 session.outputs_typed(id).unwrap()
             };

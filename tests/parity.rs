@@ -12,16 +12,9 @@ use kiln::graph::{schedule, Backend, Op, PersistentKind, PersistentSpec, Session
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-fn run(
-    session: &mut dyn Session,
-    plan: Arc<kiln::graph::Plan>,
-    feeds: &[(String, Vec<f32>)],
-) -> Vec<Vec<f32>> {
+fn run(session: &mut dyn Session, plan: Arc<kiln::graph::Plan>, feeds: &[(String, Vec<f32>)]) -> Vec<Vec<f32>> {
     let id = session.load(plan).unwrap();
-    let refs: Vec<(&str, &[f32])> = feeds
-        .iter()
-        .map(|(n, d)| (n.as_str(), d.as_slice()))
-        .collect();
+    let refs: Vec<(&str, &[f32])> = feeds.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
     session.run(id, &refs).unwrap();
     session.read_outputs(id).unwrap()
 }
@@ -140,14 +133,10 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     let init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
     for s in [cpu.as_mut(), gpu_session.as_mut()] {
         for p in [0, 3, 5] {
-            s.write_persistent(kiln::graph::PersistentId(p), &init)
-                .unwrap();
+            s.write_persistent(kiln::graph::PersistentId(p), &init).unwrap();
         }
     }
-    let (cpu_plan, gpu_plan) = (
-        cpu.load(plan.clone()).unwrap(),
-        gpu_session.load(plan).unwrap(),
-    );
+    let (cpu_plan, gpu_plan) = (cpu.load(plan.clone()).unwrap(), gpu_session.load(plan).unwrap());
     for t in 1..=3 {
         let grad: Vec<f32> = (0..n).map(|i| ((i * t) as f32 * 0.11).cos()).collect();
         let step = [t as f32];

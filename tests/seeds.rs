@@ -63,10 +63,7 @@ fn seed_000_refuses_three_classes_into_a_sigmoid_and_trains_the_fixes() {
         let sparse = seed_000::example_3(device, &x, &y, &x_test, &y_test).unwrap();
         for (name, r) in [("categorical", categorical), ("sparse", sparse)] {
             let accuracy = r.get("accuracy").unwrap();
-            println!(
-                "{}: seed 000 {name} iris test accuracy {accuracy:.3}",
-                device.name()
-            );
+            println!("{}: seed 000 {name} iris test accuracy {accuracy:.3}", device.name());
             // The seed's 10 epochs are 40 Adam steps on iris's 120 samples; chance is 0.33.
             assert!(accuracy >= 0.7, "{}: {name}: {accuracy}", device.name());
         }
@@ -77,11 +74,7 @@ fn seed_000_refuses_three_classes_into_a_sigmoid_and_trains_the_fixes() {
 fn seed_001_binary_two_class_softmax_and_regression_train() {
     let mnist = datasets::mnist().unwrap();
     // 2000 training digits keep the GPU run short on a software rasteriser.
-    let (x, y) = seed_001::zero_or_not(
-        &mnist.x_train.slice_rows(0..2000),
-        &mnist.y_train.slice_rows(0..2000),
-    )
-    .unwrap();
+    let (x, y) = seed_001::zero_or_not(&mnist.x_train.slice_rows(0..2000), &mnist.y_train.slice_rows(0..2000)).unwrap();
     let (x_test, y_test) = seed_001::zero_or_not(&mnist.x_test, &mnist.y_test).unwrap();
     let d = datasets::diabetes().unwrap();
     let xs = Standardizer::fit(&d.x_train).unwrap();
@@ -132,10 +125,7 @@ fn seed_001_binary_two_class_softmax_and_regression_train() {
             .map(|(p, t)| (p - t).abs())
             .sum::<f32>()
             / d.y_test.rows() as f32;
-        println!(
-            "{}: seed 001 accuracies ok, diabetes test MAE {mae:.1}",
-            device.name()
-        );
+        println!("{}: seed 001 accuracies ok, diabetes test MAE {mae:.1}", device.name());
         // Predicting the training mean scores about 64 here.
         assert!(mae < 55.0, "{}: regression MAE {mae}", device.name());
     }
@@ -145,10 +135,7 @@ fn seed_001_binary_two_class_softmax_and_regression_train() {
 fn seed_002_trains_binary_and_categorical_and_refuses_the_mismatch() {
     let bc = datasets::breast_cancer().unwrap();
     // The seed's programs take 10 features: the ten "mean_*" columns.
-    let (x, x_test) = (
-        bc.x_train.columns(0..10).unwrap(),
-        bc.x_test.columns(0..10).unwrap(),
-    );
+    let (x, x_test) = (bc.x_train.columns(0..10).unwrap(), bc.x_test.columns(0..10).unwrap());
     let s = Standardizer::fit(&x).unwrap();
     let (x, x_test) = (s.transform(&x).unwrap(), s.transform(&x_test).unwrap());
     let (ix, iy, ix_test, iy_test) = iris();
@@ -163,10 +150,7 @@ fn seed_002_trains_binary_and_categorical_and_refuses_the_mismatch() {
             .unwrap()
             .get("accuracy")
             .unwrap();
-        println!(
-            "{}: seed 002 breast cancer {binary:.3}, iris {three:.3}",
-            device.name()
-        );
+        println!("{}: seed 002 breast cancer {binary:.3}, iris {three:.3}", device.name());
         // The seed's 5 epochs are only 20 Adam steps on iris; chance is 0.33.
         assert!(
             three >= 0.6,

@@ -8,12 +8,9 @@ fn module(shader: Shader) -> (naga::Module, naga::valid::ModuleInfo) {
     let source = shader.source();
     let module = naga::front::wgsl::parse_str(&source)
         .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(&source)));
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(&source)));
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", shader.file(), e.emit_to_string(&source)));
     (module, info)
 }
 
@@ -21,11 +18,7 @@ fn module(shader: Shader) -> (naga::Module, naga::valid::ModuleInfo) {
 fn every_shader_parses_and_validates() {
     for shader in Shader::ALL {
         let (module, _) = module(shader);
-        assert!(
-            !module.entry_points.is_empty(),
-            "{} has no entry point",
-            shader.file()
-        );
+        assert!(!module.entry_points.is_empty(), "{} has no entry point", shader.file());
     }
 }
 
@@ -38,11 +31,7 @@ fn params_structs_match_their_rust_twins() {
         let params = module
             .global_variables
             .iter()
-            .find(|(_, v)| {
-                v.binding
-                    .as_ref()
-                    .is_some_and(|b| b.group == 0 && b.binding == 0)
-            })
+            .find(|(_, v)| v.binding.as_ref().is_some_and(|b| b.group == 0 && b.binding == 0))
             .unwrap_or_else(|| panic!("{} has no binding 0", shader.file()))
             .1;
         assert_eq!(

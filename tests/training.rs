@@ -51,17 +51,10 @@ fn digits_mlp_reaches_95_percent_on_both_backends() {
         let result = model.evaluate(&d.x_test, &d.y_test, 64).unwrap();
         let accuracy = result.get("accuracy").unwrap();
         println!("{}: digits test accuracy {accuracy:.4}", device.name());
-        assert!(
-            accuracy >= 0.95,
-            "{}: test accuracy {accuracy}",
-            device.name()
-        );
+        assert!(accuracy >= 0.95, "{}: test accuracy {accuracy}", device.name());
         assert_eq!(history.epochs(), 30);
         let losses = history.get("loss").unwrap();
-        assert!(
-            losses[29] < losses[0] / 4.0,
-            "loss did not fall: {losses:?}"
-        );
+        assert!(losses[29] < losses[0] / 4.0, "loss did not fall: {losses:?}");
         // Parameters stayed on the device for the whole fit.
         assert_eq!(
             model.counters().parameter_reads,
@@ -80,10 +73,7 @@ fn digits_mlp_reaches_95_percent_on_both_backends() {
             .count();
         assert!((hits as f32 / 360.0 - accuracy).abs() < 1e-6);
         let row_sum: f32 = p.row(0).iter().sum();
-        assert!(
-            (row_sum - 1.0).abs() < 1e-5,
-            "softmax probabilities sum to {row_sum}"
-        );
+        assert!((row_sum - 1.0).abs() < 1e-5, "softmax probabilities sum to {row_sum}");
     }
 }
 
@@ -94,10 +84,7 @@ fn the_same_seeded_run_gives_the_same_losses_on_cpu_and_gpu() {
     let options = FitOptions::new(1, 32).seed(9).record_batch_loss();
     let x = d.x_train.slice_rows(0..640);
     let y = d.y_train.slice_rows(0..640);
-    let cpu_losses = digits_model(&CpuBackend)
-        .fit(&x, &y, &options)
-        .unwrap()
-        .batch_loss;
+    let cpu_losses = digits_model(&CpuBackend).fit(&x, &y, &options).unwrap().batch_loss;
     let gpu_losses = digits_model(gpu).fit(&x, &y, &options).unwrap().batch_loss;
     assert_eq!(cpu_losses.len(), 20);
     for (step, (c, g)) in cpu_losses.iter().zip(&gpu_losses).enumerate() {
@@ -106,20 +93,14 @@ fn the_same_seeded_run_gives_the_same_losses_on_cpu_and_gpu() {
             "step {step}: cpu loss {c}, gpu loss {g}"
         );
     }
-    assert!(
-        cpu_losses[19] < cpu_losses[0],
-        "the loss did not move: {cpu_losses:?}"
-    );
+    assert!(cpu_losses[19] < cpu_losses[0], "the loss did not move: {cpu_losses:?}");
 }
 
 #[test]
 fn breast_cancer_binary_reaches_95_percent() {
     let d = datasets::breast_cancer().unwrap();
     let std = Standardizer::fit(&d.x_train).unwrap();
-    let (x_train, x_test) = (
-        std.transform(&d.x_train).unwrap(),
-        std.transform(&d.x_test).unwrap(),
-    );
+    let (x_train, x_test) = (std.transform(&d.x_train).unwrap(), std.transform(&d.x_test).unwrap());
     for device in backends() {
         let mut model = Sequential::new()
             .seed(2)
@@ -132,18 +113,9 @@ fn breast_cancer_binary_reaches_95_percent() {
                 &[Metric::Accuracy],
             )
             .unwrap();
-        model
-            .fit(&x_train, &d.y_train, &FitOptions::new(30, 32))
-            .unwrap();
-        let accuracy = model
-            .evaluate(&x_test, &d.y_test, 64)
-            .unwrap()
-            .get("accuracy")
-            .unwrap();
-        println!(
-            "{}: breast cancer test accuracy {accuracy:.4}",
-            device.name()
-        );
+        model.fit(&x_train, &d.y_train, &FitOptions::new(30, 32)).unwrap();
+        let accuracy = model.evaluate(&x_test, &d.y_test, 64).unwrap().get("accuracy").unwrap();
+        println!("{}: breast cancer test accuracy {accuracy:.4}", device.name());
         assert!(accuracy >= 0.95, "{}: {accuracy}", device.name());
     }
 }
@@ -155,10 +127,7 @@ fn diabetes_regression_ends_below_50_mae() {
     let column = |t: &Tensor| Tensor::new([t.rows(), 1], t.data().to_vec()).unwrap();
     let (y_train, y_test) = (column(&d.y_train), column(&d.y_test));
     let ys = Standardizer::fit(&y_train).unwrap();
-    let (x_train, x_test) = (
-        xs.transform(&d.x_train).unwrap(),
-        xs.transform(&d.x_test).unwrap(),
-    );
+    let (x_train, x_test) = (xs.transform(&d.x_train).unwrap(), xs.transform(&d.x_test).unwrap());
     for device in backends() {
         let mut model = Sequential::new()
             .seed(4)
@@ -173,11 +142,7 @@ fn diabetes_regression_ends_below_50_mae() {
             )
             .unwrap();
         let history = model
-            .fit(
-                &x_train,
-                &ys.transform(&y_train).unwrap(),
-                &FitOptions::new(40, 32),
-            )
+            .fit(&x_train, &ys.transform(&y_train).unwrap(), &FitOptions::new(40, 32))
             .unwrap();
         assert!(history.last("mae").is_some());
         let predicted = ys.inverse(&model.predict(&x_test, 64).unwrap()).unwrap();
@@ -207,18 +172,8 @@ fn a_steady_state_step_is_one_submit_and_allocates_nothing() {
         let after = model.counters();
         assert!(loss.is_finite());
         assert_eq!(after.submits - before.submits, 1, "{}", device.name());
-        assert_eq!(
-            after.buffer_allocations,
-            before.buffer_allocations,
-            "{}",
-            device.name()
-        );
-        assert_eq!(
-            after.pipeline_creations,
-            before.pipeline_creations,
-            "{}",
-            device.name()
-        );
+        assert_eq!(after.buffer_allocations, before.buffer_allocations, "{}", device.name());
+        assert_eq!(after.pipeline_creations, before.pipeline_creations, "{}", device.name());
         assert_eq!(after.parameter_reads, 0, "{}", device.name());
         assert!(
             after.dispatches - before.dispatches >= 10,

@@ -150,49 +150,25 @@ pub fn cases() -> Vec<Case> {
         },
         Case {
             name: "dense_relu (vec4 shapes)",
-            inputs: |n| {
-                vec![
-                    (s(&[n, 16]), Signed),
-                    (s(&[16, 36]), Signed),
-                    (s(&[36]), Signed),
-                ]
-            },
+            inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 36]), Signed), (s(&[36]), Signed)],
             build: |g, x| dense(g, x, Some(Op::Relu)),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_linear (matmul + bias fused)",
-            inputs: |n| {
-                vec![
-                    (s(&[n, 13]), Signed),
-                    (s(&[13, 10]), Signed),
-                    (s(&[10]), Signed),
-                ]
-            },
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
             build: |g, x| dense(g, x, None),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_relu (matmul + bias + relu fused)",
-            inputs: |n| {
-                vec![
-                    (s(&[n, 13]), Signed),
-                    (s(&[13, 10]), Signed),
-                    (s(&[10]), Signed),
-                ]
-            },
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
             build: |g, x| dense(g, x, Some(Op::Relu)),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_sigmoid (matmul + bias + sigmoid fused)",
-            inputs: |n| {
-                vec![
-                    (s(&[n, 13]), Signed),
-                    (s(&[13, 3]), Signed),
-                    (s(&[3]), Signed),
-                ]
-            },
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 3]), Signed), (s(&[3]), Signed)],
             build: |g, x| dense(g, x, Some(Op::Sigmoid)),
             diff: &[0, 1, 2],
         },

@@ -84,16 +84,7 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
             let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
             let n = if *trans_b { b[0] } else { b[1] };
             let bias = bias.then(|| x(2));
-            matmul::matmul(
-                x(0),
-                x(1),
-                bias,
-                out,
-                (m, k, n),
-                *trans_a,
-                *trans_b,
-                *epilogue,
-            );
+            matmul::matmul(x(0), x(1), bias, out, (m, k, n), *trans_a, *trans_b, *epilogue);
         }
         Op::BiasAdd => elementwise::bias_add(x(0), x(1), out),
         Op::Relu => activation::relu(x(0), out),
@@ -116,9 +107,7 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
             let (outer, la, inner) = shape(0).split_at_axis(*axis);
             layout::concat(x(0), x(1), (outer, la, shape(1).dims()[*axis], inner), out)
         }
-        Op::Slice { axis, start, len } => {
-            layout::slice(x(0), shape(0).split_at_axis(*axis), *start, *len, out)
-        }
+        Op::Slice { axis, start, len } => layout::slice(x(0), shape(0).split_at_axis(*axis), *start, *len, out),
         Op::Sum { axis } => reduce::sum(x(0), shape(0).split_at_axis(*axis), T::one(), out),
         Op::Mean { axis } => {
             let dims = shape(0).split_at_axis(*axis);
@@ -126,19 +115,15 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         }
         Op::Broadcast { axis, .. } => reduce::broadcast(x(0), out_split(step, *axis), out),
         Op::ArgMax => reduce::argmax(x(0), shape(0).last(), out),
-        Op::SoftmaxCrossEntropy { sparse } => {
-            loss::softmax_cross_entropy(x(0), x(1), shape(0).last(), *sparse, out)
-        }
+        Op::SoftmaxCrossEntropy { sparse } => loss::softmax_cross_entropy(x(0), x(1), shape(0).last(), *sparse, out),
         Op::SoftmaxCrossEntropyGrad { sparse } => {
             loss::softmax_cross_entropy_grad(x(0), x(1), x(2), shape(0).last(), *sparse, out)
         }
         Op::SigmoidBinaryCrossEntropy => loss::sigmoid_binary_cross_entropy(x(0), x(1), out),
-        Op::SigmoidBinaryCrossEntropyGrad => {
-            loss::sigmoid_binary_cross_entropy_grad(x(0), x(1), x(2), out)
-        }
+        Op::SigmoidBinaryCrossEntropyGrad => loss::sigmoid_binary_cross_entropy_grad(x(0), x(1), x(2), out),
         Op::SquaredError => loss::squared_error(x(0), x(1), out),
         Op::AbsoluteError => loss::absolute_error(x(0), x(1), out),
-        Op::Input { .. } | Op::Persistent { .. } => unreachable!("leaves are not steps"),
+        Op::Input { .. } | Op::Persistent { .. } | Op::Constant { .. } => unreachable!("leaves are not steps"),
         Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => {
             unreachable!("effects run elsewhere")
         }
@@ -177,8 +162,7 @@ fn run_effect<T: Real>(step: &Step, mem: &mut Memory<'_, T>) {
             beta2,
             epsilon,
         } => {
-            let (mut p, mut m, mut v) =
-                (take(mem, &ins[0]), take(mem, &ins[1]), take(mem, &ins[2]));
+            let (mut p, mut m, mut v) = (take(mem, &ins[0]), take(mem, &ins[1]), take(mem, &ins[2]));
             let step_count = mem.read(&ins[4])[0];
             optim::adam(
                 &mut p,
@@ -195,11 +179,7 @@ fn run_effect<T: Real>(step: &Step, mem: &mut Memory<'_, T>) {
             put(mem, &ins[1], m);
             put(mem, &ins[2], v);
         }
-        Op::SgdUpdate {
-            lr,
-            momentum,
-            nesterov,
-        } => {
+        Op::SgdUpdate { lr, momentum, nesterov } => {
             let (mut p, mut vel) = (take(mem, &ins[0]), take(mem, &ins[1]));
             optim::sgd(
                 &mut p,

@@ -8,8 +8,7 @@ mod real;
 use std::sync::Arc;
 
 use kiln_graph::{
-    Backend, Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId,
-    Result, Session,
+    Backend, Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session,
 };
 
 pub use real::Real;
@@ -47,10 +46,7 @@ impl<T: Real> CpuSession<T> {
     pub fn new(specs: &[PersistentSpec]) -> Self {
         CpuSession {
             specs: specs.to_vec(),
-            persistents: specs
-                .iter()
-                .map(|s| vec![T::zero(); s.shape.numel()])
-                .collect(),
+            persistents: specs.iter().map(|s| vec![T::zero(); s.shape.numel()]).collect(),
             plans: Vec::new(),
             counters: Counters {
                 buffer_allocations: specs.len() as u64,
@@ -88,16 +84,19 @@ impl<T: Real> CpuSession<T> {
     /// Loads a plan; see [`Session::load`].
     pub fn load_plan(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
         if plan.persistents != self.specs {
-            return Err(Error::invalid(
-                "session",
-                "plan was built for another model's tensors",
-            ));
+            return Err(Error::invalid("session", "plan was built for another model's tensors"));
         }
         self.counters.buffer_allocations += 1;
-        self.plans.push(Loaded {
-            arena: vec![T::zero(); plan.arena_len],
-            plan,
-        });
+        let mut arena = vec![T::zero(); plan.arena_len];
+        for (r, data) in &plan.constants {
+            let Location::Arena { offset } = r.location else {
+                unreachable!("constants live in the arena")
+            };
+            for (a, &v) in arena[offset..offset + data.len()].iter_mut().zip(data.iter()) {
+                *a = T::of(v);
+            }
+        }
+        self.plans.push(Loaded { arena, plan });
         Ok(PlanId(self.plans.len() - 1))
     }
 

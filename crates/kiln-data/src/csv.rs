@@ -18,10 +18,7 @@ pub struct Table {
 /// Parses CSV text whose column `label` (by name) is the target and every other column a feature.
 /// Errors name the line and column of a bad cell.
 pub fn parse_csv(source: &str, text: &str, label: &str) -> Result<Table> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty());
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines
         .next()
         .ok_or_else(|| Error::Data(format!("{source}: empty file")))?;

@@ -39,11 +39,7 @@ pub fn digits() -> Result<Dataset> {
 
 /// Breast cancer Wisconsin diagnostic (569 samples, 30 features, labels 0 malignant / 1 benign).
 pub fn breast_cancer() -> Result<Dataset> {
-    split(
-        "breast_cancer.csv",
-        include_str!("../data/breast_cancer.csv"),
-        "label",
-    )
+    split("breast_cancer.csv", include_str!("../data/breast_cancer.csv"), "label")
 }
 
 /// Fisher's iris (150 samples, 4 features, labels 0..2).
@@ -53,11 +49,7 @@ pub fn iris() -> Result<Dataset> {
 
 /// Diabetes progression (442 samples, 10 unscaled features, regression target 25..346).
 pub fn diabetes() -> Result<Dataset> {
-    split(
-        "diabetes.csv",
-        include_str!("../data/diabetes.csv"),
-        "target",
-    )
+    split("diabetes.csv", include_str!("../data/diabetes.csv"), "target")
 }
 
 /// The MNIST-5k subset: 5000 28×28 digits (pixels 0..255 as f32, shape `[N, 28, 28]`), labels 0..9;

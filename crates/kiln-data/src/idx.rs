@@ -21,10 +21,7 @@ pub fn parse_idx(source: &str, bytes: &[u8]) -> Result<Tensor> {
         bytes
     };
     if data.len() < 4 {
-        return Err(err(format!(
-            "{} bytes is too short for an IDX header",
-            data.len()
-        )));
+        return Err(err(format!("{} bytes is too short for an IDX header", data.len())));
     }
     if data[0] != 0 || data[1] != 0 {
         return Err(err(format!(
@@ -47,9 +44,7 @@ pub fn parse_idx(source: &str, bytes: &[u8]) -> Result<Tensor> {
         )));
     }
     let dims: Vec<usize> = (0..rank)
-        .map(|i| {
-            u32::from_be_bytes(data[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
-        })
+        .map(|i| u32::from_be_bytes(data[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
     let n: usize = dims.iter().product();
     let body = &data[header..];

@@ -20,11 +20,7 @@ pub fn normal(shape: impl Into<Vec<usize>>, seed: u64) -> Tensor {
     let shape = shape.into();
     let mut rng = StdRng::seed_from_u64(seed);
     let n = shape.iter().product();
-    Tensor::new(
-        shape,
-        (0..n).map(|_| StandardNormal.sample(&mut rng)).collect(),
-    )
-    .expect("shape and data agree")
+    Tensor::new(shape, (0..n).map(|_| StandardNormal.sample(&mut rng)).collect()).expect("shape and data agree")
 }
 
 /// Integers in `low..high`, as f32.
@@ -32,9 +28,5 @@ pub fn integers(low: i32, high: i32, shape: impl Into<Vec<usize>>, seed: u64) ->
     let shape = shape.into();
     let mut rng = StdRng::seed_from_u64(seed);
     let n = shape.iter().product();
-    Tensor::new(
-        shape,
-        (0..n).map(|_| rng.random_range(low..high) as f32).collect(),
-    )
-    .expect("shape and data agree")
+    Tensor::new(shape, (0..n).map(|_| rng.random_range(low..high) as f32).collect()).expect("shape and data agree")
 }

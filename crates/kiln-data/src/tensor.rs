@@ -27,10 +27,7 @@ impl Tensor {
     pub fn from_rows(rows: &[Vec<f32>]) -> Result<Self> {
         let cols = rows.first().map_or(0, Vec::len);
         if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != cols) {
-            return Err(Error::Data(format!(
-                "row {i} has {} values, row 0 has {cols}",
-                r.len()
-            )));
+            return Err(Error::Data(format!("row {i} has {} values, row 0 has {cols}", r.len())));
         }
         Tensor::new([rows.len(), cols], rows.concat())
     }
@@ -147,9 +144,6 @@ impl Tensor {
 
     /// The position and value of the first NaN or infinity, if any.
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
-        self.data
-            .iter()
-            .position(|v| !v.is_finite())
-            .map(|i| (i, self.data[i]))
+        self.data.iter().position(|v| !v.is_finite()).map(|i| (i, self.data[i]))
     }
 }

@@ -10,11 +10,7 @@ use crate::{Epilogue, Error, Graph, NodeId, Op, Result};
 pub fn gradients(g: &mut Graph, loss: NodeId, wrt: &[NodeId]) -> Result<Vec<NodeId>> {
     let loss_shape = g.shape(loss)?.clone();
     if loss_shape.numel() != 1 {
-        return Err(Error::shape(
-            "gradients",
-            format!("loss {loss_shape}"),
-            "a scalar loss",
-        ));
+        return Err(Error::shape("gradients", format!("loss {loss_shape}"), "a scalar loss"));
     }
     // Which nodes lie on a path from a `wrt` node to the loss: only those need gradients.
     let n = loss.0 + 1;
@@ -71,7 +67,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         why: why.to_string(),
     };
     Ok(match &node.op {
-        Op::Input { .. } | Op::Persistent { .. } | Op::Fill { .. } => vec![],
+        Op::Input { .. } | Op::Persistent { .. } | Op::Fill { .. } | Op::Constant { .. } => vec![],
         Op::MatMul {
             trans_a,
             trans_b,
@@ -85,14 +81,8 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             let (a, b) = (x[0], x[1]);
             let (da, db) = match (*trans_a, *trans_b) {
                 (false, false) => (g.matmul(dy, b, false, true)?, g.matmul(a, dy, true, false)?),
-                (true, false) => (
-                    g.matmul(b, dy, false, true)?,
-                    g.matmul(a, dy, false, false)?,
-                ),
-                (false, true) => (
-                    g.matmul(dy, b, false, false)?,
-                    g.matmul(dy, a, true, false)?,
-                ),
+                (true, false) => (g.matmul(b, dy, false, true)?, g.matmul(a, dy, false, false)?),
+                (false, true) => (g.matmul(dy, b, false, false)?, g.matmul(dy, a, true, false)?),
                 (true, true) => (g.matmul(b, dy, true, true)?, g.matmul(dy, a, true, true)?),
             };
             vec![Some(da), Some(db)]
@@ -109,10 +99,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         Op::Softmax => vec![Some(g.binary(Op::SoftmaxGrad, y, dy)?)],
         Op::Add => vec![Some(dy), Some(dy)],
         Op::Sub => vec![Some(dy), Some(g.scale(dy, -1.0)?)],
-        Op::Mul => vec![
-            Some(g.binary(Op::Mul, dy, x[1])?),
-            Some(g.binary(Op::Mul, dy, x[0])?),
-        ],
+        Op::Mul => vec![Some(g.binary(Op::Mul, dy, x[1])?), Some(g.binary(Op::Mul, dy, x[0])?)],
         Op::Scale { factor } => vec![Some(g.scale(dy, *factor)?)],
         Op::Div => {
             // d(a/b) = (dy / b, -dy · a / b²) = (dy / b, -(dy / b) · y)
@@ -180,10 +167,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         }
         Op::Broadcast { axis, .. } => vec![Some(g.push(Op::Sum { axis: *axis }, &[dy])?)],
         Op::SoftmaxCrossEntropy { sparse } => {
-            let d = g.push(
-                Op::SoftmaxCrossEntropyGrad { sparse: *sparse },
-                &[x[0], x[1], dy],
-            )?;
+            let d = g.push(Op::SoftmaxCrossEntropyGrad { sparse: *sparse }, &[x[0], x[1], dy])?;
             vec![Some(d), None]
         }
         Op::SigmoidBinaryCrossEntropy => {
@@ -211,9 +195,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         | Op::SigmoidGrad
         | Op::SoftmaxGrad
         | Op::SoftmaxCrossEntropyGrad { .. }
-        | Op::SigmoidBinaryCrossEntropyGrad => {
-            return Err(not_diff("second derivatives are not supported"))
-        }
+        | Op::SigmoidBinaryCrossEntropyGrad => return Err(not_diff("second derivatives are not supported")),
         Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => {
             return Err(not_diff("it is an in-place update with no output"))
         }

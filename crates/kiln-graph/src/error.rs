@@ -65,9 +65,5 @@ impl Error {
 
 /// Formats a list of shapes as `[2, 3] and [4]` for error messages.
 pub fn shapes_list(shapes: &[&Shape]) -> String {
-    shapes
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(" and ")
+    shapes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" and ")
 }

@@ -63,10 +63,7 @@ impl Graph {
 
     /// Appends `op` applied to `inputs` after checking their shapes.
     pub fn push(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
-        let shapes = inputs
-            .iter()
-            .map(|&i| self.shape(i))
-            .collect::<Result<Vec<_>>>()?;
+        let shapes = inputs.iter().map(|&i| self.shape(i)).collect::<Result<Vec<_>>>()?;
         let shape = op.output_shape(&shapes)?;
         self.nodes.push(Node {
             op,
@@ -97,6 +94,22 @@ impl Graph {
             value,
             shape: shape.into(),
         })
+    }
+
+    /// A tensor of fixed values.
+    pub fn constant(&mut self, data: &[f32], shape: impl Into<Shape>) -> Result<NodeId> {
+        let shape = shape.into();
+        if data.len() != shape.numel() {
+            return Err(Error::shape(
+                "constant",
+                format!("{} values", data.len()),
+                format!("{} for shape {shape}", shape.numel()),
+            ));
+        }
+        Ok(self.push_leaf(Op::Constant {
+            data: data.into(),
+            shape,
+        }))
     }
 
     fn push_leaf(&mut self, op: Op) -> NodeId {
@@ -148,6 +161,41 @@ impl Graph {
     /// `factor · x`.
     pub fn scale(&mut self, x: NodeId, factor: f32) -> Result<NodeId> {
         self.push(Op::Scale { factor }, &[x])
+    }
+
+    /// Elementwise `a - b`.
+    pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.push(Op::Sub, &[a, b])
+    }
+
+    /// Elementwise `a · b`.
+    pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.push(Op::Mul, &[a, b])
+    }
+
+    /// Elementwise `a / b`.
+    pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        self.push(Op::Div, &[a, b])
+    }
+
+    /// Natural logarithm.
+    pub fn log(&mut self, x: NodeId) -> Result<NodeId> {
+        self.push(Op::Log, &[x])
+    }
+
+    /// `x` clamped to `[min, max]`.
+    pub fn clip(&mut self, x: NodeId, min: f32, max: f32) -> Result<NodeId> {
+        self.push(Op::Clip { min, max }, &[x])
+    }
+
+    /// Mean over `axis`, which is removed.
+    pub fn mean(&mut self, x: NodeId, axis: usize) -> Result<NodeId> {
+        self.push(Op::Mean { axis }, &[x])
+    }
+
+    /// `x` repeated along a new leading axis of `size` (a per-label vector over a batch, say).
+    pub fn broadcast_rows(&mut self, x: NodeId, size: usize) -> Result<NodeId> {
+        self.push(Op::Broadcast { axis: 0, size }, &[x])
     }
 
     /// Mean over every axis, down to a scalar.

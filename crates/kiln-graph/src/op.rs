@@ -48,6 +48,8 @@ pub enum Op {
     Persistent { id: PersistentId, shape: Shape },
     /// A tensor with every element equal to `value`.
     Fill { value: f32, shape: Shape },
+    /// Fixed values (class weights of a loss, say), uploaded once when a plan is loaded.
+    Constant { data: std::sync::Arc<[f32]>, shape: Shape },
 
     /// `C = op(A) · op(B)` on 2-D operands, `op` transposing where asked; the scheduler may fuse a
     /// bias (third operand, `[n]`) and an activation into it.
@@ -97,11 +99,7 @@ pub enum Op {
     /// `a` and `b` joined along `axis` (every other dimension equal).
     Concat { axis: usize },
     /// `len` entries of `x` along `axis`, from `start` (the adjoint of `Concat`).
-    Slice {
-        axis: usize,
-        start: usize,
-        len: usize,
-    },
+    Slice { axis: usize, start: usize, len: usize },
 
     /// Sum over one axis, which is removed.
     Sum { axis: usize },
@@ -136,11 +134,7 @@ pub enum Op {
     },
     /// SGD with (optionally Nesterov) momentum, in place on `(param, velocity)`; operands
     /// `(param, velocity, grad)`.
-    SgdUpdate {
-        lr: f32,
-        momentum: f32,
-        nesterov: bool,
-    },
+    SgdUpdate { lr: f32, momentum: f32, nesterov: bool },
     /// `acc[0] += Σ x`, in place on `acc`; operands `(acc[1], x)`.
     AccumulateSum,
 }
@@ -152,6 +146,7 @@ impl Op {
             Op::Input { .. } => "input",
             Op::Persistent { .. } => "persistent",
             Op::Fill { .. } => "fill",
+            Op::Constant { .. } => "constant",
             Op::MatMul { .. } => "matmul",
             Op::BiasAdd => "bias_add",
             Op::Relu => "relu",
@@ -191,7 +186,7 @@ impl Op {
     /// Number of operands the op takes.
     pub fn arity(&self) -> usize {
         match self {
-            Op::Input { .. } | Op::Persistent { .. } | Op::Fill { .. } => 0,
+            Op::Input { .. } | Op::Persistent { .. } | Op::Fill { .. } | Op::Constant { .. } => 0,
             Op::MatMul { bias, .. } => 2 + usize::from(*bias),
             Op::Relu
             | Op::Sigmoid
@@ -221,9 +216,7 @@ impl Op {
             | Op::SquaredError
             | Op::AbsoluteError
             | Op::AccumulateSum => 2,
-            Op::SoftmaxCrossEntropyGrad { .. }
-            | Op::SigmoidBinaryCrossEntropyGrad
-            | Op::SgdUpdate { .. } => 3,
+            Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
             Op::AdamUpdate { .. } => 5,
         }
     }
@@ -237,6 +230,7 @@ impl Op {
             Op::Input { .. }
             | Op::Persistent { .. }
             | Op::Fill { .. }
+            | Op::Constant { .. }
             | Op::MatMul { .. }
             | Op::BiasAdd
             | Op::Relu
@@ -304,29 +298,19 @@ impl Op {
             }
         };
         let out = match self {
-            Op::Input { shape, .. } | Op::Persistent { shape, .. } | Op::Fill { shape, .. } => {
-                shape.clone()
-            }
+            Op::Input { shape, .. }
+            | Op::Persistent { shape, .. }
+            | Op::Fill { shape, .. }
+            | Op::Constant { shape, .. } => shape.clone(),
             Op::MatMul {
-                trans_a,
-                trans_b,
-                bias,
-                ..
+                trans_a, trans_b, bias, ..
             } => {
                 let (a, b) = (s[0], s[1]);
                 if a.rank() != 2 || b.rank() != 2 {
                     return Err(Error::shape(name, shapes_list(&[a, b]), "two 2-D operands"));
                 }
-                let (m, ka) = if *trans_a {
-                    (a.0[1], a.0[0])
-                } else {
-                    (a.0[0], a.0[1])
-                };
-                let (kb, n) = if *trans_b {
-                    (b.0[1], b.0[0])
-                } else {
-                    (b.0[0], b.0[1])
-                };
+                let (m, ka) = if *trans_a { (a.0[1], a.0[0]) } else { (a.0[0], a.0[1]) };
+                let (kb, n) = if *trans_b { (b.0[1], b.0[0]) } else { (b.0[0], b.0[1]) };
                 if ka != kb {
                     return Err(Error::shape(
                         name,
@@ -339,11 +323,7 @@ impl Op {
                     ));
                 }
                 if *bias && s[2].0 != [n] {
-                    return Err(Error::shape(
-                        name,
-                        format!("bias {}", s[2]),
-                        format!("[{n}]"),
-                    ));
+                    return Err(Error::shape(name, format!("bias {}", s[2]), format!("[{n}]")));
                 }
                 Shape::new([m, n])
             }
@@ -358,13 +338,9 @@ impl Op {
                 }
                 x.clone()
             }
-            Op::Relu
-            | Op::Sigmoid
-            | Op::Scale { .. }
-            | Op::Sign
-            | Op::Greater { .. }
-            | Op::Log
-            | Op::Clip { .. } => s[0].clone(),
+            Op::Relu | Op::Sigmoid | Op::Scale { .. } | Op::Sign | Op::Greater { .. } | Op::Log | Op::Clip { .. } => {
+                s[0].clone()
+            }
             Op::Concat { axis } => {
                 let (a, b) = (s[0], s[1]);
                 axis_ok(a, *axis)?;
@@ -435,11 +411,7 @@ impl Op {
             Op::SoftmaxCrossEntropy { sparse } | Op::SoftmaxCrossEntropyGrad { sparse } => {
                 let (logits, labels) = (s[0], s[1]);
                 if logits.rank() == 0 {
-                    return Err(Error::shape(
-                        name,
-                        logits.to_string(),
-                        "logits [.., classes]",
-                    ));
+                    return Err(Error::shape(name, logits.to_string(), "logits [.., classes]"));
                 }
                 let rows = logits.without_axis(logits.rank() - 1);
                 if *sparse && *labels != rows {
@@ -488,11 +460,7 @@ impl Op {
             }
             Op::AccumulateSum => {
                 if s[0].numel() != 1 {
-                    return Err(Error::shape(
-                        name,
-                        format!("accumulator {}", s[0]),
-                        "one element",
-                    ));
+                    return Err(Error::shape(name, format!("accumulator {}", s[0]), "one element"));
                 }
                 return Ok(None);
             }

@@ -54,6 +54,8 @@ pub struct Plan {
     pub inputs: Vec<(String, TensorRef)>,
     /// Tensors the host may read after a run, in the order they were requested.
     pub outputs: Vec<TensorRef>,
+    /// Fixed tensors, written once when the plan is loaded; their slots are never reused.
+    pub constants: Vec<(TensorRef, std::sync::Arc<[f32]>)>,
     /// The model's persistent tensors (indexed by [`PersistentId`]).
     pub persistents: Vec<PersistentSpec>,
 }

@@ -6,11 +6,7 @@ use crate::{Epilogue, Error, Graph, NodeId, Op, Result};
 
 /// Schedules `g` so that `outputs` can be read after a run. Every effect op in the graph runs.
 pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
-    let mut nodes: Vec<(Op, Vec<NodeId>)> = g
-        .nodes()
-        .iter()
-        .map(|n| (n.op.clone(), n.inputs.clone()))
-        .collect();
+    let mut nodes: Vec<(Op, Vec<NodeId>)> = g.nodes().iter().map(|n| (n.op.clone(), n.inputs.clone())).collect();
     let is_output = {
         let mut v = vec![false; nodes.len()];
         for o in outputs {
@@ -36,9 +32,21 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
     let mut arena = Arena::default();
     let mut refs: Vec<Option<TensorRef>> = vec![None; nodes.len()];
     let shape_of = |i: usize| g.node(NodeId(i)).shape.clone();
-    // Inputs are uploaded before the first step, so their slots are taken before any step's.
+    // Inputs are uploaded before the first step and constants when the plan loads, so their slots
+    // are taken before any step's; constants keep theirs for good.
     let mut inputs = Vec::new();
+    let mut constants = Vec::new();
     for &i in &order {
+        if let Op::Constant { data, shape } = &nodes[i].0 {
+            let r = TensorRef {
+                location: Location::Arena {
+                    offset: arena.alloc(shape.numel()),
+                },
+                shape: shape.clone(),
+            };
+            constants.push((r.clone(), data.clone()));
+            refs[i] = Some(r);
+        }
         if let Op::Input { name, shape } = &nodes[i].0 {
             let r = TensorRef {
                 location: Location::Arena {
@@ -54,7 +62,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
     for (pos, &i) in order.iter().enumerate() {
         let (op, operands) = &nodes[i];
         match op {
-            Op::Input { .. } => {}
+            Op::Input { .. } | Op::Constant { .. } => {}
             Op::Persistent { id, shape } => {
                 refs[i] = Some(TensorRef {
                     location: Location::Persistent(*id),
@@ -64,11 +72,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
             _ => {
                 let ins: Vec<TensorRef> = operands
                     .iter()
-                    .map(|x| {
-                        refs[x.0]
-                            .clone()
-                            .expect("operands are scheduled before their users")
-                    })
+                    .map(|x| refs[x.0].clone().expect("operands are scheduled before their users"))
                     .collect();
                 // Allocate the output before releasing operands so that no step reads and writes
                 // overlapping ranges.
@@ -91,7 +95,8 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
         }
         let mut released: Vec<NodeId> = Vec::new();
         for x in operands {
-            if last_use[x.0] == pos && !is_output[x.0] && !released.contains(x) {
+            let constant = matches!(nodes[x.0].0, Op::Constant { .. });
+            if last_use[x.0] == pos && !is_output[x.0] && !constant && !released.contains(x) {
                 released.push(*x);
                 free_ref(&mut arena, &refs[x.0]);
             }
@@ -117,6 +122,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
         arena_len: arena.top,
         inputs,
         outputs,
+        constants,
         persistents: g.persistents().to_vec(),
     })
 }

@@ -104,10 +104,7 @@ pub(crate) fn network(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Res
         .map(|(i, t)| (t.0.id, Source::Input(i)))
         .collect();
     if seen.len() != inputs.len() {
-        return Err(Error::invalid(
-            "Model::new",
-            "the same Input is listed twice",
-        ));
+        return Err(Error::invalid("Model::new", "the same Input is listed twice"));
     }
     let out = visit(output, &mut seen, &mut net)?;
     net.output = Some(out);
@@ -127,10 +124,7 @@ fn visit(t: &SymbolicTensor, seen: &mut HashMap<u64, Source>, net: &mut Network)
             ),
         )),
         Origin::Layer { layer, inputs } => {
-            let sources = inputs
-                .iter()
-                .map(|i| visit(i, seen, net))
-                .collect::<Result<Vec<_>>>()?;
+            let sources = inputs.iter().map(|i| visit(i, seen, net)).collect::<Result<Vec<_>>>()?;
             let s = net.push(layer.clone(), sources);
             seen.insert(t.0.id, s);
             Ok(s)

@@ -15,10 +15,7 @@ pub struct History {
 impl History {
     /// Values of `name` per epoch.
     pub fn get(&self, name: &str) -> Option<&[f32]> {
-        self.metrics
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.metrics.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 
     /// The last epoch's value of `name`.
@@ -59,11 +56,7 @@ impl Evaluation {
 
 impl fmt::Display for Evaluation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .values
-            .iter()
-            .map(|(n, v)| format!("{n}: {v:.4}"))
-            .collect();
+        let parts: Vec<String> = self.values.iter().map(|(n, v)| format!("{n}: {v:.4}")).collect();
         f.write_str(&parts.join(" - "))
     }
 }

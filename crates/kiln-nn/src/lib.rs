@@ -3,6 +3,7 @@
 //! [`kiln_graph::Backend`].
 
 mod activation;
+pub mod backend;
 mod fit;
 pub mod functional;
 mod history;
@@ -21,7 +22,7 @@ pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{Concatenate, Dense, Layer, Mean};
-pub use loss::Loss;
+pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::Metric;
 pub use model::{Inputs, Model, Weight};
 pub use optimizer::Optimizer;

@@ -1,5 +1,9 @@
-//! Losses. Cross-entropies always run from logits inside the graph (log-softmax / log-sigmoid),
-//! with the one closed-form backward `p - y`, even when the model ends in softmax or sigmoid.
+//! Losses. Cross-entropies run from logits inside the graph (log-softmax / log-sigmoid), with the
+//! one closed-form backward `p - y`, whenever the model ends in the matching activation; otherwise
+//! they run on probabilities clipped to [1e-7, 1 - 1e-7] as Keras does.
+
+use std::fmt;
+use std::sync::Arc;
 
 use kiln_data::Tensor;
 use kiln_graph::{Error, Graph, NodeId, Op, Result};
@@ -7,8 +11,28 @@ use kiln_graph::{Error, Graph, NodeId, Op, Result};
 use crate::layers::LayerOut;
 use crate::Activation;
 
+/// Keras' fuzz factor: probabilities are clipped to `[EPSILON, 1 - EPSILON]` before a logarithm.
+pub const EPSILON: f32 = 1e-7;
+
+/// The signature of a user-composed loss: `(graph, y_true, y_pred) -> loss` (any shape; its mean
+/// is the batch loss).
+pub type LossFn = dyn Fn(&mut Graph, NodeId, NodeId) -> Result<NodeId> + Send + Sync;
+
+/// A loss built from graph ops by the user; autodiff differentiates it like any other.
+#[derive(Clone)]
+pub struct CustomLoss {
+    name: String,
+    f: Arc<LossFn>,
+}
+
+impl fmt::Debug for CustomLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CustomLoss({})", self.name)
+    }
+}
+
 /// A training loss, as Keras names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Loss {
     /// Independent sigmoid outputs against targets in [0, 1] (binary or multi-label).
     BinaryCrossentropy,
@@ -20,26 +44,73 @@ pub enum Loss {
     MeanSquaredError,
     /// Mean absolute error (regression).
     MeanAbsoluteError,
+    /// A cross-entropy on raw scores (Keras' `from_logits=True`): the output layer is linear and
+    /// the loss applies sigmoid or softmax itself. Build it with [`Loss::from_logits`].
+    FromLogits(Box<Loss>),
+    /// Binary cross-entropy with one weight per output unit (seed 004's class-weighted BCE).
+    WeightedBinaryCrossentropy(Vec<f32>),
+    /// A user-composed loss; see [`Loss::custom`].
+    Custom(CustomLoss),
+}
+
+/// The family a loss belongs to, which decides label checks and how `accuracy` resolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    Binary,
+    Categorical,
+    Sparse,
+    /// Regression and user-composed losses.
+    Other,
 }
 
 impl Loss {
+    /// This cross-entropy applied to raw scores (Keras' `from_logits=True`).
+    pub fn from_logits(self) -> Loss {
+        Loss::FromLogits(Box::new(self))
+    }
+
+    /// A loss composed from graph ops: `f(graph, y_true, y_pred)` returns the loss values (any
+    /// shape); their mean is the batch loss. `y_pred` is the model's output (probabilities after a
+    /// sigmoid or softmax), `y_true` the labels, shaped like the output.
+    pub fn custom(
+        name: &str,
+        f: impl Fn(&mut Graph, NodeId, NodeId) -> Result<NodeId> + Send + Sync + 'static,
+    ) -> Loss {
+        Loss::Custom(CustomLoss {
+            name: name.to_string(),
+            f: Arc::new(f),
+        })
+    }
+
     /// Keras' name of the loss.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> String {
         match self {
-            Loss::BinaryCrossentropy => "binary_crossentropy",
-            Loss::CategoricalCrossentropy => "categorical_crossentropy",
-            Loss::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
-            Loss::MeanSquaredError => "mse",
-            Loss::MeanAbsoluteError => "mae",
+            Loss::BinaryCrossentropy => "binary_crossentropy".into(),
+            Loss::CategoricalCrossentropy => "categorical_crossentropy".into(),
+            Loss::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy".into(),
+            Loss::MeanSquaredError => "mse".into(),
+            Loss::MeanAbsoluteError => "mae".into(),
+            Loss::FromLogits(inner) => format!("{} (from logits)", inner.name()),
+            Loss::WeightedBinaryCrossentropy(_) => "weighted_binary_crossentropy".into(),
+            Loss::Custom(c) => c.name.clone(),
+        }
+    }
+
+    /// The loss's family.
+    pub fn kind(&self) -> LossKind {
+        match self {
+            Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_) => LossKind::Binary,
+            Loss::CategoricalCrossentropy => LossKind::Categorical,
+            Loss::SparseCategoricalCrossentropy => LossKind::Sparse,
+            Loss::FromLogits(inner) => inner.kind(),
+            Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Custom(_) => LossKind::Other,
         }
     }
 
     /// Shape of one label sample for a model whose samples come out as `output`.
     pub fn label_shape(&self, output: &[usize]) -> Vec<usize> {
-        match self {
-            Loss::SparseCategoricalCrossentropy => {
-                output[..output.len().saturating_sub(1)].to_vec()
-            }
+        match self.kind() {
+            LossKind::Sparse => output[..output.len().saturating_sub(1)].to_vec(),
             _ => output.to_vec(),
         }
     }
@@ -57,55 +128,70 @@ impl Loss {
             ));
         }
         match (self, activation) {
+            (Loss::FromLogits(inner), Activation::Linear) => match **inner {
+                Loss::BinaryCrossentropy | Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => Ok(()),
+                _ => Err(Error::invalid("loss", format!("{} has no from_logits form", inner.name()))),
+            },
+            (Loss::FromLogits(inner), other) => doctor(format!(
+                "{} expects raw scores, but the output layer already applies {other}: the activation would be applied \
+                 twice. Drop the output activation, or drop from_logits.",
+                inner.name() + " with from_logits"
+            )),
             (Loss::SparseCategoricalCrossentropy | Loss::CategoricalCrossentropy, Activation::Softmax) => Ok(()),
             (Loss::SparseCategoricalCrossentropy | Loss::CategoricalCrossentropy, other) => doctor(format!(
                 "{} expects the output layer to end in softmax, but it ends in {other}. Give the last Dense layer \
-                 activation softmax.",
+                 activation softmax, or use {}.from_logits() on a linear output.",
+                self.name(),
                 self.name()
             )),
-            (Loss::BinaryCrossentropy, Activation::Sigmoid) => Ok(()),
-            (Loss::BinaryCrossentropy, other) => doctor(format!(
-                "binary_crossentropy expects the output layer to end in sigmoid (independent probabilities), but it ends \
-                 in {other}. Give the last Dense layer activation sigmoid."
+            (Loss::WeightedBinaryCrossentropy(w), _) if w.len() != units => Err(Error::invalid(
+                "weighted_binary_crossentropy",
+                format!("{} weights for an output of {units} units; give one weight per unit", w.len()),
             )),
-            (Loss::MeanSquaredError | Loss::MeanAbsoluteError, _) => Ok(()),
+            (Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_), Activation::Sigmoid | Activation::Softmax) => {
+                Ok(())
+            }
+            (Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_), other) => doctor(format!(
+                "{} expects probabilities, but the output layer ends in {other}, whose outputs are not in [0, 1]. Give the \
+                 last Dense layer activation sigmoid, or use binary_crossentropy.from_logits() on a linear output.",
+                self.name()
+            )),
+            (Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Custom(_), _) => Ok(()),
         }
     }
 
-    /// Adds the per-sample loss (`[batch]`) to `g`.
-    pub fn per_sample(&self, g: &mut Graph, out: LayerOut, y: NodeId) -> Result<NodeId> {
-        let mean_last = |g: &mut Graph, v: NodeId| -> Result<NodeId> {
-            let mut v = v;
-            while g.shape(v)?.rank() > 1 {
-                let last = g.shape(v)?.rank() - 1;
-                v = g.unary(Op::Mean { axis: last }, v)?;
+    /// Adds the batch loss (a scalar, the mean over samples) to `g`. `activation` is the output
+    /// layer's, which decides between the logits and the probability form.
+    pub fn build(&self, g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<NodeId> {
+        let per_element = match self {
+            Loss::SparseCategoricalCrossentropy => {
+                g.binary(Op::SoftmaxCrossEntropy { sparse: true }, out.pre_activation, y)?
             }
-            Ok(v)
+            Loss::CategoricalCrossentropy => {
+                g.binary(Op::SoftmaxCrossEntropy { sparse: false }, out.pre_activation, y)?
+            }
+            Loss::BinaryCrossentropy => binary_crossentropy(g, out, activation, y)?,
+            Loss::WeightedBinaryCrossentropy(w) => {
+                let bce = binary_crossentropy(g, out, activation, y)?;
+                crate::backend::weight_columns(g, bce, w)?
+            }
+            Loss::MeanSquaredError => g.binary(Op::SquaredError, out.output, y)?,
+            Loss::MeanAbsoluteError => g.binary(Op::AbsoluteError, out.output, y)?,
+            Loss::FromLogits(inner) => {
+                // The output is linear: it *is* the logits, so the logits form applies directly.
+                let logits = LayerOut {
+                    pre_activation: out.output,
+                    output: out.output,
+                };
+                let as_if = match **inner {
+                    Loss::BinaryCrossentropy => Activation::Sigmoid,
+                    _ => Activation::Softmax,
+                };
+                return inner.build(g, logits, as_if, y);
+            }
+            Loss::Custom(c) => (c.f)(g, y, out.output)?,
         };
-        match self {
-            Loss::SparseCategoricalCrossentropy => g.binary(
-                Op::SoftmaxCrossEntropy { sparse: true },
-                out.pre_activation,
-                y,
-            ),
-            Loss::CategoricalCrossentropy => g.binary(
-                Op::SoftmaxCrossEntropy { sparse: false },
-                out.pre_activation,
-                y,
-            ),
-            Loss::BinaryCrossentropy => {
-                let l = g.binary(Op::SigmoidBinaryCrossEntropy, out.pre_activation, y)?;
-                mean_last(g, l)
-            }
-            Loss::MeanSquaredError => {
-                let l = g.binary(Op::SquaredError, out.output, y)?;
-                mean_last(g, l)
-            }
-            Loss::MeanAbsoluteError => {
-                let l = g.binary(Op::AbsoluteError, out.output, y)?;
-                mean_last(g, l)
-            }
-        }
+        g.mean_all(per_element)
     }
 
     /// Checks the labels handed to fit/evaluate against this loss and the model's output shape.
@@ -118,8 +204,8 @@ impl Loss {
         let integral = y.data().iter().all(|v| v.fract() == 0.0);
         let distinct = distinct_values(y, 16);
         let doctor = |m: String| Err(Error::Doctor(m));
-        match self {
-            Loss::SparseCategoricalCrossentropy => {
+        match self.kind() {
+            LossKind::Sparse => {
                 if y.row_len() != want {
                     if y.row_len() == units && is_one_hot(y) {
                         return doctor(format!(
@@ -128,7 +214,7 @@ impl Loss {
                         ));
                     }
                     return Err(Error::shape(
-                        self.name(),
+                        &self.name(),
                         format!("labels {:?}", y.shape()),
                         format!("[{n}] integer class labels"),
                     ));
@@ -147,7 +233,7 @@ impl Loss {
                     ));
                 }
             }
-            Loss::CategoricalCrossentropy => {
+            LossKind::Categorical => {
                 if y.row_len() != want {
                     if integral && y.row_len() == 1 {
                         return doctor(format!(
@@ -164,20 +250,15 @@ impl Loss {
                     ));
                 }
             }
-            Loss::BinaryCrossentropy => {
+            LossKind::Binary => {
                 if y.row_len() != want {
                     return Err(Error::shape(
-                        self.name(),
+                        &self.name(),
                         format!("labels {:?}", y.shape()),
                         format!("[{n}, {units}] targets in [0, 1], one per output unit"),
                     ));
                 }
-                if let Some((i, &v)) = y
-                    .data()
-                    .iter()
-                    .enumerate()
-                    .find(|(_, v)| !(0.0..=1.0).contains(*v))
-                {
+                if let Some((i, &v)) = y.data().iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
                     if integral && distinct.iter().all(|d| *d >= 0.0) && distinct.len() > 2 {
                         return doctor(format!(
                             "binary_crossentropy models each output as a yes/no probability, but the labels take {} \
@@ -197,10 +278,10 @@ impl Loss {
                     ));
                 }
             }
-            Loss::MeanSquaredError | Loss::MeanAbsoluteError => {
+            LossKind::Other => {
                 if y.row_len() != want {
                     return Err(Error::shape(
-                        self.name(),
+                        &self.name(),
                         format!("targets {:?}", y.shape()),
                         format!("[{n}, {}] (one target per output unit)", want),
                     ));
@@ -227,10 +308,7 @@ fn distinct_values(y: &Tensor, limit: usize) -> Vec<f32> {
 }
 
 fn list(v: &[f32]) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn is_one_hot(y: &Tensor) -> bool {
@@ -238,4 +316,13 @@ fn is_one_hot(y: &Tensor) -> bool {
         let r = y.row(i);
         r.iter().all(|&v| v == 0.0 || v == 1.0) && r.iter().sum::<f32>() == 1.0
     })
+}
+
+/// Elementwise binary cross-entropy: from the logits when the output is a sigmoid, else on the
+/// output probabilities, clipped as Keras clips them.
+fn binary_crossentropy(g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<NodeId> {
+    if activation == Activation::Sigmoid {
+        return g.binary(Op::SigmoidBinaryCrossEntropy, out.pre_activation, y);
+    }
+    crate::backend::binary_crossentropy(g, y, out.output)
 }

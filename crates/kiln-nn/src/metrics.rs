@@ -3,6 +3,7 @@
 use kiln_graph::{Graph, NodeId, Op, Result};
 
 use crate::layers::LayerOut;
+use crate::loss::LossKind;
 use crate::{Activation, Loss};
 
 /// A metric, as named to `compile`.
@@ -10,7 +11,10 @@ use crate::{Activation, Loss};
 pub enum Metric {
     /// Keras' `"accuracy"`, resolved from the loss and output shape: binary accuracy (threshold
     /// 0.5) for binary_crossentropy, categorical for categorical_crossentropy, sparse categorical for
-    /// sparse_categorical_crossentropy; for regression losses binary on one unit, else categorical.
+    /// sparse_categorical_crossentropy. For other losses (regression, user-composed) it follows the
+    /// output layer: binary after a sigmoid, categorical after a softmax, otherwise binary on one unit
+    /// and categorical on several. (Keras looks only at the width there, which scores multi-label
+    /// sigmoid outputs with categorical accuracy.)
     Accuracy,
     /// Fraction of outputs on the right side of `threshold`.
     BinaryAccuracy { threshold: f32 },
@@ -38,16 +42,16 @@ impl Metric {
     }
 
     /// `Accuracy` resolved to a concrete accuracy for this loss and output width.
-    pub fn resolve(&self, loss: Loss, units: usize) -> Metric {
+    pub fn resolve(&self, loss: &Loss, activation: Activation, units: usize) -> Metric {
         match self {
-            Metric::Accuracy => match loss {
-                Loss::BinaryCrossentropy => Metric::BinaryAccuracy { threshold: 0.5 },
-                Loss::CategoricalCrossentropy => Metric::CategoricalAccuracy,
-                Loss::SparseCategoricalCrossentropy => Metric::SparseCategoricalAccuracy,
-                Loss::MeanSquaredError | Loss::MeanAbsoluteError if units == 1 => {
-                    Metric::BinaryAccuracy { threshold: 0.5 }
-                }
-                Loss::MeanSquaredError | Loss::MeanAbsoluteError => Metric::CategoricalAccuracy,
+            Metric::Accuracy => match (loss.kind(), activation) {
+                (LossKind::Binary, _) => Metric::BinaryAccuracy { threshold: 0.5 },
+                (LossKind::Categorical, _) => Metric::CategoricalAccuracy,
+                (LossKind::Sparse, _) => Metric::SparseCategoricalAccuracy,
+                (LossKind::Other, Activation::Sigmoid) => Metric::BinaryAccuracy { threshold: 0.5 },
+                (LossKind::Other, Activation::Softmax) => Metric::CategoricalAccuracy,
+                (LossKind::Other, _) if units == 1 => Metric::BinaryAccuracy { threshold: 0.5 },
+                (LossKind::Other, _) => Metric::CategoricalAccuracy,
             },
             other => *other,
         }
@@ -56,16 +60,8 @@ impl Metric {
     /// Adds the per-element values whose mean is the metric; returns them with how many values
     /// each sample contributes. Argmax runs on the logits of a softmax layer (same argmax, no
     /// softmax needed while training).
-    pub fn values(
-        &self,
-        g: &mut Graph,
-        out: LayerOut,
-        activation: Activation,
-        y: NodeId,
-    ) -> Result<(NodeId, usize)> {
-        let per_sample = |g: &Graph, v: NodeId| -> Result<usize> {
-            Ok(g.shape(v)?.dims()[1..].iter().product())
-        };
+    pub fn values(&self, g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<(NodeId, usize)> {
+        let per_sample = |g: &Graph, v: NodeId| -> Result<usize> { Ok(g.shape(v)?.dims()[1..].iter().product()) };
         let scores = if activation == Activation::Softmax {
             out.pre_activation
         } else {
@@ -74,12 +70,7 @@ impl Metric {
         let v = match self {
             Metric::Accuracy => unreachable!("resolve `Accuracy` before building"),
             Metric::BinaryAccuracy { threshold } => {
-                let predicted = g.unary(
-                    Op::Greater {
-                        threshold: *threshold,
-                    },
-                    out.output,
-                )?;
+                let predicted = g.unary(Op::Greater { threshold: *threshold }, out.output)?;
                 g.binary(Op::Equal, predicted, y)?
             }
             Metric::CategoricalAccuracy => {

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use kiln_data::Tensor;
 use kiln_graph::{
-    gradients, schedule, Backend, Counters, Error, Graph, NodeId, Op, PersistentId, PersistentKind,
-    PersistentSpec, PlanId, Result, Session, Shape,
+    gradients, schedule, Backend, Counters, Error, Graph, NodeId, Op, PersistentId, PersistentKind, PersistentSpec,
+    PlanId, Result, Session, Shape,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -140,12 +140,7 @@ impl Model {
         metrics: &[Metric],
     ) -> Result<()> {
         let shapes = self.network.shapes()?;
-        if let Some((i, s)) = shapes
-            .inputs
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.contains(&0))
-        {
+        if let Some((i, s)) = shapes.inputs.iter().enumerate().find(|(_, s)| s.contains(&0)) {
             return Err(Error::invalid(
                 "compile",
                 format!("input {i} has shape {s:?} with a zero dimension"),
@@ -200,7 +195,7 @@ impl Model {
             .map(|m| {
                 (
                     m.name().to_string(),
-                    m.resolve(loss, units),
+                    m.resolve(&loss, last_activation, units),
                     accumulator(m.name()),
                 )
             })
@@ -245,10 +240,7 @@ impl Model {
 
     /// Work counters of the model's session (submits, dispatches, allocations, ...).
     pub fn counters(&self) -> Counters {
-        self.compiled
-            .as_ref()
-            .map(|c| c.session.counters())
-            .unwrap_or_default()
+        self.compiled.as_ref().map(|c| c.session.counters()).unwrap_or_default()
     }
 
     /// Number of updates applied so far.
@@ -257,12 +249,7 @@ impl Model {
     }
 
     /// Trains for `options.epochs` passes over `(x, y)`; `x` has one array per model input.
-    pub fn fit<'a>(
-        &mut self,
-        x: impl Into<Inputs<'a>>,
-        y: &Tensor,
-        options: &FitOptions,
-    ) -> Result<History> {
+    pub fn fit<'a>(&mut self, x: impl Into<Inputs<'a>>, y: &Tensor, options: &FitOptions) -> Result<History> {
         let x = x.into();
         let c = self.compiled("fit")?;
         if options.batch_size == 0 {
@@ -293,9 +280,7 @@ impl Model {
                 feeds.push(("step", &step));
                 c.session.run(plan.id, &feeds)?;
                 if options.record_batch_loss {
-                    history
-                        .batch_loss
-                        .push(c.session.read_outputs(plan.id)?[0][0]);
+                    history.batch_loss.push(c.session.read_outputs(plan.id)?[0][0]);
                 }
                 counts = plan.metric_counts;
             }
@@ -303,10 +288,7 @@ impl Model {
                 history.push(&name, value);
             }
             if let Some((vx, vy)) = &options.validation_data {
-                for (name, value) in c
-                    .run_evaluation(&Inputs::from(vx), vy, options.batch_size)?
-                    .values
-                {
+                for (name, value) in c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?.values {
                     history.push(&format!("val_{name}"), value);
                 }
             }
@@ -314,9 +296,7 @@ impl Model {
                 let parts: Vec<String> = history
                     .metrics
                     .iter()
-                    .map(|(name, v)| {
-                        format!("{name}: {:.4}", v.last().copied().unwrap_or(f32::NAN))
-                    })
+                    .map(|(name, v)| format!("{name}: {:.4}", v.last().copied().unwrap_or(f32::NAN)))
                     .collect();
                 println!(
                     "Epoch {epoch}/{} - {:.2}s - {}",
@@ -330,12 +310,7 @@ impl Model {
     }
 
     /// Loss and metrics over `(x, y)`, in batches of `batch_size`.
-    pub fn evaluate<'a>(
-        &mut self,
-        x: impl Into<Inputs<'a>>,
-        y: &Tensor,
-        batch_size: usize,
-    ) -> Result<Evaluation> {
+    pub fn evaluate<'a>(&mut self, x: impl Into<Inputs<'a>>, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
         let x = x.into();
         let c = self.compiled("evaluate")?;
         c.check_data("evaluate", &x, Some(y))?;
@@ -418,10 +393,7 @@ impl Model {
             total += params;
             let out = format!(
                 "(None, {})",
-                out.iter()
-                    .map(|d| d.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                out.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
             );
             s += &format!(
                 "{:<24}{:<20}{:>10}\n",
@@ -569,12 +541,7 @@ impl Compiled {
         Ok(out)
     }
 
-    fn run_evaluation(
-        &mut self,
-        x: &Inputs<'_>,
-        y: &Tensor,
-        batch_size: usize,
-    ) -> Result<Evaluation> {
+    fn run_evaluation(&mut self, x: &Inputs<'_>, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
         if batch_size == 0 {
             return Err(Error::invalid("evaluate", "batch_size must be at least 1"));
         }
@@ -635,11 +602,7 @@ impl Compiled {
                 .collect();
             outs.push(app.layer.build(&mut g, &xs, &nodes)?);
         }
-        let out = match self
-            .network
-            .output
-            .expect("compile checked the model has an output")
-        {
+        let out = match self.network.output.expect("compile checked the model has an output") {
             Source::Node(j) => outs[j],
             Source::Input(i) => crate::layers::plain(inputs[i]),
         };
@@ -649,10 +612,11 @@ impl Compiled {
         let mut y_shape = vec![batch];
         y_shape.extend(self.loss.label_shape(&self.output_shape));
         let y = g.input("y", y_shape);
-        let per_sample = self.loss.per_sample(&mut g, out, y)?;
-        let loss = g.unary(Op::Mean { axis: 0 }, per_sample)?;
+        let loss = self.loss.build(&mut g, out, self.last_activation, y)?;
+        // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
+        let weighted = g.scale(loss, batch as f32)?;
         let acc = g.persistent(self.loss_acc);
-        g.push(Op::AccumulateSum, &[acc, per_sample])?;
+        g.push(Op::AccumulateSum, &[acc, weighted])?;
         let mut counts = Vec::new();
         for (_, metric, acc_id) in &self.metrics {
             let (values, per) = metric.values(&mut g, out, self.last_activation, y)?;

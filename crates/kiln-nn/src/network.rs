@@ -57,11 +57,7 @@ impl Network {
     /// Appends an application and returns its source.
     pub fn push(&mut self, layer: Arc<dyn Layer>, inputs: Vec<Source>) -> Source {
         let name = self.fresh_name(layer.kind());
-        self.nodes.push(Application {
-            layer,
-            name,
-            inputs,
-        });
+        self.nodes.push(Application { layer, name, inputs });
         Source::Node(self.nodes.len() - 1)
     }
 
@@ -106,11 +102,7 @@ impl Network {
             Source::Input(i) => inputs[i].clone(),
             Source::Node(j) => nodes[j].1.clone(),
         };
-        Ok(Shapes {
-            inputs,
-            nodes,
-            output,
-        })
+        Ok(Shapes { inputs, nodes, output })
     }
 
     /// The application that produces the output, if any.

@@ -13,11 +13,7 @@ pub enum Optimizer {
         epsilon: f32,
     },
     /// SGD with optional (Nesterov) momentum: Keras' defaults are `lr 0.01`, no momentum.
-    Sgd {
-        lr: f32,
-        momentum: f32,
-        nesterov: bool,
-    },
+    Sgd { lr: f32, momentum: f32, nesterov: bool },
 }
 
 impl Optimizer {
@@ -35,10 +31,7 @@ impl Optimizer {
     pub fn adam_lr(lr: f32) -> Self {
         match Self::adam() {
             Optimizer::Adam {
-                beta1,
-                beta2,
-                epsilon,
-                ..
+                beta1, beta2, epsilon, ..
             } => Optimizer::Adam {
                 lr,
                 beta1,
@@ -60,11 +53,7 @@ impl Optimizer {
 
     /// SGD with momentum.
     pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
-        Optimizer::Sgd {
-            lr,
-            momentum,
-            nesterov,
-        }
+        Optimizer::Sgd { lr, momentum, nesterov }
     }
 
     /// Names of the state tensors kept per parameter.
@@ -89,15 +78,7 @@ impl Optimizer {
                 beta2,
                 epsilon,
             },
-            Optimizer::Sgd {
-                lr,
-                momentum,
-                nesterov,
-            } => Op::SgdUpdate {
-                lr,
-                momentum,
-                nesterov,
-            },
+            Optimizer::Sgd { lr, momentum, nesterov } => Op::SgdUpdate { lr, momentum, nesterov },
         }
     }
 

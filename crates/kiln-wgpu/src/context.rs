@@ -35,13 +35,11 @@ impl GpuContext {
     /// `WGPU_ADAPTER_NAME` picks by name (substring, case-insensitive), `WGPU_POWER_PREF` breaks
     /// ties; by default the high-performance adapter.
     pub fn from_env() -> Result<Self> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle().with_env());
         let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
             Ok(wanted) => {
                 let wanted = wanted.to_lowercase();
-                let adapters =
-                    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
                 let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
                 adapters
                     .into_iter()
@@ -49,21 +47,16 @@ impl GpuContext {
                     .ok_or_else(|| {
                         Error::device(
                             "wgpu",
-                            format!(
-                                "WGPU_ADAPTER_NAME={wanted} matches no adapter; found {names:?}"
-                            ),
+                            format!("WGPU_ADAPTER_NAME={wanted} matches no adapter; found {names:?}"),
                         )
                     })?
             }
-            Err(_) => pollster::block_on(
-                instance.request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::from_env()
-                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
-                    force_fallback_adapter: false,
-                    compatible_surface: None,
-                    ..Default::default()
-                }),
-            )
+            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                ..Default::default()
+            }))
             .map_err(|e| Error::device("wgpu", format!("no adapter: {e}")))?,
         };
         Self::from_adapter(adapter)
@@ -76,9 +69,7 @@ impl GpuContext {
         let limits = adapter.limits();
         let subgroups = adapter.features() & wgpu::Features::SUBGROUP;
         let caps = Caps {
-            subgroup8: !subgroups.is_empty()
-                && info.subgroup_min_size == 8
-                && info.subgroup_max_size == 8,
+            subgroup8: !subgroups.is_empty() && info.subgroup_min_size == 8 && info.subgroup_max_size == 8,
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("kiln"),
@@ -137,19 +128,15 @@ impl GpuContext {
                 });
             }
             let label = format!("kiln layout ({storage} storage)");
-            let bgl = self
-                .device
-                .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(&label),
-                    entries: &entries,
-                });
-            let pl = self
-                .device
-                .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some(&label),
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
+            let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(&label),
+                entries: &entries,
+            });
+            let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(&label),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
             (bgl, pl)
         })
     }
@@ -194,19 +181,17 @@ impl GpuContext {
         }
         let layout = self.layout_locked(&mut cache, storage).1.clone();
         let module = &cache.modules[&shader];
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&layout),
-                module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: overrides,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&layout),
+            module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: overrides,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::device(
                 self.name(),

@@ -79,10 +79,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             grid: grid_1d(count),
         }
     };
-    let reduce = |entry: &'static str,
-                  (outer, len, inner): (usize, usize, usize),
-                  scale: f32,
-                  threads: usize| Kernel {
+    let reduce = |entry: &'static str, (outer, len, inner): (usize, usize, usize), scale: f32, threads: usize| Kernel {
         shader: Shader::Reduce,
         entry,
         overrides: vec![],
@@ -154,12 +151,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::Clip { min, max } => ew("clip", &[0], max.to_bits() as usize, *min),
         Op::Concat { axis } => {
             let (outer, len_a, inner) = ins[0].shape.split_at_axis(*axis);
-            layout(
-                "concat",
-                &[0, 1],
-                (outer, len_a, ins[1].shape.dims()[*axis], inner),
-                0,
-            )
+            layout("concat", &[0, 1], (outer, len_a, ins[1].shape.dims()[*axis], inner), 0)
         }
         Op::Slice { axis, start, len } => {
             let (outer, total, inner) = ins[0].shape.split_at_axis(*axis);
@@ -190,13 +182,9 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             reduce("argmax", (n, len, 1), 1.0, n)
         }
         Op::SoftmaxCrossEntropy { sparse } => loss("softmax_cross_entropy", &[0, 1], Some(*sparse)),
-        Op::SoftmaxCrossEntropyGrad { sparse } => {
-            loss("softmax_cross_entropy_grad", &[0, 1, 2], Some(*sparse))
-        }
+        Op::SoftmaxCrossEntropyGrad { sparse } => loss("softmax_cross_entropy_grad", &[0, 1, 2], Some(*sparse)),
         Op::SigmoidBinaryCrossEntropy => loss("sigmoid_binary_cross_entropy", &[0, 1], None),
-        Op::SigmoidBinaryCrossEntropyGrad => {
-            loss("sigmoid_binary_cross_entropy_grad", &[0, 1, 2], None)
-        }
+        Op::SigmoidBinaryCrossEntropyGrad => loss("sigmoid_binary_cross_entropy_grad", &[0, 1, 2], None),
         Op::SquaredError => loss("squared_error", &[0, 1], None),
         Op::AbsoluteError => loss("absolute_error", &[0, 1], None),
         Op::MatMul {
@@ -214,11 +202,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                 Epilogue::Sigmoid => 2.0,
             };
             // Without a bias, binding 4 still needs a buffer: A is bound there and never read.
-            let bias_ref = if *bias {
-                ins[2].clone()
-            } else {
-                ins[0].clone()
-            };
+            let bias_ref = if *bias { ins[2].clone() } else { ins[0].clone() };
             // The widest kernel the shapes allow: 16-byte loads need the contiguous dimensions to
             // divide by 4; the subgroup kernel needs plain layouts and 8-wide subgroups.
             let vec4 = nn % 4 == 0
@@ -289,11 +273,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             },
             grid_1d(ins[0].len()),
         ),
-        Op::SgdUpdate {
-            lr,
-            momentum,
-            nesterov,
-        } => optim(
+        Op::SgdUpdate { lr, momentum, nesterov } => optim(
             "sgd_update",
             OptimParams {
                 n: ins[0].len() as u32,
@@ -312,6 +292,6 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             },
             [1, 1, 1],
         ),
-        Op::Input { .. } | Op::Persistent { .. } => unreachable!("leaves are not steps"),
+        Op::Input { .. } | Op::Persistent { .. } | Op::Constant { .. } => unreachable!("leaves are not steps"),
     }
 }

@@ -6,8 +6,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use kiln_graph::{
-    Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result,
-    Session, TensorRef,
+    Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session, TensorRef,
 };
 
 use crate::context::GpuContext;
@@ -56,9 +55,7 @@ impl GpuSession {
         let mut persistents = Vec::with_capacity(specs.len());
         for s in specs {
             let size = f32_bytes(s.shape.numel());
-            if size > ctx.limits.max_storage_buffer_binding_size
-                || size > ctx.limits.max_buffer_size
-            {
+            if size > ctx.limits.max_storage_buffer_binding_size || size > ctx.limits.max_buffer_size {
                 return Err(Error::device(
                     ctx.name(),
                     format!(
@@ -70,9 +67,7 @@ impl GpuSession {
             persistents.push(ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&s.name),
                 size,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             }));
             counters.buffer_allocations += 1;
@@ -117,17 +112,13 @@ impl GpuSession {
                 b
             }
         };
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("kiln read"),
-            });
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("kiln read"),
+        });
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.ctx.queue.submit([enc.finish()]);
         self.counters.submits += 1;
-        map_read(&self.ctx, &staging, &[(0, (size / 4) as usize)])
-            .map(|mut v| v.pop().expect("one range requested"))
+        map_read(&self.ctx, &staging, &[(0, (size / 4) as usize)]).map(|mut v| v.pop().expect("one range requested"))
     }
 
     fn binding<'a>(&'a self, arena: &'a wgpu::Buffer, r: &TensorRef) -> wgpu::BindingResource<'a> {
@@ -143,11 +134,7 @@ impl GpuSession {
 }
 
 /// Maps `buffer`, waits for the GPU, and copies out each `(offset in f32s, len)` range.
-fn map_read(
-    ctx: &GpuContext,
-    buffer: &wgpu::Buffer,
-    ranges: &[(usize, usize)],
-) -> Result<Vec<Vec<f32>>> {
+fn map_read(ctx: &GpuContext, buffer: &wgpu::Buffer, ranges: &[(usize, usize)]) -> Result<Vec<Vec<f32>>> {
     let (tx, rx) = mpsc::channel();
     buffer.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
@@ -163,10 +150,7 @@ fn map_read(
             .get_mapped_range(..)
             .map_err(|e| Error::device(ctx.name(), format!("readback failed: {e}")))?;
         let all: &[f32] = bytemuck::cast_slice(&view);
-        ranges
-            .iter()
-            .map(|&(o, n)| all[o..o + n].to_vec())
-            .collect()
+        ranges.iter().map(|&(o, n)| all[o..o + n].to_vec()).collect()
     };
     buffer.unmap();
     Ok(out)
@@ -202,10 +186,7 @@ impl Session for GpuSession {
 
     fn load(&mut self, plan: Arc<Plan>) -> Result<PlanId> {
         if plan.persistents != self.specs {
-            return Err(Error::invalid(
-                "session",
-                "plan was built for another model's tensors",
-            ));
+            return Err(Error::invalid("session", "plan was built for another model's tensors"));
         }
         let limits = self.ctx.limits.clone();
         let arena_bytes = f32_bytes(plan.arena_len);
@@ -222,15 +203,17 @@ impl Session for GpuSession {
         let arena = self.buffer(
             "kiln arena",
             arena_bytes,
-            wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
         );
-        let kernels: Vec<Kernel> = plan
-            .steps
-            .iter()
-            .map(|s| kernel_for(s, self.ctx.caps))
-            .collect();
+        for (r, data) in &plan.constants {
+            let Location::Arena { offset } = r.location else {
+                unreachable!("constants live in the arena")
+            };
+            self.ctx
+                .queue
+                .write_buffer(&arena, (offset * 4) as u64, bytemuck::cast_slice(data));
+        }
+        let kernels: Vec<Kernel> = plan.steps.iter().map(|s| kernel_for(s, self.ctx.caps)).collect();
         for (k, step) in kernels.iter().zip(&plan.steps) {
             for b in &k.bindings {
                 if f32_bytes(b.len()) > limits.max_storage_buffer_binding_size {
@@ -245,17 +228,10 @@ impl Session for GpuSession {
                     ));
                 }
             }
-            if k.grid
-                .iter()
-                .any(|&g| g > limits.max_compute_workgroups_per_dimension)
-            {
+            if k.grid.iter().any(|&g| g > limits.max_compute_workgroups_per_dimension) {
                 return Err(Error::device(
                     self.ctx.name(),
-                    format!(
-                        "{}: grid {:?} exceeds the device's limit",
-                        step.op.name(),
-                        k.grid
-                    ),
+                    format!("{}: grid {:?} exceeds the device's limit", step.op.name(), k.grid),
                 ));
             }
         }
@@ -275,9 +251,7 @@ impl Session for GpuSession {
         });
         let mut dispatches = Vec::with_capacity(kernels.len());
         for (i, k) in kernels.iter().enumerate() {
-            let (pipeline, created) =
-                self.ctx
-                    .pipeline(k.shader, k.entry, &k.overrides, k.bindings.len())?;
+            let (pipeline, created) = self.ctx.pipeline(k.shader, k.entry, &k.overrides, k.bindings.len())?;
             if created {
                 self.counters.pipeline_creations += 1;
             }
@@ -296,14 +270,11 @@ impl Session for GpuSession {
                     resource: self.binding(&arena, r),
                 });
             }
-            let bind_group = self
-                .ctx
-                .device
-                .create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(k.entry),
-                    layout: &layout,
-                    entries: &entries,
-                });
+            let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(k.entry),
+                layout: &layout,
+                entries: &entries,
+            });
             dispatches.push(Dispatch {
                 label: k.entry,
                 pipeline,
@@ -351,19 +322,14 @@ impl Session for GpuSession {
                 unreachable!("inputs live in the arena")
             };
             if !data.is_empty() {
-                self.ctx.queue.write_buffer(
-                    &loaded.arena,
-                    (offset * 4) as u64,
-                    bytemuck::cast_slice(data),
-                );
+                self.ctx
+                    .queue
+                    .write_buffer(&loaded.arena, (offset * 4) as u64, bytemuck::cast_slice(data));
             }
         }
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("kiln step"),
-            });
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("kiln step"),
+        });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("kiln step"),

@@ -71,10 +71,7 @@ impl Shader {
     /// Whether the family's indexing is proven in bounds by its own guards (checked by the parity
     /// tests at edge sizes), so wgpu's runtime bounds checks can be left out.
     pub fn trusted(self) -> bool {
-        matches!(
-            self,
-            Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup
-        )
+        matches!(self, Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup)
     }
 
     /// Size in bytes of the family's `Params` struct on the host side.
@@ -86,9 +83,7 @@ impl Shader {
             Shader::Loss => size_of::<LossParams>(),
             Shader::Optim => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
-            Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => {
-                size_of::<MatmulParams>()
-            }
+            Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => size_of::<MatmulParams>(),
         }
     }
 }

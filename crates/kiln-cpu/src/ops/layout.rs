@@ -5,12 +5,7 @@
 use crate::Real;
 
 /// `out[o, 0..la, i] = a[o, .., i]`, `out[o, la.., i] = b[o, .., i]`.
-pub fn concat<T: Real>(
-    a: &[T],
-    b: &[T],
-    (outer, la, lb, inner): (usize, usize, usize, usize),
-    out: &mut [T],
-) {
+pub fn concat<T: Real>(a: &[T], b: &[T], (outer, la, lb, inner): (usize, usize, usize, usize), out: &mut [T]) {
     let (ra, rb) = (la * inner, lb * inner);
     for o in 0..outer {
         let dst = o * (ra + rb);
@@ -20,13 +15,7 @@ pub fn concat<T: Real>(
 }
 
 /// `out[o, l, i] = x[o, start + l, i]` for `l < len`, where `x` has `total` entries along the axis.
-pub fn slice<T: Real>(
-    x: &[T],
-    (outer, total, inner): (usize, usize, usize),
-    start: usize,
-    len: usize,
-    out: &mut [T],
-) {
+pub fn slice<T: Real>(x: &[T], (outer, total, inner): (usize, usize, usize), start: usize, len: usize, out: &mut [T]) {
     for o in 0..outer {
         let src = (o * total + start) * inner;
         out[o * len * inner..(o + 1) * len * inner].copy_from_slice(&x[src..src + len * inner]);

@@ -19,13 +19,7 @@ fn class_of<T: Real>(label: T, classes: usize) -> usize {
 }
 
 /// Per-row cross-entropy of `softmax(logits)` over rows of `classes`.
-pub fn softmax_cross_entropy<T: Real>(
-    logits: &[T],
-    labels: &[T],
-    classes: usize,
-    sparse: bool,
-    out: &mut [T],
-) {
+pub fn softmax_cross_entropy<T: Real>(logits: &[T], labels: &[T], classes: usize, sparse: bool, out: &mut [T]) {
     for (r, z) in logits.chunks(classes).enumerate() {
         let lse = log_sum_exp(z);
         out[r] = if sparse {
@@ -46,11 +40,7 @@ pub fn softmax_cross_entropy_grad<T: Real>(
     sparse: bool,
     out: &mut [T],
 ) {
-    for (r, (z, o)) in logits
-        .chunks(classes)
-        .zip(out.chunks_mut(classes))
-        .enumerate()
-    {
+    for (r, (z, o)) in logits.chunks(classes).zip(out.chunks_mut(classes)).enumerate() {
         let lse = log_sum_exp(z);
         if sparse {
             let l = class_of(labels[r], classes);

@@ -20,16 +20,8 @@ pub fn matmul<T: Real>(
     trans_b: bool,
     epilogue: Epilogue,
 ) {
-    let (rsa, csa) = if trans_a {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (rsb, csb) = if trans_b {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
+    let (rsa, csa) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
     T::gemm(m, k, n, a, rsa, csa, b, rsb, csb, out);
     if bias.is_none() && epilogue == Epilogue::Linear {
         return;

@@ -5,17 +5,7 @@ use crate::Real;
 /// Adam in Keras' "epsilon hat" form: the bias correction is folded into the step size,
 /// `lr_t = lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ)`, then `p -= lr_t · m / (√v + ε)`.
 #[allow(clippy::too_many_arguments)]
-pub fn adam<T: Real>(
-    p: &mut [T],
-    m: &mut [T],
-    v: &mut [T],
-    g: &[T],
-    step: T,
-    lr: T,
-    beta1: T,
-    beta2: T,
-    eps: T,
-) {
+pub fn adam<T: Real>(p: &mut [T], m: &mut [T], v: &mut [T], g: &[T], step: T, lr: T, beta1: T, beta2: T, eps: T) {
     let one = T::one();
     let lr_t = lr * (one - beta2.powf(step)).sqrt() / (one - beta1.powf(step));
     for i in 0..p.len() {

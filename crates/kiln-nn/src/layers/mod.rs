@@ -62,10 +62,7 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
 pub fn single<'a>(kind: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
     match inputs {
         [one] => Ok(one),
-        _ => Err(Error::invalid(
-            kind,
-            format!("takes one input, got {}", inputs.len()),
-        )),
+        _ => Err(Error::invalid(kind, format!("takes one input, got {}", inputs.len()))),
     }
 }
 
