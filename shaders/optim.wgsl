@@ -5,6 +5,8 @@
 // | 0       | Params        | Params        | Params         |
 // | 1       | param [n] rw  | param [n] rw  | acc [1] rw     |
 // | 2       | m [n] rw      | velocity rw   | x [n]          |
+// accumulate_sum: acc [1] += Σ x (one workgroup, a fixed tree). accumulate_rows: acc [width] +=
+// column sums of x viewed as [n / width, width], one invocation per column.
 // | 3       | v [n] rw      | grad [n]      |                |
 // | 4       | grad [n]      |               |                |
 // | 5       | step [1]      |               |                |
@@ -17,7 +19,7 @@ struct Params {
     beta2: f32,
     epsilon: f32,
     momentum: f32,
-    pad: u32,
+    width: u32,  // accumulate_rows: accumulator length
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -72,4 +74,13 @@ fn accumulate_sum(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if (lid == 0u) { t0[0] = t0[0] + partial[0]; }
+}
+
+@compute @workgroup_size(256)
+fn accumulate_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = flat_index(gid, nwg);
+    if (j >= p.width) { return; }
+    var s = 0.0;
+    for (var i = j; i < p.n; i += p.width) { s += t1[i]; }
+    t0[j] = t0[j] + s;
 }

@@ -4,7 +4,9 @@
 // |---------|------|-----------------------------------------|
 // | 0       | p    | Params                                  |
 // | 1       | out  | sum: [outer, inner]; broadcast: [outer, len, inner]; argmax: [outer] |
-// | 2       | a    | sum: [outer, len, inner]; broadcast: [outer, inner]; argmax: [outer, len] |
+// | 2       | a    | sum: [outer, len, inner]; broadcast: [outer, inner]; argmax: [outer, len]; count_above: scores [outer, len] |
+// | 3       | b    | count_above: labels [outer, len] (other entries: bound to a, unread) |
+// count_above writes [2, len, inner] ROC counts with inner thresholds, one invocation each.
 // sum (mean = sum with scale 1/len): one invocation per output element, a sequential loop over
 // len, so the result is deterministic and matches the CPU order.
 
@@ -18,6 +20,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b: array<f32>;
 
 @compute @workgroup_size(256)
 fn sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -52,4 +55,27 @@ fn argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
         if (v > mx) { mx = v; best = j; }
     }
     out[r] = f32(best);
+}
+
+// Same thresholds as kiln_graph::roc_threshold.
+fn roc_threshold(t: u32, n: u32) -> f32 {
+    if (t == 0u) { return -1e-7; }
+    if (t + 1u == n) { return 1.0 + 1e-7; }
+    return f32(t) / f32(n - 1u);
+}
+
+@compute @workgroup_size(256)
+fn count_above(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = flat_index(gid, nwg);
+    if (o >= 2u * p.len * p.inner) { return; }
+    let t = o % p.inner;
+    let j = (o / p.inner) % p.len;
+    let negatives = o >= p.len * p.inner;
+    let theta = roc_threshold(t, p.inner);
+    var count = 0.0;
+    for (var r = 0u; r < p.outer; r++) {
+        let positive = b[r * p.len + j] > 0.5;
+        if (a[r * p.len + j] > theta && positive != negatives) { count += 1.0; }
+    }
+    out[o] = count;
 }

@@ -91,6 +91,7 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         spec("r", PersistentKind::Parameter, Shape::new([n])),
         spec("vel_n", PersistentKind::OptimizerState, Shape::new([n])),
         spec("acc", PersistentKind::Accumulator, Shape::new([1])),
+        spec("acc_rows", PersistentKind::Accumulator, Shape::new([3])),
     ];
     let mut g = kiln::graph::Graph::new(specs.clone());
     let ids: Vec<_> = (0..specs.len())
@@ -127,6 +128,8 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     )
     .unwrap();
     g.push(Op::AccumulateSum, &[ids[7], grad]).unwrap();
+    let rows = g.input("rows", Shape::new([5, 3]));
+    g.push(Op::AccumulateSum, &[ids[8], rows]).unwrap();
     let plan = Arc::new(schedule(&g, &[]).unwrap());
     let mut cpu: Box<dyn Session> = Box::new(CpuSession::<f32>::new(&specs));
     let mut gpu_session = gpu.new_session(&specs).unwrap();
@@ -140,7 +143,8 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     for t in 1..=3 {
         let grad: Vec<f32> = (0..n).map(|i| ((i * t) as f32 * 0.11).cos()).collect();
         let step = [t as f32];
-        let feeds: [(&str, &[f32]); 2] = [("grad", &grad), ("step", &step)];
+        let rows: Vec<f32> = (0..15).map(|i| (i * t) as f32 * 0.5).collect();
+        let feeds: [(&str, &[f32]); 3] = [("grad", &grad), ("step", &step), ("rows", &rows)];
         cpu.run(cpu_plan, &feeds).unwrap();
         gpu_session.run(gpu_plan, &feeds).unwrap();
     }

@@ -320,6 +320,12 @@ pub fn cases() -> Vec<Case> {
             diff: &[],
         },
         Case {
+            name: "count_above (ROC counts)",
+            inputs: |n| vec![(s(&[n, 3]), Unit), (s(&[n, 3]), Unit)],
+            build: |g, x| g.binary(Op::CountAbove { thresholds: 37 }, x[0], x[1]),
+            diff: &[],
+        },
+        Case {
             name: "greater",
             inputs: |n| vec![(s(&[n, 3]), Unit)],
             build: |g, x| g.unary(Op::Greater { threshold: 0.5 }, x[0]),

@@ -115,6 +115,10 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         }
         Op::Broadcast { axis, .. } => reduce::broadcast(x(0), out_split(step, *axis), out),
         Op::ArgMax => reduce::argmax(x(0), shape(0).last(), out),
+        Op::CountAbove { thresholds } => {
+            let d = shape(0).dims();
+            reduce::count_above(x(0), x(1), (d[0], d[1]), *thresholds, out)
+        }
         Op::SoftmaxCrossEntropy { sparse } => loss::softmax_cross_entropy(x(0), x(1), shape(0).last(), *sparse, out),
         Op::SoftmaxCrossEntropyGrad { sparse } => {
             loss::softmax_cross_entropy_grad(x(0), x(1), x(2), shape(0).last(), *sparse, out)

@@ -186,7 +186,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             let d = g.binary(Op::Mul, sign, dy)?;
             vec![Some(d), Some(g.scale(d, -1.0)?)]
         }
-        Op::Sign | Op::Equal | Op::Greater { .. } | Op::ArgMax => {
+        Op::Sign | Op::Equal | Op::Greater { .. } | Op::ArgMax | Op::CountAbove { .. } => {
             return Err(not_diff(
                 "its derivative is zero almost everywhere; it belongs in metrics, not in a loss",
             ))

@@ -135,8 +135,13 @@ pub enum Op {
     /// SGD with (optionally Nesterov) momentum, in place on `(param, velocity)`; operands
     /// `(param, velocity, grad)`.
     SgdUpdate { lr: f32, momentum: f32, nesterov: bool },
-    /// `acc[0] += Σ x`, in place on `acc`; operands `(acc[1], x)`.
+    /// `acc[j] += Σ_r x[r·m + j]` where `m` is the accumulator's element count (a scalar
+    /// accumulator sums all of `x`), in place on `acc`; operands `(acc, x)`.
     AccumulateSum,
+    /// ROC counts over `thresholds` thresholds ([`roc_threshold`]): operands `(scores [r, k], labels
+    /// [r, k])`, output `[2, k, thresholds]` holding, per label and threshold, how many positive
+    /// (label > 0.5) and how many negative samples score above it.
+    CountAbove { thresholds: usize },
 }
 
 impl Op {
@@ -180,6 +185,7 @@ impl Op {
             Op::AdamUpdate { .. } => "adam_update",
             Op::SgdUpdate { .. } => "sgd_update",
             Op::AccumulateSum => "accumulate_sum",
+            Op::CountAbove { .. } => "count_above",
         }
     }
 
@@ -215,7 +221,8 @@ impl Op {
             | Op::SigmoidBinaryCrossEntropy
             | Op::SquaredError
             | Op::AbsoluteError
-            | Op::AccumulateSum => 2,
+            | Op::AccumulateSum
+            | Op::CountAbove { .. } => 2,
             Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
             Op::AdamUpdate { .. } => 5,
         }
@@ -260,7 +267,8 @@ impl Op {
             | Op::SigmoidBinaryCrossEntropy
             | Op::SigmoidBinaryCrossEntropyGrad
             | Op::SquaredError
-            | Op::AbsoluteError => &[],
+            | Op::AbsoluteError
+            | Op::CountAbove { .. } => &[],
         }
     }
 
@@ -459,12 +467,40 @@ impl Op {
                 return Ok(None);
             }
             Op::AccumulateSum => {
-                if s[0].numel() != 1 {
-                    return Err(Error::shape(name, format!("accumulator {}", s[0]), "one element"));
+                let m = s[0].numel();
+                if m == 0 || !s[1].numel().is_multiple_of(m) {
+                    return Err(Error::shape(
+                        name,
+                        format!("accumulator {}, values {}", s[0], s[1]),
+                        "values in whole rows of the accumulator's size",
+                    ));
                 }
                 return Ok(None);
             }
+            Op::CountAbove { thresholds } => {
+                same(s[0], s[1])?;
+                if s[0].rank() != 2 || *thresholds < 2 {
+                    return Err(Error::shape(
+                        name,
+                        format!("scores {} with {thresholds} thresholds", s[0]),
+                        "[rows, labels] and at least 2 thresholds",
+                    ));
+                }
+                Shape::new([2, s[0].dims()[1], *thresholds])
+            }
         };
         Ok(Some(out))
+    }
+}
+
+/// Threshold `t` of `n` used by [`Op::CountAbove`]: just below 0, evenly spaced inside (0, 1), and
+/// just above 1, so the ROC curve runs from (1, 1) to (0, 0). Both backends compute it this way.
+pub fn roc_threshold(t: usize, n: usize) -> f32 {
+    if t == 0 {
+        -1e-7
+    } else if t + 1 == n {
+        1.0 + 1e-7
+    } else {
+        t as f32 / (n - 1) as f32
     }
 }

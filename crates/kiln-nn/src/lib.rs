@@ -23,7 +23,7 @@ pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{Concatenate, Dense, Layer, Mean};
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
-pub use metrics::Metric;
+pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
 pub use model::{Inputs, Model, Weight};
 pub use optimizer::Optimizer;
 pub use sequential::Sequential;

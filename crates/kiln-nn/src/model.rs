@@ -17,6 +17,7 @@ use rand::SeedableRng;
 
 use crate::functional::{self, SymbolicTensor};
 use crate::layers::LayerOut;
+use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
 use crate::{Activation, Evaluation, FitOptions, History, Loss, Metric, Optimizer};
 
@@ -83,8 +84,8 @@ struct Compiled {
     /// Per parameter, its optimizer state.
     opt_state: HashMap<PersistentId, Vec<PersistentId>>,
     loss_acc: PersistentId,
-    /// `(reported name, resolved metric, accumulator)`.
-    metrics: Vec<(String, Metric, PersistentId)>,
+    /// `(reported name, resolved metric, what it accumulates, accumulator)`.
+    metrics: Vec<(String, Metric, Accumulates, PersistentId)>,
     loss: Loss,
     optimizer: Optimizer,
     input_shapes: Vec<Vec<usize>>,
@@ -180,26 +181,24 @@ impl Model {
             }
             opt_state.insert(*p, states);
         }
-        let mut accumulator = |name: &str| {
+        let mut accumulator = |name: &str, len: usize| {
             specs.push(PersistentSpec {
                 name: format!("metrics/{name}"),
-                shape: Shape::new([1]),
+                shape: Shape::new([len]),
                 kind: PersistentKind::Accumulator,
             });
             PersistentId(specs.len() - 1)
         };
-        let loss_acc = accumulator("loss");
+        let loss_acc = accumulator("loss", 1);
         let units = shapes.output.last().copied().unwrap_or(1);
-        let metrics: Vec<(String, Metric, PersistentId)> = metrics
-            .iter()
-            .map(|m| {
-                (
-                    m.name().to_string(),
-                    m.resolve(&loss, last_activation, units),
-                    accumulator(m.name()),
-                )
-            })
-            .collect();
+        let mut resolved = Vec::with_capacity(metrics.len());
+        for m in metrics {
+            let metric = m.resolve(&loss, last_activation, units);
+            let kind = metric.accumulates(&loss, units)?;
+            let acc = accumulator(m.name(), Metric::accumulator_len(kind));
+            resolved.push((m.name().to_string(), metric, kind, acc));
+        }
+        let metrics = resolved;
 
         let mut session = device.new_session(&specs)?;
         let mut rng = StdRng::seed_from_u64(self.seed);
@@ -520,8 +519,9 @@ impl Compiled {
 
     fn reset_accumulators(&mut self) -> Result<()> {
         self.session.write_persistent(self.loss_acc, &[0.0])?;
-        for (_, _, acc) in &self.metrics {
-            self.session.write_persistent(*acc, &[0.0])?;
+        for (_, _, kind, acc) in &self.metrics {
+            self.session
+                .write_persistent(*acc, &vec![0.0; Metric::accumulator_len(*kind)])?;
         }
         Ok(())
     }
@@ -532,11 +532,9 @@ impl Compiled {
             "loss".to_string(),
             self.session.read_persistent(self.loss_acc)?[0] / n as f32,
         )];
-        for ((name, _, acc), count) in self.metrics.iter().zip(counts) {
-            out.push((
-                name.clone(),
-                self.session.read_persistent(*acc)?[0] / (n * count) as f32,
-            ));
+        for ((name, metric, kind, acc), count) in self.metrics.iter().zip(counts) {
+            let values = self.session.read_persistent(*acc)?;
+            out.extend(metric.finish(name, *kind, &values, n, *count));
         }
         Ok(out)
     }
@@ -618,7 +616,7 @@ impl Compiled {
         let acc = g.persistent(self.loss_acc);
         g.push(Op::AccumulateSum, &[acc, weighted])?;
         let mut counts = Vec::new();
-        for (_, metric, acc_id) in &self.metrics {
+        for (_, metric, _, acc_id) in &self.metrics {
             let (values, per) = metric.values(&mut g, out, self.last_activation, y)?;
             let acc = g.persistent(*acc_id);
             g.push(Op::AccumulateSum, &[acc, values])?;

@@ -181,6 +181,13 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             let len = ins[0].shape.last();
             reduce("argmax", (n, len, 1), 1.0, n)
         }
+        Op::CountAbove { thresholds } => {
+            let d = ins[0].shape.dims();
+            Kernel {
+                bindings: with_out(&[0, 1]),
+                ..reduce("count_above", (d[0], d[1], *thresholds), 1.0, n)
+            }
+        }
         Op::SoftmaxCrossEntropy { sparse } => loss("softmax_cross_entropy", &[0, 1], Some(*sparse)),
         Op::SoftmaxCrossEntropyGrad { sparse } => loss("softmax_cross_entropy_grad", &[0, 1, 2], Some(*sparse)),
         Op::SigmoidBinaryCrossEntropy => loss("sigmoid_binary_cross_entropy", &[0, 1], None),
@@ -284,13 +291,22 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             },
             grid_1d(ins[0].len()),
         ),
-        Op::AccumulateSum => optim(
+        Op::AccumulateSum if ins[0].len() == 1 => optim(
             "accumulate_sum",
             OptimParams {
                 n: ins[1].len() as u32,
                 ..Default::default()
             },
             [1, 1, 1],
+        ),
+        Op::AccumulateSum => optim(
+            "accumulate_rows",
+            OptimParams {
+                n: ins[1].len() as u32,
+                width: ins[0].len() as u32,
+                ..Default::default()
+            },
+            grid_1d(ins[0].len()),
         ),
         Op::Input { .. } | Op::Persistent { .. } | Op::Constant { .. } => unreachable!("leaves are not steps"),
     }

@@ -139,7 +139,7 @@ pub struct OptimParams {
     pub beta2: f32,
     pub epsilon: f32,
     pub momentum: f32,
-    pub pad: u32,
+    pub width: u32,
 }
 
 /// `Params` of `layout.wgsl`.

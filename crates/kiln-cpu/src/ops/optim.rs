@@ -29,7 +29,10 @@ pub fn sgd<T: Real>(p: &mut [T], vel: &mut [T], g: &[T], lr: T, momentum: T, nes
     }
 }
 
-/// `acc[0] += Σ x`.
+/// `acc[j] += Σ_r x[r·m + j]` with `m = acc.len()`: per-column sums of `x` viewed as rows of `m`.
 pub fn accumulate_sum<T: Real>(acc: &mut [T], x: &[T]) {
-    acc[0] = acc[0] + x.iter().copied().sum::<T>();
+    let m = acc.len();
+    for (j, a) in acc.iter_mut().enumerate() {
+        *a = *a + x.iter().skip(j).step_by(m).copied().sum::<T>();
+    }
 }

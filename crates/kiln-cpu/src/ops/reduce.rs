@@ -1,6 +1,8 @@
 //! Reductions over one axis, viewed as `[outer, len, inner]`, and their adjoint, broadcast:
 //! `d sum/dx = broadcast(dy)`, `d mean/dx = broadcast(dy)/len`, `d broadcast/dx = sum(dy)`.
 
+use kiln_graph::roc_threshold;
+
 use crate::Real;
 
 /// `out[o, i] = scale · Σ_l x[o, l, i]`.
@@ -36,5 +38,27 @@ pub fn argmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
             }
         }
         *o = T::of(best as f32);
+    }
+}
+
+/// ROC counts: `out[c, j, t]` counts the rows whose label `j` is positive (`c = 0`, label > 0.5) or
+/// negative (`c = 1`) and whose score `j` is above threshold `t`.
+pub fn count_above<T: Real>(scores: &[T], labels: &[T], (rows, k): (usize, usize), thresholds: usize, out: &mut [T]) {
+    for j in 0..k {
+        for t in 0..thresholds {
+            let theta = T::of(roc_threshold(t, thresholds));
+            let (mut pos, mut neg) = (T::zero(), T::zero());
+            for r in 0..rows {
+                if scores[r * k + j] > theta {
+                    if labels[r * k + j] > T::of(0.5) {
+                        pos = pos + T::one();
+                    } else {
+                        neg = neg + T::one();
+                    }
+                }
+            }
+            out[j * thresholds + t] = pos;
+            out[(k + j) * thresholds + t] = neg;
+        }
     }
 }
