@@ -10,6 +10,10 @@ pub struct History {
     pub metrics: Vec<(String, Vec<f32>)>,
     /// The loss of every training batch, when [`crate::FitOptions::record_batch_loss`] is set.
     pub batch_loss: Vec<f32>,
+    /// The doctor's warnings about this run (also printed once when fit starts).
+    pub warnings: Vec<String>,
+    /// The epoch after which a callback stopped training early, if one did.
+    pub stopped_at: Option<usize>,
 }
 
 impl History {

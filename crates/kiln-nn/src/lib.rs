@@ -4,6 +4,7 @@
 
 mod activation;
 pub mod backend;
+pub mod doctor;
 mod fit;
 pub mod functional;
 mod history;

@@ -167,7 +167,7 @@ impl Model {
             .network
             .output_layer()
             .map_or(Activation::Linear, |a| a.layer.activation());
-        loss.check_output(last_activation, &shapes.output)?;
+        crate::doctor::check_model(&loss, last_activation, &shapes.output)?;
         let mut opt_state = HashMap::new();
         for p in layer_params.iter().flatten() {
             let mut states = Vec::new();
@@ -261,7 +261,13 @@ impl Model {
         let n = y.rows();
         let mut order: Vec<usize> = (0..n).collect();
         let mut rng = StdRng::seed_from_u64(options.seed);
-        let mut history = History::default();
+        let mut history = History {
+            warnings: crate::doctor::warnings(&c.loss, c.last_activation, y),
+            ..History::default()
+        };
+        for w in &history.warnings {
+            eprintln!("warning: {w}");
+        }
         let mut batch = Batch::new(x.0.len());
         for epoch in 1..=options.epochs {
             let start = Instant::now();
@@ -512,7 +518,7 @@ impl Compiled {
                     i / y.row_len().max(1)
                 )));
             }
-            self.loss.check_labels(y, &self.output_shape)?;
+            crate::doctor::check_labels(&self.loss, y, &self.output_shape)?;
         }
         Ok(())
     }

@@ -77,6 +77,12 @@ impl Sequential {
     }
 }
 
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sequential{:?}", self.model)
+    }
+}
+
 impl Deref for Sequential {
     type Target = Model;
 

@@ -1,0 +1,213 @@
+//! The doctor: checks of the model, the loss and the actual labels that stop runs Keras would let
+//! train into nonsense, with an error naming what was found and the fix; and warnings for the
+//! doubtful, printed once per fit and kept on the [`crate::History`]. Every check and its message is
+//! listed in `docs/doctor.md`; each has a test for the error and one for the nearby legitimate case.
+
+use kiln_data::Tensor;
+use kiln_graph::{Error, Result};
+
+use crate::loss::LossKind;
+use crate::{Activation, Loss};
+
+/// Checks, when the model is compiled, that the output layer suits this loss.
+pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Result<()> {
+    let units = output.last().copied().unwrap_or(1);
+    let doctor = |m: String| Err(Error::Doctor(m));
+    if activation == Activation::Softmax && units == 1 {
+        return doctor(format!(
+            "the output layer applies softmax over a single unit, which always outputs 1.0, so the model cannot learn \
+             anything ({}). For binary classification use Dense(1) with sigmoid and binary_crossentropy, or Dense(2) \
+             with softmax and sparse_categorical_crossentropy.",
+            loss.name()
+        ));
+    }
+    match (loss, activation) {
+        (Loss::FromLogits(inner), Activation::Linear) => match **inner {
+            Loss::BinaryCrossentropy | Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => Ok(()),
+            _ => Err(Error::invalid(
+                "loss",
+                format!("{} has no from_logits form", inner.name()),
+            )),
+        },
+        (Loss::FromLogits(inner), other) => doctor(format!(
+            "{} expects raw scores, but the output layer already applies {other}: the activation would be applied \
+             twice. Drop the output activation, or drop from_logits.",
+            inner.name() + " with from_logits"
+        )),
+        (Loss::SparseCategoricalCrossentropy | Loss::CategoricalCrossentropy, Activation::Softmax) => Ok(()),
+        (Loss::SparseCategoricalCrossentropy | Loss::CategoricalCrossentropy, other) => doctor(format!(
+            "{} expects the output layer to end in softmax, but it ends in {other}. Give the last Dense layer \
+             activation softmax, or use {}.from_logits() on a linear output.",
+            loss.name(),
+            loss.name()
+        )),
+        (Loss::WeightedBinaryCrossentropy(w), _) if w.len() != units => Err(Error::invalid(
+            "weighted_binary_crossentropy",
+            format!(
+                "{} weights for an output of {units} units; give one weight per unit",
+                w.len()
+            ),
+        )),
+        (Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_), Activation::Sigmoid | Activation::Softmax) => {
+            Ok(())
+        }
+        (Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_), other) => doctor(format!(
+            "{} expects probabilities, but the output layer ends in {other}, whose outputs are not in [0, 1]. Give the \
+             last Dense layer activation sigmoid, or use binary_crossentropy.from_logits() on a linear output.",
+            loss.name()
+        )),
+        (Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Custom(_), _) => Ok(()),
+    }
+}
+
+/// Checks the labels handed to fit/evaluate against this loss and the model's output shape.
+/// This is where silent nonsense is stopped: wrong label encodings, labels out of range, more
+/// classes than a sigmoid unit can model.
+pub fn check_labels(loss: &Loss, y: &Tensor, output: &[usize]) -> Result<()> {
+    let units = output.last().copied().unwrap_or(1);
+    let want = loss.label_shape(output).iter().product::<usize>();
+    let n = y.rows();
+    let integral = y.data().iter().all(|v| v.fract() == 0.0);
+    let distinct = distinct_values(y, 16);
+    let doctor = |m: String| Err(Error::Doctor(m));
+    match loss.kind() {
+        LossKind::Sparse => {
+            if y.row_len() != want {
+                if y.row_len() == units && is_one_hot(y) {
+                    return doctor(format!(
+                        "sparse_categorical_crossentropy expects one integer class label per sample, but the labels are \
+                         one-hot rows of {units}. Use categorical_crossentropy, or pass the class indices (argmax of each row)."
+                    ));
+                }
+                return Err(Error::shape(
+                    &loss.name(),
+                    format!("labels {:?}", y.shape()),
+                    format!("[{n}] integer class labels"),
+                ));
+            }
+            if let Some((i, &v)) = y
+                .data()
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || **v >= units as f32)
+            {
+                return doctor(format!(
+                    "sparse_categorical_crossentropy: label {v} at sample {i} is not a class index in 0..{units} (the output \
+                     layer has {units} units). Labels must be integers from 0 to {}; if there are more classes, widen the \
+                     output layer.",
+                    units - 1
+                ));
+            }
+        }
+        LossKind::Categorical => {
+            if y.row_len() != want {
+                if integral && y.row_len() == 1 {
+                    return doctor(format!(
+                        "categorical_crossentropy expects one-hot labels of shape [{n}, {units}], but got integer class \
+                         labels {:?}. Use sparse_categorical_crossentropy with these labels, or one-hot encode them with \
+                         to_categorical(labels, {units}).",
+                        y.shape()
+                    ));
+                }
+                return doctor(format!(
+                    "categorical_crossentropy: one-hot labels have {} columns but the output layer has {units} units; they \
+                     must match.",
+                    y.row_len()
+                ));
+            }
+        }
+        LossKind::Binary => {
+            if y.row_len() != want {
+                return Err(Error::shape(
+                    &loss.name(),
+                    format!("labels {:?}", y.shape()),
+                    format!("[{n}, {units}] targets in [0, 1], one per output unit"),
+                ));
+            }
+            if let Some((i, &v)) = y.data().iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+                if integral && distinct.iter().all(|d| *d >= 0.0) && distinct.len() > 2 {
+                    return doctor(format!(
+                        "binary_crossentropy models each output as a yes/no probability, but the labels take {} \
+                         distinct integer values ({}): this is a {}-class problem squeezed into {units} sigmoid unit{}, \
+                         which trains into nonsense. Use an output layer Dense({}, softmax) with \
+                         sparse_categorical_crossentropy (integer labels) or categorical_crossentropy (one-hot labels).",
+                        distinct.len(),
+                        list(&distinct),
+                        distinct.len(),
+                        if units == 1 { "" } else { "s" },
+                        distinct.len()
+                    ));
+                }
+                return doctor(format!(
+                    "binary_crossentropy needs targets in [0, 1], but sample {i} has {v}. Rescale the targets, or use mse \
+                     for a regression target."
+                ));
+            }
+        }
+        LossKind::Other => {
+            if y.row_len() != want {
+                return Err(Error::shape(
+                    &loss.name(),
+                    format!("targets {:?}", y.shape()),
+                    format!("[{n}, {}] (one target per output unit)", want),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Up to `limit` distinct values of `y`, sorted.
+fn distinct_values(y: &Tensor, limit: usize) -> Vec<f32> {
+    let mut seen: Vec<f32> = Vec::new();
+    for &v in y.data() {
+        if !seen.contains(&v) {
+            seen.push(v);
+            if seen.len() > limit {
+                break;
+            }
+        }
+    }
+    seen.sort_by(f32::total_cmp);
+    seen
+}
+
+fn list(v: &[f32]) -> String {
+    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn is_one_hot(y: &Tensor) -> bool {
+    (0..y.rows()).all(|i| {
+        let r = y.row(i);
+        r.iter().all(|&v| v == 0.0 || v == 1.0) && r.iter().sum::<f32>() == 1.0
+    })
+}
+
+/// Doubtful but possibly intended combinations, as messages for the history.
+pub fn warnings(loss: &Loss, activation: Activation, y: &Tensor) -> Vec<String> {
+    let multi_hot = max_positives(y);
+    let mut out = Vec::new();
+    if multi_hot > 1 && loss.kind() == LossKind::Binary && activation == Activation::Softmax {
+        out.push(format!(
+            "{} on a softmax output, but label rows have up to {multi_hot} positive tags: softmax makes the outputs \
+             compete (they sum to 1), so independent tags cannot all be predicted. For multi-label targets use \
+             sigmoid outputs with binary_crossentropy.",
+            loss.name()
+        ));
+    }
+    if multi_hot > 1 && loss.kind() == LossKind::Categorical {
+        out.push(format!(
+            "categorical_crossentropy treats each row as one class, but label rows have up to {multi_hot} positive \
+             tags (multi-hot). For multi-label targets use sigmoid outputs with binary_crossentropy."
+        ));
+    }
+    out
+}
+
+/// The most entries above 0.5 in any label row.
+fn max_positives(y: &Tensor) -> usize {
+    (0..y.rows())
+        .map(|i| y.row(i).iter().filter(|&&v| v > 0.5).count())
+        .max()
+        .unwrap_or(0)
+}

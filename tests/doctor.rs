@@ -1,0 +1,239 @@
+//! The doctor: every check has a test for its error and one for the nearby legitimate case that
+//! must pass untouched; the two warnings are raised, printed and kept on the History.
+
+use kiln::graph::Error;
+use kiln::prelude::*;
+
+/// `units` outputs with `activation` on 4 features, compiled with `loss` on the CPU.
+fn model(units: usize, activation: Activation, loss: Loss) -> Result<Sequential> {
+    let mut m = Sequential::new()
+        .add(Dense::new(8).activation(Activation::Relu).input_dim(4))
+        .add(Dense::new(units).activation(activation));
+    m.compile(&Device::cpu(), Optimizer::adam(), loss, &[Metric::Accuracy])?;
+    Ok(m)
+}
+
+fn x(n: usize) -> Tensor {
+    random::normal([n, 4], 0)
+}
+
+fn rows(data: &[&[f32]]) -> Tensor {
+    Tensor::from_rows(&data.iter().map(|r| r.to_vec()).collect::<Vec<_>>()).unwrap()
+}
+
+fn fit(units: usize, activation: Activation, loss: Loss, y: &Tensor) -> Result<History> {
+    model(units, activation, loss)?.fit(&x(y.rows()), y, &FitOptions::new(1, 4))
+}
+
+/// The doctor's message, or a panic naming what came back instead.
+fn doctor(r: Result<History>) -> String {
+    match r {
+        Err(Error::Doctor(m)) => m,
+        other => panic!("expected the doctor to refuse, got {other:?}"),
+    }
+}
+
+#[test]
+fn three_classes_into_one_sigmoid_unit() {
+    let msg = doctor(fit(
+        1,
+        Activation::Sigmoid,
+        Loss::BinaryCrossentropy,
+        &Tensor::vector(vec![0., 1., 2., 1., 0., 2.]),
+    ));
+    assert!(
+        msg.contains("3 distinct integer values (0, 1, 2)") && msg.contains("Dense(3, softmax)"),
+        "{msg}"
+    );
+    // Legitimate: two classes.
+    fit(
+        1,
+        Activation::Sigmoid,
+        Loss::BinaryCrossentropy,
+        &Tensor::vector(vec![0., 1., 1., 0.]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn categorical_crossentropy_on_integer_labels() {
+    let labels = Tensor::vector(vec![0., 2., 1., 2.]);
+    let msg = doctor(fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &labels));
+    assert!(
+        msg.contains("sparse_categorical_crossentropy") && msg.contains("to_categorical(labels, 3)"),
+        "{msg}"
+    );
+    // Legitimate: the same labels one-hot encoded, or sparse with the sparse loss.
+    fit(
+        3,
+        Activation::Softmax,
+        Loss::CategoricalCrossentropy,
+        &to_categorical(&labels, 3).unwrap(),
+    )
+    .unwrap();
+    fit(3, Activation::Softmax, Loss::SparseCategoricalCrossentropy, &labels).unwrap();
+}
+
+#[test]
+fn one_hot_width_differs_from_the_units() {
+    let four_wide = to_categorical(&Tensor::vector(vec![0., 3., 1., 2.]), 4).unwrap();
+    let msg = doctor(fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &four_wide));
+    assert!(msg.contains("4 columns") && msg.contains("3 units"), "{msg}");
+    fit(4, Activation::Softmax, Loss::CategoricalCrossentropy, &four_wide).unwrap();
+}
+
+#[test]
+fn sparse_labels_out_of_range() {
+    for bad in [3.0, -1.0, 0.5] {
+        let msg = doctor(fit(
+            3,
+            Activation::Softmax,
+            Loss::SparseCategoricalCrossentropy,
+            &Tensor::vector(vec![0., bad, 1., 2.]),
+        ));
+        assert!(msg.contains(&format!("label {bad}")) && msg.contains("0..3"), "{msg}");
+    }
+    fit(
+        3,
+        Activation::Softmax,
+        Loss::SparseCategoricalCrossentropy,
+        &Tensor::vector(vec![0., 2., 1., 2.]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn sparse_loss_on_one_hot_labels() {
+    let one_hot = to_categorical(&Tensor::vector(vec![0., 2., 1., 2.]), 3).unwrap();
+    let msg = doctor(fit(
+        3,
+        Activation::Softmax,
+        Loss::SparseCategoricalCrossentropy,
+        &one_hot,
+    ));
+    assert!(
+        msg.contains("one-hot") && msg.contains("categorical_crossentropy"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn softmax_over_a_single_unit() {
+    let err = model(1, Activation::Softmax, Loss::BinaryCrossentropy)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("single unit") && err.contains("always outputs 1.0"),
+        "{err}"
+    );
+    // Legitimate: softmax over two units with categorical cross-entropy (seed 001, example 2).
+    let two = to_categorical(&Tensor::vector(vec![0., 1., 1., 0.]), 2).unwrap();
+    fit(2, Activation::Softmax, Loss::CategoricalCrossentropy, &two).unwrap();
+}
+
+#[test]
+fn bce_targets_outside_zero_one() {
+    let msg = doctor(fit(
+        1,
+        Activation::Sigmoid,
+        Loss::BinaryCrossentropy,
+        &Tensor::vector(vec![0.2, 1.5, 0.0, 0.7]),
+    ));
+    assert!(msg.contains("[0, 1]") && msg.contains("1.5"), "{msg}");
+    // Legitimate: soft targets in [0, 1] with BCE, and confidence targets with sigmoid + mse
+    // (seed 004, example 3).
+    let soft = Tensor::new([4, 2], vec![0.2, 0.9, 0.0, 0.7, 1.0, 0.1, 0.5, 0.5]).unwrap();
+    fit(2, Activation::Sigmoid, Loss::BinaryCrossentropy, &soft).unwrap();
+    fit(2, Activation::Sigmoid, Loss::MeanSquaredError, &soft).unwrap();
+}
+
+#[test]
+fn losses_that_do_not_fit_the_output_layer() {
+    let err = model(3, Activation::Relu, Loss::CategoricalCrossentropy)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("softmax") && err.contains("from_logits"), "{err}");
+    let err = model(2, Activation::Linear, Loss::BinaryCrossentropy)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not in [0, 1]") && err.contains("from_logits"), "{err}");
+    let err = model(2, Activation::Sigmoid, Loss::BinaryCrossentropy.from_logits())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("twice"), "{err}");
+    // Legitimate: raw scores with from_logits.
+    fit(
+        2,
+        Activation::Linear,
+        Loss::BinaryCrossentropy.from_logits(),
+        &rows(&[&[0., 1.], &[1., 1.], &[0., 0.], &[1., 0.]]),
+    )
+    .unwrap();
+    fit(
+        3,
+        Activation::Linear,
+        Loss::SparseCategoricalCrossentropy.from_logits(),
+        &Tensor::vector(vec![0., 1., 2., 1.]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn softmax_with_bce_on_multi_hot_labels_warns_and_runs() {
+    let multi_hot = rows(&[&[1., 1., 0.], &[0., 1., 1.], &[1., 0., 0.], &[1., 1., 1.]]);
+    let h = fit(3, Activation::Softmax, Loss::BinaryCrossentropy, &multi_hot).unwrap();
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(
+        h.warnings[0].contains("up to 3 positive tags") && h.warnings[0].contains("sigmoid"),
+        "{:?}",
+        h.warnings
+    );
+    assert_eq!(h.epochs(), 1);
+    // Nearby legitimate: sigmoid outputs on the same labels, and softmax + BCE on one-hot rows.
+    assert!(fit(3, Activation::Sigmoid, Loss::BinaryCrossentropy, &multi_hot)
+        .unwrap()
+        .warnings
+        .is_empty());
+    let one_hot = to_categorical(&Tensor::vector(vec![0., 2., 1., 2.]), 3).unwrap();
+    assert!(fit(3, Activation::Softmax, Loss::BinaryCrossentropy, &one_hot)
+        .unwrap()
+        .warnings
+        .is_empty());
+}
+
+#[test]
+fn multi_hot_rows_into_categorical_crossentropy_warn() {
+    let multi_hot = rows(&[&[1., 1., 0.], &[0., 1., 0.], &[1., 0., 0.], &[0., 1., 1.]]);
+    let h = fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &multi_hot).unwrap();
+    assert!(
+        h.warnings.len() == 1 && h.warnings[0].contains("multi-hot"),
+        "{:?}",
+        h.warnings
+    );
+    let one_hot = to_categorical(&Tensor::vector(vec![0., 2., 1., 2.]), 3).unwrap();
+    assert!(fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &one_hot)
+        .unwrap()
+        .warnings
+        .is_empty());
+}
+
+/// Every check is documented.
+#[test]
+fn the_doc_page_lists_every_check() {
+    let page = include_str!("../docs/doctor.md");
+    for topic in [
+        "more than two classes into one sigmoid unit",
+        "categorical_crossentropy on integer labels",
+        "width differs from the output units",
+        "outside `0..units`",
+        "one-hot labels into sparse_categorical_crossentropy",
+        "softmax over a single unit",
+        "BCE targets outside [0, 1]",
+        "does not fit the output layer",
+        "from_logits on an activated output",
+        "softmax + BCE on multi-hot labels",
+        "multi-hot rows into categorical_crossentropy",
+    ] {
+        assert!(page.contains(topic), "docs/doctor.md does not cover: {topic}");
+    }
+}
