@@ -1,9 +1,13 @@
 //! Options of `fit`.
 
+use std::sync::{Arc, Mutex};
+
 use kiln_data::Tensor;
 
+use crate::callbacks::{Callback, SharedCallback};
+
 /// How `fit` runs. `FitOptions::default()` is Keras' `fit` defaults: 1 epoch, batch 32, shuffled.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FitOptions {
     pub epochs: usize,
     pub batch_size: usize,
@@ -11,10 +15,16 @@ pub struct FitOptions {
     pub shuffle: bool,
     /// Seed of the shuffling, so runs repeat exactly.
     pub seed: u64,
-    /// 0 silent, 1 and 2 one line per epoch.
+    /// 0 silent; 1 a live progress bar per epoch on a terminal (a line per epoch otherwise); 2 one
+    /// line per epoch.
     pub verbose: u8,
     /// `(x, y)` evaluated at the end of every epoch into `val_` metrics.
     pub validation_data: Option<(Tensor, Tensor)>,
+    /// Fraction of the samples, taken from the end before any shuffling, held out as validation
+    /// data (as Keras does) when `validation_data` is not given.
+    pub validation_split: f32,
+    /// Run between epochs, in order.
+    pub callbacks: Vec<SharedCallback>,
     /// Read every batch's loss back into [`crate::History::batch_loss`] (one sync per batch).
     pub record_batch_loss: bool,
 }
@@ -28,6 +38,8 @@ impl Default for FitOptions {
             seed: 0,
             verbose: 0,
             validation_data: None,
+            validation_split: 0.0,
+            callbacks: Vec::new(),
             record_batch_loss: false,
         }
     }
@@ -67,9 +79,40 @@ impl FitOptions {
         self
     }
 
+    /// Holds out the last `fraction` of the samples as validation data.
+    pub fn validation_split(mut self, fraction: f32) -> Self {
+        self.validation_split = fraction;
+        self
+    }
+
+    /// Adds a callback; keep a clone of the `Arc` to inspect it after fit.
+    pub fn callback(mut self, callback: Arc<Mutex<impl Callback + 'static>>) -> Self {
+        self.callbacks.push(callback);
+        self
+    }
+
     /// Records every batch's loss.
     pub fn record_batch_loss(mut self) -> Self {
         self.record_batch_loss = true;
         self
+    }
+}
+
+impl std::fmt::Debug for FitOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitOptions")
+            .field("epochs", &self.epochs)
+            .field("batch_size", &self.batch_size)
+            .field("shuffle", &self.shuffle)
+            .field("seed", &self.seed)
+            .field("verbose", &self.verbose)
+            .field(
+                "validation_data",
+                &self.validation_data.as_ref().map(|(x, _)| x.shape().to_vec()),
+            )
+            .field("validation_split", &self.validation_split)
+            .field("callbacks", &self.callbacks.len())
+            .field("record_batch_loss", &self.record_batch_loss)
+            .finish()
     }
 }

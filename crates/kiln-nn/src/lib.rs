@@ -4,6 +4,7 @@
 
 mod activation;
 pub mod backend;
+mod callbacks;
 pub mod doctor;
 mod fit;
 pub mod functional;
@@ -15,9 +16,11 @@ mod metrics;
 mod model;
 mod network;
 mod optimizer;
+mod progress;
 mod sequential;
 
 pub use activation::Activation;
+pub use callbacks::{Callback, Control, EarlyStopping, SharedCallback};
 pub use fit::FitOptions;
 pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
@@ -25,6 +28,6 @@ pub use init::Init;
 pub use layers::{Concatenate, Dense, Layer, Mean};
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
-pub use model::{Inputs, Model, Weight};
+pub use model::{Inputs, Model, Training, Weight};
 pub use optimizer::Optimizer;
 pub use sequential::Sequential;

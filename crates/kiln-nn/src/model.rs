@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use kiln_data::Tensor;
 use kiln_graph::{
@@ -15,10 +14,12 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use crate::callbacks::Control;
 use crate::functional::{self, SymbolicTensor};
 use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
+use crate::progress::EpochProgress;
 use crate::{Activation, Evaluation, FitOptions, History, Loss, Metric, Optimizer};
 
 /// The x of `fit`, `evaluate` and `predict`: one array per model input, in the order of the
@@ -254,11 +255,36 @@ impl Model {
         if options.batch_size == 0 {
             return Err(Error::invalid("fit", "batch_size must be at least 1"));
         }
-        c.check_data("fit", &x, Some(y))?;
-        if let Some((vx, vy)) = &options.validation_data {
-            c.check_data("fit validation_data", &Inputs::from(vx), Some(vy))?;
+        if !(0.0..1.0).contains(&options.validation_split) {
+            return Err(Error::invalid(
+                "fit",
+                format!("validation_split {} is not in [0, 1)", options.validation_split),
+            ));
         }
-        let n = y.rows();
+        c.check_data("fit", &x, Some(y))?;
+        // Keras holds out the last samples, before shuffling.
+        let held_out = match (&options.validation_data, options.validation_split) {
+            (None, split) if split > 0.0 => {
+                let n = y.rows();
+                let cut = ((n as f32) * (1.0 - split)) as usize;
+                if cut == 0 || cut == n {
+                    return Err(Error::Data(format!(
+                        "fit: validation_split {split} of {n} samples leaves one side empty"
+                    )));
+                }
+                let xs: Vec<Tensor> = x.0.iter().map(|t| t.slice_rows(cut..n)).collect();
+                Some((xs, y.slice_rows(cut..n), cut))
+            }
+            _ => None,
+        };
+        let (n, validation): (usize, Option<(Vec<Tensor>, Tensor)>) = match (held_out, &options.validation_data) {
+            (Some((xs, vy, cut)), _) => (cut, Some((xs, vy))),
+            (None, Some((vx, vy))) => (y.rows(), Some((vec![vx.clone()], vy.clone()))),
+            (None, None) => (y.rows(), None),
+        };
+        if let Some((vx, vy)) = &validation {
+            c.check_data("fit validation data", &Inputs::from(vx), Some(vy))?;
+        }
         let mut order: Vec<usize> = (0..n).collect();
         let mut rng = StdRng::seed_from_u64(options.seed);
         let mut history = History {
@@ -269,8 +295,9 @@ impl Model {
             eprintln!("warning: {w}");
         }
         let mut batch = Batch::new(x.0.len());
+        let steps = n.div_ceil(options.batch_size);
         for epoch in 1..=options.epochs {
-            let start = Instant::now();
+            let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             c.reset_accumulators()?;
             if options.shuffle {
                 order.shuffle(&mut rng);
@@ -284,32 +311,43 @@ impl Model {
                 let mut feeds = batch.feeds(&c.input_names);
                 feeds.push(("step", &step));
                 c.session.run(plan.id, &feeds)?;
+                let loss = if options.record_batch_loss || progress.wants_loss() {
+                    Some(c.session.read_outputs(plan.id)?[0][0])
+                } else {
+                    None
+                };
                 if options.record_batch_loss {
-                    history.batch_loss.push(c.session.read_outputs(plan.id)?[0][0]);
+                    history.batch_loss.extend(loss);
                 }
+                progress.step(loss);
                 counts = plan.metric_counts;
             }
-            for (name, value) in c.read_accumulators(n, &counts)? {
-                history.push(&name, value);
+            let mut logs = c.read_accumulators(n, &counts)?;
+            if let Some((vx, vy)) = &validation {
+                let val = c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?;
+                logs.extend(val.values.into_iter().map(|(name, v)| (format!("val_{name}"), v)));
             }
-            if let Some((vx, vy)) = &options.validation_data {
-                for (name, value) in c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?.values {
-                    history.push(&format!("val_{name}"), value);
-                }
+            for (name, value) in &logs {
+                history.push(name, *value);
             }
-            if options.verbose > 0 {
-                let parts: Vec<String> = history
-                    .metrics
-                    .iter()
-                    .map(|(name, v)| format!("{name}: {:.4}", v.last().copied().unwrap_or(f32::NAN)))
-                    .collect();
-                println!(
-                    "Epoch {epoch}/{} - {:.2}s - {}",
-                    options.epochs,
-                    start.elapsed().as_secs_f32(),
-                    parts.join(" - ")
-                );
+            progress.finish(options.verbose, &logs);
+            let mut stop = false;
+            for cb in &options.callbacks {
+                let mut cb = cb
+                    .lock()
+                    .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
+                stop |= cb.on_epoch_end(epoch, &logs, &mut Training { c: &mut *c })? == Control::Stop;
             }
+            if stop {
+                history.stopped_at = Some(epoch);
+                break;
+            }
+        }
+        for cb in &options.callbacks {
+            let mut cb = cb
+                .lock()
+                .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
+            cb.on_train_end(&mut Training { c: &mut *c })?;
         }
         Ok(history)
     }
@@ -367,18 +405,12 @@ impl Model {
 
     /// Every parameter, read back from the device.
     pub fn weights(&mut self) -> Result<Vec<Weight>> {
-        let c = self.compiled("weights")?;
-        let ids: Vec<PersistentId> = c.layer_params.iter().flatten().copied().collect();
-        ids.into_iter()
-            .map(|id| {
-                let spec = c.specs[id.0].clone();
-                Ok(Weight {
-                    name: spec.name,
-                    shape: spec.shape.dims().to_vec(),
-                    values: c.session.read_persistent(id)?,
-                })
-            })
-            .collect()
+        self.compiled("weights")?.weights()
+    }
+
+    /// Overwrites parameters by name (as [`Model::weights`] returns them); shapes must match.
+    pub fn set_weights(&mut self, weights: &[Weight]) -> Result<()> {
+        self.compiled("set_weights")?.set_weights(weights)
     }
 
     /// Keras-style summary: layers, output shapes and parameter counts.
@@ -417,6 +449,28 @@ impl std::fmt::Debug for Model {
             .field("layers", &self.layer_names())
             .field("device", &self.device_name())
             .finish()
+    }
+}
+
+/// What a callback may touch while training: the weights.
+pub struct Training<'a> {
+    c: &'a mut Compiled,
+}
+
+impl Training<'_> {
+    /// Every parameter, read back from the device.
+    pub fn weights(&mut self) -> Result<Vec<Weight>> {
+        self.c.weights()
+    }
+
+    /// Overwrites parameters by name (as [`Training::weights`] returns them).
+    pub fn set_weights(&mut self, weights: &[Weight]) -> Result<()> {
+        self.c.set_weights(weights)
+    }
+
+    /// Number of updates applied so far.
+    pub fn steps(&self) -> u64 {
+        self.c.step
     }
 }
 
@@ -519,6 +573,42 @@ impl Compiled {
                 )));
             }
             crate::doctor::check_labels(&self.loss, y, &self.output_shape)?;
+        }
+        Ok(())
+    }
+
+    fn weights(&mut self) -> Result<Vec<Weight>> {
+        let ids: Vec<PersistentId> = self.layer_params.iter().flatten().copied().collect();
+        ids.into_iter()
+            .map(|id| {
+                let spec = self.specs[id.0].clone();
+                Ok(Weight {
+                    name: spec.name,
+                    shape: spec.shape.dims().to_vec(),
+                    values: self.session.read_persistent(id)?,
+                })
+            })
+            .collect()
+    }
+
+    fn set_weights(&mut self, weights: &[Weight]) -> Result<()> {
+        for w in weights {
+            let id = self
+                .layer_params
+                .iter()
+                .flatten()
+                .find(|id| self.specs[id.0].name == w.name)
+                .copied()
+                .ok_or_else(|| Error::invalid("set_weights", format!("the model has no parameter `{}`", w.name)))?;
+            let spec = &self.specs[id.0];
+            if spec.shape.dims() != w.shape.as_slice() || w.values.len() != spec.shape.numel() {
+                return Err(Error::shape(
+                    &w.name,
+                    format!("{:?} with {} values", w.shape, w.values.len()),
+                    spec.shape.to_string(),
+                ));
+            }
+            self.session.write_persistent(id, &w.values)?;
         }
         Ok(())
     }
