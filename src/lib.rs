@@ -19,5 +19,8 @@ pub mod prelude {
     pub use crate::Device;
     pub use kiln_data::{datasets, random, to_categorical, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
-    pub use kiln_nn::{Activation, Dense, Evaluation, FitOptions, History, Layer, Loss, Metric, Optimizer, Sequential};
+    pub use kiln_nn::{
+        Activation, Call, Concatenate, Dense, EarlyStopping, Embedding, Evaluation, FitOptions, GlobalAveragePooling1D,
+        History, Input, Layer, Loss, Mean, Metric, Model, Optimizer, Sequential,
+    };
 }

@@ -2,7 +2,7 @@
 
 use kiln_graph::{Location, Op, Plan, Step, TensorRef};
 
-use crate::ops::{activation, elementwise, layout, loss, matmul, optim, reduce};
+use crate::ops::{activation, elementwise, embedding, layout, loss, matmul, optim, reduce};
 use crate::Real;
 
 /// Host memory a plan runs over.
@@ -100,6 +100,8 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         Op::Sign => elementwise::signum(x(0), out),
         Op::Equal => elementwise::equal(x(0), x(1), out),
         Op::Greater { threshold } => elementwise::greater(x(0), T::of(*threshold), out),
+        Op::Embedding => embedding::embedding(x(0), x(1), shape(0).dims()[1], out),
+        Op::EmbeddingGrad { vocab } => embedding::embedding_grad(x(0), x(1), *vocab, shape(1).last(), out),
         Op::Div => elementwise::div(x(0), x(1), out),
         Op::Log => elementwise::ln(x(0), out),
         Op::Clip { min, max } => elementwise::clip(x(0), T::of(*min), T::of(*max), out),

@@ -108,6 +108,10 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             vec![Some(da), Some(g.scale(t, -1.0)?)]
         }
         Op::Log => vec![Some(g.binary(Op::Div, dy, x[0])?)],
+        Op::Embedding => {
+            let vocab = g.shape(x[0])?.dims()[0];
+            vec![Some(g.push(Op::EmbeddingGrad { vocab }, &[x[1], dy])?), None]
+        }
         Op::Clip { min, max } => {
             // dy where min < x < max: the gate is 1 - [x <= min] - [x >= max], built from Greater.
             let above_min = g.unary(Op::Greater { threshold: *min }, x[0])?;
@@ -195,6 +199,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         | Op::SigmoidGrad
         | Op::SoftmaxGrad
         | Op::SoftmaxCrossEntropyGrad { .. }
+        | Op::EmbeddingGrad { .. }
         | Op::SigmoidBinaryCrossEntropyGrad => return Err(not_diff("second derivatives are not supported")),
         Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => {
             return Err(not_diff("it is an in-place update with no output"))

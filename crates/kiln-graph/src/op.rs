@@ -89,6 +89,13 @@ pub enum Op {
     Equal,
     /// `1` where `x > threshold`, else `0`.
     Greater { threshold: f32 },
+    /// Rows of a table picked by index: operands `(table [v, d], indices [..])` (indices as f32
+    /// integers), output `[.., d]`.
+    Embedding,
+    /// The table gradient of [`Op::Embedding`]: operands `(indices [..], dy [.., d])`, output
+    /// `[vocab, d]` where row `v` sums the `dy` rows whose index is `v` (a deterministic
+    /// scatter-add).
+    EmbeddingGrad { vocab: usize },
     /// Elementwise `a / b`.
     Div,
     /// Natural logarithm (the caller keeps the operand positive, e.g. with `Clip`).
@@ -167,6 +174,8 @@ impl Op {
             Op::Sign => "sign",
             Op::Equal => "equal",
             Op::Greater { .. } => "greater",
+            Op::Embedding => "embedding",
+            Op::EmbeddingGrad { .. } => "embedding_grad",
             Op::Div => "div",
             Op::Log => "log",
             Op::Clip { .. } => "clip",
@@ -222,6 +231,8 @@ impl Op {
             | Op::SquaredError
             | Op::AbsoluteError
             | Op::AccumulateSum
+            | Op::Embedding
+            | Op::EmbeddingGrad { .. }
             | Op::CountAbove { .. } => 2,
             Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
             Op::AdamUpdate { .. } => 5,
@@ -268,6 +279,8 @@ impl Op {
             | Op::SigmoidBinaryCrossEntropyGrad
             | Op::SquaredError
             | Op::AbsoluteError
+            | Op::Embedding
+            | Op::EmbeddingGrad { .. }
             | Op::CountAbove { .. } => &[],
         }
     }
@@ -476,6 +489,24 @@ impl Op {
                     ));
                 }
                 return Ok(None);
+            }
+            Op::Embedding => {
+                let (table, idx) = (s[0], s[1]);
+                if table.rank() != 2 {
+                    return Err(Error::shape(name, format!("table {table}"), "a [vocab, dim] table"));
+                }
+                idx.with_axis(idx.rank(), table.dims()[1])
+            }
+            Op::EmbeddingGrad { vocab } => {
+                let (idx, dy) = (s[0], s[1]);
+                if dy.rank() != idx.rank() + 1 || dy.without_axis(dy.rank() - 1) != *idx {
+                    return Err(Error::shape(
+                        name,
+                        shapes_list(&[idx, dy]),
+                        "dy shaped like the indices plus one axis",
+                    ));
+                }
+                Shape::new([*vocab, dy.last()])
             }
             Op::CountAbove { thresholds } => {
                 same(s[0], s[1])?;

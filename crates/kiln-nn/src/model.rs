@@ -559,6 +559,16 @@ impl Compiled {
                 )));
             }
         }
+        for app in &self.network.nodes {
+            for source in &app.inputs {
+                if let Source::Input(i) = *source {
+                    app.layer.check_input(x.0[i]).map_err(|e| match e {
+                        Error::Data(m) => Error::Data(format!("{context}: layer `{}`: {m}", app.name)),
+                        other => other,
+                    })?;
+                }
+            }
+        }
         if let Some(y) = y {
             if y.rows() != n {
                 return Err(Error::Data(format!(

@@ -62,7 +62,14 @@ impl EpochProgress {
         let parts: Vec<String> = logs.iter().map(|(n, v)| format!("{n}: {v:.4}")).collect();
         let seconds = self.started.elapsed().as_secs_f32();
         match self.bar {
-            Some(bar) => bar.finish_with_message(format!("{:.1}s - {}", seconds, parts.join(" - "))),
+            Some(bar) => {
+                bar.set_style(
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg}")
+                        .expect("static template")
+                        .progress_chars("=> "),
+                );
+                bar.finish_with_message(format!("{:.1}s - {}", seconds, parts.join(" - ")));
+            }
             None if verbose > 0 => {
                 println!(
                     "Epoch {}/{} - {seconds:.2}s - {}",

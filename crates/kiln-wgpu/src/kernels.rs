@@ -129,6 +129,22 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         bindings: with_out(operands),
         grid: grid_1d(n),
     };
+    let embedding = |entry: &'static str,
+                     operands: &[usize],
+                     (positions, dim, vocab): (usize, usize, usize),
+                     threads: usize| Kernel {
+        shader: Shader::Embedding,
+        entry,
+        overrides: vec![],
+        params: bytes(EmbeddingParams {
+            positions: positions as u32,
+            dim: dim as u32,
+            vocab: vocab as u32,
+            pad: 0,
+        }),
+        bindings: with_out(operands),
+        grid: grid_1d(threads),
+    };
     let optim = |entry: &'static str, params: OptimParams, grid: [u32; 3]| Kernel {
         shader: Shader::Optim,
         entry,
@@ -146,6 +162,14 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::Scale { factor } => ew("scale", &[0], 0, *factor),
         Op::Sign => ew("signum", &[0], 0, 0.0),
         Op::Greater { threshold } => ew("greater", &[0], 0, *threshold),
+        Op::Embedding => {
+            let (vocab, dim) = (ins[0].shape.dims()[0], ins[0].shape.dims()[1]);
+            embedding("embedding", &[0, 1], (ins[1].len(), dim, vocab), n)
+        }
+        Op::EmbeddingGrad { vocab } => {
+            let dim = ins[1].shape.last();
+            embedding("embedding_grad", &[0, 1], (ins[0].len(), dim, *vocab), n)
+        }
         Op::Div => ew("div", &[0, 1], 0, 0.0),
         Op::Log => ew("ln", &[0], 0, 0.0),
         Op::Clip { min, max } => ew("clip", &[0], max.to_bits() as usize, *min),

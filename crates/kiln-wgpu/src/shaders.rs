@@ -11,6 +11,7 @@ pub enum Shader {
     Loss,
     Optim,
     Layout,
+    Embedding,
     Matmul,
     MatmulVec4,
     MatmulSubgroup,
@@ -21,13 +22,14 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Elementwise,
         Shader::Activation,
         Shader::Reduce,
         Shader::Loss,
         Shader::Optim,
         Shader::Layout,
+        Shader::Embedding,
         Shader::Matmul,
         Shader::MatmulVec4,
         Shader::MatmulSubgroup,
@@ -42,6 +44,7 @@ impl Shader {
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::Layout => "layout.wgsl",
+            Shader::Embedding => "embedding.wgsl",
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulVec4 => "matmul_vec4.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
@@ -57,6 +60,7 @@ impl Shader {
             Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
+            Shader::Embedding => include_str!("../../../shaders/embedding.wgsl"),
             Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Shader::MatmulVec4 => include_str!("../../../shaders/matmul_vec4.wgsl"),
             Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
@@ -83,6 +87,7 @@ impl Shader {
             Shader::Loss => size_of::<LossParams>(),
             Shader::Optim => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
+            Shader::Embedding => size_of::<EmbeddingParams>(),
             Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => size_of::<MatmulParams>(),
         }
     }
@@ -152,6 +157,16 @@ pub struct LayoutParams {
     pub inner: u32,
     pub start: u32,
     pub pad: [u32; 3],
+}
+
+/// `Params` of `embedding.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct EmbeddingParams {
+    pub positions: u32,
+    pub dim: u32,
+    pub vocab: u32,
+    pub pad: u32,
 }
 
 /// `Params` of `matmul.wgsl`.

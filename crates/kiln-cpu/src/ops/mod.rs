@@ -3,6 +3,7 @@
 
 pub mod activation;
 pub mod elementwise;
+pub mod embedding;
 pub mod layout;
 pub mod loss;
 pub mod matmul;

@@ -44,3 +44,35 @@ impl Layer for Mean {
         Ok(plain(g.push(Op::Mean { axis: self.axis }, &[xs[0]])?))
     }
 }
+
+/// Keras' `GlobalAveragePooling1D`: the mean over the steps of `[steps, features]` samples.
+#[derive(Clone, Debug, Default)]
+pub struct GlobalAveragePooling1D;
+
+impl GlobalAveragePooling1D {
+    /// The pooling layer.
+    pub fn new() -> Self {
+        GlobalAveragePooling1D
+    }
+}
+
+impl Layer for GlobalAveragePooling1D {
+    fn kind(&self) -> &'static str {
+        "global_average_pooling1d"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("GlobalAveragePooling1D", inputs)?;
+        if input.len() != 2 {
+            return Err(Error::invalid(
+                "GlobalAveragePooling1D",
+                format!("expects samples of [steps, features], got {input:?}"),
+            ));
+        }
+        Ok(vec![input[1]])
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        Ok(plain(g.push(Op::Mean { axis: 1 }, &[xs[0]])?))
+    }
+}

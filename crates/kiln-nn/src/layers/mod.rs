@@ -2,11 +2,13 @@
 
 mod concatenate;
 mod dense;
+mod embedding;
 mod mean;
 
 pub use concatenate::Concatenate;
 pub use dense::Dense;
-pub use mean::Mean;
+pub use embedding::Embedding;
+pub use mean::{GlobalAveragePooling1D, Mean};
 
 use kiln_graph::{Error, Graph, NodeId, Result};
 
@@ -51,6 +53,12 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
     /// The activation the layer ends in.
     fn activation(&self) -> Activation {
         Activation::Linear
+    }
+
+    /// Checks data fed straight from a model input to this layer (indices in range, say) before the
+    /// device sees it.
+    fn check_input(&self, _x: &kiln_data::Tensor) -> Result<()> {
+        Ok(())
     }
 
     /// Adds the layer to `g`: `xs` are the batched inputs, `params` the nodes of the parameters

@@ -1,0 +1,31 @@
+//! Embedding lookup and its gradient.
+//!
+//! Forward: `out[p, :] = table[idx[p], :]`. Backward: `dtable[v, :] = Σ_{p: idx[p] = v} dy[p, :]`,
+//! summed in position order so every run, and both backends, add in the same order.
+
+use crate::Real;
+
+/// Index `p` as a row of a `vocab`-row table, clamped (the host rejects bad indices first).
+fn row<T: Real>(i: T, vocab: usize) -> usize {
+    i.to_f32().round().clamp(0.0, (vocab - 1) as f32) as usize
+}
+
+/// `out[p, :] = table[idx[p], :]` with rows of `dim`.
+pub fn embedding<T: Real>(table: &[T], idx: &[T], dim: usize, out: &mut [T]) {
+    let vocab = table.len() / dim.max(1);
+    for (p, o) in out.chunks_mut(dim).enumerate() {
+        let v = row(idx[p], vocab);
+        o.copy_from_slice(&table[v * dim..(v + 1) * dim]);
+    }
+}
+
+/// `out[v, :] = Σ_{p: idx[p] = v} dy[p, :]`.
+pub fn embedding_grad<T: Real>(idx: &[T], dy: &[T], vocab: usize, dim: usize, out: &mut [T]) {
+    out.fill(T::zero());
+    for (p, &i) in idx.iter().enumerate() {
+        let v = row(i, vocab);
+        for d in 0..dim {
+            out[v * dim + d] = out[v * dim + d] + dy[p * dim + d];
+        }
+    }
+}

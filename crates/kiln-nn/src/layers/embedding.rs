@@ -1,0 +1,86 @@
+//! `Embedding`: integer tokens to learned vectors.
+
+use kiln_data::Tensor;
+use kiln_graph::{Error, Graph, NodeId, Op, Result};
+
+use super::{plain, single, Layer, LayerOut, ParamDecl};
+use crate::Init;
+
+/// Keras' `Embedding(input_dim, output_dim)`: each integer in `0..input_dim` selects a learned
+/// vector of `output_dim`; samples of `[length]` tokens become `[length, output_dim]`.
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    input_dim: usize,
+    output_dim: usize,
+    input_length: Option<usize>,
+}
+
+impl Embedding {
+    /// A table of `input_dim` vectors of `output_dim`, initialised uniform in ±0.05 as Keras does.
+    pub fn new(input_dim: usize, output_dim: usize) -> Self {
+        Embedding {
+            input_dim,
+            output_dim,
+            input_length: None,
+        }
+    }
+
+    /// Keras' `input_length`: the sequence length, as the input shape of a first layer.
+    pub fn input_length(mut self, length: usize) -> Self {
+        self.input_length = Some(length);
+        self
+    }
+}
+
+impl Layer for Embedding {
+    fn kind(&self) -> &'static str {
+        "embedding"
+    }
+
+    fn input_shape(&self) -> Option<Vec<usize>> {
+        self.input_length.map(|l| vec![l])
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("Embedding", inputs)?;
+        if self.input_dim == 0 || self.output_dim == 0 {
+            return Err(Error::invalid(
+                "Embedding",
+                "input_dim and output_dim must be at least 1",
+            ));
+        }
+        let mut out = input.to_vec();
+        out.push(self.output_dim);
+        Ok(out)
+    }
+
+    fn params(&self, _inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+        vec![ParamDecl {
+            name: "embeddings",
+            shape: vec![self.input_dim, self.output_dim],
+            init: Init::Uniform { limit: 0.05 },
+        }]
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<()> {
+        let bad = x
+            .data()
+            .iter()
+            .position(|&v| v.fract() != 0.0 || v < 0.0 || v >= self.input_dim as f32);
+        match bad {
+            None => Ok(()),
+            Some(i) => Err(Error::Data(format!(
+                "Embedding: token {} at sample {}, position {} is not an integer in 0..{} (input_dim); \
+                 the vocabulary is too small or the data is not token indices",
+                x.data()[i],
+                i / x.row_len().max(1),
+                i % x.row_len().max(1),
+                self.input_dim
+            ))),
+        }
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
+        Ok(plain(g.push(Op::Embedding, &[params[0], xs[0]])?))
+    }
+}
