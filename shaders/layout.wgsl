@@ -48,3 +48,11 @@ fn slice(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let r = t % row;
     out[t] = a[o * p.len_a * p.inner + p.start * p.inner + r];
 }
+
+// reshape: the values unchanged (outer = element count).
+@compute @workgroup_size(256)
+fn copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= p.outer) { return; }
+    out[t] = a[t];
+}

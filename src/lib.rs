@@ -20,7 +20,8 @@ pub mod prelude {
     pub use kiln_data::{datasets, random, to_categorical, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
-        Activation, Call, Concatenate, Dense, EarlyStopping, Embedding, Evaluation, FitOptions, GlobalAveragePooling1D,
-        History, Input, Layer, Loss, Mean, Metric, Model, Optimizer, Sequential,
+        Activation, Call, Concatenate, Conv2D, Dense, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten,
+        GlobalAveragePooling1D, History, Input, Layer, Loss, MaxPooling2D, Mean, Metric, Model, Optimizer, Padding,
+        Sequential,
     };
 }

@@ -3,7 +3,7 @@
 //! check both read it.
 #![allow(dead_code)]
 
-use kiln::graph::{Epilogue, Graph, NodeId, Op, Result, Shape};
+use kiln::graph::{Epilogue, Graph, NodeId, Op, Result, Shape, Window2d};
 use rand::rngs::StdRng;
 use rand::RngExt;
 
@@ -222,6 +222,98 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
             build: |g, x| g.binary(Op::Mul, x[0], x[1]),
             diff: &[0, 1],
+        },
+        Case {
+            name: "im2col 3×3 valid, 3 channels",
+            inputs: |n| vec![(s(&[n, 5, 6, 3]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::Im2Col {
+                        window: Window2d::new(5, 6, 3, (3, 3), (1, 1), false)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "im2col 3×2 stride 2 same, 5 channels",
+            inputs: |n| vec![(s(&[n, 5, 7, 5]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::Im2Col {
+                        window: Window2d::new(5, 7, 5, (3, 2), (2, 2), true)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "im2col 7×7 same over a 4×5 input (kernel larger than the input), 1 channel",
+            inputs: |n| vec![(s(&[n, 4, 5, 1]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::Im2Col {
+                        window: Window2d::new(4, 5, 1, (7, 7), (1, 1), true)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "im2col 1×1 stride 3",
+            inputs: |n| vec![(s(&[n, 7, 7, 2]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::Im2Col {
+                        window: Window2d::new(7, 7, 2, (1, 1), (3, 3), false)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "max_pool2d 2×2",
+            inputs: |n| vec![(s(&[n, 6, 5, 3]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::MaxPool2d {
+                        window: Window2d::new(6, 5, 3, (2, 2), (2, 2), false)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "max_pool2d 3×3 stride 2 same",
+            inputs: |n| vec![(s(&[n, 5, 5, 1]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::MaxPool2d {
+                        window: Window2d::new(5, 5, 1, (3, 3), (2, 2), true)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "reshape",
+            inputs: |n| vec![(s(&[n, 2, 3]), Signed)],
+            build: |g, x| {
+                let rows = g.shape(x[0])?.dims()[0];
+                g.unary(
+                    Op::Reshape {
+                        shape: Shape::new([rows, 6]),
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
         },
         Case {
             name: "scale",

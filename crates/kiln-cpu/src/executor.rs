@@ -2,7 +2,7 @@
 
 use kiln_graph::{Location, Op, Plan, Step, TensorRef};
 
-use crate::ops::{activation, elementwise, embedding, layout, loss, matmul, optim, reduce};
+use crate::ops::{activation, conv, elementwise, embedding, layout, loss, matmul, optim, reduce};
 use crate::Real;
 
 /// Host memory a plan runs over.
@@ -100,6 +100,11 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         Op::Sign => elementwise::signum(x(0), out),
         Op::Equal => elementwise::equal(x(0), x(1), out),
         Op::Greater { threshold } => elementwise::greater(x(0), T::of(*threshold), out),
+        Op::Im2Col { window } => conv::im2col(x(0), window, shape(0).dims()[0], out),
+        Op::Col2Im { window } => conv::col2im(x(0), window, shape(0).dims()[0] / (window.out_h * window.out_w), out),
+        Op::MaxPool2d { window } => conv::max_pool2d(x(0), window, shape(0).dims()[0], out),
+        Op::MaxPool2dGrad { window } => conv::max_pool2d_grad(x(0), x(1), window, shape(0).dims()[0], out),
+        Op::Reshape { .. } => out.copy_from_slice(x(0)),
         Op::Embedding => embedding::embedding(x(0), x(1), shape(0).dims()[1], out),
         Op::EmbeddingGrad { vocab } => embedding::embedding_grad(x(0), x(1), *vocab, shape(1).last(), out),
         Op::Div => elementwise::div(x(0), x(1), out),

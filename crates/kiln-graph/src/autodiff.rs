@@ -108,6 +108,13 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             vec![Some(da), Some(g.scale(t, -1.0)?)]
         }
         Op::Log => vec![Some(g.binary(Op::Div, dy, x[0])?)],
+        Op::Im2Col { window } => vec![Some(g.push(Op::Col2Im { window: *window }, &[dy])?)],
+        Op::Col2Im { window } => vec![Some(g.push(Op::Im2Col { window: *window }, &[dy])?)],
+        Op::MaxPool2d { window } => vec![Some(g.push(Op::MaxPool2dGrad { window: *window }, &[x[0], dy])?)],
+        Op::Reshape { .. } => {
+            let back = g.shape(x[0])?.clone();
+            vec![Some(g.push(Op::Reshape { shape: back }, &[dy])?)]
+        }
         Op::Embedding => {
             let vocab = g.shape(x[0])?.dims()[0];
             vec![Some(g.push(Op::EmbeddingGrad { vocab }, &[x[1], dy])?), None]
@@ -200,6 +207,7 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
         | Op::SoftmaxGrad
         | Op::SoftmaxCrossEntropyGrad { .. }
         | Op::EmbeddingGrad { .. }
+        | Op::MaxPool2dGrad { .. }
         | Op::SigmoidBinaryCrossEntropyGrad => return Err(not_diff("second derivatives are not supported")),
         Op::AdamUpdate { .. } | Op::SgdUpdate { .. } | Op::AccumulateSum => {
             return Err(not_diff("it is an in-place update with no output"))

@@ -30,6 +30,71 @@ pub struct PersistentSpec {
     pub kind: PersistentKind,
 }
 
+/// Where a 2-D window (convolution kernel or pooling window) goes over an NHWC image: the input's
+/// height, width and channels, the window and stride, the padding before the first row and
+/// column, and the output's height and width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window2d {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub channels: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Window2d {
+    /// The geometry of a `kh × kw` window with strides `(sh, sw)` over `in_h × in_w × channels`,
+    /// `same` padding (output `ceil(in / stride)`, padding split as TensorFlow does) or `valid` (no
+    /// padding; the window must fit).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        in_h: usize,
+        in_w: usize,
+        channels: usize,
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        same: bool,
+    ) -> Result<Self> {
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
+            return Err(Error::invalid("window", "kernel and stride sizes must be at least 1"));
+        }
+        let (out_h, out_w, pad_top, pad_left) = if same {
+            let (oh, ow) = (in_h.div_ceil(sh), in_w.div_ceil(sw));
+            let pad_h = ((oh - 1) * sh + kh).saturating_sub(in_h);
+            let pad_w = ((ow - 1) * sw + kw).saturating_sub(in_w);
+            (oh, ow, pad_h / 2, pad_w / 2)
+        } else {
+            if kh > in_h || kw > in_w {
+                return Err(Error::shape(
+                    "window",
+                    format!("a {kh}×{kw} window over a {in_h}×{in_w} input with valid padding"),
+                    "a window no larger than the input (or padding \"same\")",
+                ));
+            }
+            ((in_h - kh) / sh + 1, (in_w - kw) / sw + 1, 0, 0)
+        };
+        Ok(Window2d {
+            in_h,
+            in_w,
+            channels,
+            kh,
+            kw,
+            sh,
+            sw,
+            pad_top,
+            pad_left,
+            out_h,
+            out_w,
+        })
+    }
+}
+
 /// Activation fused into a matmul epilogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Epilogue {
@@ -96,6 +161,20 @@ pub enum Op {
     /// `[vocab, d]` where row `v` sums the `dy` rows whose index is `v` (a deterministic
     /// scatter-add).
     EmbeddingGrad { vocab: usize },
+    /// Windows of an NHWC image as rows (im2col): operand `x [n, in_h, in_w, c]`, output
+    /// `[n·out_h·out_w, kh·kw·c]`, zeros where a window hangs over the padding.
+    Im2Col { window: Window2d },
+    /// The adjoint of [`Op::Im2Col`]: operand `cols [n·out_h·out_w, kh·kw·c]`, output
+    /// `[n, in_h, in_w, c]` where each pixel sums the column entries it was copied to.
+    Col2Im { window: Window2d },
+    /// Max over each window: operand `x [n, in_h, in_w, c]`, output `[n, out_h, out_w, c]`;
+    /// padding never wins.
+    MaxPool2d { window: Window2d },
+    /// Gradient of [`Op::MaxPool2d`]: operands `(x, dy)`, output shaped like `x`; each window's
+    /// gradient goes to its first maximum in row-major window order.
+    MaxPool2dGrad { window: Window2d },
+    /// The same values under another shape with as many elements.
+    Reshape { shape: Shape },
     /// Elementwise `a / b`.
     Div,
     /// Natural logarithm (the caller keeps the operand positive, e.g. with `Clip`).
@@ -176,6 +255,11 @@ impl Op {
             Op::Greater { .. } => "greater",
             Op::Embedding => "embedding",
             Op::EmbeddingGrad { .. } => "embedding_grad",
+            Op::Im2Col { .. } => "im2col",
+            Op::Col2Im { .. } => "col2im",
+            Op::MaxPool2d { .. } => "max_pool2d",
+            Op::MaxPool2dGrad { .. } => "max_pool2d_grad",
+            Op::Reshape { .. } => "reshape",
             Op::Div => "div",
             Op::Log => "log",
             Op::Clip { .. } => "clip",
@@ -211,6 +295,10 @@ impl Op {
             | Op::Greater { .. }
             | Op::Log
             | Op::Clip { .. }
+            | Op::Im2Col { .. }
+            | Op::Col2Im { .. }
+            | Op::MaxPool2d { .. }
+            | Op::Reshape { .. }
             | Op::Slice { .. }
             | Op::Sum { .. }
             | Op::Mean { .. }
@@ -233,6 +321,7 @@ impl Op {
             | Op::AccumulateSum
             | Op::Embedding
             | Op::EmbeddingGrad { .. }
+            | Op::MaxPool2dGrad { .. }
             | Op::CountAbove { .. } => 2,
             Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
             Op::AdamUpdate { .. } => 5,
@@ -281,6 +370,11 @@ impl Op {
             | Op::AbsoluteError
             | Op::Embedding
             | Op::EmbeddingGrad { .. }
+            | Op::Im2Col { .. }
+            | Op::Col2Im { .. }
+            | Op::MaxPool2d { .. }
+            | Op::MaxPool2dGrad { .. }
+            | Op::Reshape { .. }
             | Op::CountAbove { .. } => &[],
         }
     }
@@ -489,6 +583,44 @@ impl Op {
                     ));
                 }
                 return Ok(None);
+            }
+            Op::Im2Col { window: w } | Op::MaxPool2d { window: w } | Op::MaxPool2dGrad { window: w } => {
+                let x = s[0];
+                let d = x.dims();
+                if x.rank() != 4 || d[1] != w.in_h || d[2] != w.in_w || d[3] != w.channels {
+                    return Err(Error::shape(
+                        name,
+                        x.to_string(),
+                        format!("[n, {}, {}, {}] (NHWC)", w.in_h, w.in_w, w.channels),
+                    ));
+                }
+                match self {
+                    Op::Im2Col { .. } => Shape::new([d[0] * w.out_h * w.out_w, w.kh * w.kw * w.channels]),
+                    Op::MaxPool2d { .. } => Shape::new([d[0], w.out_h, w.out_w, w.channels]),
+                    _ => {
+                        same(s[1], &Shape::new([d[0], w.out_h, w.out_w, w.channels]))?;
+                        x.clone()
+                    }
+                }
+            }
+            Op::Col2Im { window: w } => {
+                let cols = s[0];
+                let per = w.out_h * w.out_w;
+                if cols.rank() != 2 || cols.dims()[1] != w.kh * w.kw * w.channels || !cols.dims()[0].is_multiple_of(per)
+                {
+                    return Err(Error::shape(
+                        name,
+                        cols.to_string(),
+                        format!("[n·{per}, {}]", w.kh * w.kw * w.channels),
+                    ));
+                }
+                Shape::new([cols.dims()[0] / per, w.in_h, w.in_w, w.channels])
+            }
+            Op::Reshape { shape } => {
+                if shape.numel() != s[0].numel() {
+                    return Err(Error::shape(name, format!("{} to {shape}", s[0]), "as many elements"));
+                }
+                shape.clone()
             }
             Op::Embedding => {
                 let (table, idx) = (s[0], s[1]);

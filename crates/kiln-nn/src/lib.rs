@@ -25,7 +25,9 @@ pub use fit::FitOptions;
 pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
-pub use layers::{Concatenate, Dense, Embedding, GlobalAveragePooling1D, Layer, Mean};
+pub use layers::{
+    Concatenate, Conv2D, Dense, Embedding, Flatten, GlobalAveragePooling1D, Layer, MaxPooling2D, Mean, Padding,
+};
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
 pub use model::{Inputs, Model, Training, Weight};

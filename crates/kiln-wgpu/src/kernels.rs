@@ -1,7 +1,7 @@
 //! The one table from a plan step to its kernel: shader, entry point, override constants, params,
 //! bindings and grid. Entry points carry the same names as the CPU reference functions.
 
-use kiln_graph::{Epilogue, Op, Step, TensorRef};
+use kiln_graph::{Epilogue, Op, Step, TensorRef, Window2d};
 
 use crate::shaders::*;
 
@@ -145,6 +145,27 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         bindings: with_out(operands),
         grid: grid_1d(threads),
     };
+    let conv = |entry: &'static str, operands: &[usize], w: &Window2d, images: usize| Kernel {
+        shader: Shader::Conv,
+        entry,
+        overrides: vec![],
+        params: bytes(ConvParams {
+            n: images as u32,
+            in_h: w.in_h as u32,
+            in_w: w.in_w as u32,
+            channels: w.channels as u32,
+            kh: w.kh as u32,
+            kw: w.kw as u32,
+            sh: w.sh as u32,
+            sw: w.sw as u32,
+            pad_top: w.pad_top as u32,
+            pad_left: w.pad_left as u32,
+            out_h: w.out_h as u32,
+            out_w: w.out_w as u32,
+        }),
+        bindings: with_out(operands),
+        grid: grid_1d(n),
+    };
     let optim = |entry: &'static str, params: OptimParams, grid: [u32; 3]| Kernel {
         shader: Shader::Optim,
         entry,
@@ -162,6 +183,16 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::Scale { factor } => ew("scale", &[0], 0, *factor),
         Op::Sign => ew("signum", &[0], 0, 0.0),
         Op::Greater { threshold } => ew("greater", &[0], 0, *threshold),
+        Op::Im2Col { window } => conv("im2col", &[0, 0], window, ins[0].shape.dims()[0]),
+        Op::Col2Im { window } => conv(
+            "col2im",
+            &[0, 0],
+            window,
+            n / (window.in_h * window.in_w * window.channels),
+        ),
+        Op::MaxPool2d { window } => conv("max_pool2d", &[0, 0], window, ins[0].shape.dims()[0]),
+        Op::MaxPool2dGrad { window } => conv("max_pool2d_grad", &[0, 1], window, ins[0].shape.dims()[0]),
+        Op::Reshape { .. } => layout("copy", &[0, 0], (n, 0, 0, 0), 0),
         Op::Embedding => {
             let (vocab, dim) = (ins[0].shape.dims()[0], ins[0].shape.dims()[1]);
             embedding("embedding", &[0, 1], (ins[1].len(), dim, vocab), n)

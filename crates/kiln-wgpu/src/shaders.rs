@@ -12,6 +12,7 @@ pub enum Shader {
     Optim,
     Layout,
     Embedding,
+    Conv,
     Matmul,
     MatmulVec4,
     MatmulSubgroup,
@@ -22,7 +23,7 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 11] = [
         Shader::Elementwise,
         Shader::Activation,
         Shader::Reduce,
@@ -30,6 +31,7 @@ impl Shader {
         Shader::Optim,
         Shader::Layout,
         Shader::Embedding,
+        Shader::Conv,
         Shader::Matmul,
         Shader::MatmulVec4,
         Shader::MatmulSubgroup,
@@ -45,6 +47,7 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Layout => "layout.wgsl",
             Shader::Embedding => "embedding.wgsl",
+            Shader::Conv => "conv.wgsl",
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulVec4 => "matmul_vec4.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
@@ -61,6 +64,7 @@ impl Shader {
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
             Shader::Embedding => include_str!("../../../shaders/embedding.wgsl"),
+            Shader::Conv => include_str!("../../../shaders/conv.wgsl"),
             Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Shader::MatmulVec4 => include_str!("../../../shaders/matmul_vec4.wgsl"),
             Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
@@ -88,6 +92,7 @@ impl Shader {
             Shader::Optim => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
             Shader::Embedding => size_of::<EmbeddingParams>(),
+            Shader::Conv => size_of::<ConvParams>(),
             Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => size_of::<MatmulParams>(),
         }
     }
@@ -167,6 +172,24 @@ pub struct EmbeddingParams {
     pub dim: u32,
     pub vocab: u32,
     pub pad: u32,
+}
+
+/// `Params` of `conv.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ConvParams {
+    pub n: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub channels: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub out_h: u32,
+    pub out_w: u32,
 }
 
 /// `Params` of `matmul.wgsl`.

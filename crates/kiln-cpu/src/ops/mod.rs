@@ -2,6 +2,7 @@
 //! naive, obviously right version: indices spelled out, no tricks beyond a GEMM crate for matmul.
 
 pub mod activation;
+pub mod conv;
 pub mod elementwise;
 pub mod embedding;
 pub mod layout;

@@ -1,11 +1,13 @@
 //! Layers: each declares its parameters and adds its ops to a graph.
 
 mod concatenate;
+mod conv2d;
 mod dense;
 mod embedding;
 mod mean;
 
 pub use concatenate::Concatenate;
+pub use conv2d::{Conv2D, Flatten, MaxPooling2D, Padding};
 pub use dense::Dense;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, Mean};

@@ -1,0 +1,258 @@
+//! `Conv2D`, `MaxPooling2D` and `Flatten` on channels-last (NHWC) images, as Keras has them.
+//!
+//! A convolution is im2col (windows as rows) times the kernel viewed as a `[kh·kw·c, filters]`
+//! matrix, so the scheduler fuses its bias and activation into the matmul epilogue and the GPU
+//! runs it on the same matmul kernels as `Dense`.
+
+use kiln_graph::{Error, Graph, NodeId, Op, Result, Shape, Window2d};
+
+use super::{activate, plain, single, Layer, LayerOut, ParamDecl};
+use crate::{Activation, Init};
+
+/// Keras' `padding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Padding {
+    /// No padding: the window must fit inside the input.
+    #[default]
+    Valid,
+    /// Pad so the output is `ceil(input / stride)` along each axis.
+    Same,
+}
+
+/// The `[h, w, c]` of a layer's one input, or an error naming the layer.
+fn image<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
+    let input = single(layer, inputs)?;
+    if input.len() != 3 {
+        return Err(Error::invalid(
+            layer,
+            format!("expects images [height, width, channels] (NHWC), got samples {input:?}"),
+        ));
+    }
+    Ok(input)
+}
+
+/// A 2-D convolution, as Keras' `Conv2D(filters, kernel_size, strides, padding, activation)`.
+#[derive(Clone, Debug)]
+pub struct Conv2D {
+    filters: usize,
+    kernel: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding,
+    activation: Activation,
+    use_bias: bool,
+    input_shape: Option<Vec<usize>>,
+}
+
+impl Conv2D {
+    /// `filters` outputs per pixel from `kernel` windows, stride 1, valid padding, with a bias.
+    pub fn new(filters: usize, kernel: (usize, usize)) -> Self {
+        Conv2D {
+            filters,
+            kernel,
+            strides: (1, 1),
+            padding: Padding::Valid,
+            activation: Activation::Linear,
+            use_bias: true,
+            input_shape: None,
+        }
+    }
+
+    /// Sets the strides.
+    pub fn strides(mut self, strides: (usize, usize)) -> Self {
+        self.strides = strides;
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the activation.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Drops the bias.
+    pub fn without_bias(mut self) -> Self {
+        self.use_bias = false;
+        self
+    }
+
+    /// Keras' `input_shape=(h, w, c)` on a first layer.
+    pub fn input_shape(mut self, shape: [usize; 3]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    fn window(&self, input: &[usize]) -> Result<Window2d> {
+        Window2d::new(
+            input[0],
+            input[1],
+            input[2],
+            self.kernel,
+            self.strides,
+            self.padding == Padding::Same,
+        )
+        .map_err(|e| Error::invalid("Conv2D", format!("{e} (input {input:?})")))
+    }
+}
+
+impl Layer for Conv2D {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+
+    fn input_shape(&self) -> Option<Vec<usize>> {
+        self.input_shape.clone()
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = image("Conv2D", inputs)?;
+        if self.filters == 0 {
+            return Err(Error::invalid("Conv2D", "filters must be at least 1"));
+        }
+        let w = self.window(input)?;
+        Ok(vec![w.out_h, w.out_w, self.filters])
+    }
+
+    fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+        let c = inputs.first().and_then(|i| i.get(2)).copied().unwrap_or(0);
+        let (kh, kw) = self.kernel;
+        // Keras' glorot_uniform for a conv kernel counts the receptive field in both fans.
+        let mut p = vec![ParamDecl {
+            name: "kernel",
+            shape: vec![kh * kw * c, self.filters],
+            init: Init::GlorotUniform {
+                fan_in: kh * kw * c,
+                fan_out: kh * kw * self.filters,
+            },
+        }];
+        if self.use_bias {
+            p.push(ParamDecl {
+                name: "bias",
+                shape: vec![self.filters],
+                init: Init::Zeros,
+            });
+        }
+        p
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
+        let dims = g.shape(xs[0])?.dims().to_vec();
+        let w = self.window(&dims[1..])?;
+        let cols = g.push(Op::Im2Col { window: w }, &[xs[0]])?;
+        let mut z = g.matmul(cols, params[0], false, false)?;
+        if self.use_bias {
+            z = g.bias_add(z, params[1])?;
+        }
+        let y = activate(g, z, self.activation)?;
+        let image = Shape::new([dims[0], w.out_h, w.out_w, self.filters]);
+        // The logits of a convolutional output layer are its pre-activation, reshaped alike.
+        let pre_activation = if y == z {
+            None
+        } else {
+            Some(g.push(Op::Reshape { shape: image.clone() }, &[z])?)
+        };
+        let output = g.push(Op::Reshape { shape: image }, &[y])?;
+        Ok(LayerOut {
+            pre_activation: pre_activation.unwrap_or(output),
+            output,
+        })
+    }
+}
+
+/// Max over windows, as Keras' `MaxPooling2D(pool_size, strides, padding)`; strides default to the
+/// pool size.
+#[derive(Clone, Debug)]
+pub struct MaxPooling2D {
+    pool: (usize, usize),
+    strides: Option<(usize, usize)>,
+    padding: Padding,
+}
+
+impl MaxPooling2D {
+    /// `pool` windows, stride = pool, valid padding.
+    pub fn new(pool: (usize, usize)) -> Self {
+        MaxPooling2D {
+            pool,
+            strides: None,
+            padding: Padding::Valid,
+        }
+    }
+
+    /// Sets the strides.
+    pub fn strides(mut self, strides: (usize, usize)) -> Self {
+        self.strides = Some(strides);
+        self
+    }
+
+    /// Sets the padding.
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    fn window(&self, input: &[usize]) -> Result<Window2d> {
+        Window2d::new(
+            input[0],
+            input[1],
+            input[2],
+            self.pool,
+            self.strides.unwrap_or(self.pool),
+            self.padding == Padding::Same,
+        )
+        .map_err(|e| Error::invalid("MaxPooling2D", format!("{e} (input {input:?})")))
+    }
+}
+
+impl Layer for MaxPooling2D {
+    fn kind(&self) -> &'static str {
+        "max_pooling2d"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = image("MaxPooling2D", inputs)?;
+        let w = self.window(input)?;
+        Ok(vec![w.out_h, w.out_w, input[2]])
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        let dims = g.shape(xs[0])?.dims().to_vec();
+        let w = self.window(&dims[1..])?;
+        Ok(plain(g.push(Op::MaxPool2d { window: w }, &[xs[0]])?))
+    }
+}
+
+/// Keras' `Flatten`: each sample to one axis.
+#[derive(Clone, Debug, Default)]
+pub struct Flatten;
+
+impl Flatten {
+    /// The flattening layer.
+    pub fn new() -> Self {
+        Flatten
+    }
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        Ok(vec![single("Flatten", inputs)?.iter().product()])
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        let dims = g.shape(xs[0])?.dims().to_vec();
+        let flat = Shape::new([dims[0], dims[1..].iter().product()]);
+        Ok(plain(g.push(Op::Reshape { shape: flat }, &[xs[0]])?))
+    }
+}
