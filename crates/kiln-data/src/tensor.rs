@@ -126,6 +126,11 @@ impl Tensor {
         }
     }
 
+    /// 1 where a value is above `threshold`, else 0: probabilities to hard labels.
+    pub fn threshold(&self, threshold: f32) -> Tensor {
+        self.map(|v| f32::from(v > threshold))
+    }
+
     /// Columns `range` of a `[rows, cols]` tensor.
     pub fn columns(&self, range: std::ops::Range<usize>) -> Result<Tensor> {
         let w = self.row_len();
