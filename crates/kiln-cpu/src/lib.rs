@@ -112,22 +112,7 @@ impl<T: Real> CpuSession<T> {
             .plans
             .get_mut(id.0)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
-        for (name, r) in &loaded.plan.inputs {
-            let data = inputs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, d)| *d)
-                .ok_or_else(|| Error::invalid("run", format!("input `{name}` was not given")))?;
-            if data.len() != r.len() {
-                return Err(Error::shape(
-                    name,
-                    format!("{} values", data.len()),
-                    format!("{} for shape {}", r.len(), r.shape),
-                ));
-            }
-            let Location::Arena { offset } = r.location else {
-                unreachable!("inputs live in the arena")
-            };
+        for (offset, data) in loaded.plan.match_inputs(inputs)? {
             loaded.arena[offset..offset + data.len()].copy_from_slice(data);
         }
         let mut mem = executor::Memory {

@@ -49,24 +49,16 @@ impl Standardizer {
 
     /// `(x - mean) / std`, column by column.
     pub fn transform(&self, x: &Tensor) -> Result<Tensor> {
-        if x.row_len() != self.mean.len() {
-            return Err(Error::Data(format!(
-                "standardizer fitted on {} columns, given {}",
-                self.mean.len(),
-                x.row_len()
-            )));
-        }
-        let mut out = x.clone();
-        for row in out.data_mut().chunks_mut(self.mean.len().max(1)) {
-            for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = (*v - m) / s;
-            }
-        }
-        Ok(out)
+        self.per_column(x, |v, mean, std| (v - mean) / std)
     }
 
     /// Maps standardised values back: `z · std + mean`.
     pub fn inverse(&self, x: &Tensor) -> Result<Tensor> {
+        self.per_column(x, |v, mean, std| v * std + mean)
+    }
+
+    /// `f(value, mean, std)` applied column by column.
+    fn per_column(&self, x: &Tensor, f: impl Fn(f32, f32, f32) -> f32) -> Result<Tensor> {
         if x.row_len() != self.mean.len() {
             return Err(Error::Data(format!(
                 "standardizer fitted on {} columns, given {}",
@@ -77,7 +69,7 @@ impl Standardizer {
         let mut out = x.clone();
         for row in out.data_mut().chunks_mut(self.mean.len().max(1)) {
             for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
-                *v = *v * s + m;
+                *v = f(*v, *m, *s);
             }
         }
         Ok(out)

@@ -1,7 +1,7 @@
 //! A `Plan`: what a backend executes — ordered steps over one arena of transient tensors plus the
 //! model's persistent tensors.
 
-use crate::{Op, PersistentId, PersistentSpec, Shape};
+use crate::{Error, Op, PersistentId, PersistentSpec, Result, Shape};
 
 /// Arena offsets are multiples of this many f32 elements (256 bytes), the strictest storage-buffer
 /// offset alignment wgpu adapters report.
@@ -61,6 +61,32 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Pairs each of the plan's inputs with its data from `feeds` (by name; extra feeds are
+    /// ignored) as `(arena offset, data)`, checking that none is missing and every length fits.
+    pub fn match_inputs<'a, T>(&self, feeds: &[(&str, &'a [T])]) -> Result<Vec<(usize, &'a [T])>> {
+        self.inputs
+            .iter()
+            .map(|(name, r)| {
+                let data = feeds
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, d)| *d)
+                    .ok_or_else(|| Error::invalid("run", format!("input `{name}` was not given")))?;
+                if data.len() != r.len() {
+                    return Err(Error::shape(
+                        name,
+                        format!("{} values", data.len()),
+                        format!("{} for shape {}", r.len(), r.shape),
+                    ));
+                }
+                match r.location {
+                    Location::Arena { offset } => Ok((offset, data)),
+                    Location::Persistent(_) => unreachable!("inputs live in the arena"),
+                }
+            })
+            .collect()
+    }
+
     /// Arena size in bytes.
     pub fn arena_bytes(&self) -> usize {
         self.arena_len * 4
