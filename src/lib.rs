@@ -21,7 +21,7 @@ pub mod prelude {
     pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
         Activation, Call, Concatenate, Conv2D, Dense, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten,
-        GlobalAveragePooling1D, History, Input, Layer, Loss, MaxPooling2D, Mean, Metric, Model, Optimizer, Padding,
-        Sequential,
+        GlobalAveragePooling1D, GlobalAveragePooling2D, History, Input, Layer, Loss, MaxPooling2D, Mean, Metric, Model,
+        Optimizer, Padding, Reshape, Sequential,
     };
 }

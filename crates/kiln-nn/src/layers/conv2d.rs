@@ -256,3 +256,48 @@ impl Layer for Flatten {
         Ok(plain(g.push(Op::Reshape { shape: flat }, &[xs[0]])?))
     }
 }
+
+/// Keras' `Reshape(target_shape)`: each sample to `target` (same number of values).
+#[derive(Clone, Debug)]
+pub struct Reshape {
+    target: Vec<usize>,
+}
+
+impl Reshape {
+    /// Samples reshaped to `target`.
+    pub fn new(target: impl Into<Vec<usize>>) -> Self {
+        Reshape { target: target.into() }
+    }
+}
+
+impl Layer for Reshape {
+    fn kind(&self) -> &'static str {
+        "reshape"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("Reshape", inputs)?;
+        let (from, to) = (input.iter().product::<usize>(), self.target.iter().product::<usize>());
+        if from != to {
+            return Err(Error::invalid(
+                "Reshape",
+                format!(
+                    "samples {input:?} hold {from} values, the target {:?} holds {to}",
+                    self.target
+                ),
+            ));
+        }
+        Ok(self.target.clone())
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        let mut shape = vec![g.shape(xs[0])?.dims()[0]];
+        shape.extend(&self.target);
+        Ok(plain(g.push(
+            Op::Reshape {
+                shape: Shape::new(shape),
+            },
+            &[xs[0]],
+        )?))
+    }
+}

@@ -76,3 +76,38 @@ impl Layer for GlobalAveragePooling1D {
         Ok(plain(g.push(Op::Mean { axis: 1 }, &[xs[0]])?))
     }
 }
+
+/// Keras' `GlobalAveragePooling2D`: the mean over the height and width of `[h, w, channels]`
+/// images.
+#[derive(Clone, Debug, Default)]
+pub struct GlobalAveragePooling2D;
+
+impl GlobalAveragePooling2D {
+    /// The pooling layer.
+    pub fn new() -> Self {
+        GlobalAveragePooling2D
+    }
+}
+
+impl Layer for GlobalAveragePooling2D {
+    fn kind(&self) -> &'static str {
+        "global_average_pooling2d"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("GlobalAveragePooling2D", inputs)?;
+        if input.len() != 3 {
+            return Err(Error::invalid(
+                "GlobalAveragePooling2D",
+                format!("expects images [height, width, channels], got {input:?}"),
+            ));
+        }
+        Ok(vec![input[2]])
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        // Height, then width (which has become axis 1).
+        let rows = g.push(Op::Mean { axis: 1 }, &[xs[0]])?;
+        Ok(plain(g.push(Op::Mean { axis: 1 }, &[rows])?))
+    }
+}

@@ -7,10 +7,10 @@ mod embedding;
 mod mean;
 
 pub use concatenate::Concatenate;
-pub use conv2d::{Conv2D, Flatten, MaxPooling2D, Padding};
+pub use conv2d::{Conv2D, Flatten, MaxPooling2D, Padding, Reshape};
 pub use dense::Dense;
 pub use embedding::Embedding;
-pub use mean::{GlobalAveragePooling1D, Mean};
+pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 
 use kiln_graph::{Error, Graph, NodeId, Result};
 
