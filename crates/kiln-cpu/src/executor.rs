@@ -1,6 +1,6 @@
 //! Runs a [`Plan`] step by step on host memory: one arena per plan, persistents shared.
 
-use kiln_graph::{Location, Op, Plan, Step, TensorRef};
+use kiln_graph::{KernelTime, Location, Op, Plan, Step, TensorRef};
 
 use crate::ops::{activation, conv, elementwise, embedding, layout, loss, matmul, optim, reduce};
 use crate::Real;
@@ -32,6 +32,21 @@ pub fn run_plan<T: Real>(plan: &Plan, mem: &mut Memory<'_, T>) {
     for step in &plan.steps {
         run_step(step, mem);
     }
+}
+
+/// Runs every step of `plan` like [`run_plan`], timing each one with the host clock.
+pub fn run_plan_timed<T: Real>(plan: &Plan, mem: &mut Memory<'_, T>) -> Vec<KernelTime> {
+    plan.steps
+        .iter()
+        .map(|step| {
+            let start = std::time::Instant::now();
+            run_step(step, mem);
+            KernelTime {
+                kernel: step.op.name().to_string(),
+                seconds: start.elapsed().as_secs_f64(),
+            }
+        })
+        .collect()
 }
 
 fn run_step<T: Real>(step: &Step, mem: &mut Memory<'_, T>) {

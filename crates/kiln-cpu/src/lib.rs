@@ -8,7 +8,8 @@ mod real;
 use std::sync::Arc;
 
 use kiln_graph::{
-    Backend, Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session,
+    Backend, Counters, Error, KernelTime, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result,
+    Session,
 };
 
 pub use real::Real;
@@ -108,6 +109,16 @@ impl<T: Real> CpuSession<T> {
 
     /// Runs a plan with inputs in `T`.
     pub fn run_typed(&mut self, id: PlanId, inputs: &[(&str, &[T])]) -> Result<()> {
+        self.execute(id, inputs, |plan, mem| executor::run_plan(plan, mem))
+    }
+
+    /// Uploads `inputs` and hands the plan and its memory to `exec`.
+    fn execute<R>(
+        &mut self,
+        id: PlanId,
+        inputs: &[(&str, &[T])],
+        exec: impl FnOnce(&Plan, &mut executor::Memory<'_, T>) -> R,
+    ) -> Result<R> {
         let loaded = self
             .plans
             .get_mut(id.0)
@@ -119,10 +130,18 @@ impl<T: Real> CpuSession<T> {
             arena: &mut loaded.arena,
             persistents: &mut self.persistents,
         };
-        executor::run_plan(&loaded.plan, &mut mem);
+        let out = exec(&loaded.plan, &mut mem);
         self.counters.submits += 1;
         self.counters.dispatches += loaded.plan.steps.len() as u64;
-        Ok(())
+        Ok(out)
+    }
+
+    /// Converts f32 feeds to `T`.
+    fn convert<'a>(inputs: &[(&'a str, &[f32])]) -> Vec<(&'a str, Vec<T>)> {
+        inputs
+            .iter()
+            .map(|(n, d)| (*n, d.iter().map(|&x| T::of(x)).collect()))
+            .collect()
     }
 
     /// The plan's outputs in `T`, from the last run.
@@ -158,12 +177,22 @@ impl<T: Real> Session for CpuSession<T> {
     }
 
     fn run(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<()> {
-        let converted: Vec<(&str, Vec<T>)> = inputs
-            .iter()
-            .map(|(n, d)| (*n, d.iter().map(|&x| T::of(x)).collect()))
-            .collect();
+        let converted = Self::convert(inputs);
         let refs: Vec<(&str, &[T])> = converted.iter().map(|(n, d)| (*n, d.as_slice())).collect();
         self.run_typed(plan, &refs)
+    }
+
+    fn profile(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>> {
+        let converted = Self::convert(inputs);
+        let refs: Vec<(&str, &[T])> = converted.iter().map(|(n, d)| (*n, d.as_slice())).collect();
+        self.execute(plan, &refs, |plan, mem| Some(executor::run_plan_timed(plan, mem)))
+    }
+
+    fn arena_bytes(&self, plan: PlanId) -> Result<usize> {
+        self.plans
+            .get(plan.0)
+            .map(|l| l.plan.arena_len * 4)
+            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", plan.0)))
     }
 
     fn read_outputs(&mut self, plan: PlanId) -> Result<Vec<Vec<f32>>> {

@@ -20,6 +20,14 @@ pub struct Counters {
     pub parameter_reads: u64,
 }
 
+/// Time one kernel took in a profiled run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelTime {
+    /// The kernel (GPU entry point, or CPU op name).
+    pub kernel: String,
+    pub seconds: f64,
+}
+
 /// A place plans run: the CPU reference or a GPU adapter.
 pub trait Backend: Send + Sync {
     /// Human-readable name, e.g. `cpu (2 threads)` or `llvmpipe (Vulkan)`.
@@ -55,6 +63,14 @@ pub trait Session: Send {
     /// Waits until every submitted run has finished on the device (for timing; runs themselves do
     /// not wait).
     fn finish(&mut self) -> Result<()>;
+
+    /// Runs the plan once like [`Session::run`], timing each kernel: on the GPU with timestamp
+    /// queries around every dispatch, on the CPU with the host clock. `None` where the device
+    /// cannot time kernels. Slower than `run` (one pass per kernel); for the benchmark harness.
+    fn profile(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>>;
+
+    /// Bytes of the plan's arena of transient tensors.
+    fn arena_bytes(&self, plan: PlanId) -> Result<usize>;
 
     /// Work counters since the session was created.
     fn counters(&self) -> Counters;

@@ -14,7 +14,7 @@ pub mod schedule;
 pub mod shape;
 
 pub use autodiff::gradients;
-pub use backend::{Backend, Counters, PlanId, Session};
+pub use backend::{Backend, Counters, KernelTime, PlanId, Session};
 pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
 pub use op::{roc_threshold, Epilogue, Op, PersistentId, PersistentKind, PersistentSpec, Window2d};

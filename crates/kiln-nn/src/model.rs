@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use kiln_data::Tensor;
 use kiln_graph::{
-    gradients, schedule, Backend, Counters, Error, Graph, NodeId, Op, PersistentId, PersistentKind, PersistentSpec,
-    PlanId, Result, Session, Shape,
+    gradients, schedule, Backend, Counters, Error, Graph, KernelTime, NodeId, Op, PersistentId, PersistentKind,
+    PersistentSpec, PlanId, Result, Session, Shape,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -401,6 +401,34 @@ impl Model {
         feeds.push(("step", &step));
         c.session.run(plan.id, &feeds)?;
         Ok(c.session.read_outputs(plan.id)?[0][0])
+    }
+
+    /// One training step on this batch like [`Model::train_on_batch`], with each kernel timed
+    /// (see [`Session::profile`]); `None` where the device cannot time kernels.
+    pub fn profile_on_batch<'a>(&mut self, x: impl Into<Inputs<'a>>, y: &Tensor) -> Result<Option<Vec<KernelTime>>> {
+        let x = x.into();
+        let c = self.compiled("profile_on_batch")?;
+        c.check_data("profile_on_batch", &x, Some(y))?;
+        let plan = c.plan(Mode::Train, y.rows())?;
+        c.step += 1;
+        let step = [c.step as f32];
+        let mut batch = Batch::new(x.0.len());
+        let rows: Vec<usize> = (0..y.rows()).collect();
+        batch.gather(&x, Some(y), &rows);
+        let mut feeds = batch.feeds(&c.input_names);
+        feeds.push(("step", &step));
+        c.session.profile(plan.id, &feeds)
+    }
+
+    /// Bytes of the largest arena of transient tensors among the plans built so far.
+    pub fn peak_arena_bytes(&self) -> Result<usize> {
+        let Some(c) = self.compiled.as_ref() else {
+            return Ok(0);
+        };
+        c.plans
+            .values()
+            .map(|p| c.session.arena_bytes(p.id))
+            .try_fold(0, |peak, bytes| Ok(peak.max(bytes?)))
     }
 
     /// Every parameter, read back from the device.

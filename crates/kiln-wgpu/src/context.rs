@@ -26,6 +26,8 @@ pub struct GpuContext {
     pub limits: wgpu::Limits,
     /// Adapter capabilities the kernel table chooses by.
     pub caps: Caps,
+    /// Timestamp queries are enabled (per-kernel GPU times in the benchmark harness).
+    pub timestamps: bool,
     cache: Mutex<Cache>,
 }
 
@@ -68,12 +70,13 @@ impl GpuContext {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let subgroups = adapter.features() & wgpu::Features::SUBGROUP;
+        let timestamps = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let caps = Caps {
             subgroup8: !subgroups.is_empty() && info.subgroup_min_size == 8 && info.subgroup_max_size == 8,
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("kiln"),
-            required_features: subgroups,
+            required_features: subgroups | timestamps,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -84,6 +87,7 @@ impl GpuContext {
             info,
             limits,
             caps,
+            timestamps: !timestamps.is_empty(),
             cache: Mutex::new(Cache::default()),
         })
     }

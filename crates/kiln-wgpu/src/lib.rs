@@ -12,6 +12,7 @@ use kiln_graph::{Backend, PersistentSpec, Result, Session};
 
 pub use context::GpuContext;
 pub use session::GpuSession;
+pub use wgpu;
 
 /// A GPU adapter as a [`Backend`]. Cloning shares the device and its pipeline cache.
 #[derive(Clone)]
@@ -24,6 +25,28 @@ impl GpuBackend {
     pub fn from_env() -> Result<Self> {
         Ok(GpuBackend {
             ctx: Arc::new(GpuContext::from_env()?),
+        })
+    }
+
+    /// Every adapter wgpu finds on any of its backends (Vulkan, Metal, DX12, GL).
+    pub fn adapters() -> Vec<wgpu::AdapterInfo> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .iter()
+            .map(wgpu::Adapter::get_info)
+            .collect()
+    }
+
+    /// Opens a new device, with its own empty pipeline cache, on the adapter that [`Self::adapters`]
+    /// lists with this backend and name.
+    pub fn open(backend: wgpu::Backend, name: &str) -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+        let adapter = pollster::block_on(instance.enumerate_adapters(backend.into()))
+            .into_iter()
+            .find(|a| a.get_info().name == name)
+            .ok_or_else(|| kiln_graph::Error::device(name, format!("no such adapter on {backend:?}")))?;
+        Ok(GpuBackend {
+            ctx: Arc::new(GpuContext::from_adapter(adapter)?),
         })
     }
 

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use kiln_graph::{
-    Counters, Error, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session, TensorRef,
+    Counters, Error, KernelTime, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session,
+    TensorRef,
 };
 
 use crate::context::GpuContext;
@@ -121,6 +122,24 @@ impl GpuSession {
         map_read(&self.ctx, &staging, &[(0, (size / 4) as usize)]).map(|mut v| v.pop().expect("one range requested"))
     }
 
+    fn loaded(&self, id: PlanId) -> Result<&Loaded> {
+        self.plans
+            .get(id.0)
+            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))
+    }
+
+    /// Writes the plan's inputs into its arena (queued before the next submit).
+    fn upload(&self, loaded: &Loaded, inputs: &[(&str, &[f32])]) -> Result<()> {
+        for (offset, data) in loaded.plan.match_inputs(inputs)? {
+            if !data.is_empty() {
+                self.ctx
+                    .queue
+                    .write_buffer(&loaded.arena, (offset * 4) as u64, bytemuck::cast_slice(data));
+            }
+        }
+        Ok(())
+    }
+
     fn binding<'a>(&'a self, arena: &'a wgpu::Buffer, r: &TensorRef) -> wgpu::BindingResource<'a> {
         match r.location {
             Location::Arena { offset } => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -133,8 +152,35 @@ impl GpuSession {
     }
 }
 
-/// Maps `buffer`, waits for the GPU, and copies out each `(offset in f32s, len)` range.
-fn map_read(ctx: &GpuContext, buffer: &wgpu::Buffer, ranges: &[(usize, usize)]) -> Result<Vec<Vec<f32>>> {
+/// Records the copy of the plan's outputs into its readback buffer.
+fn copy_outputs(loaded: &Loaded, enc: &mut wgpu::CommandEncoder) {
+    if let Some(rb) = &loaded.readback {
+        let mut at = 0u64;
+        for r in &loaded.plan.outputs {
+            let Location::Arena { offset } = r.location else {
+                unreachable!("outputs live in the arena")
+            };
+            let size = f32_bytes(r.len()).min(rb.size() - at);
+            enc.copy_buffer_to_buffer(&loaded.arena, (offset * 4) as u64, rb, at, size);
+            at += (r.len() * 4) as u64;
+        }
+    }
+}
+
+/// Records one dispatch into `pass`.
+fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
+    pass.insert_debug_marker(d.label);
+    pass.set_pipeline(&d.pipeline);
+    pass.set_bind_group(0, &d.bind_group, &[]);
+    pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+}
+
+/// Maps `buffer`, waits for the GPU, and copies out each `(offset, len)` range, counted in `T`s.
+fn map_read<T: bytemuck::Pod>(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    ranges: &[(usize, usize)],
+) -> Result<Vec<Vec<T>>> {
     let (tx, rx) = mpsc::channel();
     buffer.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
@@ -149,7 +195,7 @@ fn map_read(ctx: &GpuContext, buffer: &wgpu::Buffer, ranges: &[(usize, usize)]) 
         let view = buffer
             .get_mapped_range(..)
             .map_err(|e| Error::device(ctx.name(), format!("readback failed: {e}")))?;
-        let all: &[f32] = bytemuck::cast_slice(&view);
+        let all: &[T] = bytemuck::cast_slice(&view);
         ranges.iter().map(|&(o, n)| all[o..o + n].to_vec()).collect()
     };
     buffer.unmap();
@@ -301,17 +347,8 @@ impl Session for GpuSession {
     }
 
     fn run(&mut self, id: PlanId, inputs: &[(&str, &[f32])]) -> Result<()> {
-        let loaded = self
-            .plans
-            .get(id.0)
-            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
-        for (offset, data) in loaded.plan.match_inputs(inputs)? {
-            if !data.is_empty() {
-                self.ctx
-                    .queue
-                    .write_buffer(&loaded.arena, (offset * 4) as u64, bytemuck::cast_slice(data));
-            }
-        }
+        let loaded = self.loaded(id)?;
+        self.upload(loaded, inputs)?;
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("kiln step"),
         });
@@ -321,34 +358,83 @@ impl Session for GpuSession {
                 timestamp_writes: None,
             });
             for d in &loaded.dispatches {
-                pass.insert_debug_marker(d.label);
-                pass.set_pipeline(&d.pipeline);
-                pass.set_bind_group(0, &d.bind_group, &[]);
-                pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
+                record(&mut pass, d);
             }
         }
-        if let Some(rb) = &loaded.readback {
-            let mut at = 0u64;
-            for r in &loaded.plan.outputs {
-                let Location::Arena { offset } = r.location else {
-                    unreachable!("outputs live in the arena")
-                };
-                let size = f32_bytes(r.len()).min(rb.size() - at);
-                enc.copy_buffer_to_buffer(&loaded.arena, (offset * 4) as u64, rb, at, size);
-                at += (r.len() * 4) as u64;
-            }
-        }
+        copy_outputs(loaded, &mut enc);
+        let dispatched = loaded.dispatches.len() as u64;
         self.ctx.queue.submit([enc.finish()]);
         self.counters.submits += 1;
-        self.counters.dispatches += loaded.dispatches.len() as u64;
+        self.counters.dispatches += dispatched;
         Ok(())
     }
 
+    fn profile(&mut self, id: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>> {
+        let n = self.loaded(id)?.dispatches.len();
+        let count = 2 * n as u32;
+        if !self.ctx.timestamps || n == 0 || count > wgpu::QUERY_SET_MAX_QUERIES {
+            return Ok(None);
+        }
+        // Each dispatch gets its own pass, timed at its start and end: portable across adapters
+        // (timestamps inside a pass are an extra feature few have).
+        let queries = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("kiln profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let bytes = u64::from(count) * 8;
+        let resolved = self.buffer(
+            "kiln profile",
+            bytes,
+            wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let staging = self.buffer(
+            "kiln profile readback",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let loaded = self.loaded(id)?;
+        self.upload(loaded, inputs)?;
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("kiln profiled step"),
+        });
+        for (i, d) in loaded.dispatches.iter().enumerate() {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(d.label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                }),
+            });
+            record(&mut pass, d);
+        }
+        enc.resolve_query_set(&queries, 0..count, &resolved, 0);
+        enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
+        copy_outputs(loaded, &mut enc);
+        self.ctx.queue.submit([enc.finish()]);
+        let ticks: Vec<u64> = map_read(&self.ctx, &staging, &[(0, count as usize)])?.swap_remove(0);
+        let period_ns = f64::from(self.ctx.queue.get_timestamp_period());
+        let times = loaded
+            .dispatches
+            .iter()
+            .zip(ticks.chunks_exact(2))
+            .map(|(d, t)| KernelTime {
+                kernel: d.label.to_string(),
+                seconds: t[1].saturating_sub(t[0]) as f64 * period_ns * 1e-9,
+            })
+            .collect();
+        self.counters.submits += 1;
+        self.counters.dispatches += n as u64;
+        Ok(Some(times))
+    }
+
+    fn arena_bytes(&self, id: PlanId) -> Result<usize> {
+        Ok(self.loaded(id)?.arena.size() as usize)
+    }
+
     fn read_outputs(&mut self, id: PlanId) -> Result<Vec<Vec<f32>>> {
-        let loaded = self
-            .plans
-            .get(id.0)
-            .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        let loaded = self.loaded(id)?;
         let Some(rb) = &loaded.readback else {
             return Ok(Vec::new());
         };

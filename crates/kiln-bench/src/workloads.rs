@@ -1,0 +1,111 @@
+//! The standard workloads: the shapes of the seed programs, on synthetic data of the right kind.
+
+use kiln::graph::{schedule, Backend, Graph, PersistentId, PersistentKind, PersistentSpec, Plan, Shape};
+use kiln::prelude::*;
+
+/// A training workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Dense(784→128, relu) → Dense(10, softmax), sparse categorical cross-entropy, batch 128.
+    Mlp,
+    /// The seed-004 CNN on 64×64×3 images, five sigmoid outputs, binary cross-entropy, batch 32.
+    Cnn,
+    /// Embedding(1000, 64) over 20 tokens → GlobalAveragePooling1D → Dense(5, sigmoid), batch 32.
+    Embed,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 3] = [Workload::Mlp, Workload::Cnn, Workload::Embed];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Mlp => "mlp",
+            Workload::Cnn => "cnn",
+            Workload::Embed => "embed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.name() == name)
+    }
+
+    /// Training batch size.
+    pub fn batch(self) -> usize {
+        match self {
+            Workload::Mlp => 128,
+            Workload::Cnn | Workload::Embed => 32,
+        }
+    }
+
+    /// The uncompiled model.
+    pub fn model(self) -> Sequential {
+        match self {
+            Workload::Mlp => Sequential::new()
+                .add(Dense::new(128).activation(Activation::Relu).input_dim(784))
+                .add(Dense::new(10).activation(Activation::Softmax)),
+            Workload::Cnn => Sequential::new()
+                .add(
+                    Conv2D::new(32, (3, 3))
+                        .activation(Activation::Relu)
+                        .input_shape([64, 64, 3]),
+                )
+                .add(MaxPooling2D::new((2, 2)))
+                .add(Conv2D::new(64, (3, 3)).activation(Activation::Relu))
+                .add(MaxPooling2D::new((2, 2)))
+                .add(Flatten::new())
+                .add(Dense::new(128).activation(Activation::Relu))
+                .add(Dense::new(5).activation(Activation::Sigmoid)),
+            Workload::Embed => Sequential::new()
+                .add(Embedding::new(1000, 64).input_length(20))
+                .add(GlobalAveragePooling1D::new())
+                .add(Dense::new(5).activation(Activation::Sigmoid)),
+        }
+    }
+
+    fn loss(self) -> Loss {
+        match self {
+            Workload::Mlp => Loss::SparseCategoricalCrossentropy,
+            Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
+        }
+    }
+
+    /// The model compiled on `device` with Adam (Keras defaults) and the workload's loss.
+    pub fn compile(self, device: &dyn Backend) -> Result<Model> {
+        let mut model = self.model().seed(1).into_model();
+        model.compile(device, Optimizer::adam(), self.loss(), &[])?;
+        Ok(model)
+    }
+
+    /// `samples` synthetic samples and labels of the workload's shapes.
+    pub fn data(self, samples: usize, seed: u64) -> (Tensor, Tensor) {
+        match self {
+            Workload::Mlp => (
+                random::uniform([samples, 784], seed),
+                random::integers(0, 10, [samples], seed + 1),
+            ),
+            Workload::Cnn => (
+                random::uniform([samples, 64, 64, 3], seed),
+                random::integers(0, 2, [samples, 5], seed + 1),
+            ),
+            Workload::Embed => (
+                random::integers(0, 1000, [samples, 20], seed),
+                random::integers(0, 2, [samples, 5], seed + 1),
+            ),
+        }
+    }
+}
+
+/// Square matmul `[n, n] · [n, n]` of two persistent tensors: the plan, and the specs of a session
+/// to run it in.
+pub fn matmul_plan(n: usize) -> Result<(Plan, Vec<PersistentSpec>)> {
+    let spec = |name: &str| PersistentSpec {
+        name: name.into(),
+        shape: Shape::new([n, n]),
+        kind: PersistentKind::Parameter,
+    };
+    let specs = vec![spec("a"), spec("b")];
+    let mut g = Graph::new(specs.clone());
+    let (a, b) = (g.persistent(PersistentId(0)), g.persistent(PersistentId(1)));
+    let c = g.matmul(a, b, false, false)?;
+    Ok((schedule(&g, &[c])?, specs))
+}
