@@ -13,6 +13,7 @@ pub use kiln_nn as nn;
 pub use kiln_wgpu as wgpu;
 
 pub use kiln_graph::{Error, Result};
+pub use kiln_nn::load_model;
 
 /// What a training program needs.
 pub mod prelude {
@@ -20,8 +21,8 @@ pub mod prelude {
     pub use kiln_data::{datasets, random, to_categorical, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
-        Activation, Call, Concatenate, Conv2D, Dense, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten,
-        GlobalAveragePooling1D, GlobalAveragePooling2D, History, Input, Layer, Loss, MaxPooling2D, Mean, Metric, Model,
-        Optimizer, Padding, Reshape, Sequential,
+        load_model, Activation, Call, Concatenate, Conv2D, Dense, EarlyStopping, Embedding, Evaluation, FitOptions,
+        Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, History, Input, Layer, Loss, MaxPooling2D, Mean,
+        Metric, Model, ModelCheckpoint, Optimizer, Padding, Precision, Reshape, Sequential,
     };
 }

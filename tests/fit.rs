@@ -10,14 +10,6 @@ use kiln::graph::{Backend, Result};
 use kiln::nn::{Callback, Control, EarlyStopping, Training};
 use kiln::prelude::*;
 
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
-    if let Some(gpu) = common::gpu() {
-        v.push(Box::new(gpu.clone()));
-    }
-    v
-}
-
 fn iris() -> (Tensor, Tensor) {
     let d = datasets::iris().unwrap();
     (
@@ -44,7 +36,7 @@ fn model(device: &dyn Backend) -> Sequential {
 #[test]
 fn validation_split_holds_out_the_last_samples() {
     let (x, y) = iris();
-    for device in backends() {
+    for device in common::backends() {
         let split = model(device.as_ref())
             .fit(&x, &y, &FitOptions::new(3, 16).validation_split(0.25))
             .unwrap();
@@ -119,7 +111,7 @@ fn early_stopping_waits_patience_epochs_and_restores_the_best_weights() {
     let d = datasets::iris().unwrap();
     let s = Standardizer::fit(&d.x_train).unwrap();
     let (xt, yt) = (s.transform(&d.x_test).unwrap(), d.y_test);
-    for device in backends() {
+    for device in common::backends() {
         let mut m = Sequential::new()
             .seed(7)
             .add(Dense::new(32).activation(Activation::Relu).input_dim(4))

@@ -4,18 +4,9 @@
 
 mod common;
 
-use kiln::cpu::CpuBackend;
-use kiln::graph::{Backend, Error};
+use kiln::graph::Error;
 use kiln::nn::{Call, Concatenate, Input, Mean, Model};
 use kiln::prelude::*;
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
-    if let Some(gpu) = common::gpu() {
-        v.push(Box::new(gpu.clone()));
-    }
-    v
-}
 
 /// x1 `[n, 10]`, x2 `[n, 5, 2]` (a short sequence of pairs) and three tags: one read from each
 /// input, and one that needs both.
@@ -51,7 +42,7 @@ fn model() -> Model {
 fn two_input_model_learns_tags_that_need_both_branches() {
     let (x1, x2, y) = data(2000, 1);
     let (t1, t2, ty) = data(500, 7);
-    for device in backends() {
+    for device in common::backends() {
         let mut m = model();
         assert_eq!(m.layer_names(), ["dense", "mean", "dense_1", "concatenate", "dense_2"]);
         m.compile(

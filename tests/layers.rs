@@ -28,7 +28,7 @@ fn global_average_pooling2d_and_reshape_models_train_alike_on_both_backends() {
         let mut m = Sequential::new()
             .seed(2)
             .add(
-                Conv2D::new(4, (3, 3))
+                Conv2D::new(8, (3, 3))
                     .activation(Activation::Relu)
                     .input_shape([8, 8, 3]),
             )

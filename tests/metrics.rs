@@ -4,19 +4,10 @@
 
 mod common;
 
-use kiln::cpu::CpuBackend;
-use kiln::graph::{Backend, Op};
+use kiln::graph::Op;
 use kiln::prelude::*;
 
 const LABELS: usize = 3;
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
-    if let Some(gpu) = common::gpu() {
-        v.push(Box::new(gpu.clone()));
-    }
-    v
-}
 
 /// Three tags of 8 noisy features, with a rare tag so per-label values differ.
 fn data(n: usize, seed: u64) -> (Tensor, Tensor) {
@@ -70,7 +61,7 @@ fn rank_auc(scores: &[f32], labels: &[f32]) -> f64 {
 fn precision_recall_f1_auc_and_a_custom_metric_match_host_computations() {
     let (x, y) = data(1200, 1);
     let (xt, yt) = data(400, 2);
-    for device in backends() {
+    for device in common::backends() {
         let mut m = Sequential::new()
             .seed(3)
             .add(Dense::new(16).activation(Activation::Relu).input_dim(8))

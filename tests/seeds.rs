@@ -15,16 +15,8 @@ mod seed_001;
 mod seed_002;
 
 use kiln::cpu::CpuBackend;
-use kiln::graph::{Backend, Error};
+use kiln::graph::Error;
 use kiln::prelude::*;
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
-    if let Some(gpu) = common::gpu() {
-        v.push(Box::new(gpu.clone()));
-    }
-    v
-}
 
 /// Iris, standardised on its training split.
 fn iris() -> (Tensor, Tensor, Tensor, Tensor) {
@@ -56,7 +48,7 @@ fn assert_refused(result: Result<Evaluation>, classes: usize) {
 #[test]
 fn seed_000_refuses_three_classes_into_a_sigmoid_and_trains_the_fixes() {
     let (x, y, x_test, y_test) = iris();
-    for device in backends() {
+    for device in common::backends() {
         let device = device.as_ref();
         assert_refused(seed_000::example_1(device, &x, &y), 3);
         let categorical = seed_000::example_2(device, &x, &y, &x_test, &y_test).unwrap();
@@ -80,7 +72,7 @@ fn seed_001_binary_two_class_softmax_and_regression_train() {
     let xs = Standardizer::fit(&d.x_train).unwrap();
     let column = |t: &Tensor| t.clone().reshape([t.rows(), 1]).unwrap();
     let ys = Standardizer::fit(&column(&d.y_train)).unwrap();
-    for device in backends() {
+    for device in common::backends() {
         let device = device.as_ref();
         let (result, binary) = seed_001::example_1(device, &x, &y, &x_test, &y_test).unwrap();
         let accuracy = result.get("accuracy").unwrap();
@@ -139,7 +131,7 @@ fn seed_002_trains_binary_and_categorical_and_refuses_the_mismatch() {
     let s = Standardizer::fit(&x).unwrap();
     let (x, x_test) = (s.transform(&x).unwrap(), s.transform(&x_test).unwrap());
     let (ix, iy, ix_test, iy_test) = iris();
-    for device in backends() {
+    for device in common::backends() {
         let device = device.as_ref();
         let binary = seed_002::example_1(device, &x, &bc.y_train, &x_test, &bc.y_test)
             .unwrap()
@@ -205,7 +197,7 @@ fn seed_003_embedding_functional_and_custom_metric_models_train() {
         (0..4000).map(|i| f32::from(features.row(i / 4)[i % 4] > 0.0)).collect(),
     )
     .unwrap();
-    for device in backends() {
+    for device in common::backends() {
         let device = device.as_ref();
         let a = seed_003::example_1(device, 100, &x, &y, 30)
             .unwrap()
@@ -290,7 +282,7 @@ fn seed_004_cnn_learns_which_coloured_squares_are_drawn() {
     let confidence = y.map(|t| 0.2 + 0.6 * t);
     let confidence_val = yv.map(|t| 0.2 + 0.6 * t);
     let weights = vec![1.0, 0.5, 1.0, 2.0, 1.5];
-    for device in backends() {
+    for device in common::backends() {
         let device = device.as_ref();
         let (_, plain) = seed_004::run(
             device,

@@ -7,15 +7,6 @@ use kiln::cpu::CpuBackend;
 use kiln::graph::Backend;
 use kiln::prelude::*;
 
-/// Every backend this machine has: the CPU, and the GPU when there is one (always in CI).
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend)];
-    if let Some(gpu) = common::gpu() {
-        v.push(Box::new(gpu.clone()));
-    }
-    v
-}
-
 fn scaled_digits() -> datasets::Dataset {
     let mut d = datasets::digits().unwrap();
     for t in [&mut d.x_train, &mut d.x_test] {
@@ -43,7 +34,7 @@ fn digits_model(device: &dyn Backend) -> Sequential {
 #[test]
 fn digits_mlp_reaches_95_percent_on_both_backends() {
     let d = scaled_digits();
-    for device in backends() {
+    for device in common::backends() {
         let mut model = digits_model(device.as_ref());
         let history = model
             .fit(&d.x_train, &d.y_train, &FitOptions::new(30, 32).seed(3))
@@ -101,7 +92,7 @@ fn breast_cancer_binary_reaches_95_percent() {
     let d = datasets::breast_cancer().unwrap();
     let std = Standardizer::fit(&d.x_train).unwrap();
     let (x_train, x_test) = (std.transform(&d.x_train).unwrap(), std.transform(&d.x_test).unwrap());
-    for device in backends() {
+    for device in common::backends() {
         let mut model = Sequential::new()
             .seed(2)
             .add(Dense::new(1).activation(Activation::Sigmoid).input_dim(30));
@@ -128,7 +119,7 @@ fn diabetes_regression_ends_below_50_mae() {
     let (y_train, y_test) = (column(&d.y_train), column(&d.y_test));
     let ys = Standardizer::fit(&y_train).unwrap();
     let (x_train, x_test) = (xs.transform(&d.x_train).unwrap(), xs.transform(&d.x_test).unwrap());
-    for device in backends() {
+    for device in common::backends() {
         let mut model = Sequential::new()
             .seed(4)
             .add(Dense::new(32).activation(Activation::Relu).input_dim(10))
@@ -164,7 +155,7 @@ fn a_steady_state_step_is_one_submit_and_allocates_nothing() {
     let d = scaled_digits();
     let x = d.x_train.slice_rows(0..32);
     let y = d.y_train.slice_rows(0..32);
-    for device in backends() {
+    for device in common::backends() {
         let mut model = digits_model(device.as_ref());
         model.train_on_batch(&x, &y).unwrap();
         let before = model.counters();

@@ -35,3 +35,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f32, rel: f32) {
         );
     }
 }
+
+/// The CPU backend, and the GPU where there is one (always in CI).
+pub fn backends() -> Vec<Box<dyn kiln::graph::Backend>> {
+    let mut v: Vec<Box<dyn kiln::graph::Backend>> = vec![Box::new(kiln::cpu::CpuBackend)];
+    if let Some(gpu) = gpu() {
+        v.push(Box::new(gpu.clone()));
+    }
+    v
+}

@@ -1,9 +1,10 @@
 //! Activations a layer can end in.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The activation applied to a layer's output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Activation {
     /// The identity (Keras' `linear`, the default).
     #[default]

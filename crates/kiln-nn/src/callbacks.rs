@@ -79,33 +79,37 @@ impl EarlyStopping {
         self.restore_best_weights = true;
         self
     }
+}
 
-    fn higher_is_better(&self) -> bool {
-        ["acc", "auc", "precision", "recall", "f1"]
-            .iter()
-            .any(|s| self.monitor.contains(s))
+/// Whether a larger value of the logged quantity `monitor` is better: scores (accuracy, auc,
+/// precision, recall, f1) yes, losses and errors no.
+fn higher_is_better(monitor: &str) -> bool {
+    ["acc", "auc", "precision", "recall", "f1"]
+        .iter()
+        .any(|s| monitor.contains(s))
+}
+
+/// The value of `monitor` in the epoch logs, or an error from `who` listing what there is.
+fn monitored(logs: &[(String, f32)], monitor: &str, who: &str) -> Result<f32> {
+    logs.iter().find(|(n, _)| n == monitor).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
+        Error::invalid(who, format!("monitors `{monitor}`, but the epoch logs hold {names:?}"))
+    })
+}
+
+/// Whether `value` beats `best` by more than `min_delta` in the monitor's direction.
+fn improves(monitor: &str, best: Option<f32>, value: f32, min_delta: f32) -> bool {
+    match best {
+        None => true,
+        Some(best) if higher_is_better(monitor) => value > best + min_delta,
+        Some(best) => value < best - min_delta,
     }
 }
 
 impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
-        let value = logs
-            .iter()
-            .find(|(n, _)| *n == self.monitor)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
-                Error::invalid(
-                    "EarlyStopping",
-                    format!("monitors `{}`, but the epoch logs hold {names:?}", self.monitor),
-                )
-            })?;
-        let improved = match self.best {
-            None => true,
-            Some(best) if self.higher_is_better() => value > best + self.min_delta,
-            Some(best) => value < best - self.min_delta,
-        };
-        if improved {
+        let value = monitored(logs, &self.monitor, "EarlyStopping")?;
+        if improves(&self.monitor, self.best, value, self.min_delta) {
             self.best = Some(value);
             self.best_epoch = Some(epoch);
             self.wait = 0;
@@ -127,5 +131,54 @@ impl Callback for EarlyStopping {
             training.set_weights(&weights)?;
         }
         Ok(())
+    }
+}
+
+/// Saves the model during training, as Keras' `ModelCheckpoint`: after every epoch, or only when
+/// the monitored value improves. `{epoch}` in the path becomes the epoch number. Each save is
+/// atomic, so the last good checkpoint survives a crash mid-save.
+#[derive(Debug)]
+pub struct ModelCheckpoint {
+    path: String,
+    monitor: String,
+    best_only: bool,
+    best: Option<f32>,
+    /// Epochs whose checkpoint was written.
+    pub saved_epochs: Vec<usize>,
+}
+
+impl ModelCheckpoint {
+    /// Saves the whole model (see [`crate::Model::save`]) to `path` after every epoch.
+    pub fn new(path: impl Into<String>) -> Self {
+        ModelCheckpoint {
+            path: path.into(),
+            monitor: "val_loss".into(),
+            best_only: false,
+            best: None,
+            saved_epochs: Vec::new(),
+        }
+    }
+
+    /// Saves only when `monitor` (e.g. `val_loss`, `val_accuracy`) improves on its best so far.
+    pub fn save_best_only(mut self, monitor: &str) -> Self {
+        self.monitor = monitor.to_string();
+        self.best_only = true;
+        self
+    }
+}
+
+impl Callback for ModelCheckpoint {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
+        if self.best_only {
+            let value = monitored(logs, &self.monitor, "ModelCheckpoint")?;
+            if !improves(&self.monitor, self.best, value, 0.0) {
+                return Ok(Control::Continue);
+            }
+            self.best = Some(value);
+        }
+        let path = self.path.replace("{epoch}", &epoch.to_string());
+        training.save(std::path::Path::new(&path))?;
+        self.saved_epochs.push(epoch);
+        Ok(Control::Continue)
     }
 }

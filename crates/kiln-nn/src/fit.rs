@@ -9,7 +9,11 @@ use crate::callbacks::{Callback, SharedCallback};
 /// How `fit` runs. `FitOptions::default()` is Keras' `fit` defaults: 1 epoch, batch 32, shuffled.
 #[derive(Clone)]
 pub struct FitOptions {
+    /// The epoch to stop after (Keras' `epochs`: with `initial_epoch` k, `epochs - k` are run).
     pub epochs: usize,
+    /// Epochs already done, as a loaded checkpoint's [`crate::Model::epoch`] says: training
+    /// resumes at epoch `initial_epoch + 1`, shuffled as that epoch would have been.
+    pub initial_epoch: usize,
     pub batch_size: usize,
     /// Reshuffle the training samples every epoch.
     pub shuffle: bool,
@@ -33,6 +37,7 @@ impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
             epochs: 1,
+            initial_epoch: 0,
             batch_size: 32,
             shuffle: true,
             seed: 0,
@@ -53,6 +58,12 @@ impl FitOptions {
             batch_size,
             ..Default::default()
         }
+    }
+
+    /// Resumes after `epoch` completed epochs (Keras' `initial_epoch`).
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
     }
 
     /// Sets the shuffle seed.

@@ -17,10 +17,11 @@ mod model;
 mod network;
 mod optimizer;
 mod progress;
+mod saving;
 mod sequential;
 
 pub use activation::Activation;
-pub use callbacks::{Callback, Control, EarlyStopping, SharedCallback};
+pub use callbacks::{Callback, Control, EarlyStopping, ModelCheckpoint, SharedCallback};
 pub use fit::FitOptions;
 pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
@@ -33,4 +34,5 @@ pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
 pub use model::{Inputs, Model, Training, Weight};
 pub use optimizer::Optimizer;
+pub use saving::{load_model, Precision};
 pub use sequential::Sequential;

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use kiln_graph::{Graph, NodeId, Op, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
 use crate::Activation;
@@ -24,6 +25,8 @@ pub struct CustomLoss {
     f: Arc<LossFn>,
 }
 
+crate::saving::saved_by_name!(CustomLoss, "loss");
+
 impl fmt::Debug for CustomLoss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CustomLoss({})", self.name)
@@ -31,7 +34,7 @@ impl fmt::Debug for CustomLoss {
 }
 
 /// A training loss, as Keras names them.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Loss {
     /// Independent sigmoid outputs against targets in [0, 1] (binary or multi-label).
     BinaryCrossentropy,

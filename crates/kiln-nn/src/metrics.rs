@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use kiln_graph::{roc_threshold, Error, Graph, NodeId, Op, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
 use crate::loss::LossKind;
@@ -29,6 +30,8 @@ pub struct CustomMetric {
     f: Arc<MetricFn>,
 }
 
+crate::saving::saved_by_name!(CustomMetric, "metric");
+
 impl fmt::Debug for CustomMetric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CustomMetric({})", self.name)
@@ -36,7 +39,7 @@ impl fmt::Debug for CustomMetric {
 }
 
 /// A metric, as named to `compile`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Metric {
     /// Keras' `"accuracy"`, resolved from the loss and output shape: binary accuracy (threshold
     /// 0.5) for binary_crossentropy, categorical for categorical_crossentropy, sparse categorical for

@@ -20,6 +20,7 @@ use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
 use crate::progress::EpochProgress;
+use crate::saving::{self, Named, Precision, SavedModel};
 use crate::{Activation, Evaluation, FitOptions, History, Loss, Metric, Optimizer};
 
 /// The x of `fit`, `evaluate` and `predict`: one array per model input, in the order of the
@@ -96,6 +97,11 @@ struct Compiled {
     last_activation: Activation,
     plans: HashMap<(Mode, usize), Loaded>,
     step: u64,
+    /// Epochs completed by `fit` (restored from a checkpoint).
+    epoch: usize,
+    /// What `compile` was given, for saving.
+    requested_metrics: Vec<Metric>,
+    seed: u64,
 }
 
 /// A compiled-once model: a network of layers, a loss, metrics and an optimizer, on one device.
@@ -119,6 +125,14 @@ impl Model {
             seed: 0,
             compiled: None,
         })
+    }
+
+    pub(crate) fn from_network(network: Network, seed: u64) -> Self {
+        Model {
+            network,
+            seed,
+            compiled: None,
+        }
     }
 
     /// Seed of the weight initialisation.
@@ -192,6 +206,7 @@ impl Model {
         };
         let loss_acc = accumulator("loss", 1);
         let units = shapes.output.last().copied().unwrap_or(1);
+        let metrics_given = metrics.to_vec();
         let mut resolved = Vec::with_capacity(metrics.len());
         for m in metrics {
             let metric = m.resolve(&loss, last_activation, units);
@@ -223,6 +238,9 @@ impl Model {
             last_activation,
             plans: HashMap::new(),
             step: 0,
+            epoch: 0,
+            requested_metrics: metrics_given,
+            seed: self.seed,
         });
         Ok(())
     }
@@ -246,6 +264,72 @@ impl Model {
     /// Number of updates applied so far.
     pub fn steps(&self) -> u64 {
         self.compiled.as_ref().map_or(0, |c| c.step)
+    }
+
+    /// Epochs `fit` has completed (carried over by [`Model::save`] and [`crate::load_model`]);
+    /// pass it to [`FitOptions::initial_epoch`] to resume.
+    pub fn epoch(&self) -> usize {
+        self.compiled.as_ref().map_or(0, |c| c.epoch)
+    }
+
+    /// Saves the whole model to one safetensors file (or `model.safetensors` in a directory):
+    /// architecture and compile settings (JSON in the metadata), parameters named by layer path
+    /// (`dense_1/kernel`), optimizer state, and the step and epoch counts. Written atomically.
+    pub fn save(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.compiled("save")?.save(path.as_ref(), None)
+    }
+
+    /// [`Model::save`] that stops after writing `bytes` of the temporary file, as a crash would.
+    #[doc(hidden)]
+    pub fn save_interrupted(&mut self, path: impl AsRef<std::path::Path>, bytes: usize) -> Result<()> {
+        self.compiled("save")?.save(path.as_ref(), Some(bytes))
+    }
+
+    /// Saves the parameters alone (safetensors, named by layer path), in f32.
+    pub fn save_weights(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.save_weights_as(path, Precision::F32)
+    }
+
+    /// Saves the parameters alone in `precision` (f16 halves the file).
+    pub fn save_weights_as(&mut self, path: impl AsRef<std::path::Path>, precision: Precision) -> Result<()> {
+        let c = self.compiled("save_weights")?;
+        let tensors = c.named(&[PersistentKind::Parameter])?;
+        saving::save_weights(&tensors, path.as_ref(), precision)
+    }
+
+    /// Loads parameters saved by [`Model::save_weights`] or [`Model::save`] into this compiled
+    /// model; every parameter must be in the file with the model's shape.
+    pub fn load_weights(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let wanted = self.saved_tensor_specs(&[PersistentKind::Parameter]);
+        let c = self.compiled("load_weights")?;
+        let values = saving::load_tensors(path.as_ref(), &wanted)?;
+        c.write_named(&wanted, values)
+    }
+
+    /// `(name, shape)` of the persistent tensors of these kinds (empty before compile).
+    pub(crate) fn saved_tensor_specs(&self, kinds: &[PersistentKind]) -> Vec<(String, Vec<usize>)> {
+        self.compiled.as_ref().map_or_else(Vec::new, |c| {
+            c.specs
+                .iter()
+                .filter(|s| kinds.contains(&s.kind))
+                .map(|s| (s.name.clone(), s.shape.dims().to_vec()))
+                .collect()
+        })
+    }
+
+    /// Writes loaded tensors and counters into the compiled model.
+    pub(crate) fn restore(
+        &mut self,
+        wanted: &[(String, Vec<usize>)],
+        values: Vec<Vec<f32>>,
+        step: u64,
+        epoch: usize,
+    ) -> Result<()> {
+        let c = self.compiled("load_model")?;
+        c.write_named(wanted, values)?;
+        c.step = step;
+        c.epoch = epoch;
+        Ok(())
     }
 
     /// Trains for `options.epochs` passes over `(x, y)`; `x` has one array per model input.
@@ -286,7 +370,6 @@ impl Model {
             c.check_data("fit validation data", &Inputs::from(vx), Some(vy))?;
         }
         let mut order: Vec<usize> = (0..n).collect();
-        let mut rng = StdRng::seed_from_u64(options.seed);
         let mut history = History {
             warnings: crate::doctor::warnings(&c.loss, c.last_activation, y),
             ..History::default()
@@ -296,10 +379,14 @@ impl Model {
         }
         let mut batch = Batch::new(x.0.len());
         let steps = n.div_ceil(options.batch_size);
-        for epoch in 1..=options.epochs {
+        for epoch in options.initial_epoch + 1..=options.epochs {
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             c.reset_accumulators()?;
             if options.shuffle {
+                // Each epoch's order depends only on (seed, epoch), so a resumed run shuffles
+                // exactly as an uninterrupted one.
+                let mut rng = StdRng::seed_from_u64(options.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
                 order.shuffle(&mut rng);
             }
             let mut counts = Vec::new();
@@ -330,6 +417,7 @@ impl Model {
             for (name, value) in &logs {
                 history.push(name, *value);
             }
+            c.epoch = epoch;
             progress.finish(options.verbose, &logs);
             let mut stop = false;
             for cb in &options.callbacks {
@@ -500,6 +588,16 @@ impl Training<'_> {
     pub fn steps(&self) -> u64 {
         self.c.step
     }
+
+    /// Epochs completed, the current one included.
+    pub fn epoch(&self) -> usize {
+        self.c.epoch
+    }
+
+    /// Saves the whole model as [`Model::save`] does.
+    pub fn save(&mut self, path: &std::path::Path) -> Result<()> {
+        self.c.save(path, None)
+    }
 }
 
 /// Host staging for one batch: the gathered rows of every input and of the labels, reused across
@@ -649,6 +747,51 @@ impl Compiled {
             self.session.write_persistent(id, &w.values)?;
         }
         Ok(())
+    }
+
+    /// The persistent tensors of these kinds, read back from the device.
+    fn named(&mut self, kinds: &[PersistentKind]) -> Result<Vec<Named>> {
+        let ids: Vec<usize> = (0..self.specs.len())
+            .filter(|&i| kinds.contains(&self.specs[i].kind))
+            .collect();
+        ids.into_iter()
+            .map(|i| {
+                Ok(Named {
+                    name: self.specs[i].name.clone(),
+                    shape: self.specs[i].shape.dims().to_vec(),
+                    values: self.session.read_persistent(PersistentId(i))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `values` into the persistent tensors named in `wanted`.
+    fn write_named(&mut self, wanted: &[(String, Vec<usize>)], values: Vec<Vec<f32>>) -> Result<()> {
+        for ((name, _), v) in wanted.iter().zip(values) {
+            let id = self
+                .specs
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| Error::invalid("load", format!("the model has no tensor `{name}`")))?;
+            self.session.write_persistent(PersistentId(id), &v)?;
+        }
+        Ok(())
+    }
+
+    fn save(&mut self, path: &std::path::Path, interrupt_after: Option<usize>) -> Result<()> {
+        let tensors = self.named(&[PersistentKind::Parameter, PersistentKind::OptimizerState])?;
+        let saved = SavedModel {
+            seed: self.seed,
+            inputs: self.network.inputs.clone(),
+            layers: SavedModel::layers_of(&self.network),
+            output: self.network.output,
+            optimizer: self.optimizer,
+            loss: self.loss.clone(),
+            metrics: self.requested_metrics.clone(),
+            step: self.step,
+            epoch: self.epoch,
+        };
+        saving::save_model(&saved, &tensors, path, interrupt_after)
     }
 
     fn reset_accumulators(&mut self) -> Result<()> {

@@ -1,6 +1,7 @@
 //! The structure every model shares: inputs, layer applications in dependency order, one output.
 //! `Sequential` builds it as a chain; the functional API builds it from symbolic tensors.
 
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use kiln_graph::{Error, Result};
@@ -8,7 +9,7 @@ use kiln_graph::{Error, Result};
 use crate::layers::Layer;
 
 /// Where a layer application takes an input from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     /// Model input `i`.
     Input(usize),

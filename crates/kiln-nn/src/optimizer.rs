@@ -1,9 +1,10 @@
 //! Optimizers, with Keras' defaults. Their updates are ops of the training graph.
 
 use kiln_graph::Op;
+use serde::{Deserialize, Serialize};
 
 /// An optimizer and its hyper-parameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
     /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
     Adam {

@@ -1,11 +1,12 @@
 //! `Concatenate`: joins several inputs along their last axis (the functional API's merge).
 
 use kiln_graph::{Error, Graph, NodeId, Op, Result};
+use serde::{Deserialize, Serialize};
 
-use super::{plain, Layer, LayerOut};
+use super::{plain, Layer, LayerConfig, LayerOut};
 
 /// Joins its inputs along the last axis, as Keras' `Concatenate()`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Concatenate;
 
 impl Concatenate {
@@ -16,6 +17,10 @@ impl Concatenate {
 }
 
 impl Layer for Concatenate {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Concatenate(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "concatenate"
     }

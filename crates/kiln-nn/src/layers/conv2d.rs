@@ -5,12 +5,13 @@
 //! runs it on the same matmul kernels as `Dense`.
 
 use kiln_graph::{Error, Graph, NodeId, Op, Result, Shape, Window2d};
+use serde::{Deserialize, Serialize};
 
-use super::{activate, plain, single, Layer, LayerOut, ParamDecl};
+use super::{activate, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
 
 /// Keras' `padding`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Padding {
     /// No padding: the window must fit inside the input.
     #[default]
@@ -32,7 +33,7 @@ fn image<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
 }
 
 /// A 2-D convolution, as Keras' `Conv2D(filters, kernel_size, strides, padding, activation)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Conv2D {
     filters: usize,
     kernel: (usize, usize),
@@ -101,6 +102,10 @@ impl Conv2D {
 }
 
 impl Layer for Conv2D {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Conv2D(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "conv2d"
     }
@@ -170,7 +175,7 @@ impl Layer for Conv2D {
 
 /// Max over windows, as Keras' `MaxPooling2D(pool_size, strides, padding)`; strides default to the
 /// pool size.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MaxPooling2D {
     pool: (usize, usize),
     strides: Option<(usize, usize)>,
@@ -213,6 +218,10 @@ impl MaxPooling2D {
 }
 
 impl Layer for MaxPooling2D {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::MaxPooling2D(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "max_pooling2d"
     }
@@ -231,7 +240,7 @@ impl Layer for MaxPooling2D {
 }
 
 /// Keras' `Flatten`: each sample to one axis.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Flatten;
 
 impl Flatten {
@@ -242,6 +251,10 @@ impl Flatten {
 }
 
 impl Layer for Flatten {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Flatten(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "flatten"
     }
@@ -258,7 +271,7 @@ impl Layer for Flatten {
 }
 
 /// Keras' `Reshape(target_shape)`: each sample to `target` (same number of values).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reshape {
     target: Vec<usize>,
 }
@@ -271,6 +284,10 @@ impl Reshape {
 }
 
 impl Layer for Reshape {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Reshape(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "reshape"
     }

@@ -1,12 +1,13 @@
 //! `Dense`: `activation(x · kernel + bias)`.
 
 use kiln_graph::{Error, Graph, NodeId, Result};
+use serde::{Deserialize, Serialize};
 
-use super::{activate, single, Layer, LayerOut, ParamDecl};
+use super::{activate, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
 
 /// A fully connected layer, as Keras' `Dense`: glorot-uniform kernel, zero bias.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Dense {
     units: usize,
     activation: Activation,
@@ -50,6 +51,10 @@ impl Dense {
 }
 
 impl Layer for Dense {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Dense(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "dense"
     }

@@ -2,13 +2,14 @@
 
 use kiln_data::Tensor;
 use kiln_graph::{Error, Graph, NodeId, Op, Result};
+use serde::{Deserialize, Serialize};
 
-use super::{plain, single, Layer, LayerOut, ParamDecl};
+use super::{plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::Init;
 
 /// Keras' `Embedding(input_dim, output_dim)`: each integer in `0..input_dim` selects a learned
 /// vector of `output_dim`; samples of `[length]` tokens become `[length, output_dim]`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Embedding {
     input_dim: usize,
     output_dim: usize,
@@ -33,6 +34,10 @@ impl Embedding {
 }
 
 impl Layer for Embedding {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Embedding(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "embedding"
     }

@@ -1,12 +1,13 @@
 //! `Mean`: the mean over one axis, as a layer (seed 003's `tf.reduce_mean(x, axis=1)`).
 
 use kiln_graph::{Error, Graph, NodeId, Op, Result};
+use serde::{Deserialize, Serialize};
 
-use super::{plain, single, Layer, LayerOut};
+use super::{plain, single, Layer, LayerConfig, LayerOut};
 
 /// Mean over `axis`, counted as Keras counts it: axis 0 is the batch, so `Mean::over(1)` averages
 /// the first axis of each sample.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Mean {
     axis: usize,
 }
@@ -19,6 +20,10 @@ impl Mean {
 }
 
 impl Layer for Mean {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Mean(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "mean"
     }
@@ -46,7 +51,7 @@ impl Layer for Mean {
 }
 
 /// Keras' `GlobalAveragePooling1D`: the mean over the steps of `[steps, features]` samples.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GlobalAveragePooling1D;
 
 impl GlobalAveragePooling1D {
@@ -57,6 +62,10 @@ impl GlobalAveragePooling1D {
 }
 
 impl Layer for GlobalAveragePooling1D {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::GlobalAveragePooling1D(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "global_average_pooling1d"
     }
@@ -79,7 +88,7 @@ impl Layer for GlobalAveragePooling1D {
 
 /// Keras' `GlobalAveragePooling2D`: the mean over the height and width of `[h, w, channels]`
 /// images.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GlobalAveragePooling2D;
 
 impl GlobalAveragePooling2D {
@@ -90,6 +99,10 @@ impl GlobalAveragePooling2D {
 }
 
 impl Layer for GlobalAveragePooling2D {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::GlobalAveragePooling2D(self.clone())
+    }
+
     fn kind(&self) -> &'static str {
         "global_average_pooling2d"
     }

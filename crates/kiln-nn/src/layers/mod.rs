@@ -12,9 +12,47 @@ pub use dense::Dense;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 
+use std::sync::Arc;
+
 use kiln_graph::{Error, Graph, NodeId, Result};
+use serde::{Deserialize, Serialize};
 
 use crate::{Activation, Init};
+
+/// A layer as a model file holds it: Keras' `class_name` with the layer's `config`. Loading a
+/// file whose `class_name` is none of these fails with serde's "unknown variant" naming it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "class_name", content = "config")]
+pub enum LayerConfig {
+    Dense(Dense),
+    Conv2D(Conv2D),
+    MaxPooling2D(MaxPooling2D),
+    Flatten(Flatten),
+    Reshape(Reshape),
+    Embedding(Embedding),
+    Mean(Mean),
+    GlobalAveragePooling1D(GlobalAveragePooling1D),
+    GlobalAveragePooling2D(GlobalAveragePooling2D),
+    Concatenate(Concatenate),
+}
+
+impl LayerConfig {
+    /// The layer this configuration describes.
+    pub fn into_layer(self) -> Arc<dyn Layer> {
+        match self {
+            LayerConfig::Dense(l) => Arc::new(l),
+            LayerConfig::Conv2D(l) => Arc::new(l),
+            LayerConfig::MaxPooling2D(l) => Arc::new(l),
+            LayerConfig::Flatten(l) => Arc::new(l),
+            LayerConfig::Reshape(l) => Arc::new(l),
+            LayerConfig::Embedding(l) => Arc::new(l),
+            LayerConfig::Mean(l) => Arc::new(l),
+            LayerConfig::GlobalAveragePooling1D(l) => Arc::new(l),
+            LayerConfig::GlobalAveragePooling2D(l) => Arc::new(l),
+            LayerConfig::Concatenate(l) => Arc::new(l),
+        }
+    }
+}
 
 /// A parameter a layer owns.
 #[derive(Clone, Debug)]
@@ -38,6 +76,9 @@ pub struct LayerOut {
 pub trait Layer: std::fmt::Debug + Send + Sync {
     /// Keras' class-like name, used for default layer names (`dense`, `dense_1`, ...).
     fn kind(&self) -> &'static str;
+
+    /// The layer's configuration, as saved in a model file.
+    fn config(&self) -> LayerConfig;
 
     /// The shape of one input sample, if the layer was told it (Keras' `input_shape`).
     fn input_shape(&self) -> Option<Vec<usize>> {
