@@ -18,7 +18,7 @@ pub use kiln_nn::load_model;
 /// What a training program needs.
 pub mod prelude {
     pub use crate::Device;
-    pub use kiln_data::{datasets, random, to_categorical, Standardizer, Tensor};
+    pub use kiln_data::{datasets, random, to_categorical, train_test_split, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
         load_model, Activation, Call, Concatenate, Conv2D, Dense, EarlyStopping, Embedding, Evaluation, FitOptions,

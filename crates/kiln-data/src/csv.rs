@@ -73,9 +73,7 @@ pub fn parse_csv(source: &str, text: &str, label: &str) -> Result<Table> {
 /// Reads a CSV file; see [`parse_csv`].
 pub fn read_csv(path: impl AsRef<std::path::Path>, label: &str) -> Result<Table> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let text = String::from_utf8(crate::read_bytes(path)?)
+        .map_err(|e| Error::Data(format!("{}: not UTF-8 text: {e}", path.display())))?;
     parse_csv(&path.display().to_string(), &text, label)
 }

@@ -60,9 +60,5 @@ pub fn parse_idx(source: &str, bytes: &[u8]) -> Result<Tensor> {
 /// Reads an IDX file; see [`parse_idx`].
 pub fn read_idx(path: impl AsRef<std::path::Path>) -> Result<Tensor> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
-    parse_idx(&path.display().to_string(), &bytes)
+    parse_idx(&path.display().to_string(), &crate::read_bytes(path)?)
 }

@@ -3,15 +3,27 @@
 pub mod csv;
 pub mod datasets;
 pub mod idx;
+pub mod npy;
 pub mod random;
+pub mod split;
 pub mod standardize;
 pub mod tensor;
 
 pub use csv::{parse_csv, read_csv, Table};
 pub use datasets::Dataset;
 pub use idx::{parse_idx, read_idx};
+pub use npy::{parse_npy, read_npy};
+pub use split::train_test_split;
 pub use standardize::Standardizer;
 pub use tensor::Tensor;
+
+/// The bytes of the file at `path`, or an I/O error naming it.
+pub(crate) fn read_bytes(path: &std::path::Path) -> kiln_graph::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| kiln_graph::Error::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
 
 /// One-hot encodes integer labels into `[rows, classes]`; errors on a label outside `0..classes`
 /// or one that is not an integer.

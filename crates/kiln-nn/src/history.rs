@@ -14,6 +14,8 @@ pub struct History {
     pub warnings: Vec<String>,
     /// The epoch after which a callback stopped training early, if one did.
     pub stopped_at: Option<usize>,
+    /// Number of the first recorded epoch (1, or `initial_epoch + 1` when resumed).
+    pub first_epoch: usize,
 }
 
 impl History {

@@ -16,6 +16,7 @@ mod metrics;
 mod model;
 mod network;
 mod optimizer;
+mod plot;
 mod progress;
 mod saving;
 mod sequential;
