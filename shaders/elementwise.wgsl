@@ -10,9 +10,9 @@
 
 struct Params {
     n: u32,      // elements
-    m: u32,      // bias length (bias_add)
-    alpha: f32,  // factor (scale), threshold (greater), value (fill)
-    pad: u32,
+    m: u32,      // bias length (bias_add), seed (dropout)
+    alpha: f32,  // factor (scale), threshold (greater), value (fill), 1 / (1 - rate) (dropout)
+    pad: u32,    // keep threshold (dropout)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -92,4 +92,24 @@ fn ln(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw
 fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < p.n) { out[i] = min(max(a[i], p.alpha), bitcast<f32>(p.m)); }
+}
+
+// kiln_graph::lowbias32: the dropout mask hash, bit for bit.
+fn lowbias32(v: u32) -> u32 {
+    var x = v;
+    x ^= x >> 16u;
+    x *= 0x7feb352du;
+    x ^= x >> 15u;
+    x *= 0x846ca68bu;
+    return x ^ (x >> 16u);
+}
+
+// Inverted dropout: b[0] is the step counter; the mask is kiln_graph::dropout_keeps.
+@compute @workgroup_size(256)
+fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) {
+        let h = lowbias32(i ^ lowbias32(u32(b[0]) ^ lowbias32(p.m)));
+        out[i] = select(0.0, p.alpha * a[i], h >= p.pad);
+    }
 }

@@ -24,8 +24,10 @@ impl Device {
         Ok(Device::Gpu(GpuBackend::from_env()?))
     }
 
-    /// The best device here: `KILN_DEVICE=cpu|gpu` forces one; otherwise the GPU if an adapter
-    /// opens, else the CPU, with one line on stderr saying why.
+    /// The best device here: `KILN_DEVICE=cpu|gpu` forces one; otherwise a hardware GPU if an
+    /// adapter opens, else the CPU backend, with one line on stderr saying why. A software adapter
+    /// (lavapipe, WARP: a CPU emulating a GPU) loses to the native CPU backend, so it is used only
+    /// when forced.
     pub fn auto() -> Result<Self> {
         match std::env::var("KILN_DEVICE").as_deref() {
             Ok("cpu") => Ok(Device::cpu()),
@@ -34,10 +36,21 @@ impl Device {
                 "KILN_DEVICE",
                 format!("`{other}` is neither `cpu` nor `gpu`"),
             )),
-            Err(_) => Ok(Device::gpu().unwrap_or_else(|e| {
-                eprintln!("kiln: no usable GPU ({e}); running on the CPU backend");
-                Device::cpu()
-            })),
+            Err(_) => Ok(match GpuBackend::from_env() {
+                Ok(gpu) if gpu.context().info.device_type == kiln_wgpu::wgpu::DeviceType::Cpu => {
+                    eprintln!(
+                        "kiln: the only GPU adapter is a software one ({}); running on the faster CPU backend \
+                         (KILN_DEVICE=gpu to use it)",
+                        gpu.name()
+                    );
+                    Device::cpu()
+                }
+                Ok(gpu) => Device::Gpu(gpu),
+                Err(e) => {
+                    eprintln!("kiln: no usable GPU ({e}); running on the CPU backend");
+                    Device::cpu()
+                }
+            }),
         }
     }
 

@@ -18,11 +18,11 @@ pub use kiln_nn::load_model;
 /// What a training program needs.
 pub mod prelude {
     pub use crate::Device;
-    pub use kiln_data::{datasets, random, to_categorical, train_test_split, Standardizer, Tensor};
+    pub use kiln_data::{datasets, random, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor};
     pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
-        load_model, Activation, Call, Concatenate, Conv2D, Dense, EarlyStopping, Embedding, Evaluation, FitOptions,
-        Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, History, Input, Layer, Loss, MaxPooling2D, Mean,
-        Metric, Model, ModelCheckpoint, Optimizer, Padding, Precision, Reshape, Sequential,
+        load_model, Activation, Call, Concatenate, Conv2D, Dense, Dropout, EarlyStopping, Embedding, Evaluation,
+        FitOptions, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, History, Input, Layer, Loss, MaxPooling2D,
+        Mean, Metric, Model, ModelCheckpoint, Optimizer, Padding, Precision, Reshape, Sequential,
     };
 }

@@ -1,5 +1,6 @@
-//! The MNIST CNN of `examples/mnist.rs`: it reaches 0.95 test accuracy, the GPU follows the CPU
-//! step by step, and a steady-state CNN training step is one submit with no allocation.
+//! The MNIST CNN of `examples/mnist.rs` (the README's main job): it reaches 0.97 test accuracy,
+//! the GPU follows the CPU step by step, and a steady-state CNN training step is one submit with no
+//! allocation.
 
 mod common;
 
@@ -12,13 +13,14 @@ use kiln::graph::Backend;
 use kiln::prelude::*;
 
 #[test]
-fn mnist_cnn_reaches_95_percent() {
-    // The GPU side of this model is covered step by step below; six epochs on lavapipe take
-    // minutes, on the CPU seconds.
-    let result = mnist::train(&CpuBackend, 6, 0).unwrap();
+fn mnist_cnn_reaches_97_percent() {
+    // The example's own run, on the device it picks on a lavapipe machine (the CPU backend); the
+    // GPU side of this model is covered step by step below.
+    let (_, history, result) = mnist::train(&CpuBackend, 6, 0).unwrap();
     let accuracy = result.get("accuracy").unwrap();
     println!("MNIST CNN test accuracy {accuracy:.4}");
-    assert!(accuracy >= 0.95, "{accuracy}");
+    assert!(accuracy >= 0.97, "{accuracy}");
+    assert_eq!(history.last("val_accuracy"), Some(accuracy));
 }
 
 #[test]

@@ -111,3 +111,57 @@ fn shape_errors_name_the_layer() {
     let err = compile(&mut m).unwrap_err().to_string();
     assert!(err.contains("MaxPooling2D"), "{err}");
 }
+
+#[test]
+fn dropout_drops_while_training_only_and_the_gpu_draws_the_cpu_masks() {
+    let (x, y) = bright_channels(128, 5);
+    let flat = x.reshape([128, 192]).unwrap();
+    let build = |device: &dyn Backend| {
+        let mut m = Sequential::new()
+            .seed(4)
+            .add(Dense::new(32).activation(Activation::Relu).input_dim(192))
+            .add(Dropout::new(0.4))
+            .add(Dense::new(3).activation(Activation::Sigmoid));
+        m.compile(
+            device,
+            Optimizer::adam_lr(0.01),
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        m
+    };
+    let mut runs = Vec::new();
+    for device in common::backends() {
+        let mut m = build(device.as_ref());
+        // Inference passes inputs through: predictions and evaluations repeat exactly.
+        let p1 = m.predict(&flat, 64).unwrap();
+        assert_eq!(p1, m.predict(&flat, 64).unwrap());
+        let e1 = m.evaluate(&flat, &y, 64).unwrap().loss();
+        assert_eq!(e1, m.evaluate(&flat, &y, 64).unwrap().loss());
+        // Training draws a new mask every step: the same batch twice gives different losses
+        // even before the weights change much, and both stay finite.
+        let (bx, by) = (flat.slice_rows(0..32), y.slice_rows(0..32));
+        let mut probe = build(device.as_ref());
+        let l1 = probe.train_on_batch(&bx, &by).unwrap();
+        let l2 = probe.train_on_batch(&bx, &by).unwrap();
+        assert!(l1.is_finite() && l2.is_finite() && l1 != l2);
+        let h = m
+            .fit(&flat, &y, &FitOptions::new(15, 32).seed(3).record_batch_loss())
+            .unwrap();
+        assert!(h.last("accuracy").unwrap() >= 0.85, "{:?}", h.get("accuracy"));
+        runs.push(h.batch_loss);
+    }
+    if let [cpu, gpu] = runs.as_slice() {
+        for (step, (c, g)) in cpu.iter().zip(gpu).take(30).enumerate() {
+            assert!((c - g).abs() <= 1e-3 * c.abs(), "step {step}: cpu {c}, gpu {g}");
+        }
+    }
+    let err = Sequential::new()
+        .input_shape([4])
+        .add(Dropout::new(1.0))
+        .compile(&Device::cpu(), Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Dropout") && err.contains("rate 1"), "{err}");
+}

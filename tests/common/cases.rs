@@ -316,6 +316,12 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            name: "dropout",
+            inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[1]), Labels(1000))],
+            build: |g, x| g.push(Op::Dropout { rate: 0.3, seed: 7 }, &[x[0], x[1]]),
+            diff: &[0],
+        },
+        Case {
             name: "scale",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
             build: |g, x| g.scale(x[0], -2.5),

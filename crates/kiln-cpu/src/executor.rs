@@ -125,6 +125,7 @@ fn compute<T: Real>(step: &Step, x: &[&[T]], out: &mut [T]) {
         Op::Div => elementwise::div(x(0), x(1), out),
         Op::Log => elementwise::ln(x(0), out),
         Op::Clip { min, max } => elementwise::clip(x(0), T::of(*min), T::of(*max), out),
+        Op::Dropout { rate, seed } => elementwise::dropout(x(0), x(1)[0], *rate, *seed, out),
         Op::Concat { axis } => {
             let (outer, la, inner) = shape(0).split_at_axis(*axis);
             layout::concat(x(0), x(1), (outer, la, shape(1).dims()[*axis], inner), out)

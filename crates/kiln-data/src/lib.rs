@@ -1,5 +1,6 @@
 //! Data in: the host [`Tensor`], CSV reading, the bundled datasets and standardisation.
 
+pub mod augment;
 pub mod csv;
 pub mod datasets;
 pub mod idx;
@@ -9,6 +10,7 @@ pub mod split;
 pub mod standardize;
 pub mod tensor;
 
+pub use augment::shifted_copies;
 pub use csv::{parse_csv, read_csv, Table};
 pub use datasets::Dataset;
 pub use idx::{parse_idx, read_idx};

@@ -108,6 +108,16 @@ fn backward(g: &mut Graph, node: &Node, y: NodeId, dy: NodeId) -> Result<Vec<Opt
             vec![Some(da), Some(g.scale(t, -1.0)?)]
         }
         Op::Log => vec![Some(g.binary(Op::Div, dy, x[0])?)],
+        Op::Dropout { rate, seed } => vec![
+            Some(g.push(
+                Op::Dropout {
+                    rate: *rate,
+                    seed: *seed,
+                },
+                &[dy, x[1]],
+            )?),
+            None,
+        ],
         Op::Im2Col { window } => vec![Some(g.push(Op::Col2Im { window: *window }, &[dy])?)],
         Op::Col2Im { window } => vec![Some(g.push(Op::Im2Col { window: *window }, &[dy])?)],
         Op::MaxPool2d { window } => vec![Some(g.push(Op::MaxPool2dGrad { window: *window }, &[x[0], dy])?)],

@@ -21,6 +21,8 @@ pub struct Node {
 pub struct Graph {
     nodes: Vec<Node>,
     persistents: Vec<PersistentSpec>,
+    /// Whether this is a training graph: layers like dropout act only then.
+    training: bool,
 }
 
 impl Graph {
@@ -29,7 +31,41 @@ impl Graph {
         Graph {
             nodes: Vec::new(),
             persistents,
+            training: false,
         }
+    }
+
+    /// Marks the graph as a training graph (or not); see [`Graph::training`].
+    pub fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+
+    /// True while building a training step: dropout drops only then.
+    pub fn training(&self) -> bool {
+        self.training
+    }
+
+    /// The input `name`, created on first use and shared after (the step counter that the
+    /// optimizer and every dropout read).
+    pub fn shared_input(&mut self, name: &str, shape: impl Into<Shape>) -> NodeId {
+        let found = self
+            .nodes
+            .iter()
+            .position(|n| matches!(&n.op, Op::Input { name: m, .. } if m == name));
+        match found {
+            Some(i) => NodeId(i),
+            None => self.input(name, shape),
+        }
+    }
+
+    /// Inverted dropout of `x` at `rate`, masked by a hash of `seed`, the step counter and the
+    /// element index. Each dropout in a graph mixes its position into the seed, so two layers never
+    /// share a mask.
+    pub fn dropout(&mut self, x: NodeId, rate: f32, seed: u32) -> Result<NodeId> {
+        let earlier = self.nodes.iter().filter(|n| matches!(n.op, Op::Dropout { .. })).count() as u32;
+        let step = self.shared_input("step", [1]);
+        let seed = seed ^ crate::lowbias32(earlier.wrapping_add(0x9e37_79b9));
+        self.push(Op::Dropout { rate, seed }, &[x, step])
     }
 
     /// All nodes, in creation order.

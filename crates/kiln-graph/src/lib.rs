@@ -17,7 +17,10 @@ pub use autodiff::gradients;
 pub use backend::{Backend, Counters, KernelTime, PlanId, Session};
 pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
-pub use op::{roc_threshold, Epilogue, Op, PersistentId, PersistentKind, PersistentSpec, Window2d};
+pub use op::{
+    dropout_keeps, dropout_threshold, lowbias32, roc_threshold, Epilogue, Op, PersistentId, PersistentKind,
+    PersistentSpec, Window2d,
+};
 pub use plan::{Location, Plan, Step, TensorRef, ARENA_ALIGN};
 pub use schedule::schedule;
 pub use shape::{DType, Shape};

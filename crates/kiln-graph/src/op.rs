@@ -181,6 +181,11 @@ pub enum Op {
     Log,
     /// `x` clamped to `[min, max]`.
     Clip { min: f32, max: f32 },
+    /// Inverted dropout: operands `(x, step [1])`; keeps element `i` with probability `1 - rate`,
+    /// scaled by `1 / (1 - rate)`, and zeroes the rest. The mask is a hash of `(seed, step, i)`
+    /// ([`dropout_keeps`]): the CPU and the GPU drop the same elements, every step draws a new
+    /// mask, and the backward pass (this same op on `dy`) recomputes the forward's mask.
+    Dropout { rate: f32, seed: u32 },
 
     /// `a` and `b` joined along `axis` (every other dimension equal).
     Concat { axis: usize },
@@ -263,6 +268,7 @@ impl Op {
             Op::Div => "div",
             Op::Log => "log",
             Op::Clip { .. } => "clip",
+            Op::Dropout { .. } => "dropout",
             Op::Concat { .. } => "concat",
             Op::Slice { .. } => "slice",
             Op::Sum { .. } => "sum",
@@ -322,6 +328,7 @@ impl Op {
             | Op::Embedding
             | Op::EmbeddingGrad { .. }
             | Op::MaxPool2dGrad { .. }
+            | Op::Dropout { .. }
             | Op::CountAbove { .. } => 2,
             Op::SoftmaxCrossEntropyGrad { .. } | Op::SigmoidBinaryCrossEntropyGrad | Op::SgdUpdate { .. } => 3,
             Op::AdamUpdate { .. } => 5,
@@ -375,6 +382,7 @@ impl Op {
             | Op::MaxPool2d { .. }
             | Op::MaxPool2dGrad { .. }
             | Op::Reshape { .. }
+            | Op::Dropout { .. }
             | Op::CountAbove { .. } => &[],
         }
     }
@@ -454,6 +462,15 @@ impl Op {
                 x.clone()
             }
             Op::Relu | Op::Sigmoid | Op::Scale { .. } | Op::Sign | Op::Greater { .. } | Op::Log | Op::Clip { .. } => {
+                s[0].clone()
+            }
+            Op::Dropout { rate, .. } => {
+                if !(0.0..1.0).contains(rate) {
+                    return Err(Error::invalid(name, format!("rate {rate} is not in [0, 1)")));
+                }
+                if s[1].numel() != 1 {
+                    return Err(Error::shape(name, format!("step {}", s[1]), "[1]"));
+                }
                 s[0].clone()
             }
             Op::Concat { axis } => {
@@ -656,6 +673,27 @@ impl Op {
     }
 }
 
+/// A 32-bit integer hash with good avalanche (Chris Wellons' "lowbias32"); `shaders/elementwise.wgsl`
+/// has the same function.
+pub fn lowbias32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+/// Hashes at or above this keep their element under [`Op::Dropout`] with `rate`.
+pub fn dropout_threshold(rate: f32) -> u32 {
+    (f64::from(rate) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
+}
+
+/// Whether [`Op::Dropout`] keeps element `i` at `step`: integer arithmetic only, so every backend
+/// draws the same mask.
+pub fn dropout_keeps(seed: u32, step: u32, i: u32, threshold: u32) -> bool {
+    lowbias32(i ^ lowbias32(step ^ lowbias32(seed))) >= threshold
+}
+
 /// Threshold `t` of `n` used by [`Op::CountAbove`]: just below 0, evenly spaced inside (0, 1), and
 /// just above 1, so the ROC curve runs from (1, 1) to (0, 0). Both backends compute it this way.
 pub fn roc_threshold(t: usize, n: usize) -> f32 {
@@ -665,5 +703,25 @@ pub fn roc_threshold(t: usize, n: usize) -> f32 {
         1.0 + 1e-7
     } else {
         t as f32 / (n - 1) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropout_keeps_about_one_minus_rate_and_draws_a_new_mask_each_step() {
+        for rate in [0.1f32, 0.5, 0.8] {
+            let t = dropout_threshold(rate);
+            let kept = (0..100_000u32).filter(|&i| dropout_keeps(3, 1, i, t)).count() as f32 / 1e5;
+            assert!((kept - (1.0 - rate)).abs() < 0.01, "rate {rate}: kept {kept}");
+        }
+        let t = dropout_threshold(0.5);
+        let mask = |seed, step| (0..256u32).map(|i| dropout_keeps(seed, step, i, t)).collect::<Vec<_>>();
+        assert_eq!(mask(3, 1), mask(3, 1));
+        assert_ne!(mask(3, 1), mask(3, 2));
+        assert_ne!(mask(3, 1), mask(4, 1));
+        assert!((0..1000u32).all(|i| dropout_keeps(9, 9, i, dropout_threshold(0.0))));
     }
 }

@@ -28,7 +28,7 @@ pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{
-    Concatenate, Conv2D, Dense, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, Layer,
+    Concatenate, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, Layer,
     MaxPooling2D, Mean, Padding, Reshape,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};

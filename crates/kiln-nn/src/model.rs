@@ -853,6 +853,7 @@ impl Compiled {
     /// accumulation; then for training the gradients and the optimizer's in-place updates.
     fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
         let mut g = Graph::new(self.specs.clone());
+        g.set_training(mode == Mode::Train);
         let inputs: Vec<NodeId> = self
             .input_names
             .iter()
@@ -903,7 +904,7 @@ impl Compiled {
         if mode == Mode::Train {
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
-            let step = self.optimizer.uses_step().then(|| g.input("step", [1]));
+            let step = self.optimizer.uses_step().then(|| g.shared_input("step", [1]));
             for ((id, node), grad) in params.iter().zip(grads) {
                 let mut operands = vec![*node];
                 operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));

@@ -204,6 +204,15 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::Div => ew("div", &[0, 1], 0, 0.0),
         Op::Log => ew("ln", &[0], 0, 0.0),
         Op::Clip { min, max } => ew("clip", &[0], max.to_bits() as usize, *min),
+        Op::Dropout { rate, seed } => Kernel {
+            params: bytes(ElementwiseParams {
+                n: n as u32,
+                m: *seed,
+                alpha: 1.0 / (1.0 - rate),
+                pad: kiln_graph::dropout_threshold(*rate),
+            }),
+            ..ew("dropout", &[0, 1], 0, 0.0)
+        },
         Op::Concat { axis } => {
             let (outer, len_a, inner) = ins[0].shape.split_at_axis(*axis);
             layout("concat", &[0, 1], (outer, len_a, ins[1].shape.dims()[*axis], inner), 0)

@@ -24,6 +24,20 @@ pub fn equal<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
 }
 
 /// `out = factor · x`.
+/// Inverted dropout with the mask of [`kiln_graph::dropout_keeps`].
+pub fn dropout<T: Real>(x: &[T], step: T, rate: f32, seed: u32, out: &mut [T]) {
+    let threshold = kiln_graph::dropout_threshold(rate);
+    let scale = T::of(1.0 / (1.0 - rate));
+    let step = step.to_f32() as u32;
+    for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
+        *o = if kiln_graph::dropout_keeps(seed, step, i as u32, threshold) {
+            v * scale
+        } else {
+            T::zero()
+        };
+    }
+}
+
 pub fn scale<T: Real>(x: &[T], factor: T, out: &mut [T]) {
     map(x, out, |v| v * factor);
 }

@@ -3,12 +3,14 @@
 mod concatenate;
 mod conv2d;
 mod dense;
+mod dropout;
 mod embedding;
 mod mean;
 
 pub use concatenate::Concatenate;
 pub use conv2d::{Conv2D, Flatten, MaxPooling2D, Padding, Reshape};
 pub use dense::Dense;
+pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 
@@ -25,6 +27,7 @@ use crate::{Activation, Init};
 #[serde(tag = "class_name", content = "config")]
 pub enum LayerConfig {
     Dense(Dense),
+    Dropout(Dropout),
     Conv2D(Conv2D),
     MaxPooling2D(MaxPooling2D),
     Flatten(Flatten),
@@ -41,6 +44,7 @@ impl LayerConfig {
     pub fn into_layer(self) -> Arc<dyn Layer> {
         match self {
             LayerConfig::Dense(l) => Arc::new(l),
+            LayerConfig::Dropout(l) => Arc::new(l),
             LayerConfig::Conv2D(l) => Arc::new(l),
             LayerConfig::MaxPooling2D(l) => Arc::new(l),
             LayerConfig::Flatten(l) => Arc::new(l),

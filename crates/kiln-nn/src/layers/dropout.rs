@@ -1,0 +1,58 @@
+//! Dropout, as Keras' `Dropout(rate)`.
+
+use kiln_graph::{Error, Graph, NodeId, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{plain, single, Layer, LayerConfig, LayerOut};
+
+/// During training, zeroes each input with probability `rate` and scales the others by
+/// `1 / (1 - rate)`; evaluation and prediction pass the inputs through unchanged. The mask is
+/// drawn on the device from the seed and the step counter, identically on every backend.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dropout {
+    rate: f32,
+    seed: u32,
+}
+
+impl Dropout {
+    /// Drops a fraction `rate` in [0, 1) of the inputs while training.
+    pub fn new(rate: f32) -> Self {
+        Dropout { rate, seed: 0 }
+    }
+
+    /// Seed of the masks (each dropout layer of a model already draws its own).
+    pub fn seed(mut self, seed: u32) -> Self {
+        self.seed = seed;
+        self
+    }
+}
+
+impl Layer for Dropout {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Dropout(self.clone())
+    }
+
+    fn kind(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        if !(0.0..1.0).contains(&self.rate) {
+            return Err(Error::invalid(
+                "Dropout",
+                format!(
+                    "rate {} is not in [0, 1): it is the fraction of inputs dropped",
+                    self.rate
+                ),
+            ));
+        }
+        Ok(single("dropout", inputs)?.to_vec())
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        if !g.training() || self.rate == 0.0 {
+            return Ok(plain(xs[0]));
+        }
+        Ok(plain(g.dropout(xs[0], self.rate, self.seed)?))
+    }
+}
