@@ -4,9 +4,13 @@
 //!
 //! `im2col`: `cols[(n, oy, ox), (ky, kx, c)] = x[n, oy·sh + ky - pad_top, ox·sw + kx - pad_left, c]`
 //! (0 in the padding). `col2im` is its adjoint: each pixel sums the column entries it was copied
-//! to, gathered per pixel so the order of the sum is fixed.
+//! to, in a fixed order.
+//!
+//! Images are independent, so each op runs one image per rayon task; within an image the order of
+//! every sum is the serial one, so results do not depend on the thread count.
 
 use kiln_graph::Window2d;
+use rayon::prelude::*;
 
 use crate::Real;
 
@@ -17,23 +21,37 @@ fn source(w: &Window2d, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(u
     (y < w.in_h && x < w.in_w).then_some((y, x))
 }
 
+/// Elements of one input image, one output image, and one image's columns.
+fn sizes(w: &Window2d) -> (usize, usize, usize) {
+    (
+        w.in_h * w.in_w * w.channels,
+        w.out_h * w.out_w * w.channels,
+        w.out_h * w.out_w * w.kh * w.kw * w.channels,
+    )
+}
+
 /// Windows as rows; see the module docs.
-pub fn im2col<T: Real>(x: &[T], w: &Window2d, n: usize, out: &mut [T]) {
-    let cols = w.kh * w.kw * w.channels;
-    for b in 0..n {
-        for oy in 0..w.out_h {
-            for ox in 0..w.out_w {
-                let row = ((b * w.out_h + oy) * w.out_w + ox) * cols;
-                for ky in 0..w.kh {
-                    for kx in 0..w.kw {
-                        let dst = row + (ky * w.kw + kx) * w.channels;
-                        match source(w, oy, ox, ky, kx) {
-                            Some((y, xx)) => {
-                                let src = ((b * w.in_h + y) * w.in_w + xx) * w.channels;
-                                out[dst..dst + w.channels].copy_from_slice(&x[src..src + w.channels]);
-                            }
-                            None => out[dst..dst + w.channels].fill(T::zero()),
+pub fn im2col<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
+    let (image, _, cols) = sizes(w);
+    out.par_chunks_mut(cols)
+        .zip(x.par_chunks(image))
+        .for_each(|(out, x)| im2col_image(x, w, out));
+}
+
+fn im2col_image<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
+    let c = w.channels;
+    for oy in 0..w.out_h {
+        for ox in 0..w.out_w {
+            let row = (oy * w.out_w + ox) * w.kh * w.kw * c;
+            for ky in 0..w.kh {
+                for kx in 0..w.kw {
+                    let dst = row + (ky * w.kw + kx) * c;
+                    match source(w, oy, ox, ky, kx) {
+                        Some((y, xx)) => {
+                            let src = (y * w.in_w + xx) * c;
+                            out[dst..dst + c].copy_from_slice(&x[src..src + c]);
                         }
+                        None => out[dst..dst + c].fill(T::zero()),
                     }
                 }
             }
@@ -41,22 +59,27 @@ pub fn im2col<T: Real>(x: &[T], w: &Window2d, n: usize, out: &mut [T]) {
     }
 }
 
-/// The adjoint of [`im2col`]: every pixel gathers the column entries that copied it.
-pub fn col2im<T: Real>(cols: &[T], w: &Window2d, n: usize, out: &mut [T]) {
-    let width = w.kh * w.kw * w.channels;
+/// The adjoint of [`im2col`]: every pixel sums the column entries that copied it.
+pub fn col2im<T: Real>(cols: &[T], w: &Window2d, out: &mut [T]) {
+    let (image, _, width) = sizes(w);
+    out.par_chunks_mut(image)
+        .zip(cols.par_chunks(width))
+        .for_each(|(out, cols)| col2im_image(cols, w, out));
+}
+
+fn col2im_image<T: Real>(cols: &[T], w: &Window2d, out: &mut [T]) {
+    let c = w.channels;
     out.fill(T::zero());
-    for b in 0..n {
-        for oy in 0..w.out_h {
-            for ox in 0..w.out_w {
-                let row = ((b * w.out_h + oy) * w.out_w + ox) * width;
-                for ky in 0..w.kh {
-                    for kx in 0..w.kw {
-                        if let Some((y, x)) = source(w, oy, ox, ky, kx) {
-                            let dst = ((b * w.in_h + y) * w.in_w + x) * w.channels;
-                            let src = row + (ky * w.kw + kx) * w.channels;
-                            for c in 0..w.channels {
-                                out[dst + c] = out[dst + c] + cols[src + c];
-                            }
+    for oy in 0..w.out_h {
+        for ox in 0..w.out_w {
+            let row = (oy * w.out_w + ox) * w.kh * w.kw * c;
+            for ky in 0..w.kh {
+                for kx in 0..w.kw {
+                    if let Some((y, x)) = source(w, oy, ox, ky, kx) {
+                        let dst = (y * w.in_w + x) * c;
+                        let src = row + (ky * w.kw + kx) * c;
+                        for (o, &v) in out[dst..dst + c].iter_mut().zip(&cols[src..src + c]) {
+                            *o = *o + v;
                         }
                     }
                 }
@@ -65,52 +88,76 @@ pub fn col2im<T: Real>(cols: &[T], w: &Window2d, n: usize, out: &mut [T]) {
     }
 }
 
-/// The first maximum of window `(b, oy, ox)` in channel `c`, as an input pixel `(y, x)`.
-fn argmax<T: Real>(x: &[T], w: &Window2d, b: usize, oy: usize, ox: usize, c: usize) -> Option<(usize, usize)> {
-    let mut best: Option<((usize, usize), T)> = None;
-    for ky in 0..w.kh {
-        for kx in 0..w.kw {
-            if let Some((y, xx)) = source(w, oy, ox, ky, kx) {
-                let v = x[((b * w.in_h + y) * w.in_w + xx) * w.channels + c];
-                if best.is_none_or(|(_, m)| v > m) {
-                    best = Some(((y, xx), v));
+/// For every window of one image, the input pixel (`y · in_w + x`) that holds the first maximum
+/// of each channel, in row-major window order, or `None` for a window wholly in the padding.
+/// `f(window, pixel per channel)` receives them; whole channel rows are compared at once.
+fn window_maxima<T: Real>(x: &[T], w: &Window2d, mut f: impl FnMut(usize, Option<&[usize]>)) {
+    let c = w.channels;
+    let (mut best, mut at) = (vec![T::zero(); c], vec![0usize; c]);
+    for oy in 0..w.out_h {
+        for ox in 0..w.out_w {
+            let mut any = false;
+            for ky in 0..w.kh {
+                for kx in 0..w.kw {
+                    let Some((y, xx)) = source(w, oy, ox, ky, kx) else {
+                        continue;
+                    };
+                    let pixel = y * w.in_w + xx;
+                    let row = &x[pixel * c..(pixel + 1) * c];
+                    if !any {
+                        best.copy_from_slice(row);
+                        at.fill(pixel);
+                        any = true;
+                        continue;
+                    }
+                    for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(row) {
+                        if v > *b {
+                            *b = v;
+                            *a = pixel;
+                        }
+                    }
                 }
             }
+            f(oy * w.out_w + ox, any.then_some(at.as_slice()));
         }
     }
-    best.map(|(p, _)| p)
 }
 
 /// Max over each window; padding never wins.
-pub fn max_pool2d<T: Real>(x: &[T], w: &Window2d, n: usize, out: &mut [T]) {
-    for b in 0..n {
-        for oy in 0..w.out_h {
-            for ox in 0..w.out_w {
-                for c in 0..w.channels {
-                    let o = ((b * w.out_h + oy) * w.out_w + ox) * w.channels + c;
-                    out[o] = match argmax(x, w, b, oy, ox, c) {
-                        Some((y, xx)) => x[((b * w.in_h + y) * w.in_w + xx) * w.channels + c],
-                        None => T::zero(),
-                    };
+pub fn max_pool2d<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
+    let (image, pooled, _) = sizes(w);
+    let c = w.channels;
+    out.par_chunks_mut(pooled)
+        .zip(x.par_chunks(image))
+        .for_each(|(out, x)| {
+            window_maxima(x, w, |win, at| {
+                let o = &mut out[win * c..(win + 1) * c];
+                match at {
+                    Some(at) => o
+                        .iter_mut()
+                        .zip(at)
+                        .enumerate()
+                        .for_each(|(ch, (o, &p))| *o = x[p * c + ch]),
+                    None => o.fill(T::zero()),
                 }
-            }
-        }
-    }
+            });
+        });
 }
 
 /// `dx`: each window's `dy` added to the pixel that won it.
-pub fn max_pool2d_grad<T: Real>(x: &[T], dy: &[T], w: &Window2d, n: usize, out: &mut [T]) {
-    out.fill(T::zero());
-    for b in 0..n {
-        for oy in 0..w.out_h {
-            for ox in 0..w.out_w {
-                for c in 0..w.channels {
-                    if let Some((y, xx)) = argmax(x, w, b, oy, ox, c) {
-                        let i = ((b * w.in_h + y) * w.in_w + xx) * w.channels + c;
-                        out[i] = out[i] + dy[((b * w.out_h + oy) * w.out_w + ox) * w.channels + c];
-                    }
+pub fn max_pool2d_grad<T: Real>(x: &[T], dy: &[T], w: &Window2d, out: &mut [T]) {
+    let (image, pooled, _) = sizes(w);
+    let c = w.channels;
+    out.par_chunks_mut(image)
+        .zip(x.par_chunks(image))
+        .zip(dy.par_chunks(pooled))
+        .for_each(|((out, x), dy)| {
+            out.fill(T::zero());
+            window_maxima(x, w, |win, at| {
+                for (ch, &p) in at.into_iter().flatten().enumerate() {
+                    let i = p * c + ch;
+                    out[i] = out[i] + dy[win * c + ch];
                 }
-            }
-        }
-    }
+            });
+        });
 }

@@ -5,15 +5,19 @@ use kiln_graph::roc_threshold;
 
 use crate::Real;
 
-/// `out[o, i] = scale · Σ_l x[o, l, i]`.
+/// `out[o, i] = scale · Σ_l x[o, l, i]`, summed in order of `l`. Rows of `inner` are added
+/// whole, so the reads run along memory whatever the axis.
 pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: T, out: &mut [T]) {
     for o in 0..outer {
-        for i in 0..inner {
-            let mut acc = T::zero();
-            for l in 0..len {
-                acc = acc + x[(o * len + l) * inner + i];
+        let acc = &mut out[o * inner..(o + 1) * inner];
+        acc.fill(T::zero());
+        for row in x[o * len * inner..(o + 1) * len * inner].chunks_exact(inner.max(1)) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = *a + v;
             }
-            out[o * inner + i] = acc * scale;
+        }
+        for a in acc.iter_mut() {
+            *a = *a * scale;
         }
     }
 }
