@@ -6,9 +6,10 @@
 // | 1       | out  | [positions, dim]           | [vocab, dim]                   |
 // | 2       | a    | table [vocab, dim]         | indices [positions] (f32 ints) |
 // | 3       | b    | indices [positions]        | dy [positions, dim]            |
-// The gradient is a scatter-add written as a gather: one invocation per table element loops over
-// every position in order, so no float atomics are needed and the sum is the same on every run
-// and on the CPU.
+// The gradient is a scatter-add written as a gather: one invocation per table row and group of
+// DIMS columns scans the indices in order and adds the dy rows that pick its row, so no float
+// atomics are needed and every sum runs in position order, as on the CPU. Reading the indices once
+// per DIMS columns, not once per column, is what keeps it cheap.
 
 struct Params {
     positions: u32,
@@ -36,15 +37,21 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     out[t] = a[row_of(b[pos]) * p.dim + d];
 }
 
+override DIMS: u32 = 16u;
+
 @compute @workgroup_size(256)
 fn embedding_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = flat_index(gid, nwg);
-    if (t >= p.vocab * p.dim) { return; }
-    let v = t / p.dim;
-    let d = t % p.dim;
-    var s = 0.0;
+    let groups = (p.dim + DIMS - 1u) / DIMS;
+    if (t >= p.vocab * groups) { return; }
+    let v = t / groups;
+    let row = v * p.dim;
+    let d0 = (t % groups) * DIMS;
+    let d1 = min(d0 + DIMS, p.dim);
+    for (var d = d0; d < d1; d++) { out[row + d] = 0.0; }
     for (var pos = 0u; pos < p.positions; pos++) {
-        if (row_of(a[pos]) == v) { s += b[pos * p.dim + d]; }
+        if (row_of(a[pos]) == v) {
+            for (var d = d0; d < d1; d++) { out[row + d] += b[pos * p.dim + d]; }
+        }
     }
-    out[t] = s;
 }

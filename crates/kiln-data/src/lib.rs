@@ -4,6 +4,8 @@ pub mod augment;
 pub mod csv;
 pub mod datasets;
 pub mod idx;
+#[cfg(feature = "ndarray")]
+pub mod ndarray;
 pub mod npy;
 pub mod random;
 pub mod split;

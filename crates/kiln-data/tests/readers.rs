@@ -120,3 +120,27 @@ fn train_test_split_is_seeded_and_keeps_rows_together() {
     assert!(train_test_split(&x, &y, 1.0, 7).is_err());
     assert!(train_test_split(&x, &y.slice_rows(0..9), 0.5, 7).is_err());
 }
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_arrays_convert_both_ways_in_logical_order() {
+    use ndarray::{array, Array2, ArrayD};
+    let a: Array2<f64> = array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
+    // A transposed view is column-major in memory; the tensor still reads it row by row.
+    let t = Tensor::try_from(&a.t()).unwrap();
+    assert_eq!(
+        (t.shape(), t.data()),
+        ([3usize, 2].as_slice(), [1.0, 4.0, 2.0, 5.0, 3.0, 6.0].as_slice())
+    );
+    let bytes = ndarray::Array1::<u8>::from(vec![0, 7, 255]);
+    assert_eq!(Tensor::try_from(&bytes).unwrap().data(), [0.0, 7.0, 255.0]);
+    let back: ArrayD<f32> = t.to_ndarray();
+    assert_eq!(back.shape(), [3, 2]);
+    assert_eq!(back[[2, 1]], 6.0);
+    assert_eq!(
+        Tensor::try_from(&ndarray::Array2::<f32>::zeros((0, 3)))
+            .unwrap()
+            .shape(),
+        [0, 3]
+    );
+}

@@ -16,6 +16,10 @@ pub struct Caps {
     pub subgroup8: bool,
 }
 
+/// Table columns one `embedding_grad` invocation owns: it scans the indices once for all of them,
+/// so fewer, wider invocations read the indices fewer times.
+const EMBEDDING_GRAD_DIMS: usize = 64;
+
 /// Everything needed to record one dispatch.
 #[derive(Clone, Debug)]
 pub struct Kernel {
@@ -199,7 +203,15 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         }
         Op::EmbeddingGrad { vocab } => {
             let dim = ins[1].shape.last();
-            embedding("embedding_grad", &[0, 1], (ins[0].len(), dim, *vocab), n)
+            Kernel {
+                overrides: vec![("DIMS", EMBEDDING_GRAD_DIMS as f64)],
+                ..embedding(
+                    "embedding_grad",
+                    &[0, 1],
+                    (ins[0].len(), dim, *vocab),
+                    vocab * dim.div_ceil(EMBEDDING_GRAD_DIMS),
+                )
+            }
         }
         Op::Div => ew("div", &[0, 1], 0, 0.0),
         Op::Log => ew("ln", &[0], 0, 0.0),
