@@ -6,15 +6,19 @@
 // loads row l's next four A values once and broadcasts them, instead of every lane loading all
 // eight rows. That cuts loads per FMA by 3.2× against matmul_vec4.wgsl.
 //
-// | binding | name | shape (in vec4 elements)                      |
-// |---------|------|-----------------------------------------------|
-// | 0       | p    | Params                                        |
-// | 1       | out  | C [m, n/4]                                    |
-// | 2       | a    | A [m, k/4]                                    |
-// | 3       | b    | B [k, n/4]                                    |
-// | 4       | bias | [n/4] when HAS_BIAS (else bound to A, unread) |
-// Needs n % 4 == 0 and k % 4 == 0. Workgroup: 64 invocations = 8 subgroups of 8, covering 64 rows
-// × 32 columns. Grid: (ceil(n / 32), ceil(m / 64)).
+// `matmul_subgroup_tn` is the same for Aᵀ · B with A stored [k, m] (a weight gradient xᵀ · dy):
+// there one vec4 of A holds four rows at one k, lanes load the 8 rows × 4 k of a step between them,
+// and the loads per FMA are the same as in the plain kernel.
+//
+// | binding | name | shape (in vec4 elements)                              |
+// |---------|------|-------------------------------------------------------|
+// | 0       | p    | Params                                                |
+// | 1       | out  | C [m, n/4]                                            |
+// | 2       | a    | A [m, k/4] (matmul_subgroup), [k, m/4] (_tn)          |
+// | 3       | b    | B [k, n/4]                                            |
+// | 4       | bias | [n/4] when HAS_BIAS (else bound to A, unread)         |
+// Needs n % 4 == 0 and k % 4 == 0, and m % 4 == 0 for _tn. Workgroup: 64 invocations = 8 subgroups
+// of 8, covering 64 rows × 32 columns. Grid: (ceil(n / 32), ceil(m / 64)).
 
 override HAS_BIAS: bool = false;
 // 0 linear, 1 relu, 2 sigmoid
@@ -95,4 +99,53 @@ fn matmul_subgroup(
     finish(r0 + 5u, cv, acc5);
     finish(r0 + 6u, cv, acc6);
     finish(r0 + 7u, cv, acc7);
+}
+
+// Rows r0..r0+4 (lo) and r0+4..r0+8 (hi) of Aᵀ at one k, times that k's B vector.
+struct Acc8 {
+    r: array<vec4<f32>, 8>,
+}
+
+fn outer8(acc: ptr<function, Acc8>, lo: vec4<f32>, hi: vec4<f32>, bk: vec4<f32>) {
+    (*acc).r[0] += lo.x * bk;
+    (*acc).r[1] += lo.y * bk;
+    (*acc).r[2] += lo.z * bk;
+    (*acc).r[3] += lo.w * bk;
+    (*acc).r[4] += hi.x * bk;
+    (*acc).r[5] += hi.y * bk;
+    (*acc).r[6] += hi.z * bk;
+    (*acc).r[7] += hi.w * bk;
+}
+
+@compute @workgroup_size(64)
+fn matmul_subgroup_tn(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let n4 = p.n / 4u;
+    let m4 = p.m / 4u;
+    let r0 = wid.y * 64u + (li / 8u) * 8u;
+    let cv = wid.x * 8u + lane;
+    let col = min(cv, n4 - 1u);
+    // Lane l loads A[k0 + l / 2, rows r0 + 4·(l % 2) ..+4]; rows past m clamp to valid data.
+    let my_rv = min(r0 / 4u + (lane % 2u), m4 - 1u);
+    let my_k = lane / 2u;
+    var acc: Acc8;
+    for (var k0 = 0u; k0 < p.k; k0 += 4u) {
+        let mine = a[(k0 + my_k) * m4 + my_rv];
+        outer8(&acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), b[k0 * n4 + col]);
+        outer8(&acc, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), b[(k0 + 1u) * n4 + col]);
+        outer8(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), b[(k0 + 2u) * n4 + col]);
+        outer8(&acc, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), b[(k0 + 3u) * n4 + col]);
+    }
+    if (cv >= n4) { return; }
+    finish(r0, cv, acc.r[0]);
+    finish(r0 + 1u, cv, acc.r[1]);
+    finish(r0 + 2u, cv, acc.r[2]);
+    finish(r0 + 3u, cv, acc.r[3]);
+    finish(r0 + 4u, cv, acc.r[4]);
+    finish(r0 + 5u, cv, acc.r[5]);
+    finish(r0 + 6u, cv, acc.r[6]);
+    finish(r0 + 7u, cv, acc.r[7]);
 }

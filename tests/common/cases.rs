@@ -143,6 +143,12 @@ pub fn cases() -> Vec<Case> {
             diff: &[0, 1],
         },
         Case {
+            name: "matmul_ta (subgroup shapes, several workgroups)",
+            inputs: |n| vec![(s(&[36, 4 * n]), Signed), (s(&[36, 40]), Signed)],
+            build: mm(true, false),
+            diff: &[0, 1],
+        },
+        Case {
             name: "matmul_tb (vec4 shapes)",
             inputs: |n| vec![(s(&[n, 8]), Signed), (s(&[20, 8]), Signed)],
             build: mm(false, true),

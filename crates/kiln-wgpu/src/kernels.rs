@@ -294,12 +294,11 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                     (true, true) => false,
                     _ => k % 4 == 0,
                 };
+            let subgroup_grid = [(nn as u32).div_ceil(32), (m as u32).div_ceil(64), 1];
             let (shader, entry, grid) = if vec4 && caps.subgroup8 && !*trans_a && !*trans_b {
-                (
-                    Shader::MatmulSubgroup,
-                    "matmul_subgroup",
-                    [(nn as u32).div_ceil(32), (m as u32).div_ceil(64), 1],
-                )
+                (Shader::MatmulSubgroup, "matmul_subgroup", subgroup_grid)
+            } else if vec4 && caps.subgroup8 && *trans_a && !*trans_b && k % 4 == 0 {
+                (Shader::MatmulSubgroup, "matmul_subgroup_tn", subgroup_grid)
             } else if vec4 {
                 (
                     Shader::MatmulVec4,
