@@ -282,6 +282,32 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            name: "im2col 3×3 same, 64 channels",
+            inputs: |n| vec![(s(&[n, 4, 4, 64]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::Im2Col {
+                        window: Window2d::new(4, 4, 64, (3, 3), (1, 1), true)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "max_pool2d 2×2, 64 channels",
+            inputs: |n| vec![(s(&[n, 4, 4, 64]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::MaxPool2d {
+                        window: Window2d::new(4, 4, 64, (2, 2), (2, 2), false)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
             name: "max_pool2d 2×2",
             inputs: |n| vec![(s(&[n, 6, 5, 3]), Signed)],
             build: |g, x| {
