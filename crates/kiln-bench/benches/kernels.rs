@@ -4,7 +4,7 @@
 //! and gradient), elementwise and activations, reductions, softmax cross-entropy with its
 //! gradient, and the Adam update.
 //!
-//! `cargo bench --bench kernels` (`matmul` has its own bench).
+//! `cargo bench -p kiln-bench --bench kernels` (`matmul` has its own bench).
 
 use std::sync::Arc;
 

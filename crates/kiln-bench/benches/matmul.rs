@@ -1,13 +1,14 @@
 //! Square f32 matmul on every backend here. Criterion's throughput is set to 2·n³ "elements", so
 //! the `Gelem/s` it prints is GFLOP/s. Each iteration is one run plus a wait for the device.
 //!
-//! `cargo bench --bench matmul`
+//! `cargo bench -p kiln-bench --bench matmul`
 
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use kiln::graph::{schedule, Backend, Graph, PersistentId, PersistentKind, PersistentSpec, Shape};
+use kiln::graph::{Backend, PersistentId};
 use kiln::Device;
+use kiln_bench::workloads::matmul_plan;
 
 fn matmul(c: &mut Criterion) {
     let mut devices = vec![Device::cpu()];
@@ -19,16 +20,8 @@ fn matmul(c: &mut Criterion) {
     group.sample_size(10);
     for device in &devices {
         for n in [128usize, 256, 512, 1024] {
-            let spec = |name: &str| PersistentSpec {
-                name: name.into(),
-                shape: Shape::new([n, n]),
-                kind: PersistentKind::Parameter,
-            };
-            let specs = vec![spec("a"), spec("b")];
-            let mut g = Graph::new(specs.clone());
-            let (a, b) = (g.persistent(PersistentId(0)), g.persistent(PersistentId(1)));
-            let c_node = g.matmul(a, b, false, false).unwrap();
-            let plan = Arc::new(schedule(&g, &[c_node]).unwrap());
+            let (plan, specs) = matmul_plan(n).unwrap();
+            let plan = Arc::new(plan);
             let mut session = device.new_session(&specs).unwrap();
             let values: Vec<f32> = (0..n * n).map(|i| ((i % 97) as f32 - 48.0) / 97.0).collect();
             session.write_persistent(PersistentId(0), &values).unwrap();
