@@ -25,3 +25,11 @@ fn sigmoid1(x: f32) -> f32 {
     let e = exp(x);
     return e / (1.0 + e);
 }
+
+// Texel copies (software rasterisers): a tensor's floats, four per rgba32float texel, in rows of
+// TEXEL_ROW texels (kernels.rs), so texel i sits at (i % TEXEL_ROW, i / TEXEL_ROW).
+const TEXEL_ROW_SHIFT: u32 = 10u;
+
+fn texel_at(i: u32) -> vec2<u32> {
+    return vec2<u32>(i & ((1u << TEXEL_ROW_SHIFT) - 1u), i >> TEXEL_ROW_SHIFT);
+}

@@ -22,8 +22,37 @@ fn run(session: &mut dyn Session, plan: Arc<kiln::graph::Plan>, feeds: &[(String
 #[test]
 fn every_op_forward_and_backward_matches_the_cpu() {
     let Some(gpu) = gpu() else { return };
+    let checked = check_cases(gpu, |_| true);
+    assert!(checked > 200, "only {checked} comparisons ran");
+}
+
+/// The kernels other adapters get for matmuls and image ops: storage-buffer operands (no texel
+/// copies), with 8-wide subgroups and without. lavapipe itself takes the texel-copy kernels.
+#[test]
+fn storage_operand_kernels_match_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let kernel_table_rows = |name: &str| {
+        ["matmul", "dense", "pool", "im2col", "conv"]
+            .iter()
+            .any(|k| name.contains(k))
+    };
+    for subgroups in [true, false] {
+        let restricted = gpu
+            .with_caps(|caps| {
+                caps.texel_rows = 0;
+                caps.subgroup8 &= subgroups;
+            })
+            .unwrap();
+        let checked = check_cases(&restricted, kernel_table_rows);
+        assert!(checked > 50, "only {checked} comparisons ran");
+    }
+}
+
+/// Runs every case `keep` accepts at every size on the CPU reference and on `gpu`, compares
+/// outputs and gradients, and counts the comparisons.
+fn check_cases(gpu: &dyn Backend, keep: impl Fn(&str) -> bool) -> usize {
     let mut checked = 0;
-    for case in cases() {
+    for case in cases().into_iter().filter(|c| keep(c.name)) {
         for &n in &SIZES {
             let built = build(&case, n);
             let plan = Arc::new(schedule(&built.graph, &built.outputs).unwrap());
@@ -48,7 +77,7 @@ fn every_op_forward_and_backward_matches_the_cpu() {
             }
         }
     }
-    assert!(checked > 200, "only {checked} comparisons ran");
+    checked
 }
 
 /// Elementwise and reduction grids past 65535 workgroups are folded into y; check the fold.

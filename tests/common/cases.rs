@@ -136,6 +136,14 @@ pub fn cases() -> Vec<Case> {
             build: mm(false, false),
             diff: &[0, 1],
         },
+        // An RGB im2col: rows of A that do not start on whole texels (k = 27), vec4 columns; its
+        // weight gradient is the transposed case with m = 27 and k = n.
+        Case {
+            name: "matmul (27-wide rows, 32 columns)",
+            inputs: |n| vec![(s(&[n, 27]), Signed), (s(&[27, 32]), Signed)],
+            build: mm(false, false),
+            diff: &[0, 1],
+        },
         Case {
             name: "matmul_ta (vec4 shapes)",
             inputs: |n| vec![(s(&[8, 4 * n]), Signed), (s(&[8, 12]), Signed)],
@@ -314,6 +322,32 @@ pub fn cases() -> Vec<Case> {
                 g.unary(
                     Op::MaxPool2d {
                         window: Window2d::new(6, 5, 3, (2, 2), (2, 2), false)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "max_pool2d 2×2 same (padded, a row and column past the last window)",
+            inputs: |n| vec![(s(&[n, 5, 5, 2]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::MaxPool2d {
+                        window: Window2d::new(5, 5, 2, (2, 2), (2, 2), true)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "max_pool2d 2×2 stride 3 (gaps between windows)",
+            inputs: |n| vec![(s(&[n, 7, 8, 3]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    Op::MaxPool2d {
+                        window: Window2d::new(7, 8, 3, (2, 2), (3, 3), false)?,
                     },
                     x[0],
                 )

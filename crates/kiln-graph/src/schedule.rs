@@ -28,6 +28,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
             last_use[x.0] = pos;
         }
     }
+    let release_at = releases(&nodes, &order, &uses, &last_use, &is_output);
 
     let mut arena = Arena::default();
     let mut refs: Vec<Option<TensorRef>> = vec![None; nodes.len()];
@@ -69,6 +70,15 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
                     shape: shape.clone(),
                 });
             }
+            Op::Reshape { shape } if aliases(&nodes, i) => {
+                let x = refs[operands[0].0]
+                    .clone()
+                    .expect("operands are scheduled before their users");
+                refs[i] = Some(TensorRef {
+                    location: x.location,
+                    shape: shape.clone(),
+                });
+            }
             _ => {
                 let ins: Vec<TensorRef> = operands
                     .iter()
@@ -88,18 +98,10 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
                     inputs: ins,
                     output,
                 });
-                if uses[i] == 0 && !is_output[i] {
-                    free_ref(&mut arena, &refs[i]);
-                }
             }
         }
-        let mut released: Vec<NodeId> = Vec::new();
-        for x in operands {
-            let constant = matches!(nodes[x.0].0, Op::Constant { .. });
-            if last_use[x.0] == pos && !is_output[x.0] && !constant && !released.contains(x) {
-                released.push(*x);
-                free_ref(&mut arena, &refs[x.0]);
-            }
+        for &r in &release_at[pos] {
+            free_ref(&mut arena, &refs[r]);
         }
     }
     let outputs = outputs
@@ -125,6 +127,43 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
         constants,
         persistents: g.persistents().to_vec(),
     })
+}
+
+/// A reshape of an arena tensor is a view: it shares its operand's slot and runs no step. (A
+/// reshaped persistent tensor is still copied, so that an in-place update later in the step cannot
+/// change what its readers see.)
+fn aliases(nodes: &[(Op, Vec<NodeId>)], i: usize) -> bool {
+    matches!(nodes[i].0, Op::Reshape { .. }) && !matches!(nodes[nodes[i].1[0].0].0, Op::Persistent { .. })
+}
+
+/// For each position of `order`, the nodes whose arena slots are free after that step: a slot
+/// lives until the last use of every tensor that shares it (a tensor and its reshapes), and slots
+/// holding outputs or constants live for good.
+fn releases(
+    nodes: &[(Op, Vec<NodeId>)],
+    order: &[usize],
+    uses: &[usize],
+    last_use: &[usize],
+    is_output: &[bool],
+) -> Vec<Vec<usize>> {
+    let mut root: Vec<usize> = (0..nodes.len()).collect();
+    let mut end = vec![0usize; nodes.len()];
+    let mut pinned = vec![false; nodes.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        if aliases(nodes, i) {
+            root[i] = root[nodes[i].1[0].0];
+        }
+        let r = root[i];
+        end[r] = end[r].max(if uses[i] == 0 { pos } else { last_use[i] });
+        pinned[r] |= is_output[i] || matches!(nodes[i].0, Op::Constant { .. } | Op::Persistent { .. });
+    }
+    let mut at = vec![Vec::new(); order.len()];
+    for &i in order {
+        if root[i] == i && !pinned[i] {
+            at[end[i]].push(i);
+        }
+    }
+    at
 }
 
 fn free_ref(arena: &mut Arena, r: &Option<TensorRef>) {

@@ -14,7 +14,7 @@ type PipelineKey = (Shader, &'static str, Vec<(&'static str, u64)>);
 #[derive(Default)]
 struct Cache {
     modules: HashMap<Shader, wgpu::ShaderModule>,
-    layouts: HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    layouts: HashMap<(usize, usize), (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
 }
 
@@ -73,6 +73,12 @@ impl GpuContext {
         let timestamps = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let caps = Caps {
             subgroup8: !subgroups.is_empty() && info.subgroup_min_size == 8 && info.subgroup_max_size == 8,
+            // Software rasterisers fetch texels vectorised but load storage buffers lane by lane.
+            texel_rows: if info.device_type == wgpu::DeviceType::Cpu {
+                limits.max_texture_dimension_2d
+            } else {
+                0
+            },
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("kiln"),
@@ -97,18 +103,20 @@ impl GpuContext {
         format!("{} ({:?})", self.info.name, self.info.backend)
     }
 
-    /// The bind group layout for kernels with `storage` storage bindings after the params.
-    pub fn layout(&self, storage: usize) -> wgpu::BindGroupLayout {
+    /// The bind group layout for kernels with `storage` storage bindings after the params, then
+    /// `textures` float textures.
+    pub fn layout(&self, storage: usize, textures: usize) -> wgpu::BindGroupLayout {
         let mut cache = self.cache.lock().expect("pipeline cache poisoned");
-        self.layout_locked(&mut cache, storage).0.clone()
+        self.layout_locked(&mut cache, storage, textures).0.clone()
     }
 
     fn layout_locked<'c>(
         &self,
         cache: &'c mut Cache,
         storage: usize,
+        textures: usize,
     ) -> &'c (wgpu::BindGroupLayout, wgpu::PipelineLayout) {
-        cache.layouts.entry(storage).or_insert_with(|| {
+        cache.layouts.entry((storage, textures)).or_insert_with(|| {
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -131,7 +139,19 @@ impl GpuContext {
                     count: None,
                 });
             }
-            let label = format!("kiln layout ({storage} storage)");
+            for t in 0..textures as u32 {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: storage as u32 + 1 + t,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                });
+            }
+            let label = format!("kiln layout ({storage} storage, {textures} textures)");
             let bgl = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some(&label),
                 entries: &entries,
@@ -154,6 +174,7 @@ impl GpuContext {
         entry: &'static str,
         overrides: &[(&'static str, f64)],
         storage: usize,
+        textures: usize,
     ) -> Result<(Arc<wgpu::ComputePipeline>, bool)> {
         let key: PipelineKey = (
             shader,
@@ -183,7 +204,7 @@ impl GpuContext {
             };
             slot.insert(module);
         }
-        let layout = self.layout_locked(&mut cache, storage).1.clone();
+        let layout = self.layout_locked(&mut cache, storage, textures).1.clone();
         let module = &cache.modules[&shader];
         let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(entry),

@@ -14,6 +14,21 @@ pub const MAX_GROUPS: u32 = 65535;
 pub struct Caps {
     /// Subgroup operations with subgroups of exactly 8 invocations (lavapipe on AVX2).
     pub subgroup8: bool,
+    /// Most rows a texel copy may have (`TEXEL_ROW` texels each), on adapters where operands read
+    /// through textures are the fast path (software rasterisers); 0 elsewhere.
+    pub texel_rows: u32,
+}
+
+/// Texels per row of a texel copy (`TEXEL_ROW_SHIFT` in matmul_texel.wgsl): a tensor's floats, four
+/// per rgba32float texel, wrapped at this width whatever the tensor's shape.
+pub const TEXEL_ROW: u32 = 1024;
+
+impl Caps {
+    /// Whether a tensor of `len` floats fits a texel copy on this adapter.
+    fn texel_fits(self, t: &TensorRef) -> bool {
+        let texels = t.len().div_ceil(4);
+        self.texel_rows > 0 && texels.div_ceil(TEXEL_ROW as usize) <= self.texel_rows as usize
+    }
 }
 
 /// Table columns one `embedding_grad` invocation owns: it scans the indices once for all of them,
@@ -29,6 +44,9 @@ pub struct Kernel {
     pub params: Vec<u8>,
     /// Storage bindings 1.., in order: the output (or first written operand), then the operands.
     pub bindings: Vec<TensorRef>,
+    /// Operands read through texel copies (see `TEXEL_ROW`), bound as textures after the storage
+    /// bindings; the session copies each into its texture right before the dispatch.
+    pub texels: Vec<TensorRef>,
     pub grid: [u32; 3],
 }
 
@@ -55,6 +73,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             .collect()
     };
     let ew = |entry: &'static str, operands: &[usize], m: usize, alpha: f32| Kernel {
+        texels: Vec::new(),
         shader: Shader::Elementwise,
         entry,
         overrides: vec![],
@@ -71,6 +90,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         let cols = ins[0].shape.last();
         let count = if rows { n / cols.max(1) } else { n };
         Kernel {
+            texels: Vec::new(),
             shader: Shader::Activation,
             entry,
             overrides: vec![],
@@ -84,6 +104,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         }
     };
     let reduce = |entry: &'static str, (outer, len, inner): (usize, usize, usize), scale: f32, threads: usize| Kernel {
+        texels: Vec::new(),
         shader: Shader::Reduce,
         entry,
         overrides: vec![],
@@ -100,6 +121,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         let cols = ins[0].shape.last();
         let rows = ins[0].len() / cols.max(1);
         Kernel {
+            texels: Vec::new(),
             shader: Shader::Loss,
             entry,
             overrides: sparse
@@ -119,6 +141,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                   operands: &[usize],
                   (outer, len_a, len_b, inner): (usize, usize, usize, usize),
                   start: usize| Kernel {
+        texels: Vec::new(),
         shader: Shader::Layout,
         entry,
         overrides: vec![],
@@ -137,6 +160,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                      operands: &[usize],
                      (positions, dim, vocab): (usize, usize, usize),
                      threads: usize| Kernel {
+        texels: Vec::new(),
         shader: Shader::Embedding,
         entry,
         overrides: vec![],
@@ -149,8 +173,15 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         bindings: with_out(operands),
         grid: grid_1d(threads),
     };
+    // Image ops gather scattered floats: on software rasterisers they read texel copies.
+    let conv_texels = ins.iter().all(|t| caps.texel_fits(t));
     let conv = |entry: &'static str, operands: &[usize], w: &Window2d, images: usize| Kernel {
-        shader: Shader::Conv,
+        texels: if conv_texels {
+            operands.iter().map(|&k| ins[k].clone()).collect()
+        } else {
+            Vec::new()
+        },
+        shader: if conv_texels { Shader::ConvTexel } else { Shader::Conv },
         entry,
         overrides: vec![],
         params: bytes(ConvParams {
@@ -167,10 +198,18 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             out_h: w.out_h as u32,
             out_w: w.out_w as u32,
         }),
-        bindings: with_out(operands),
-        grid: grid_1d(n),
+        bindings: if conv_texels { with_out(&[]) } else { with_out(operands) },
+        // One invocation per pixel (an im2col row) of the output, looping over its floats.
+        grid: grid_1d(
+            n / if entry == "im2col" {
+                w.kh * w.kw * w.channels
+            } else {
+                w.channels
+            },
+        ),
     };
     let optim = |entry: &'static str, params: OptimParams, grid: [u32; 3]| Kernel {
+        texels: Vec::new(),
         shader: Shader::Optim,
         entry,
         overrides: vec![],
@@ -195,6 +234,12 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             n / (window.in_h * window.in_w * window.channels),
         ),
         Op::MaxPool2d { window } => conv("max_pool2d", &[0, 0], window, ins[0].shape.dims()[0]),
+        Op::MaxPool2dGrad { window } if window.sh >= window.kh && window.sw >= window.kw => {
+            let mut k = conv("max_pool2d_grad_disjoint", &[0, 1], window, ins[0].shape.dims()[0]);
+            // One invocation per window (output pixel of the forward pass), not per input pixel.
+            k.grid = grid_1d(ins[1].len() / window.channels);
+            k
+        }
         Op::MaxPool2dGrad { window } => conv("max_pool2d_grad", &[0, 1], window, ins[0].shape.dims()[0]),
         Op::Reshape { .. } => layout("copy", &[0, 0], (n, 0, 0, 0), 0),
         Op::Embedding => {
@@ -204,6 +249,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::EmbeddingGrad { vocab } => {
             let dim = ins[1].shape.last();
             Kernel {
+                texels: Vec::new(),
                 overrides: vec![("DIMS", EMBEDDING_GRAD_DIMS as f64)],
                 ..embedding(
                     "embedding_grad",
@@ -217,6 +263,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::Log => ew("ln", &[0], 0, 0.0),
         Op::Clip { min, max } => ew("clip", &[0], max.to_bits() as usize, *min),
         Op::Dropout { rate, seed } => Kernel {
+            texels: Vec::new(),
             params: bytes(ElementwiseParams {
                 n: n as u32,
                 m: *seed,
@@ -260,6 +307,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         Op::CountAbove { thresholds } => {
             let d = ins[0].shape.dims();
             Kernel {
+                texels: Vec::new(),
                 bindings: with_out(&[0, 1]),
                 ..reduce("count_above", (d[0], d[1], *thresholds), 1.0, n)
             }
@@ -295,6 +343,46 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                     _ => k % 4 == 0,
                 };
             let subgroup_grid = [(nn as u32).div_ceil(32), (m as u32).div_ceil(64), 1];
+            if caps.subgroup8 && caps.texel_fits(&ins[0]) && caps.texel_fits(&ins[1]) {
+                // Operands through texel copies: the vec4 kernels where rows of A and B fall on
+                // whole texels, the scalar one for every other shape.
+                // Rows of the stored A on whole texels; if not, the vec4 kernels read A float by float.
+                let a_aligned = if *trans_a { m % 4 == 0 } else { k % 4 == 0 };
+                let (shader, entry, grid) = match (*trans_a, *trans_b) {
+                    _ if nn % 4 != 0 || (*trans_b && k % 4 != 0) || (*trans_a && *trans_b) => (
+                        Shader::MatmulTexelScalar,
+                        "matmul_texel_scalar",
+                        [(nn as u32).div_ceil(8), (m as u32).div_ceil(64), 1],
+                    ),
+                    (false, false) => (Shader::MatmulTexel, "matmul_texel", subgroup_grid),
+                    (true, false) => (Shader::MatmulTexel, "matmul_texel_tn", subgroup_grid),
+                    _ => (Shader::MatmulTexel, "matmul_texel_nt", subgroup_grid),
+                };
+                let out = out.expect("matmul has an output");
+                // Without a bias, binding 2 still needs a buffer: C is bound there and never read.
+                let bias_ref = if *bias { ins[2].clone() } else { out.clone() };
+                let mut overrides = vec![("HAS_BIAS", f64::from(u8::from(*bias))), ("ACT", act)];
+                if shader == Shader::MatmulTexelScalar {
+                    overrides.push(("TRANS_A", f64::from(u8::from(*trans_a))));
+                    overrides.push(("TRANS_B", f64::from(u8::from(*trans_b))));
+                } else {
+                    overrides.push(("A_ALIGNED", f64::from(u8::from(a_aligned))));
+                }
+                return Kernel {
+                    shader,
+                    entry,
+                    overrides,
+                    params: bytes(MatmulParams {
+                        m: m as u32,
+                        k: k as u32,
+                        n: nn as u32,
+                        pad: 0,
+                    }),
+                    bindings: vec![out, bias_ref],
+                    texels: vec![ins[0].clone(), ins[1].clone()],
+                    grid,
+                };
+            }
             let (shader, entry, grid) = if vec4 && caps.subgroup8 && !*trans_a && !*trans_b {
                 (Shader::MatmulSubgroup, "matmul_subgroup", subgroup_grid)
             } else if vec4 && caps.subgroup8 && *trans_a && !*trans_b && k % 4 == 0 {
@@ -313,6 +401,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
                 )
             };
             Kernel {
+                texels: Vec::new(),
                 shader,
                 entry,
                 overrides: {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use kiln_graph::{Backend, PersistentSpec, Result, Session};
 
 pub use context::GpuContext;
+pub use kernels::Caps;
 pub use session::GpuSession;
 pub use wgpu;
 
@@ -48,6 +49,16 @@ impl GpuBackend {
         Ok(GpuBackend {
             ctx: Arc::new(GpuContext::from_adapter(adapter)?),
         })
+    }
+
+    /// A new device on the same adapter whose kernel table sees the capabilities as `restrict`
+    /// leaves them: the parity tests use it to run, on one machine, the kernels that other adapters
+    /// get (storage-buffer operands instead of texel copies, no subgroups).
+    pub fn with_caps(&self, restrict: impl FnOnce(&mut Caps)) -> Result<Self> {
+        let mut fresh = Self::open(self.ctx.info.backend, &self.ctx.info.name)?;
+        let ctx = Arc::get_mut(&mut fresh.ctx).expect("a freshly opened context is not shared");
+        restrict(&mut ctx.caps);
+        Ok(fresh)
     }
 
     /// The device context.

@@ -11,7 +11,7 @@ use kiln_graph::{
 };
 
 use crate::context::GpuContext;
-use crate::kernels::{kernel_for, Kernel};
+use crate::kernels::{kernel_for, Kernel, TEXEL_ROW};
 
 /// Bytes between the params of consecutive steps in the uniform buffer (the largest
 /// `min_uniform_buffer_offset_alignment` wgpu allows).
@@ -22,6 +22,77 @@ struct Dispatch {
     pipeline: Arc<wgpu::ComputePipeline>,
     bind_group: wgpu::BindGroup,
     grid: [u32; 3],
+    /// Texel copies of the kernel's operands, recorded right before it (outside any pass).
+    copies: Vec<TexelCopy>,
+}
+
+/// `texels` texels (16 bytes each) of `buffer` from byte `offset`, copied into `texture` in rows of
+/// `TEXEL_ROW` texels.
+struct TexelCopy {
+    buffer: wgpu::Buffer,
+    offset: u64,
+    texels: u32,
+    texture: wgpu::Texture,
+}
+
+impl TexelCopy {
+    fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        let row_bytes = u64::from(TEXEL_ROW) * 16;
+        let (full, rest) = (self.texels / TEXEL_ROW, self.texels % TEXEL_ROW);
+        let source = |offset| wgpu::TexelCopyBufferInfo {
+            buffer: &self.buffer,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset,
+                bytes_per_row: Some(row_bytes as u32),
+                rows_per_image: None,
+            },
+        };
+        let extent = |width, height| wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        };
+        if full > 0 {
+            enc.copy_buffer_to_texture(
+                source(self.offset),
+                self.texture.as_image_copy(),
+                extent(TEXEL_ROW, full),
+            );
+        }
+        if rest > 0 {
+            let last_row = wgpu::TexelCopyTextureInfo {
+                origin: wgpu::Origin3d { x: 0, y: full, z: 0 },
+                ..self.texture.as_image_copy()
+            };
+            enc.copy_buffer_to_texture(
+                source(self.offset + u64::from(full) * row_bytes),
+                last_row,
+                extent(rest, 1),
+            );
+        }
+    }
+}
+
+/// Records `dispatches` into `enc`: runs of dispatches share a compute pass, broken where a
+/// dispatch needs its texel copies first.
+fn record_all(enc: &mut wgpu::CommandEncoder, dispatches: &[Dispatch]) {
+    let mut start = 0;
+    while start < dispatches.len() {
+        let end = (start + 1..dispatches.len())
+            .find(|&i| !dispatches[i].copies.is_empty())
+            .unwrap_or(dispatches.len());
+        for c in &dispatches[start].copies {
+            c.record(enc);
+        }
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("kiln step"),
+            timestamp_writes: None,
+        });
+        for d in &dispatches[start..end] {
+            record(&mut pass, d);
+        }
+        start = end;
+    }
 }
 
 struct Loaded {
@@ -55,7 +126,8 @@ impl GpuSession {
         let mut counters = Counters::default();
         let mut persistents = Vec::with_capacity(specs.len());
         for s in specs {
-            let size = f32_bytes(s.shape.numel());
+            // Whole 16-byte texels, so a texel copy of the tensor never reads past the buffer.
+            let size = f32_bytes(s.shape.numel()).next_multiple_of(16);
             if size > ctx.limits.max_storage_buffer_binding_size || size > ctx.limits.max_buffer_size {
                 return Err(Error::device(
                     ctx.name(),
@@ -138,6 +210,36 @@ impl GpuSession {
             }
         }
         Ok(())
+    }
+
+    /// A texture for `t`'s texel copy (allocated once, at load) and where its bytes come from.
+    fn texel_copy(&mut self, arena: &wgpu::Buffer, t: &TensorRef) -> TexelCopy {
+        let texels = t.len().div_ceil(4) as u32;
+        self.counters.buffer_allocations += 1;
+        let texture = self.ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("kiln texels"),
+            size: wgpu::Extent3d {
+                width: texels.min(TEXEL_ROW),
+                height: texels.div_ceil(TEXEL_ROW),
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let (buffer, offset) = match t.location {
+            Location::Arena { offset } => (arena.clone(), (offset * 4) as u64),
+            Location::Persistent(id) => (self.persistents[id.0].clone(), 0),
+        };
+        TexelCopy {
+            buffer,
+            offset,
+            texels,
+            texture,
+        }
     }
 
     fn binding<'a>(&'a self, arena: &'a wgpu::Buffer, r: &TensorRef) -> wgpu::BindingResource<'a> {
@@ -297,11 +399,27 @@ impl Session for GpuSession {
         });
         let mut dispatches = Vec::with_capacity(kernels.len());
         for (i, k) in kernels.iter().enumerate() {
-            let (pipeline, created) = self.ctx.pipeline(k.shader, k.entry, &k.overrides, k.bindings.len())?;
+            let (storage, textures) = (k.bindings.len(), k.texels.len());
+            let (pipeline, created) = self.ctx.pipeline(k.shader, k.entry, &k.overrides, storage, textures)?;
             if created {
                 self.counters.pipeline_creations += 1;
             }
-            let layout = self.ctx.layout(k.bindings.len());
+            let layout = self.ctx.layout(storage, textures);
+            // One copy per distinct tensor: an operand bound twice (an unread slot) shares its texture.
+            let mut copies: Vec<TexelCopy> = Vec::new();
+            let mut views: Vec<wgpu::TextureView> = Vec::new();
+            for (j, t) in k.texels.iter().enumerate() {
+                let view = match k.texels[..j].iter().position(|u| u == t) {
+                    Some(first) => views[first].clone(),
+                    None => {
+                        let copy = self.texel_copy(&arena, t);
+                        let view = copy.texture.create_view(&Default::default());
+                        copies.push(copy);
+                        view
+                    }
+                };
+                views.push(view);
+            }
             let mut entries = vec![wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -316,6 +434,12 @@ impl Session for GpuSession {
                     resource: self.binding(&arena, r),
                 });
             }
+            for (j, view) in views.iter().enumerate() {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: (storage + 1 + j) as u32,
+                    resource: wgpu::BindingResource::TextureView(view),
+                });
+            }
             let bind_group = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some(k.entry),
                 layout: &layout,
@@ -326,6 +450,7 @@ impl Session for GpuSession {
                 pipeline,
                 bind_group,
                 grid: k.grid,
+                copies,
             });
         }
         let out_len: usize = plan.outputs.iter().map(TensorRef::len).sum();
@@ -352,15 +477,7 @@ impl Session for GpuSession {
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("kiln step"),
         });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("kiln step"),
-                timestamp_writes: None,
-            });
-            for d in &loaded.dispatches {
-                record(&mut pass, d);
-            }
-        }
+        record_all(&mut enc, &loaded.dispatches);
         copy_outputs(loaded, &mut enc);
         let dispatched = loaded.dispatches.len() as u64;
         self.ctx.queue.submit([enc.finish()]);
@@ -399,6 +516,9 @@ impl Session for GpuSession {
             label: Some("kiln profiled step"),
         });
         for (i, d) in loaded.dispatches.iter().enumerate() {
+            for c in &d.copies {
+                c.record(&mut enc);
+            }
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(d.label),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {

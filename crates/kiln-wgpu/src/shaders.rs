@@ -13,17 +13,25 @@ pub enum Shader {
     Layout,
     Embedding,
     Conv,
+    /// conv.wgsl with its operands read through texel copies.
+    ConvTexel,
     Matmul,
     MatmulVec4,
     MatmulSubgroup,
+    MatmulTexel,
+    MatmulTexelScalar,
 }
 
 /// Helpers every family uses; prepended to each family's source.
 pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+/// `load_a` / `load_b` from storage buffers.
+const OPERANDS_STORAGE: &str = include_str!("../../../shaders/operands_storage.wgsl");
+/// `load_a` / `load_b` from texel copies.
+const OPERANDS_TEXEL: &str = include_str!("../../../shaders/operands_texel.wgsl");
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 11] = [
+    pub const ALL: [Shader; 14] = [
         Shader::Elementwise,
         Shader::Activation,
         Shader::Reduce,
@@ -32,9 +40,12 @@ impl Shader {
         Shader::Layout,
         Shader::Embedding,
         Shader::Conv,
+        Shader::ConvTexel,
         Shader::Matmul,
         Shader::MatmulVec4,
         Shader::MatmulSubgroup,
+        Shader::MatmulTexel,
+        Shader::MatmulTexelScalar,
     ];
 
     /// File name under `shaders/`.
@@ -47,10 +58,12 @@ impl Shader {
             Shader::Optim => "optim.wgsl",
             Shader::Layout => "layout.wgsl",
             Shader::Embedding => "embedding.wgsl",
-            Shader::Conv => "conv.wgsl",
+            Shader::Conv | Shader::ConvTexel => "conv.wgsl",
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulVec4 => "matmul_vec4.wgsl",
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
+            Shader::MatmulTexel => "matmul_texel.wgsl",
+            Shader::MatmulTexelScalar => "matmul_texel_scalar.wgsl",
         }
     }
 
@@ -64,22 +77,41 @@ impl Shader {
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
             Shader::Embedding => include_str!("../../../shaders/embedding.wgsl"),
-            Shader::Conv => include_str!("../../../shaders/conv.wgsl"),
+            Shader::Conv | Shader::ConvTexel => include_str!("../../../shaders/conv.wgsl"),
             Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Shader::MatmulVec4 => include_str!("../../../shaders/matmul_vec4.wgsl"),
             Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
+            Shader::MatmulTexel => include_str!("../../../shaders/matmul_texel.wgsl"),
+            Shader::MatmulTexelScalar => include_str!("../../../shaders/matmul_texel_scalar.wgsl"),
         }
     }
 
-    /// The complete module source: the common prelude followed by the family file.
+    /// How the family reads operands A and B (`load_a` / `load_b`), for the families that read
+    /// through those: storage buffers, or texel copies on software rasterisers.
+    pub fn operands(self) -> &'static str {
+        match self {
+            Shader::Conv => OPERANDS_STORAGE,
+            Shader::ConvTexel => OPERANDS_TEXEL,
+            _ => "",
+        }
+    }
+
+    /// The complete module source: the common prelude, the operand access, then the family file.
     pub fn source(self) -> String {
-        format!("{COMMON}\n{}", self.family_source())
+        format!("{COMMON}\n{}\n{}", self.operands(), self.family_source())
     }
 
     /// Whether the family's indexing is proven in bounds by its own guards (checked by the parity
     /// tests at edge sizes), so wgpu's runtime bounds checks can be left out.
     pub fn trusted(self) -> bool {
-        matches!(self, Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup)
+        matches!(
+            self,
+            Shader::Matmul
+                | Shader::MatmulVec4
+                | Shader::MatmulSubgroup
+                | Shader::MatmulTexel
+                | Shader::MatmulTexelScalar
+        )
     }
 
     /// Size in bytes of the family's `Params` struct on the host side.
@@ -92,8 +124,12 @@ impl Shader {
             Shader::Optim => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
             Shader::Embedding => size_of::<EmbeddingParams>(),
-            Shader::Conv => size_of::<ConvParams>(),
-            Shader::Matmul | Shader::MatmulVec4 | Shader::MatmulSubgroup => size_of::<MatmulParams>(),
+            Shader::Conv | Shader::ConvTexel => size_of::<ConvParams>(),
+            Shader::Matmul
+            | Shader::MatmulVec4
+            | Shader::MatmulSubgroup
+            | Shader::MatmulTexel
+            | Shader::MatmulTexelScalar => size_of::<MatmulParams>(),
         }
     }
 }
