@@ -1,6 +1,7 @@
 //! Criterion benches of each kernel family on every backend here, one plan per family on
 //! persistent operands (nothing uploaded per iteration); each iteration is one run plus a wait
-//! for the device. Families: conv2d (im2col, matmul, both gradients, col2im), max-pooling (forward
+//! for the device. Families: conv2d (im2col, matmul, both gradients, col2im), conv2d forward next to
+//! the GEMM of the same shape (conv forward GFLOP/s against matmul GFLOP/s), max-pooling (forward
 //! and gradient), elementwise and activations, reductions, softmax cross-entropy with its
 //! gradient, and the Adam update.
 //!
@@ -29,6 +30,18 @@ fn conv2d(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
     let dcols = g.matmul(y, p[1], false, true)?;
     let dx = g.push(Op::Col2Im { window: w }, &[dcols])?;
     Ok(vec![dk, dx])
+}
+
+/// The seed-004 CNN's second convolution, forward only: im2col then the matmul.
+fn conv2d_forward(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
+    let w = Window2d::new(31, 31, 32, (3, 3), (1, 1), false)?;
+    let cols = g.push(Op::Im2Col { window: w }, &[p[0]])?;
+    Ok(vec![g.matmul(cols, p[1], false, false)?])
+}
+
+/// The GEMM that convolution amounts to: [32·29·29, 288] · [288, 64], same FLOPs.
+fn gemm(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
+    Ok(vec![g.matmul(p[0], p[1], false, false)?])
 }
 
 fn max_pool(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
@@ -74,6 +87,18 @@ const FAMILIES: &[Family] = &[
         name: "conv2d_3x3_28x28x8_to_16_fwd_bwd",
         operands: &[&[16, 28, 28, 8], &[72, 16]],
         build: conv2d,
+    },
+    // Convolution forward against the equivalent GEMM: same FLOPs (0.99 GFLOP), so the ratio of
+    // their times is the ratio of their GFLOP/s.
+    Family {
+        name: "conv2d_fwd_3x3_32x31x31x32_to_64",
+        operands: &[&[32, 31, 31, 32], &[288, 64]],
+        build: conv2d_forward,
+    },
+    Family {
+        name: "gemm_26912x288x64",
+        operands: &[&[26912, 288], &[288, 64]],
+        build: gemm,
     },
     Family {
         name: "max_pool2d_2x2_28x28x16_fwd_bwd",
