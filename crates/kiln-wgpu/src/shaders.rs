@@ -10,6 +10,8 @@ pub enum Shader {
     Reduce,
     Loss,
     Optim,
+    /// The Adam update reading texel copies.
+    OptimTexel,
     Layout,
     Embedding,
     Conv,
@@ -31,12 +33,13 @@ const OPERANDS_TEXEL: &str = include_str!("../../../shaders/operands_texel.wgsl"
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 14] = [
+    pub const ALL: [Shader; 15] = [
         Shader::Elementwise,
         Shader::Activation,
         Shader::Reduce,
         Shader::Loss,
         Shader::Optim,
+        Shader::OptimTexel,
         Shader::Layout,
         Shader::Embedding,
         Shader::Conv,
@@ -56,6 +59,7 @@ impl Shader {
             Shader::Reduce => "reduce.wgsl",
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
+            Shader::OptimTexel => "optim_texel.wgsl",
             Shader::Layout => "layout.wgsl",
             Shader::Embedding => "embedding.wgsl",
             Shader::Conv | Shader::ConvTexel => "conv.wgsl",
@@ -75,6 +79,7 @@ impl Shader {
             Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
             Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
+            Shader::OptimTexel => include_str!("../../../shaders/optim_texel.wgsl"),
             Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
             Shader::Embedding => include_str!("../../../shaders/embedding.wgsl"),
             Shader::Conv | Shader::ConvTexel => include_str!("../../../shaders/conv.wgsl"),
@@ -121,7 +126,7 @@ impl Shader {
             Shader::Activation => size_of::<ActivationParams>(),
             Shader::Reduce => size_of::<ReduceParams>(),
             Shader::Loss => size_of::<LossParams>(),
-            Shader::Optim => size_of::<OptimParams>(),
+            Shader::Optim | Shader::OptimTexel => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
             Shader::Embedding => size_of::<EmbeddingParams>(),
             Shader::Conv | Shader::ConvTexel => size_of::<ConvParams>(),
