@@ -18,33 +18,33 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+// Operands a (binding 2) and b (binding 3) are read through `load_a` / `load_b`: storage buffers,
+// or texel copies on software rasterisers (operands_storage.wgsl, operands_texel.wgsl).
 
 @compute @workgroup_size(256)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = max(a[i], 0.0); }
+    if (i < p.n) { out[i] = max(load_a(i), 0.0); }
 }
 
 @compute @workgroup_size(256)
 fn sigmoid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = sigmoid1(a[i]); }
+    if (i < p.n) { out[i] = sigmoid1(load_a(i)); }
 }
 
 // d relu = dy where y > 0.
 @compute @workgroup_size(256)
 fn relu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = select(0.0, b[i], a[i] > 0.0); }
+    if (i < p.n) { out[i] = select(0.0, load_b(i), load_a(i) > 0.0); }
 }
 
 // d sigmoid = dy * y * (1 - y).
 @compute @workgroup_size(256)
 fn sigmoid_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = b[i] * a[i] * (1.0 - a[i]); }
+    if (i < p.n) { out[i] = load_b(i) * load_a(i) * (1.0 - load_a(i)); }
 }
 
 @compute @workgroup_size(256)
@@ -53,10 +53,10 @@ fn softmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (r >= p.n) { return; }
     let base = r * p.cols;
     var mx = LOWEST;
-    for (var j = 0u; j < p.cols; j++) { mx = max(mx, a[base + j]); }
+    for (var j = 0u; j < p.cols; j++) { mx = max(mx, load_a(base + j)); }
     var sum = 0.0;
     for (var j = 0u; j < p.cols; j++) {
-        let e = exp(a[base + j] - mx);
+        let e = exp(load_a(base + j) - mx);
         out[base + j] = e;
         sum += e;
     }
@@ -71,6 +71,6 @@ fn softmax_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if (r >= p.n) { return; }
     let base = r * p.cols;
     var dot = 0.0;
-    for (var j = 0u; j < p.cols; j++) { dot += a[base + j] * b[base + j]; }
-    for (var j = 0u; j < p.cols; j++) { out[base + j] = a[base + j] * (b[base + j] - dot); }
+    for (var j = 0u; j < p.cols; j++) { dot += load_a(base + j) * load_b(base + j); }
+    for (var j = 0u; j < p.cols; j++) { out[base + j] = load_a(base + j) * (load_b(base + j) - dot); }
 }

@@ -12,9 +12,13 @@
 // | grid    |      | n·oh·ow              | n·h·w                | n·oh·ow         | n·h·w           |
 // | 2       | a    | x [n, h, w, c]       | cols                 | x               | x               |
 // | 3       | b    | (a, unread)          | (a, unread)          | (a, unread)     | dy [n, oh, ow, c] |
-// Max-pool ties go to the first maximum in row-major window order; padding never wins.
+// Channels go four at a time (a texel per fetch when CHANNELS4, channels % 4 == 0; else float by
+// float). Max-pool ties go to the first maximum in row-major window order; padding never wins.
 // Operands are read through `load_a` / `load_b` (operands_storage.wgsl, or operands_texel.wgsl on
 // software rasterisers, where bindings 2 and 3 are texel copies instead).
+
+// Channels divide by 4: four channels are one texel (one vec4 of the storage buffer).
+override CHANNELS4: bool = false;
 
 struct Params {
     n: u32,
@@ -57,6 +61,55 @@ fn windows_containing(t: u32, k: u32, s: u32, out_len: u32) -> vec2<u32> {
     return vec2<u32>(lo, min(t / s + 1u, out_len));
 }
 
+// Channels 4q..4q+4 of the pixel whose channel 0 is float `base` of A; channels past the end
+// read 0.
+fn chans_a(base: u32, q: u32) -> vec4<f32> {
+    if (CHANNELS4) {
+        return load_a4(base / 4u + q);
+    }
+    let c = 4u * q;
+    let last = p.channels - 1u;
+    return vec4<f32>(
+        select(0.0, load_a(base + min(c, last)), c < p.channels),
+        select(0.0, load_a(base + min(c + 1u, last)), c + 1u < p.channels),
+        select(0.0, load_a(base + min(c + 2u, last)), c + 2u < p.channels),
+        select(0.0, load_a(base + min(c + 3u, last)), c + 3u < p.channels),
+    );
+}
+
+fn chans_b(base: u32, q: u32) -> vec4<f32> {
+    if (CHANNELS4) {
+        return load_b4(base / 4u + q);
+    }
+    let c = 4u * q;
+    let last = p.channels - 1u;
+    return vec4<f32>(
+        select(0.0, load_b(base + min(c, last)), c < p.channels),
+        select(0.0, load_b(base + min(c + 1u, last)), c + 1u < p.channels),
+        select(0.0, load_b(base + min(c + 2u, last)), c + 2u < p.channels),
+        select(0.0, load_b(base + min(c + 3u, last)), c + 3u < p.channels),
+    );
+}
+
+// Stores channels 4q..4q+4 of the output pixel whose channel 0 is float `at`, those that exist.
+fn store_chans(at: u32, q: u32, v: vec4<f32>) {
+    let c = 4u * q;
+    if (CHANNELS4 || c + 3u < p.channels) {
+        out[at + c] = v.x;
+        out[at + c + 1u] = v.y;
+        out[at + c + 2u] = v.z;
+        out[at + c + 3u] = v.w;
+        return;
+    }
+    if (c < p.channels) { out[at + c] = v.x; }
+    if (c + 1u < p.channels) { out[at + c + 1u] = v.y; }
+    if (c + 2u < p.channels) { out[at + c + 2u] = v.z; }
+}
+
+fn channel_groups() -> u32 {
+    return (p.channels + 3u) / 4u;
+}
+
 @compute @workgroup_size(256)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let row = flat_index(gid, nwg);
@@ -68,11 +121,20 @@ fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     for (var ky = 0u; ky < p.kh; ky++) {
         for (var kx = 0u; kx < p.kw; kx++) {
             let s = source(oy, ox, ky, kx);
-            let base = pixel(n, s.x, s.y, 0u);
-            for (var c = 0u; c < p.channels; c++) {
-                out[at] = select(load_a(base + c), 0.0, s.x >= p.in_h);
-                at++;
+            let pad = s.x >= p.in_h;
+            // Padding reads a valid pixel and stores zeros.
+            let base = pixel(n, min(s.x, p.in_h - 1u), s.y, 0u);
+            if (CHANNELS4) {
+                for (var q = 0u; q < p.channels / 4u; q++) {
+                    store_chans(at, q, select(chans_a(base, q), vec4<f32>(0.0), pad));
+                }
+            } else {
+                // Few channels (an RGB input): float by float, no channel group half empty.
+                for (var c = 0u; c < p.channels; c++) {
+                    out[at + c] = select(load_a(base + c), 0.0, pad);
+                }
             }
+            at += p.channels;
         }
     }
 }
@@ -89,21 +151,57 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let wy = windows_containing(ty, p.kh, p.sh, p.out_h);
     let wx = windows_containing(tx, p.kw, p.sw, p.out_w);
     let width = p.kh * p.kw * p.channels;
-    for (var c = 0u; c < p.channels; c++) {
-        var s = 0.0;
+    for (var q = 0u; q < channel_groups(); q++) {
+        var s = vec4<f32>(0.0);
         for (var oy = wy.x; oy < wy.y; oy++) {
             let ky = ty - oy * p.sh;
             for (var ox = wx.x; ox < wx.y; ox++) {
                 let kx = tx - ox * p.sw;
                 let row = (n * p.out_h + oy) * p.out_w + ox;
-                s += load_a(row * width + (ky * p.kw + kx) * p.channels + c);
+                s += chans_a(row * width + (ky * p.kw + kx) * p.channels, q);
             }
         }
-        out[t * p.channels + c] = s;
+        store_chans(t * p.channels, q, s);
     }
 }
 
-// First maximum of window (n, oy, ox) in channel c, as (y, x); (in_h, 0) if the window is all padding.
+// Maximum of window (n, oy, ox) in channels 4q..4q+4, and per channel the window position
+// ky·kw + kx of its first maximum; 0 at position kh·kw when the window is all padding.
+struct WindowMax {
+    v: vec4<f32>,
+    at: vec4<u32>,
+}
+
+fn window_max(n: u32, oy: u32, ox: u32, q: u32) -> WindowMax {
+    var best = WindowMax(vec4<f32>(0.0), vec4<u32>(p.kh * p.kw));
+    var found = false;
+    for (var ky = 0u; ky < p.kh; ky++) {
+        for (var kx = 0u; kx < p.kw; kx++) {
+            let s = source(oy, ox, ky, kx);
+            if (s.x >= p.in_h) { continue; }
+            let v = chans_a(pixel(n, s.x, s.y, 0u), q);
+            let take = select(v > best.v, vec4<bool>(true), !found);
+            best.v = select(best.v, v, take);
+            best.at = select(best.at, vec4<u32>(ky * p.kw + kx), take);
+            found = true;
+        }
+    }
+    return best;
+}
+
+@compute @workgroup_size(256)
+fn max_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= p.n * p.out_h * p.out_w) { return; }
+    let ox = t % p.out_w;
+    let oy = (t / p.out_w) % p.out_h;
+    let n = t / (p.out_w * p.out_h);
+    for (var q = 0u; q < channel_groups(); q++) {
+        store_chans(t * p.channels, q, window_max(n, oy, ox, q).v);
+    }
+}
+
+// First maximum of window (n, oy, ox) in channel c (for overlapping windows), as (y, x); (in_h, 0) if the window is all padding.
 fn window_argmax(n: u32, oy: u32, ox: u32, c: u32) -> vec2<u32> {
     var best = vec2<u32>(p.in_h, 0u);
     var best_v = LOWEST;
@@ -119,19 +217,6 @@ fn window_argmax(n: u32, oy: u32, ox: u32, c: u32) -> vec2<u32> {
         }
     }
     return best;
-}
-
-@compute @workgroup_size(256)
-fn max_pool2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let t = flat_index(gid, nwg);
-    if (t >= p.n * p.out_h * p.out_w) { return; }
-    let ox = t % p.out_w;
-    let oy = (t / p.out_w) % p.out_h;
-    let n = t / (p.out_w * p.out_h);
-    for (var c = 0u; c < p.channels; c++) {
-        let m = window_argmax(n, oy, ox, c);
-        out[t * p.channels + c] = select(load_a(pixel(n, m.x, m.y, c)), 0.0, m.x >= p.in_h);
-    }
 }
 
 @compute @workgroup_size(256)
@@ -174,12 +259,16 @@ fn max_pool2d_grad_disjoint(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     if (oy + 1u < p.out_h) { y1 = min(block_start(oy + 1u, p.sh, p.pad_top), p.in_h); }
     var x1 = p.in_w;
     if (ox + 1u < p.out_w) { x1 = min(block_start(ox + 1u, p.sw, p.pad_left), p.in_w); }
-    for (var c = 0u; c < p.channels; c++) {
-        let m = window_argmax(n, oy, ox, c);
-        let g = load_b(t * p.channels + c);
+    for (var q = 0u; q < channel_groups(); q++) {
+        let m = window_max(n, oy, ox, q);
+        let g = chans_b(t * p.channels, q);
         for (var y = y0; y < y1; y++) {
+            let ky = y + p.pad_top - oy * p.sh;
             for (var x = x0; x < x1; x++) {
-                out[pixel(n, y, x, c)] = select(0.0, g, m.x == y && m.y == x);
+                let kx = x + p.pad_left - ox * p.sw;
+                // Pixels of the block outside the window get a position no maximum has.
+                let here = select(p.kh * p.kw + 1u, ky * p.kw + kx, ky < p.kh && kx < p.kw);
+                store_chans(pixel(n, y, x, 0u), q, select(vec4<f32>(0.0), g, m.at == vec4<u32>(here)));
             }
         }
     }

@@ -17,8 +17,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+// Operands a (binding 2) and b (binding 3) are read through `load_a` / `load_b`: storage buffers,
+// or texel copies on software rasterisers (operands_storage.wgsl, operands_texel.wgsl).
 
 @compute @workgroup_size(256)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -29,69 +29,69 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = a[i] + b[i]; }
+    if (i < p.n) { out[i] = load_a(i) + load_b(i); }
 }
 
 @compute @workgroup_size(256)
 fn sub(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = a[i] - b[i]; }
+    if (i < p.n) { out[i] = load_a(i) - load_b(i); }
 }
 
 @compute @workgroup_size(256)
 fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = a[i] * b[i]; }
+    if (i < p.n) { out[i] = load_a(i) * load_b(i); }
 }
 
 @compute @workgroup_size(256)
 fn equal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = select(0.0, 1.0, a[i] == b[i]); }
+    if (i < p.n) { out[i] = select(0.0, 1.0, load_a(i) == load_b(i)); }
 }
 
 @compute @workgroup_size(256)
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = p.alpha * a[i]; }
+    if (i < p.n) { out[i] = p.alpha * load_a(i); }
 }
 
 @compute @workgroup_size(256)
 fn signum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = sign(a[i]); }
+    if (i < p.n) { out[i] = sign(load_a(i)); }
 }
 
 @compute @workgroup_size(256)
 fn greater(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = select(0.0, 1.0, a[i] > p.alpha); }
+    if (i < p.n) { out[i] = select(0.0, 1.0, load_a(i) > p.alpha); }
 }
 
 @compute @workgroup_size(256)
 fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = a[i] + b[i % p.m]; }
+    if (i < p.n) { out[i] = load_a(i) + load_b(i % p.m); }
 }
 
 @compute @workgroup_size(256)
 fn div(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = a[i] / b[i]; }
+    if (i < p.n) { out[i] = load_a(i) / load_b(i); }
 }
 
 // Natural log; named `ln` because WGSL reserves `log`.
 @compute @workgroup_size(256)
 fn ln(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = log(a[i]); }
+    if (i < p.n) { out[i] = log(load_a(i)); }
 }
 
 // clamp(a, alpha, beta); b unused. The clip bounds travel in alpha and in the bits of `m`.
 @compute @workgroup_size(256)
 fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = min(max(a[i], p.alpha), bitcast<f32>(p.m)); }
+    if (i < p.n) { out[i] = min(max(load_a(i), p.alpha), bitcast<f32>(p.m)); }
 }
 
 // kiln_graph::lowbias32: the dropout mask hash, bit for bit.
@@ -104,12 +104,12 @@ fn lowbias32(v: u32) -> u32 {
     return x ^ (x >> 16u);
 }
 
-// Inverted dropout: b[0] is the step counter; the mask is kiln_graph::dropout_keeps.
+// Inverted dropout: load_b(0) is the step counter; the mask is kiln_graph::dropout_keeps.
 @compute @workgroup_size(256)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < p.n) {
-        let h = lowbias32(i ^ lowbias32(u32(b[0]) ^ lowbias32(p.m)));
-        out[i] = select(0.0, p.alpha * a[i], h >= p.pad);
+        let h = lowbias32(i ^ lowbias32(u32(load_b(0)) ^ lowbias32(p.m)));
+        out[i] = select(0.0, p.alpha * load_a(i), h >= p.pad);
     }
 }

@@ -13,3 +13,12 @@ fn load_a(i: u32) -> f32 {
 fn load_b(i: u32) -> f32 {
     return textureLoad(tb, texel_at(i >> 2u), 0)[i & 3u];
 }
+
+// Floats 4q..4q+4 of A: texel q, one fetch.
+fn load_a4(q: u32) -> vec4<f32> {
+    return textureLoad(ta, texel_at(q), 0);
+}
+
+fn load_b4(q: u32) -> vec4<f32> {
+    return textureLoad(tb, texel_at(q), 0);
+}

@@ -19,8 +19,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read_write> a: array<f32>;
-@group(0) @binding(3) var<storage, read_write> b: array<f32>;
+// Operands a (binding 2) and b (binding 3) are read through `load_a` / `load_b`: storage buffers,
+// or texel copies on software rasterisers (operands_storage.wgsl, operands_texel.wgsl).
 
 @compute @workgroup_size(256)
 fn sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -29,7 +29,7 @@ fn sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let o = t / p.inner;
     let i = t % p.inner;
     var acc = 0.0;
-    for (var l = 0u; l < p.len; l++) { acc += a[(o * p.len + l) * p.inner + i]; }
+    for (var l = 0u; l < p.len; l++) { acc += load_a((o * p.len + l) * p.inner + i); }
     out[t] = acc * p.scale;
 }
 
@@ -39,7 +39,7 @@ fn broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (t >= p.outer * p.len * p.inner) { return; }
     let i = t % p.inner;
     let o = t / (p.len * p.inner);
-    out[t] = a[o * p.inner + i];
+    out[t] = load_a(o * p.inner + i);
 }
 
 // First index of the row maximum, as f32 (exact below 2^24 classes).
@@ -49,9 +49,9 @@ fn argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     if (r >= p.outer) { return; }
     let base = r * p.len;
     var best = 0u;
-    var mx = a[base];
+    var mx = load_a(base);
     for (var j = 1u; j < p.len; j++) {
-        let v = a[base + j];
+        let v = load_a(base + j);
         if (v > mx) { mx = v; best = j; }
     }
     out[r] = f32(best);
@@ -74,8 +74,8 @@ fn count_above(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let theta = roc_threshold(t, p.inner);
     var count = 0.0;
     for (var r = 0u; r < p.outer; r++) {
-        let positive = b[r * p.len + j] > 0.5;
-        if (a[r * p.len + j] > theta && positive != negatives) { count += 1.0; }
+        let positive = load_b(r * p.len + j) > 0.5;
+        if (load_a(r * p.len + j) > theta && positive != negatives) { count += 1.0; }
     }
     out[o] = count;
 }

@@ -63,6 +63,26 @@ fn bytes<T: bytemuck::Pod>(p: T) -> Vec<u8> {
 
 /// The kernel for one step on an adapter with `caps`.
 pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
+    through_texels(storage_kernel_for(step, caps), caps)
+}
+
+/// On adapters where texel fetches are the fast path, a family with a texel variant reads its
+/// operands (the storage bindings after the output) through texel copies instead.
+fn through_texels(mut k: Kernel, caps: Caps) -> Kernel {
+    let Some(variant) = k.shader.texel_variant() else {
+        return k;
+    };
+    if k.bindings.len() < 2 || !k.bindings[1..].iter().all(|t| caps.texel_fits(t)) {
+        return k;
+    }
+    k.shader = variant;
+    k.texels = k.bindings.split_off(1);
+    k
+}
+
+/// The kernel for one step, reading operands from storage buffers (matmuls and Adam choose their
+/// texel kernels here already).
+fn storage_kernel_for(step: &Step, caps: Caps) -> Kernel {
     let ins = &step.inputs;
     let out = step.output.clone();
     let n = out.as_ref().map_or(0, TensorRef::len);
@@ -173,17 +193,11 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         bindings: with_out(operands),
         grid: grid_1d(threads),
     };
-    // Image ops gather scattered floats: on software rasterisers they read texel copies.
-    let conv_texels = ins.iter().all(|t| caps.texel_fits(t));
     let conv = |entry: &'static str, operands: &[usize], w: &Window2d, images: usize| Kernel {
-        texels: if conv_texels {
-            operands.iter().map(|&k| ins[k].clone()).collect()
-        } else {
-            Vec::new()
-        },
-        shader: if conv_texels { Shader::ConvTexel } else { Shader::Conv },
+        texels: Vec::new(),
+        shader: Shader::Conv,
         entry,
-        overrides: vec![],
+        overrides: vec![("CHANNELS4", f64::from(u8::from(w.channels.is_multiple_of(4))))],
         params: bytes(ConvParams {
             n: images as u32,
             in_h: w.in_h as u32,
@@ -198,7 +212,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
             out_h: w.out_h as u32,
             out_w: w.out_w as u32,
         }),
-        bindings: if conv_texels { with_out(&[]) } else { with_out(operands) },
+        bindings: with_out(operands),
         // One invocation per pixel (an im2col row) of the output, looping over its floats.
         grid: grid_1d(
             n / if entry == "im2col" {

@@ -6,8 +6,14 @@ use bytemuck::{Pod, Zeroable};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Elementwise,
+    /// elementwise.wgsl with its operands read through texel copies.
+    ElementwiseTexel,
     Activation,
+    /// activation.wgsl with its operands read through texel copies.
+    ActivationTexel,
     Reduce,
+    /// reduce.wgsl with its operands read through texel copies.
+    ReduceTexel,
     Loss,
     Optim,
     /// The Adam update reading texel copies.
@@ -33,10 +39,13 @@ const OPERANDS_TEXEL: &str = include_str!("../../../shaders/operands_texel.wgsl"
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 15] = [
+    pub const ALL: [Shader; 18] = [
         Shader::Elementwise,
+        Shader::ElementwiseTexel,
         Shader::Activation,
+        Shader::ActivationTexel,
         Shader::Reduce,
+        Shader::ReduceTexel,
         Shader::Loss,
         Shader::Optim,
         Shader::OptimTexel,
@@ -54,9 +63,9 @@ impl Shader {
     /// File name under `shaders/`.
     pub fn file(self) -> &'static str {
         match self {
-            Shader::Elementwise => "elementwise.wgsl",
-            Shader::Activation => "activation.wgsl",
-            Shader::Reduce => "reduce.wgsl",
+            Shader::Elementwise | Shader::ElementwiseTexel => "elementwise.wgsl",
+            Shader::Activation | Shader::ActivationTexel => "activation.wgsl",
+            Shader::Reduce | Shader::ReduceTexel => "reduce.wgsl",
             Shader::Loss => "loss.wgsl",
             Shader::Optim => "optim.wgsl",
             Shader::OptimTexel => "optim_texel.wgsl",
@@ -74,9 +83,9 @@ impl Shader {
     /// The family's own source, without the common prelude.
     pub fn family_source(self) -> &'static str {
         match self {
-            Shader::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
-            Shader::Activation => include_str!("../../../shaders/activation.wgsl"),
-            Shader::Reduce => include_str!("../../../shaders/reduce.wgsl"),
+            Shader::Elementwise | Shader::ElementwiseTexel => include_str!("../../../shaders/elementwise.wgsl"),
+            Shader::Activation | Shader::ActivationTexel => include_str!("../../../shaders/activation.wgsl"),
+            Shader::Reduce | Shader::ReduceTexel => include_str!("../../../shaders/reduce.wgsl"),
             Shader::Loss => include_str!("../../../shaders/loss.wgsl"),
             Shader::Optim => include_str!("../../../shaders/optim.wgsl"),
             Shader::OptimTexel => include_str!("../../../shaders/optim_texel.wgsl"),
@@ -95,9 +104,22 @@ impl Shader {
     /// through those: storage buffers, or texel copies on software rasterisers.
     pub fn operands(self) -> &'static str {
         match self {
-            Shader::Conv => OPERANDS_STORAGE,
-            Shader::ConvTexel => OPERANDS_TEXEL,
+            Shader::Elementwise | Shader::Activation | Shader::Reduce | Shader::Conv => OPERANDS_STORAGE,
+            Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
+                OPERANDS_TEXEL
+            }
             _ => "",
+        }
+    }
+
+    /// The same family reading its operands through texel copies, where there is one.
+    pub fn texel_variant(self) -> Option<Shader> {
+        match self {
+            Shader::Elementwise => Some(Shader::ElementwiseTexel),
+            Shader::Activation => Some(Shader::ActivationTexel),
+            Shader::Reduce => Some(Shader::ReduceTexel),
+            Shader::Conv => Some(Shader::ConvTexel),
+            _ => None,
         }
     }
 
@@ -122,9 +144,9 @@ impl Shader {
     /// Size in bytes of the family's `Params` struct on the host side.
     pub fn params_size(self) -> usize {
         match self {
-            Shader::Elementwise => size_of::<ElementwiseParams>(),
-            Shader::Activation => size_of::<ActivationParams>(),
-            Shader::Reduce => size_of::<ReduceParams>(),
+            Shader::Elementwise | Shader::ElementwiseTexel => size_of::<ElementwiseParams>(),
+            Shader::Activation | Shader::ActivationTexel => size_of::<ActivationParams>(),
+            Shader::Reduce | Shader::ReduceTexel => size_of::<ReduceParams>(),
             Shader::Loss => size_of::<LossParams>(),
             Shader::Optim | Shader::OptimTexel => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
