@@ -13,18 +13,7 @@
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-// 0 linear, 1 relu, 2 sigmoid
-override ACT: u32 = 0u;
 
-struct Params {
-    m: u32,
-    k: u32,
-    n: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;

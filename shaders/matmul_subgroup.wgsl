@@ -20,37 +20,13 @@
 // Needs n % 4 == 0 and k % 4 == 0, and m % 4 == 0 for _tn. Workgroup: 64 invocations = 8 subgroups
 // of 8, covering 64 rows × 32 columns. Grid: (ceil(n / 32), ceil(m / 64)).
 
-override HAS_BIAS: bool = false;
-// 0 linear, 1 relu, 2 sigmoid
-override ACT: u32 = 0u;
 
-struct Params {
-    m: u32,
-    k: u32,
-    n: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> a: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> b: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> bias: array<vec4<f32>>;
 
-fn finish(r: u32, cv: u32, v: vec4<f32>) {
-    if (r >= p.m) { return; }
-    var z = v;
-    if (HAS_BIAS) { z += bias[cv]; }
-    if (ACT == 1u) { z = max(z, vec4<f32>(0.0)); }
-    if (ACT == 2u) { z = vec4<f32>(sigmoid1(z.x), sigmoid1(z.y), sigmoid1(z.z), sigmoid1(z.w)); }
-    out[r * (p.n / 4u) + cv] = z;
-}
-
 // One row's A vector, broadcast from the lane that loaded it, times the four B rows.
-fn fma_row(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
-    return av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
-}
-
 @compute @workgroup_size(64)
 fn matmul_subgroup(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -99,22 +75,6 @@ fn matmul_subgroup(
     finish(r0 + 5u, cv, acc5);
     finish(r0 + 6u, cv, acc6);
     finish(r0 + 7u, cv, acc7);
-}
-
-// Rows r0..r0+4 (lo) and r0+4..r0+8 (hi) of Aᵀ at one k, times that k's B vector.
-struct Acc8 {
-    r: array<vec4<f32>, 8>,
-}
-
-fn outer8(acc: ptr<function, Acc8>, lo: vec4<f32>, hi: vec4<f32>, bk: vec4<f32>) {
-    (*acc).r[0] += lo.x * bk;
-    (*acc).r[1] += lo.y * bk;
-    (*acc).r[2] += lo.z * bk;
-    (*acc).r[3] += lo.w * bk;
-    (*acc).r[4] += hi.x * bk;
-    (*acc).r[5] += hi.y * bk;
-    (*acc).r[6] += hi.z * bk;
-    (*acc).r[7] += hi.w * bk;
 }
 
 @compute @workgroup_size(64)

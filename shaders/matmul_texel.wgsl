@@ -29,18 +29,7 @@
 
 // Rows of the stored A start on whole texels.
 override A_ALIGNED: bool = true;
-override HAS_BIAS: bool = false;
-// 0 linear, 1 relu, 2 sigmoid
-override ACT: u32 = 0u;
 
-struct Params {
-    m: u32,
-    k: u32,
-    n: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> bias: array<vec4<f32>>;
 @group(0) @binding(3) var ta: texture_2d<f32>;
@@ -74,30 +63,11 @@ fn b_row(kk: u32, n4: u32, col: u32) -> vec4<f32> {
     return load_b(min(kk, p.k - 1u) * n4 + col);
 }
 
-fn finish(r: u32, cv: u32, v: vec4<f32>) {
-    if (r >= p.m) { return; }
-    var z = v;
-    if (HAS_BIAS) { z += bias[cv]; }
-    if (ACT == 1u) { z = max(z, vec4<f32>(0.0)); }
-    if (ACT == 2u) { z = vec4<f32>(sigmoid1(z.x), sigmoid1(z.y), sigmoid1(z.z), sigmoid1(z.w)); }
-    out[r * (p.n / 4u) + cv] = z;
-}
-
-// The subgroup's 8 rows of C, one vec4 of columns per lane.
-struct Acc8 {
-    r: array<vec4<f32>, 8>,
-}
-
 fn store8(acc: ptr<function, Acc8>, r0: u32, cv: u32) {
     if (cv >= p.n / 4u) { return; }
     for (var i = 0u; i < 8u; i++) {
         finish(r0 + i, cv, (*acc).r[i]);
     }
-}
-
-// One row's A vector (four k) times the four B rows at those k.
-fn fma_row(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
-    return av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
 }
 
 @compute @workgroup_size(64)
@@ -137,18 +107,6 @@ fn matmul_texel(
         acc.r[7] += fma_row(subgroupBroadcast(mine, 7u), b0, b1, b2, b3);
     }
     store8(&acc, r0, cv);
-}
-
-// Rows r0..r0+4 (lo) and r0+4..r0+8 (hi) of Aᵀ at one k, times that k's B vector.
-fn outer8(acc: ptr<function, Acc8>, lo: vec4<f32>, hi: vec4<f32>, bk: vec4<f32>) {
-    (*acc).r[0] += lo.x * bk;
-    (*acc).r[1] += lo.y * bk;
-    (*acc).r[2] += lo.z * bk;
-    (*acc).r[3] += lo.w * bk;
-    (*acc).r[4] += hi.x * bk;
-    (*acc).r[5] += hi.y * bk;
-    (*acc).r[6] += hi.z * bk;
-    (*acc).r[7] += hi.w * bk;
 }
 
 @compute @workgroup_size(64)

@@ -16,31 +16,11 @@
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
-// 0 linear, 1 relu, 2 sigmoid
-override ACT: u32 = 0u;
 
-struct Params {
-    m: u32,
-    k: u32,
-    n: u32,
-    pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> a: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> b: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> bias: array<vec4<f32>>;
-
-fn finish(r: u32, cv: u32, v: vec4<f32>) {
-    if (r >= p.m) { return; }
-    var z = v;
-    if (HAS_BIAS) { z += bias[cv]; }
-    if (ACT == 1u) { z = max(z, vec4<f32>(0.0)); }
-    if (ACT == 2u) { z = vec4<f32>(sigmoid1(z.x), sigmoid1(z.y), sigmoid1(z.z), sigmoid1(z.w)); }
-    out[r * (p.n / 4u) + cv] = z;
-}
 
 @compute @workgroup_size(8, 8)
 fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -36,6 +36,10 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const OPERANDS_STORAGE: &str = include_str!("../../../shaders/operands_storage.wgsl");
 /// `load_a` / `load_b` from texel copies.
 const OPERANDS_TEXEL: &str = include_str!("../../../shaders/operands_texel.wgsl");
+/// Params and epilogue overrides of every matmul family.
+const MATMUL_COMMON: &str = include_str!("../../../shaders/matmul_common.wgsl");
+/// The vec4 epilogue and subgroup helpers of the vec4 matmul families.
+const MATMUL_VEC4_COMMON: &str = include_str!("../../../shaders/matmul_vec4_common.wgsl");
 
 impl Shader {
     /// Every family, for validation tests.
@@ -100,15 +104,17 @@ impl Shader {
         }
     }
 
-    /// How the family reads operands A and B (`load_a` / `load_b`), for the families that read
-    /// through those: storage buffers, or texel copies on software rasterisers.
-    pub fn operands(self) -> &'static str {
+    /// The family's prelude: how it reads operands A and B (`load_a` / `load_b`: storage buffers,
+    /// or texel copies on software rasterisers), or what the vec4 matmul families share.
+    pub fn prelude(self) -> &'static [&'static str] {
         match self {
-            Shader::Elementwise | Shader::Activation | Shader::Reduce | Shader::Conv => OPERANDS_STORAGE,
+            Shader::Matmul | Shader::MatmulTexelScalar => &[MATMUL_COMMON],
+            Shader::MatmulVec4 | Shader::MatmulSubgroup | Shader::MatmulTexel => &[MATMUL_COMMON, MATMUL_VEC4_COMMON],
+            Shader::Elementwise | Shader::Activation | Shader::Reduce | Shader::Conv => &[OPERANDS_STORAGE],
             Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
-                OPERANDS_TEXEL
+                &[OPERANDS_TEXEL]
             }
-            _ => "",
+            _ => &[],
         }
     }
 
@@ -123,9 +129,9 @@ impl Shader {
         }
     }
 
-    /// The complete module source: the common prelude, the operand access, then the family file.
+    /// The complete module source: the common prelude, the family's prelude, then its file.
     pub fn source(self) -> String {
-        format!("{COMMON}\n{}\n{}", self.operands(), self.family_source())
+        format!("{COMMON}\n{}\n{}", self.prelude().join("\n"), self.family_source())
     }
 
     /// Whether the family's indexing is proven in bounds by its own guards (checked by the parity

@@ -1,0 +1,36 @@
+// matmul_vec4_common.wgsl — prepended, after matmul_common.wgsl, to the vec4 matmul families
+// (matmul_vec4, matmul_subgroup, matmul_texel): the bias + activation + store of one vec4 of C, and
+// the helpers of the 8-row subgroup kernels. Each family declares its own `out` and `bias`
+// (array<vec4<f32>>) at the bindings its table gives.
+
+// Bias, activation and store of C's row r, column vector cv; rows past m are dropped.
+fn finish(r: u32, cv: u32, v: vec4<f32>) {
+    if (r >= p.m) { return; }
+    var z = v;
+    if (HAS_BIAS) { z += bias[cv]; }
+    if (ACT == 1u) { z = max(z, vec4<f32>(0.0)); }
+    if (ACT == 2u) { z = vec4<f32>(sigmoid1(z.x), sigmoid1(z.y), sigmoid1(z.z), sigmoid1(z.w)); }
+    out[r * (p.n / 4u) + cv] = z;
+}
+
+// One row's A vector (four k) times the four B rows at those k.
+fn fma_row(av: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    return av.x * b0 + av.y * b1 + av.z * b2 + av.w * b3;
+}
+
+// A subgroup's 8 rows of C, one vec4 of columns per lane.
+struct Acc8 {
+    r: array<vec4<f32>, 8>,
+}
+
+// Rows r0..r0+4 (lo) and r0+4..r0+8 (hi) of Aᵀ at one k, times that k's B vector.
+fn outer8(acc: ptr<function, Acc8>, lo: vec4<f32>, hi: vec4<f32>, bk: vec4<f32>) {
+    (*acc).r[0] += lo.x * bk;
+    (*acc).r[1] += lo.y * bk;
+    (*acc).r[2] += lo.z * bk;
+    (*acc).r[3] += lo.w * bk;
+    (*acc).r[4] += hi.x * bk;
+    (*acc).r[5] += hi.y * bk;
+    (*acc).r[6] += hi.z * bk;
+    (*acc).r[7] += hi.w * bk;
+}
