@@ -24,10 +24,10 @@ pub struct Caps {
 pub const TEXEL_ROW: u32 = 1024;
 
 impl Caps {
-    /// Whether a tensor of `len` floats fits a texel copy on this adapter.
+    /// Whether a tensor fits a texel copy on this adapter (with the spare row a copy may add).
     fn texel_fits(self, t: &TensorRef) -> bool {
         let texels = t.len().div_ceil(4);
-        self.texel_rows > 0 && texels.div_ceil(TEXEL_ROW as usize) <= self.texel_rows as usize
+        self.texel_rows > 0 && texels.div_ceil(TEXEL_ROW as usize) < self.texel_rows as usize
     }
 }
 

@@ -73,6 +73,19 @@ impl TexelCopy {
     }
 }
 
+/// Rows of the texture that holds `texels` texels. Every texture has the same shape class — full
+/// power-of-two rows, and a row count that is not a power of two (at most two spare rows) — because
+/// llvmpipe compiles a kernel once per class of the textures bound to it: with mixed classes, one
+/// Adam pipeline compiled three times on a first step.
+pub fn texel_copy_rows(texels: u32) -> u32 {
+    let rows = texels.div_ceil(TEXEL_ROW).max(3);
+    if rows.is_power_of_two() {
+        rows + 1
+    } else {
+        rows
+    }
+}
+
 /// Records `dispatches` into `enc`: runs of dispatches share a compute pass, broken where a
 /// dispatch needs its texel copies first.
 fn record_all(enc: &mut wgpu::CommandEncoder, dispatches: &[Dispatch]) {
@@ -219,8 +232,8 @@ impl GpuSession {
         let texture = self.ctx.device.create_texture(&wgpu::TextureDescriptor {
             label: Some("kiln texels"),
             size: wgpu::Extent3d {
-                width: texels.min(TEXEL_ROW),
-                height: texels.div_ceil(TEXEL_ROW),
+                width: TEXEL_ROW,
+                height: texel_copy_rows(texels),
                 depth_or_array_layers: 1,
             },
             mip_level_count: 1,
