@@ -11,18 +11,6 @@
 // | 4       | grad [n]      |               |                |
 // | 5       | step [1]      |               |                |
 
-struct Params {
-    n: u32,
-    nesterov: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    epsilon: f32,
-    momentum: f32,
-    width: u32,  // accumulate_rows: accumulator length
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> t0: array<f32>;
 @group(0) @binding(2) var<storage, read_write> t1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> t2: array<f32>;

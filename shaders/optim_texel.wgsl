@@ -4,7 +4,7 @@
 //
 // | binding | name  | contents                    |
 // |---------|-------|-----------------------------|
-// | 0       | p     | Params (optim.wgsl's)       |
+// | 0       | p     | Params (optim_common.wgsl)  |
 // | 1       | param | [n] rw                      |
 // | 2       | m     | [n] rw                      |
 // | 3       | v     | [n] rw                      |
@@ -12,18 +12,6 @@
 // | 5–8     |       | texels of param, m, v, grad |
 // Grid: ceil(n / 4) invocations.
 
-struct Params {
-    n: u32,
-    nesterov: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    epsilon: f32,
-    momentum: f32,
-    width: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
 @group(0) @binding(2) var<storage, read_write> m1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m2: array<f32>;

@@ -446,40 +446,29 @@ fn storage_kernel_for(step: &Step, caps: Caps) -> Kernel {
             beta1,
             beta2,
             epsilon,
-        } if ins[..4].iter().all(|t| caps.texel_fits(t)) => Kernel {
+        } => {
+            let params = OptimParams {
+                n: ins[0].len() as u32,
+                lr: *lr,
+                beta1: *beta1,
+                beta2: *beta2,
+                epsilon: *epsilon,
+                ..Default::default()
+            };
+            if !ins[..4].iter().all(|t| caps.texel_fits(t)) {
+                return optim("adam_update", params, grid_1d(ins[0].len()));
+            }
             // Parameter, moments and gradient through texel copies, a texel per invocation.
-            shader: Shader::OptimTexel,
-            entry: "adam_update_texel",
-            overrides: vec![],
-            params: bytes(OptimParams {
-                n: ins[0].len() as u32,
-                lr: *lr,
-                beta1: *beta1,
-                beta2: *beta2,
-                epsilon: *epsilon,
-                ..Default::default()
-            }),
-            bindings: vec![ins[0].clone(), ins[1].clone(), ins[2].clone(), ins[4].clone()],
-            texels: ins[..4].to_vec(),
-            grid: grid_1d(ins[0].len().div_ceil(4)),
-        },
-        Op::AdamUpdate {
-            lr,
-            beta1,
-            beta2,
-            epsilon,
-        } => optim(
-            "adam_update",
-            OptimParams {
-                n: ins[0].len() as u32,
-                lr: *lr,
-                beta1: *beta1,
-                beta2: *beta2,
-                epsilon: *epsilon,
-                ..Default::default()
-            },
-            grid_1d(ins[0].len()),
-        ),
+            Kernel {
+                shader: Shader::OptimTexel,
+                entry: "adam_update_texel",
+                overrides: vec![],
+                params: bytes(params),
+                bindings: vec![ins[0].clone(), ins[1].clone(), ins[2].clone(), ins[4].clone()],
+                texels: ins[..4].to_vec(),
+                grid: grid_1d(ins[0].len().div_ceil(4)),
+            }
+        }
         Op::SgdUpdate { lr, momentum, nesterov } => optim(
             "sgd_update",
             OptimParams {

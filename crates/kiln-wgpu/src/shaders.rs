@@ -36,6 +36,8 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const OPERANDS_STORAGE: &str = include_str!("../../../shaders/operands_storage.wgsl");
 /// `load_a` / `load_b` from texel copies.
 const OPERANDS_TEXEL: &str = include_str!("../../../shaders/operands_texel.wgsl");
+/// Params of the optimizer families.
+const OPTIM_COMMON: &str = include_str!("../../../shaders/optim_common.wgsl");
 /// Params and epilogue overrides of every matmul family.
 const MATMUL_COMMON: &str = include_str!("../../../shaders/matmul_common.wgsl");
 /// The vec4 epilogue and subgroup helpers of the vec4 matmul families.
@@ -108,6 +110,7 @@ impl Shader {
     /// or texel copies on software rasterisers), or what the vec4 matmul families share.
     pub fn prelude(self) -> &'static [&'static str] {
         match self {
+            Shader::Optim | Shader::OptimTexel => &[OPTIM_COMMON],
             Shader::Matmul | Shader::MatmulTexelScalar => &[MATMUL_COMMON],
             Shader::MatmulVec4 | Shader::MatmulSubgroup | Shader::MatmulTexel => &[MATMUL_COMMON, MATMUL_VEC4_COMMON],
             Shader::Elementwise | Shader::Activation | Shader::Reduce | Shader::Conv => &[OPERANDS_STORAGE],
