@@ -9,7 +9,7 @@
 //!
 //! `cargo run --release --example seed_003_multilabel_sigmoid`
 
-use kiln::graph::{Backend, Op};
+use kiln::graph::{Backend, ElementwiseOp};
 use kiln::prelude::*;
 
 /// Example 1: a sequential multi-label text tagger.
@@ -50,8 +50,8 @@ pub fn example_2(
 /// The seed's `threshold_accuracy`: `K.mean(K.equal(y_true, y_pred > threshold), axis=-1)`.
 pub fn threshold_accuracy(threshold: f32) -> Metric {
     Metric::custom("threshold_accuracy", move |g, y_true, y_pred| {
-        let thresholded = g.unary(Op::Greater { threshold }, y_pred)?;
-        let equal = g.binary(Op::Equal, y_true, thresholded)?;
+        let thresholded = g.unary(ElementwiseOp::Greater { threshold }, y_pred)?;
+        let equal = g.binary(ElementwiseOp::Equal, y_true, thresholded)?;
         let last = g.shape(equal)?.rank() - 1;
         g.mean(equal, last)
     })

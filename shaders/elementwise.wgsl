@@ -8,11 +8,17 @@
 // | 3       | b    | [n] (bias: [m])  |
 // Gradients are composed in autodiff from these same entry points.
 
+// Each field has one meaning; an entry point reads the ones its op needs.
 struct Params {
-    n: u32,      // elements
-    m: u32,      // bias length (bias_add), seed (dropout)
-    alpha: f32,  // factor (scale), threshold (greater), value (fill), 1 / (1 - rate) (dropout)
-    pad: u32,    // keep threshold (dropout)
+    n: u32,         // elements
+    bias_len: u32,  // bias_add: length of the bias
+    seed: u32,      // dropout: the op's seed
+    keep_at: u32,   // dropout: hashes at or above this keep their element
+    scalar: f32,    // the op's one scalar: factor (scale), threshold (greater), value (fill),
+                    // 1 / (1 - rate) (dropout)
+    lo: f32,        // clip: lower bound
+    hi: f32,        // clip: upper bound
+    pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -23,7 +29,7 @@ struct Params {
 @compute @workgroup_size(256)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = p.alpha; }
+    if (i < p.n) { out[i] = p.scalar; }
 }
 
 @compute @workgroup_size(256)
@@ -53,7 +59,7 @@ fn equal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 @compute @workgroup_size(256)
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = p.alpha * load_a(i); }
+    if (i < p.n) { out[i] = p.scalar * load_a(i); }
 }
 
 @compute @workgroup_size(256)
@@ -65,13 +71,13 @@ fn signum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 @compute @workgroup_size(256)
 fn greater(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = select(0.0, 1.0, load_a(i) > p.alpha); }
+    if (i < p.n) { out[i] = select(0.0, 1.0, load_a(i) > p.scalar); }
 }
 
 @compute @workgroup_size(256)
 fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = load_a(i) + load_b(i % p.m); }
+    if (i < p.n) { out[i] = load_a(i) + load_b(i % p.bias_len); }
 }
 
 @compute @workgroup_size(256)
@@ -87,11 +93,11 @@ fn ln(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw
     if (i < p.n) { out[i] = log(load_a(i)); }
 }
 
-// clamp(a, alpha, beta); b unused. The clip bounds travel in alpha and in the bits of `m`.
+// clamp(a, lo, hi); b unused.
 @compute @workgroup_size(256)
 fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = min(max(load_a(i), p.alpha), bitcast<f32>(p.m)); }
+    if (i < p.n) { out[i] = min(max(load_a(i), p.lo), p.hi); }
 }
 
 // kiln_graph::lowbias32: the dropout mask hash, bit for bit.
@@ -109,7 +115,7 @@ fn lowbias32(v: u32) -> u32 {
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < p.n) {
-        let h = lowbias32(i ^ lowbias32(u32(load_b(0)) ^ lowbias32(p.m)));
-        out[i] = select(0.0, p.alpha * load_a(i), h >= p.pad);
+        let h = lowbias32(i ^ lowbias32(u32(load_b(0)) ^ lowbias32(p.seed)));
+        out[i] = select(0.0, p.scalar * load_a(i), h >= p.keep_at);
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use kiln::cpu::CpuBackend;
-use kiln::graph::{schedule, Backend, Graph, Op};
+use kiln::graph::{schedule, ActivationOp, Backend, Graph};
 use kiln::nn::backend as k;
 use kiln::nn::layers::LayerOut;
 use kiln::prelude::*;
@@ -30,9 +30,9 @@ fn run(backend: &dyn Backend, loss: &Loss, activation: Activation, z: &[f32], y:
     let yn = g.input("y", y_shape.to_vec());
     let output = match activation {
         Activation::Linear => zn,
-        Activation::Sigmoid => g.unary(Op::Sigmoid, zn).unwrap(),
-        Activation::Softmax => g.unary(Op::Softmax, zn).unwrap(),
-        Activation::Relu => g.unary(Op::Relu, zn).unwrap(),
+        Activation::Sigmoid => g.unary(ActivationOp::Sigmoid, zn).unwrap(),
+        Activation::Softmax => g.unary(ActivationOp::Softmax, zn).unwrap(),
+        Activation::Relu => g.unary(ActivationOp::Relu, zn).unwrap(),
     };
     let out = LayerOut {
         pre_activation: zn,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use kiln::graph::Op;
+use kiln::graph::ElementwiseOp;
 use kiln::prelude::*;
 
 const LABELS: usize = 3;
@@ -26,8 +26,8 @@ fn data(n: usize, seed: u64) -> (Tensor, Tensor) {
 /// Seed 003's custom metric: `K.mean(K.equal(y_true, y_pred > threshold), axis=-1)`.
 fn threshold_accuracy(threshold: f32) -> Metric {
     Metric::custom("threshold_accuracy", move |g, y_true, y_pred| {
-        let thresholded = g.unary(Op::Greater { threshold }, y_pred)?;
-        let equal = g.binary(Op::Equal, y_true, thresholded)?;
+        let thresholded = g.unary(ElementwiseOp::Greater { threshold }, y_pred)?;
+        let equal = g.binary(ElementwiseOp::Equal, y_true, thresholded)?;
         let last = g.shape(equal)?.rank() - 1;
         g.mean(equal, last)
     })

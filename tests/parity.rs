@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::cases::{build, cases, SIZES};
 use common::{assert_close, gpu};
 use kiln::cpu::CpuSession;
-use kiln::graph::{schedule, Backend, Op, PersistentKind, PersistentSpec, Session, Shape};
+use kiln::graph::{schedule, Backend, PersistentKind, PersistentSpec, ReduceOp, Session, Shape, UpdateOp};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -88,7 +88,7 @@ fn grids_past_65535_workgroups() {
     let mut g = kiln::graph::Graph::new(Vec::new());
     let x = g.input("x", Shape::new([n, 1]));
     let y = g.scale(x, 3.0).unwrap();
-    let s = g.unary(Op::Sum { axis: 1 }, y).unwrap();
+    let s = g.unary(ReduceOp::Sum { axis: 1 }, y).unwrap();
     let plan = Arc::new(schedule(&g, &[s]).unwrap());
     let data: Vec<f32> = (0..n).map(|i| (i % 1000) as f32).collect();
     let feeds = vec![("x".to_string(), data.clone())];
@@ -129,7 +129,7 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     let grad = g.input("grad", Shape::new([n]));
     let step = g.input("step", Shape::new([1]));
     g.push(
-        Op::AdamUpdate {
+        UpdateOp::Adam {
             lr: 0.01,
             beta1: 0.9,
             beta2: 0.999,
@@ -139,7 +139,7 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     )
     .unwrap();
     g.push(
-        Op::SgdUpdate {
+        UpdateOp::Sgd {
             lr: 0.1,
             momentum: 0.9,
             nesterov: false,
@@ -148,7 +148,7 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     )
     .unwrap();
     g.push(
-        Op::SgdUpdate {
+        UpdateOp::Sgd {
             lr: 0.1,
             momentum: 0.5,
             nesterov: true,
@@ -156,9 +156,9 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         &[ids[5], ids[6], grad],
     )
     .unwrap();
-    g.push(Op::AccumulateSum, &[ids[7], grad]).unwrap();
+    g.push(UpdateOp::AccumulateSum, &[ids[7], grad]).unwrap();
     let rows = g.input("rows", Shape::new([5, 3]));
-    g.push(Op::AccumulateSum, &[ids[8], rows]).unwrap();
+    g.push(UpdateOp::AccumulateSum, &[ids[8], rows]).unwrap();
     let plan = Arc::new(schedule(&g, &[]).unwrap());
     let mut cpu: Box<dyn Session> = Box::new(CpuSession::<f32>::new(&specs));
     let mut gpu_session = gpu.new_session(&specs).unwrap();

@@ -3,7 +3,10 @@
 //! check both read it.
 #![allow(dead_code)]
 
-use kiln::graph::{Epilogue, Graph, NodeId, Op, Result, Shape, Window2d};
+use kiln::graph::{
+    ActivationOp, ConvOp, ElementwiseOp, EmbeddingOp, Epilogue, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Result,
+    Shape, Window2d,
+};
 use rand::rngs::StdRng;
 use rand::RngExt;
 
@@ -87,7 +90,7 @@ fn mm(ta: bool, tb: bool) -> fn(&mut Graph, &[NodeId]) -> Result<NodeId> {
     }
 }
 
-fn dense(g: &mut Graph, x: &[NodeId], act: Option<Op>) -> Result<NodeId> {
+fn dense(g: &mut Graph, x: &[NodeId], act: Option<ActivationOp>) -> Result<NodeId> {
     let z = g.matmul(x[0], x[1], false, false)?;
     let z = g.bias_add(z, x[2])?;
     match act {
@@ -165,7 +168,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "dense_relu (vec4 shapes)",
             inputs: |n| vec![(s(&[n, 16]), Signed), (s(&[16, 36]), Signed), (s(&[36]), Signed)],
-            build: |g, x| dense(g, x, Some(Op::Relu)),
+            build: |g, x| dense(g, x, Some(ActivationOp::Relu)),
             diff: &[0, 1, 2],
         },
         Case {
@@ -177,13 +180,13 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "dense_relu (matmul + bias + relu fused)",
             inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 10]), Signed), (s(&[10]), Signed)],
-            build: |g, x| dense(g, x, Some(Op::Relu)),
+            build: |g, x| dense(g, x, Some(ActivationOp::Relu)),
             diff: &[0, 1, 2],
         },
         Case {
             name: "dense_sigmoid (matmul + bias + sigmoid fused)",
             inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 3]), Signed), (s(&[3]), Signed)],
-            build: |g, x| dense(g, x, Some(Op::Sigmoid)),
+            build: |g, x| dense(g, x, Some(ActivationOp::Sigmoid)),
             diff: &[0, 1, 2],
         },
         Case {
@@ -191,7 +194,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5, 4]), Signed)],
             build: |g, x| {
                 let z = g.matmul(x[0], x[1], false, false)?;
-                g.unary(Op::Relu, z)
+                g.unary(ActivationOp::Relu, z)
             },
             diff: &[0, 1],
         },
@@ -204,19 +207,19 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "relu",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
-            build: |g, x| g.unary(Op::Relu, x[0]),
+            build: |g, x| g.unary(ActivationOp::Relu, x[0]),
             diff: &[0],
         },
         Case {
             name: "sigmoid",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
-            build: |g, x| g.unary(Op::Sigmoid, x[0]),
+            build: |g, x| g.unary(ActivationOp::Sigmoid, x[0]),
             diff: &[0],
         },
         Case {
             name: "softmax",
             inputs: |n| vec![(s(&[n, 10]), Signed)],
-            build: |g, x| g.unary(Op::Softmax, x[0]),
+            build: |g, x| g.unary(ActivationOp::Softmax, x[0]),
             diff: &[0],
         },
         Case {
@@ -228,13 +231,13 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "sub",
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
-            build: |g, x| g.binary(Op::Sub, x[0], x[1]),
+            build: |g, x| g.binary(ElementwiseOp::Sub, x[0], x[1]),
             diff: &[0, 1],
         },
         Case {
             name: "mul",
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
-            build: |g, x| g.binary(Op::Mul, x[0], x[1]),
+            build: |g, x| g.binary(ElementwiseOp::Mul, x[0], x[1]),
             diff: &[0, 1],
         },
         Case {
@@ -242,7 +245,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 5, 6, 3]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::Im2Col {
+                    ConvOp::Im2Col {
                         window: Window2d::new(5, 6, 3, (3, 3), (1, 1), false)?,
                     },
                     x[0],
@@ -255,7 +258,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 5, 7, 5]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::Im2Col {
+                    ConvOp::Im2Col {
                         window: Window2d::new(5, 7, 5, (3, 2), (2, 2), true)?,
                     },
                     x[0],
@@ -268,7 +271,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 4, 5, 1]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::Im2Col {
+                    ConvOp::Im2Col {
                         window: Window2d::new(4, 5, 1, (7, 7), (1, 1), true)?,
                     },
                     x[0],
@@ -281,7 +284,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 7, 7, 2]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::Im2Col {
+                    ConvOp::Im2Col {
                         window: Window2d::new(7, 7, 2, (1, 1), (3, 3), false)?,
                     },
                     x[0],
@@ -294,7 +297,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 4, 4, 64]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::Im2Col {
+                    ConvOp::Im2Col {
                         window: Window2d::new(4, 4, 64, (3, 3), (1, 1), true)?,
                     },
                     x[0],
@@ -307,7 +310,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 4, 4, 64]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::MaxPool2d {
+                    ConvOp::MaxPool2d {
                         window: Window2d::new(4, 4, 64, (2, 2), (2, 2), false)?,
                     },
                     x[0],
@@ -320,7 +323,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 6, 5, 3]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::MaxPool2d {
+                    ConvOp::MaxPool2d {
                         window: Window2d::new(6, 5, 3, (2, 2), (2, 2), false)?,
                     },
                     x[0],
@@ -333,7 +336,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 5, 5, 2]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::MaxPool2d {
+                    ConvOp::MaxPool2d {
                         window: Window2d::new(5, 5, 2, (2, 2), (2, 2), true)?,
                     },
                     x[0],
@@ -346,7 +349,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 7, 8, 3]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::MaxPool2d {
+                    ConvOp::MaxPool2d {
                         window: Window2d::new(7, 8, 3, (2, 2), (3, 3), false)?,
                     },
                     x[0],
@@ -359,7 +362,7 @@ pub fn cases() -> Vec<Case> {
             inputs: |n| vec![(s(&[n, 5, 5, 1]), Signed)],
             build: |g, x| {
                 g.unary(
-                    Op::MaxPool2d {
+                    ConvOp::MaxPool2d {
                         window: Window2d::new(5, 5, 1, (3, 3), (2, 2), true)?,
                     },
                     x[0],
@@ -373,7 +376,7 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| {
                 let rows = g.shape(x[0])?.dims()[0];
                 g.unary(
-                    Op::Reshape {
+                    LayoutOp::Reshape {
                         shape: Shape::new([rows, 6]),
                     },
                     x[0],
@@ -384,7 +387,7 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "dropout",
             inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[1]), Labels(1000))],
-            build: |g, x| g.push(Op::Dropout { rate: 0.3, seed: 7 }, &[x[0], x[1]]),
+            build: |g, x| g.push(ElementwiseOp::Dropout { rate: 0.3, seed: 7 }, &[x[0], x[1]]),
             diff: &[0],
         },
         Case {
@@ -396,104 +399,157 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "sum_axis0",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
-            build: |g, x| g.unary(Op::Sum { axis: 0 }, x[0]),
+            build: |g, x| g.unary(ReduceOp::Sum { axis: 0 }, x[0]),
             diff: &[0],
         },
         Case {
             name: "sum_axis1",
             inputs: |n| vec![(s(&[n, 3, 2]), Signed)],
-            build: |g, x| g.unary(Op::Sum { axis: 1 }, x[0]),
+            build: |g, x| g.unary(ReduceOp::Sum { axis: 1 }, x[0]),
             diff: &[0],
         },
         Case {
             name: "mean_axis0",
             inputs: |n| vec![(s(&[n, 4]), Signed)],
-            build: |g, x| g.unary(Op::Mean { axis: 0 }, x[0]),
+            build: |g, x| g.unary(ReduceOp::Mean { axis: 0 }, x[0]),
             diff: &[0],
         },
         Case {
             name: "mean_axis1",
             inputs: |n| vec![(s(&[n, 4]), Signed)],
-            build: |g, x| g.unary(Op::Mean { axis: 1 }, x[0]),
+            build: |g, x| g.unary(ReduceOp::Mean { axis: 1 }, x[0]),
             diff: &[0],
         },
         Case {
             name: "broadcast",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
-            build: |g, x| g.unary(Op::Broadcast { axis: 1, size: 4 }, x[0]),
+            build: |g, x| g.unary(ReduceOp::Broadcast { axis: 1, size: 4 }, x[0]),
             diff: &[0],
         },
         Case {
             name: "softmax_cross_entropy (sparse)",
             inputs: |n| vec![(s(&[n, 10]), Signed), (s(&[n]), Labels(10))],
-            build: |g, x| g.binary(Op::SoftmaxCrossEntropy { sparse: true }, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::SoftmaxCrossEntropy { sparse: true }, x[0], x[1]),
             diff: &[0],
         },
         Case {
             name: "softmax_cross_entropy (one-hot)",
             inputs: |n| vec![(s(&[n, 6]), Signed), (s(&[n, 6]), Distribution)],
-            build: |g, x| g.binary(Op::SoftmaxCrossEntropy { sparse: false }, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::SoftmaxCrossEntropy { sparse: false }, x[0], x[1]),
             diff: &[0],
         },
         Case {
             name: "softmax_cross_entropy (logits ±90)",
             inputs: |n| vec![(s(&[n, 5]), Extreme), (s(&[n]), Labels(5))],
-            build: |g, x| g.binary(Op::SoftmaxCrossEntropy { sparse: true }, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::SoftmaxCrossEntropy { sparse: true }, x[0], x[1]),
             diff: &[0],
         },
         Case {
             name: "sigmoid_binary_cross_entropy",
             inputs: |n| vec![(s(&[n, 4]), Signed), (s(&[n, 4]), Unit)],
-            build: |g, x| g.binary(Op::SigmoidBinaryCrossEntropy, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::SigmoidBinaryCrossEntropy, x[0], x[1]),
             diff: &[0],
         },
         Case {
             name: "sigmoid_binary_cross_entropy (logits ±90)",
             inputs: |n| vec![(s(&[n, 4]), Extreme), (s(&[n, 4]), Unit)],
-            build: |g, x| g.binary(Op::SigmoidBinaryCrossEntropy, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::SigmoidBinaryCrossEntropy, x[0], x[1]),
             diff: &[0],
         },
         Case {
             name: "squared_error",
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
-            build: |g, x| g.binary(Op::SquaredError, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::SquaredError, x[0], x[1]),
             diff: &[0, 1],
         },
         Case {
             name: "absolute_error",
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
-            build: |g, x| g.binary(Op::AbsoluteError, x[0], x[1]),
+            build: |g, x| g.binary(LossOp::AbsoluteError, x[0], x[1]),
             diff: &[0, 1],
         },
         Case {
             name: "argmax",
             inputs: |n| vec![(s(&[n, 10]), Signed)],
-            build: |g, x| g.unary(Op::ArgMax, x[0]),
+            build: |g, x| g.unary(ReduceOp::ArgMax, x[0]),
             diff: &[],
         },
         Case {
             name: "sign",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
-            build: |g, x| g.unary(Op::Sign, x[0]),
+            build: |g, x| g.unary(ElementwiseOp::Sign, x[0]),
             diff: &[],
         },
         Case {
             name: "equal",
             inputs: |n| vec![(s(&[n]), Labels(3)), (s(&[n]), Labels(3))],
-            build: |g, x| g.binary(Op::Equal, x[0], x[1]),
+            build: |g, x| g.binary(ElementwiseOp::Equal, x[0], x[1]),
             diff: &[],
         },
         Case {
             name: "count_above (ROC counts)",
             inputs: |n| vec![(s(&[n, 3]), Unit), (s(&[n, 3]), Unit)],
-            build: |g, x| g.binary(Op::CountAbove { thresholds: 37 }, x[0], x[1]),
+            build: |g, x| g.binary(ReduceOp::CountAbove { thresholds: 37 }, x[0], x[1]),
             diff: &[],
         },
         Case {
             name: "greater",
             inputs: |n| vec![(s(&[n, 3]), Unit)],
-            build: |g, x| g.unary(Op::Greater { threshold: 0.5 }, x[0]),
+            build: |g, x| g.unary(ElementwiseOp::Greater { threshold: 0.5 }, x[0]),
             diff: &[],
+        },
+        Case {
+            name: "div",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Positive)],
+            build: |g, x| g.div(x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "log",
+            inputs: |n| vec![(s(&[n, 3]), Positive)],
+            build: |g, x| g.log(x[0]),
+            diff: &[0],
+        },
+        // Bounds inside the values' range, so some elements pass and some are clipped on each side.
+        Case {
+            name: "clip",
+            inputs: |n| vec![(s(&[n, 4]), Signed)],
+            build: |g, x| g.clip(x[0], -0.5, 0.45),
+            diff: &[0],
+        },
+        Case {
+            name: "concat (axis 1)",
+            inputs: |n| vec![(s(&[n, 2, 3]), Signed), (s(&[n, 5, 3]), Signed)],
+            build: |g, x| g.push(LayoutOp::Concat { axis: 1 }, &[x[0], x[1]]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "concat (axis 0)",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[2, 3]), Signed)],
+            build: |g, x| g.push(LayoutOp::Concat { axis: 0 }, &[x[0], x[1]]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "slice (axis 1, middle)",
+            inputs: |n| vec![(s(&[n, 6, 2]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    LayoutOp::Slice {
+                        axis: 1,
+                        start: 2,
+                        len: 3,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        // Indices into a 9-row table; its gradient is the scatter-add `embedding_grad`.
+        Case {
+            name: "embedding",
+            inputs: |n| vec![(s(&[9, 5]), Signed), (s(&[n, 4]), Labels(9))],
+            build: |g, x| g.push(EmbeddingOp::Lookup, &[x[0], x[1]]),
+            diff: &[0],
         },
         Case {
             name: "fill",
@@ -533,7 +589,7 @@ pub fn build(case: &Case, n: usize) -> Built {
         let shape = g.shape(y).unwrap().clone();
         let w = g.input("w", shape.clone());
         inputs.push(("w".into(), shape, Values::Signed));
-        let yw = g.binary(Op::Mul, y, w).unwrap();
+        let yw = g.binary(ElementwiseOp::Mul, y, w).unwrap();
         let loss = g.sum_all(yw).unwrap();
         let wrt: Vec<NodeId> = case.diff.iter().map(|&k| nodes[k]).collect();
         let grads = kiln::graph::gradients(&mut g, loss, &wrt).unwrap();

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use kiln::graph::{
-    schedule, Backend, Graph, NodeId, Op, PersistentId, PersistentKind, PersistentSpec, Result, Shape, Window2d,
+    schedule, ActivationOp, Backend, ConvOp, ElementwiseOp, Graph, LossOp, NodeId, PersistentId, PersistentKind,
+    PersistentSpec, ReduceOp, Result, Shape, UpdateOp, Window2d,
 };
 use kiln::Device;
 
@@ -24,18 +25,18 @@ struct Family {
 
 fn conv2d(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
     let w = Window2d::new(28, 28, 8, (3, 3), (1, 1), true)?;
-    let cols = g.push(Op::Im2Col { window: w }, &[p[0]])?;
+    let cols = g.push(ConvOp::Im2Col { window: w }, &[p[0]])?;
     let y = g.matmul(cols, p[1], false, false)?;
     let dk = g.matmul(cols, y, true, false)?;
     let dcols = g.matmul(y, p[1], false, true)?;
-    let dx = g.push(Op::Col2Im { window: w }, &[dcols])?;
+    let dx = g.push(ConvOp::Col2Im { window: w }, &[dcols])?;
     Ok(vec![dk, dx])
 }
 
 /// The seed-004 CNN's second convolution, forward only: im2col then the matmul.
 fn conv2d_forward(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
     let w = Window2d::new(31, 31, 32, (3, 3), (1, 1), false)?;
-    let cols = g.push(Op::Im2Col { window: w }, &[p[0]])?;
+    let cols = g.push(ConvOp::Im2Col { window: w }, &[p[0]])?;
     Ok(vec![g.matmul(cols, p[1], false, false)?])
 }
 
@@ -46,33 +47,33 @@ fn gemm(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
 
 fn max_pool(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
     let w = Window2d::new(28, 28, 16, (2, 2), (2, 2), false)?;
-    let y = g.push(Op::MaxPool2d { window: w }, &[p[0]])?;
-    let dx = g.push(Op::MaxPool2dGrad { window: w }, &[p[0], y])?;
+    let y = g.push(ConvOp::MaxPool2d { window: w }, &[p[0]])?;
+    let dx = g.push(ConvOp::MaxPool2dGrad { window: w }, &[p[0], y])?;
     Ok(vec![dx])
 }
 
 fn elementwise(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
-    let r = g.unary(Op::Relu, p[0])?;
-    let s = g.unary(Op::Sigmoid, p[1])?;
-    let m = g.binary(Op::Mul, r, s)?;
-    let a = g.binary(Op::Add, m, p[0])?;
-    Ok(vec![g.binary(Op::ReluGrad, r, a)?])
+    let r = g.unary(ActivationOp::Relu, p[0])?;
+    let s = g.unary(ActivationOp::Sigmoid, p[1])?;
+    let m = g.binary(ElementwiseOp::Mul, r, s)?;
+    let a = g.binary(ElementwiseOp::Add, m, p[0])?;
+    Ok(vec![g.binary(ActivationOp::ReluGrad, r, a)?])
 }
 
 fn reduce(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
-    let rows = g.push(Op::Sum { axis: 0 }, &[p[0]])?;
-    let cols = g.push(Op::Mean { axis: 1 }, &[p[0]])?;
+    let rows = g.push(ReduceOp::Sum { axis: 0 }, &[p[0]])?;
+    let cols = g.push(ReduceOp::Mean { axis: 1 }, &[p[0]])?;
     Ok(vec![rows, cols])
 }
 
 fn softmax_cross_entropy(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
-    let loss = g.push(Op::SoftmaxCrossEntropy { sparse: false }, &[p[0], p[1]])?;
-    let grad = g.push(Op::SoftmaxCrossEntropyGrad { sparse: false }, &[p[0], p[1], loss])?;
+    let loss = g.push(LossOp::SoftmaxCrossEntropy { sparse: false }, &[p[0], p[1]])?;
+    let grad = g.push(LossOp::SoftmaxCrossEntropyGrad { sparse: false }, &[p[0], p[1], loss])?;
     Ok(vec![loss, grad])
 }
 
 fn adam(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
-    let update = Op::AdamUpdate {
+    let update = UpdateOp::Adam {
         lr: 1e-3,
         beta1: 0.9,
         beta2: 0.999,

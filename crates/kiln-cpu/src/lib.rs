@@ -8,8 +8,7 @@ mod real;
 use std::sync::Arc;
 
 use kiln_graph::{
-    Backend, Counters, Error, KernelTime, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result,
-    Session,
+    Backend, Counters, Error, KernelTime, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session,
 };
 
 pub use real::Real;
@@ -90,10 +89,7 @@ impl<T: Real> CpuSession<T> {
         self.counters.buffer_allocations += 1;
         let mut arena = vec![T::zero(); plan.arena_len];
         for (r, data) in &plan.constants {
-            let Location::Arena { offset } = r.location else {
-                unreachable!("constants live in the arena")
-            };
-            for (a, &v) in arena[offset..offset + data.len()].iter_mut().zip(data.iter()) {
+            for (a, &v) in arena[r.range()].iter_mut().zip(data.iter()) {
                 *a = T::of(v);
             }
         }
@@ -151,10 +147,7 @@ impl<T: Real> CpuSession<T> {
             .plan
             .outputs
             .iter()
-            .map(|r| match r.location {
-                Location::Arena { offset } => loaded.arena[offset..offset + r.len()].to_vec(),
-                Location::Persistent(_) => unreachable!("outputs live in the arena"),
-            })
+            .map(|r| loaded.arena[r.range()].to_vec())
             .collect())
     }
 }

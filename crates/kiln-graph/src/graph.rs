@@ -1,6 +1,7 @@
 //! The static graph builder: nodes are appended in dependency order and shape-checked on the way in.
 
-use crate::{Epilogue, Error, Op, PersistentId, PersistentSpec, Result, Shape};
+use crate::ops::{ElementwiseOp, Leaf, MatMulOp, ReduceOp, StepOp};
+use crate::{Error, Op, PersistentId, PersistentSpec, Result, Shape};
 
 /// Handle of a node in a [`Graph`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,7 +52,7 @@ impl Graph {
         let found = self
             .nodes
             .iter()
-            .position(|n| matches!(&n.op, Op::Input { name: m, .. } if m == name));
+            .position(|n| matches!(&n.op, Op::Leaf(Leaf::Input { name: m, .. }) if m == name));
         match found {
             Some(i) => NodeId(i),
             None => self.input(name, shape),
@@ -62,10 +63,14 @@ impl Graph {
     /// element index. Each dropout in a graph mixes its position into the seed, so two layers never
     /// share a mask.
     pub fn dropout(&mut self, x: NodeId, rate: f32, seed: u32) -> Result<NodeId> {
-        let earlier = self.nodes.iter().filter(|n| matches!(n.op, Op::Dropout { .. })).count() as u32;
+        let earlier = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
+            .count() as u32;
         let step = self.shared_input("step", [1]);
         let seed = seed ^ crate::lowbias32(earlier.wrapping_add(0x9e37_79b9));
-        self.push(Op::Dropout { rate, seed }, &[x, step])
+        self.push(ElementwiseOp::Dropout { rate, seed }, &[x, step])
     }
 
     /// All nodes, in creation order.
@@ -98,7 +103,8 @@ impl Graph {
     }
 
     /// Appends `op` applied to `inputs` after checking their shapes.
-    pub fn push(&mut self, op: Op, inputs: &[NodeId]) -> Result<NodeId> {
+    pub fn push(&mut self, op: impl Into<Op>, inputs: &[NodeId]) -> Result<NodeId> {
+        let op = op.into();
         let shapes = inputs.iter().map(|&i| self.shape(i)).collect::<Result<Vec<_>>>()?;
         let shape = op.output_shape(&shapes)?;
         self.nodes.push(Node {
@@ -112,7 +118,7 @@ impl Graph {
     /// A host-fed input.
     pub fn input(&mut self, name: &str, shape: impl Into<Shape>) -> NodeId {
         let shape = shape.into();
-        self.push_leaf(Op::Input {
+        self.push_leaf(Leaf::Input {
             name: name.to_string(),
             shape,
         })
@@ -121,15 +127,16 @@ impl Graph {
     /// A reference to persistent tensor `id`.
     pub fn persistent(&mut self, id: PersistentId) -> NodeId {
         let shape = self.persistents[id.0].shape.clone();
-        self.push_leaf(Op::Persistent { id, shape })
+        self.push_leaf(Leaf::Persistent { id, shape })
     }
 
     /// A constant-filled tensor.
     pub fn fill(&mut self, value: f32, shape: impl Into<Shape>) -> NodeId {
-        self.push_leaf(Op::Fill {
+        let fill = ElementwiseOp::Fill {
             value,
             shape: shape.into(),
-        })
+        };
+        self.push(fill, &[]).expect("a fill takes no operands")
     }
 
     /// A tensor of fixed values.
@@ -142,19 +149,16 @@ impl Graph {
                 format!("{} for shape {shape}", shape.numel()),
             ));
         }
-        Ok(self.push_leaf(Op::Constant {
+        Ok(self.push_leaf(Leaf::Constant {
             data: data.into(),
             shape,
         }))
     }
 
-    fn push_leaf(&mut self, op: Op) -> NodeId {
-        let shape = op
-            .output_shape(&[])
-            .expect("leaves take no operands")
-            .expect("leaves have outputs");
+    fn push_leaf(&mut self, leaf: Leaf) -> NodeId {
+        let shape = leaf.shape().clone();
         self.nodes.push(Node {
-            op,
+            op: Op::Leaf(leaf),
             inputs: Vec::new(),
             shape: Some(shape),
         });
@@ -163,82 +167,74 @@ impl Graph {
 
     /// `op(a) · op(b)`.
     pub fn matmul(&mut self, a: NodeId, b: NodeId, trans_a: bool, trans_b: bool) -> Result<NodeId> {
-        self.push(
-            Op::MatMul {
-                trans_a,
-                trans_b,
-                bias: false,
-                epilogue: Epilogue::Linear,
-            },
-            &[a, b],
-        )
+        self.push(MatMulOp::plain(trans_a, trans_b), &[a, b])
     }
 
     /// `x + bias` over the last axis.
     pub fn bias_add(&mut self, x: NodeId, bias: NodeId) -> Result<NodeId> {
-        self.push(Op::BiasAdd, &[x, bias])
+        self.push(ElementwiseOp::BiasAdd, &[x, bias])
     }
 
     /// Applies a one-operand op.
-    pub fn unary(&mut self, op: Op, x: NodeId) -> Result<NodeId> {
+    pub fn unary(&mut self, op: impl Into<Op>, x: NodeId) -> Result<NodeId> {
         self.push(op, &[x])
     }
 
     /// Applies a two-operand op.
-    pub fn binary(&mut self, op: Op, a: NodeId, b: NodeId) -> Result<NodeId> {
+    pub fn binary(&mut self, op: impl Into<Op>, a: NodeId, b: NodeId) -> Result<NodeId> {
         self.push(op, &[a, b])
     }
 
     /// Elementwise sum.
     pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.push(Op::Add, &[a, b])
+        self.push(ElementwiseOp::Add, &[a, b])
     }
 
     /// `factor · x`.
     pub fn scale(&mut self, x: NodeId, factor: f32) -> Result<NodeId> {
-        self.push(Op::Scale { factor }, &[x])
+        self.push(ElementwiseOp::Scale { factor }, &[x])
     }
 
     /// Elementwise `a - b`.
     pub fn sub(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.push(Op::Sub, &[a, b])
+        self.push(ElementwiseOp::Sub, &[a, b])
     }
 
     /// Elementwise `a · b`.
     pub fn mul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.push(Op::Mul, &[a, b])
+        self.push(ElementwiseOp::Mul, &[a, b])
     }
 
     /// Elementwise `a / b`.
     pub fn div(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
-        self.push(Op::Div, &[a, b])
+        self.push(ElementwiseOp::Div, &[a, b])
     }
 
     /// Natural logarithm.
     pub fn log(&mut self, x: NodeId) -> Result<NodeId> {
-        self.push(Op::Log, &[x])
+        self.push(ElementwiseOp::Log, &[x])
     }
 
     /// `x` clamped to `[min, max]`.
     pub fn clip(&mut self, x: NodeId, min: f32, max: f32) -> Result<NodeId> {
-        self.push(Op::Clip { min, max }, &[x])
+        self.push(ElementwiseOp::Clip { min, max }, &[x])
     }
 
     /// Mean over `axis`, which is removed.
     pub fn mean(&mut self, x: NodeId, axis: usize) -> Result<NodeId> {
-        self.push(Op::Mean { axis }, &[x])
+        self.push(ReduceOp::Mean { axis }, &[x])
     }
 
     /// `x` repeated along a new leading axis of `size` (a per-label vector over a batch, say).
     pub fn broadcast_rows(&mut self, x: NodeId, size: usize) -> Result<NodeId> {
-        self.push(Op::Broadcast { axis: 0, size }, &[x])
+        self.push(ReduceOp::Broadcast { axis: 0, size }, &[x])
     }
 
     /// Mean over every axis, down to a scalar.
     pub fn mean_all(&mut self, mut x: NodeId) -> Result<NodeId> {
         while self.shape(x)?.rank() > 0 {
             let last = self.shape(x)?.rank() - 1;
-            x = self.push(Op::Mean { axis: last }, &[x])?;
+            x = self.push(ReduceOp::Mean { axis: last }, &[x])?;
         }
         Ok(x)
     }
@@ -247,7 +243,7 @@ impl Graph {
     pub fn sum_all(&mut self, mut x: NodeId) -> Result<NodeId> {
         while self.shape(x)?.rank() > 0 {
             let last = self.shape(x)?.rank() - 1;
-            x = self.push(Op::Sum { axis: last }, &[x])?;
+            x = self.push(ReduceOp::Sum { axis: last }, &[x])?;
         }
         Ok(x)
     }

@@ -1,4 +1,4 @@
-//! What to compute: shapes, the op registry, the graph builder, reverse-mode autodiff, the scheduler
+//! What to compute: shapes, the op registry (one module per op family, [`ops`]), the graph builder, reverse-mode autodiff, the scheduler
 //! that turns a graph into a [`Plan`], and the backend traits that execute plans.
 //!
 //! This crate knows no GPU API and no layer; kiln-cpu and kiln-wgpu execute its plans and kiln-nn
@@ -8,7 +8,8 @@ pub mod autodiff;
 pub mod backend;
 pub mod error;
 pub mod graph;
-pub mod op;
+pub mod ops;
+pub mod persistent;
 pub mod plan;
 pub mod schedule;
 pub mod shape;
@@ -17,10 +18,11 @@ pub use autodiff::gradients;
 pub use backend::{Backend, Counters, KernelTime, PlanId, Session};
 pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
-pub use op::{
-    dropout_keeps, dropout_threshold, lowbias32, roc_threshold, Epilogue, Op, PersistentId, PersistentKind,
-    PersistentSpec, Window2d,
+pub use ops::{
+    dropout_keeps, dropout_threshold, lowbias32, roc_threshold, ActivationOp, ConvOp, ElementwiseOp, EmbeddingOp,
+    Epilogue, Family, LayoutOp, Leaf, LossOp, MatMulOp, Op, ReduceOp, StepOp, UpdateOp, Window2d,
 };
-pub use plan::{Location, Plan, Step, TensorRef, ARENA_ALIGN};
+pub use persistent::{PersistentId, PersistentKind, PersistentSpec};
+pub use plan::{ArenaRef, Location, Plan, Step, TensorRef, ARENA_ALIGN};
 pub use schedule::schedule;
 pub use shape::{DType, Shape};

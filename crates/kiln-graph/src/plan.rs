@@ -1,7 +1,8 @@
 //! A `Plan`: what a backend executes — ordered steps over one arena of transient tensors plus the
 //! model's persistent tensors.
 
-use crate::{Error, Op, PersistentId, PersistentSpec, Result, Shape};
+use crate::ops::StepOp;
+use crate::{Error, PersistentId, PersistentSpec, Result, Shape};
 
 /// Arena offsets are multiples of this many f32 elements (256 bytes), the strictest storage-buffer
 /// offset alignment wgpu adapters report.
@@ -35,13 +36,46 @@ impl TensorRef {
     }
 }
 
+/// A tensor in the plan's arena: every step output, host input, plan output and constant is one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArenaRef {
+    /// Offset in f32 elements.
+    pub offset: usize,
+    pub shape: Shape,
+}
+
+impl ArenaRef {
+    /// Number of f32 elements.
+    pub fn len(&self) -> usize {
+        self.shape.numel()
+    }
+
+    /// True when the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its element range in the arena.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+
+    /// The same tensor as an operand reference.
+    pub fn tensor(&self) -> TensorRef {
+        TensorRef {
+            location: Location::Arena { offset: self.offset },
+            shape: self.shape.clone(),
+        }
+    }
+}
+
 /// One kernel launch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
-    pub op: Op,
+    pub op: StepOp,
     pub inputs: Vec<TensorRef>,
     /// `None` for effect ops, which write some of `inputs` instead.
-    pub output: Option<TensorRef>,
+    pub output: Option<ArenaRef>,
 }
 
 /// A scheduled graph, ready for a backend to turn into an executable once and run many times.
@@ -51,11 +85,11 @@ pub struct Plan {
     /// Arena size in f32 elements.
     pub arena_len: usize,
     /// Host-fed inputs, by name: uploaded into the arena before the steps run.
-    pub inputs: Vec<(String, TensorRef)>,
+    pub inputs: Vec<(String, ArenaRef)>,
     /// Tensors the host may read after a run, in the order they were requested.
-    pub outputs: Vec<TensorRef>,
+    pub outputs: Vec<ArenaRef>,
     /// Fixed tensors, written once when the plan is loaded; their slots are never reused.
-    pub constants: Vec<(TensorRef, std::sync::Arc<[f32]>)>,
+    pub constants: Vec<(ArenaRef, std::sync::Arc<[f32]>)>,
     /// The model's persistent tensors (indexed by [`PersistentId`]).
     pub persistents: Vec<PersistentSpec>,
 }
@@ -79,10 +113,7 @@ impl Plan {
                         format!("{} for shape {}", r.len(), r.shape),
                     ));
                 }
-                match r.location {
-                    Location::Arena { offset } => Ok((offset, data)),
-                    Location::Persistent(_) => unreachable!("inputs live in the arena"),
-                }
+                Ok((r.offset, data))
             })
             .collect()
     }

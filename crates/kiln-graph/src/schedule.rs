@@ -1,8 +1,9 @@
 //! The scheduler: prunes what no output needs, fuses bias and activation into matmul epilogues,
 //! fixes the order, and gives every transient tensor an arena slot by liveness.
 
-use crate::plan::{Location, Plan, Step, TensorRef, ARENA_ALIGN};
-use crate::{Epilogue, Error, Graph, NodeId, Op, Result};
+use crate::ops::{ElementwiseOp, Epilogue, LayoutOp, Leaf, MatMulOp, StepOp};
+use crate::plan::{ArenaRef, Location, Plan, Step, TensorRef, ARENA_ALIGN};
+use crate::{Error, Graph, NodeId, Op, Result};
 
 /// Schedules `g` so that `outputs` can be read after a run. Every effect op in the graph runs.
 pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
@@ -38,61 +39,57 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
     let mut inputs = Vec::new();
     let mut constants = Vec::new();
     for &i in &order {
-        if let Op::Constant { data, shape } = &nodes[i].0 {
-            let r = TensorRef {
-                location: Location::Arena {
-                    offset: arena.alloc(shape.numel()),
-                },
-                shape: shape.clone(),
-            };
-            constants.push((r.clone(), data.clone()));
-            refs[i] = Some(r);
-        }
-        if let Op::Input { name, shape } = &nodes[i].0 {
-            let r = TensorRef {
-                location: Location::Arena {
-                    offset: arena.alloc(shape.numel()),
-                },
-                shape: shape.clone(),
-            };
-            inputs.push((name.clone(), r.clone()));
-            refs[i] = Some(r);
+        let Op::Leaf(leaf) = &nodes[i].0 else { continue };
+        let slot = |arena: &mut Arena, shape: &crate::Shape| ArenaRef {
+            offset: arena.alloc(shape.numel()),
+            shape: shape.clone(),
+        };
+        match leaf {
+            Leaf::Constant { data, shape } => {
+                let r = slot(&mut arena, shape);
+                refs[i] = Some(r.tensor());
+                constants.push((r, data.clone()));
+            }
+            Leaf::Input { name, shape } => {
+                let r = slot(&mut arena, shape);
+                refs[i] = Some(r.tensor());
+                inputs.push((name.clone(), r));
+            }
+            Leaf::Persistent { .. } => {}
         }
     }
     let mut steps = Vec::new();
     for (pos, &i) in order.iter().enumerate() {
         let (op, operands) = &nodes[i];
         match op {
-            Op::Input { .. } | Op::Constant { .. } => {}
-            Op::Persistent { id, shape } => {
+            Op::Leaf(Leaf::Input { .. } | Leaf::Constant { .. }) => {}
+            Op::Leaf(Leaf::Persistent { id, shape }) => {
                 refs[i] = Some(TensorRef {
                     location: Location::Persistent(*id),
                     shape: shape.clone(),
                 });
             }
-            Op::Reshape { shape } if aliases(&nodes, i) => {
+            Op::Step(_) if aliases(&nodes, i) => {
                 let x = refs[operands[0].0]
                     .clone()
                     .expect("operands are scheduled before their users");
                 refs[i] = Some(TensorRef {
                     location: x.location,
-                    shape: shape.clone(),
+                    shape: shape_of(i).expect("a reshape has an output"),
                 });
             }
-            _ => {
+            Op::Step(op) => {
                 let ins: Vec<TensorRef> = operands
                     .iter()
                     .map(|x| refs[x.0].clone().expect("operands are scheduled before their users"))
                     .collect();
                 // Allocate the output before releasing operands so that no step reads and writes
                 // overlapping ranges.
-                let output = shape_of(i).map(|shape| TensorRef {
-                    location: Location::Arena {
-                        offset: arena.alloc(shape.numel()),
-                    },
+                let output = shape_of(i).map(|shape| ArenaRef {
+                    offset: arena.alloc(shape.numel()),
                     shape,
                 });
-                refs[i] = output.clone();
+                refs[i] = output.as_ref().map(ArenaRef::tensor);
                 steps.push(Step {
                     op: op.clone(),
                     inputs: ins,
@@ -111,7 +108,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
                 .clone()
                 .ok_or_else(|| Error::invalid("schedule", "an effect op cannot be an output"))?;
             match r.location {
-                Location::Arena { .. } => Ok(r),
+                Location::Arena { offset } => Ok(ArenaRef { offset, shape: r.shape }),
                 Location::Persistent(_) => Err(Error::invalid(
                     "schedule",
                     "a persistent tensor cannot be a plan output; read it from the session",
@@ -133,7 +130,8 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
 /// reshaped persistent tensor is still copied, so that an in-place update later in the step cannot
 /// change what its readers see.)
 fn aliases(nodes: &[(Op, Vec<NodeId>)], i: usize) -> bool {
-    matches!(nodes[i].0, Op::Reshape { .. }) && !matches!(nodes[nodes[i].1[0].0].0, Op::Persistent { .. })
+    matches!(nodes[i].0, Op::Step(StepOp::Layout(LayoutOp::Reshape { .. })))
+        && !matches!(nodes[nodes[i].1[0].0].0, Op::Leaf(Leaf::Persistent { .. }))
 }
 
 /// For each position of `order`, the nodes whose arena slots are free after that step: a slot
@@ -155,7 +153,7 @@ fn releases(
         }
         let r = root[i];
         end[r] = end[r].max(if uses[i] == 0 { pos } else { last_use[i] });
-        pinned[r] |= is_output[i] || matches!(nodes[i].0, Op::Constant { .. } | Op::Persistent { .. });
+        pinned[r] |= is_output[i] || matches!(nodes[i].0, Op::Leaf(Leaf::Constant { .. } | Leaf::Persistent { .. }));
     }
     let mut at = vec![Vec::new(); order.len()];
     for &i in order {
@@ -209,27 +207,27 @@ fn consumers(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Vec<usize> {
     c
 }
 
-fn plain_matmul(op: &Op) -> Option<(bool, bool)> {
-    match op {
-        Op::MatMul {
-            trans_a,
-            trans_b,
-            bias: false,
-            epilogue: Epilogue::Linear,
-        } => Some((*trans_a, *trans_b)),
-        _ => None,
-    }
+/// The matmul `op` is, if it is one with nothing fused into it yet.
+fn plain_matmul(op: &Op) -> Option<MatMulOp> {
+    let Op::Step(StepOp::MatMul(m)) = op else { return None };
+    (*m == MatMulOp::plain(m.trans_a, m.trans_b)).then_some(*m)
+}
+
+/// The matmul `op` is, if it has no activation fused into it yet.
+fn linear_matmul(op: &Op) -> Option<MatMulOp> {
+    let Op::Step(StepOp::MatMul(m)) = op else { return None };
+    (m.epilogue == Epilogue::Linear).then_some(*m)
 }
 
 /// `BiasAdd(MatMul(a, b), bias)` → `MatMul(a, b, bias)` when nothing else reads the product.
 fn fuse_bias(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bool]) {
     let uses = consumers(nodes, live);
     for i in 0..nodes.len() {
-        if !live[i] || nodes[i].0 != Op::BiasAdd {
+        if !live[i] || nodes[i].0 != Op::from(ElementwiseOp::BiasAdd) {
             continue;
         }
         let m = nodes[i].1[0].0;
-        let Some((trans_a, trans_b)) = plain_matmul(&nodes[m].0) else {
+        let Some(product) = plain_matmul(&nodes[m].0) else {
             continue;
         };
         if uses[m] != 1 || is_output[m] {
@@ -237,15 +235,7 @@ fn fuse_bias(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bo
         }
         let bias = nodes[i].1[1];
         let (a, b) = (nodes[m].1[0], nodes[m].1[1]);
-        nodes[i] = (
-            Op::MatMul {
-                trans_a,
-                trans_b,
-                bias: true,
-                epilogue: Epilogue::Linear,
-            },
-            vec![a, b, bias],
-        );
+        nodes[i] = (MatMulOp { bias: true, ..product }.into(), vec![a, b, bias]);
         live[m] = false;
     }
 }
@@ -254,36 +244,21 @@ fn fuse_bias(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bo
 fn fuse_activation(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bool]) {
     let uses = consumers(nodes, live);
     for i in 0..nodes.len() {
-        let epilogue = match nodes[i].0 {
-            Op::Relu => Epilogue::Relu,
-            Op::Sigmoid => Epilogue::Sigmoid,
-            _ => continue,
+        let Op::Step(StepOp::Activation(act)) = nodes[i].0 else {
+            continue;
         };
+        let Some(epilogue) = act.epilogue() else { continue };
         if !live[i] {
             continue;
         }
         let m = nodes[i].1[0].0;
-        let Op::MatMul {
-            trans_a,
-            trans_b,
-            bias,
-            epilogue: Epilogue::Linear,
-        } = nodes[m].0
-        else {
+        let Some(product) = linear_matmul(&nodes[m].0) else {
             continue;
         };
         if uses[m] != 1 || is_output[m] {
             continue;
         }
-        nodes[i] = (
-            Op::MatMul {
-                trans_a,
-                trans_b,
-                bias,
-                epilogue,
-            },
-            nodes[m].1.clone(),
-        );
+        nodes[i] = (MatMulOp { epilogue, ..product }.into(), nodes[m].1.clone());
         live[m] = false;
     }
 }
@@ -292,8 +267,8 @@ fn fuse_activation(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output
 /// is the execution order, so check it rather than trust it.
 fn check_effect_order(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Result<()> {
     let pid = |n: NodeId| match &nodes[n.0].0 {
-        Op::Persistent { id, .. } => Some(*id),
-        _ => None,
+        Op::Leaf(Leaf::Persistent { id, .. }) => Some(*id),
+        Op::Leaf(Leaf::Input { .. } | Leaf::Constant { .. }) | Op::Step(_) => None,
     };
     for (e, (op, ins)) in nodes.iter().enumerate() {
         if !live[e] {

@@ -68,6 +68,13 @@ impl Shape {
         Shape(d)
     }
 
+    /// This shape with `axis` resized to `len`.
+    pub fn with_len(&self, axis: usize, len: usize) -> Shape {
+        let mut d = self.0.clone();
+        d[axis] = len;
+        Shape(d)
+    }
+
     /// This shape with a new axis of `size` inserted at `axis`.
     pub fn with_axis(&self, axis: usize, size: usize) -> Shape {
         let mut d = self.0.clone();

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_graph::{Graph, NodeId, Op, Result};
+use kiln_graph::{Graph, LossOp, NodeId, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
@@ -122,18 +122,18 @@ impl Loss {
     pub fn build(&self, g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<NodeId> {
         let per_element = match self {
             Loss::SparseCategoricalCrossentropy => {
-                g.binary(Op::SoftmaxCrossEntropy { sparse: true }, out.pre_activation, y)?
+                g.binary(LossOp::SoftmaxCrossEntropy { sparse: true }, out.pre_activation, y)?
             }
             Loss::CategoricalCrossentropy => {
-                g.binary(Op::SoftmaxCrossEntropy { sparse: false }, out.pre_activation, y)?
+                g.binary(LossOp::SoftmaxCrossEntropy { sparse: false }, out.pre_activation, y)?
             }
             Loss::BinaryCrossentropy => binary_crossentropy(g, out, activation, y)?,
             Loss::WeightedBinaryCrossentropy(w) => {
                 let bce = binary_crossentropy(g, out, activation, y)?;
                 crate::backend::weight_columns(g, bce, w)?
             }
-            Loss::MeanSquaredError => g.binary(Op::SquaredError, out.output, y)?,
-            Loss::MeanAbsoluteError => g.binary(Op::AbsoluteError, out.output, y)?,
+            Loss::MeanSquaredError => g.binary(LossOp::SquaredError, out.output, y)?,
+            Loss::MeanAbsoluteError => g.binary(LossOp::AbsoluteError, out.output, y)?,
             Loss::FromLogits(inner) => {
                 // The output is linear: it *is* the logits, so the logits form applies directly.
                 let logits = LayerOut {
@@ -156,7 +156,7 @@ impl Loss {
 /// output probabilities, clipped as Keras clips them.
 fn binary_crossentropy(g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<NodeId> {
     if activation == Activation::Sigmoid {
-        return g.binary(Op::SigmoidBinaryCrossEntropy, out.pre_activation, y);
+        return g.binary(LossOp::SigmoidBinaryCrossEntropy, out.pre_activation, y);
     }
     crate::backend::binary_crossentropy(g, y, out.output)
 }

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_graph::{roc_threshold, Error, Graph, NodeId, Op, Result};
+use kiln_graph::{roc_threshold, ElementwiseOp, Error, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
@@ -190,33 +190,33 @@ impl Metric {
         let v = match self {
             Metric::Accuracy => unreachable!("resolve `Accuracy` before building"),
             Metric::BinaryAccuracy { threshold } => {
-                let predicted = g.unary(Op::Greater { threshold: *threshold }, out.output)?;
-                g.binary(Op::Equal, predicted, y)?
+                let predicted = g.unary(ElementwiseOp::Greater { threshold: *threshold }, out.output)?;
+                g.binary(ElementwiseOp::Equal, predicted, y)?
             }
             Metric::CategoricalAccuracy => {
-                let p = g.unary(Op::ArgMax, scores)?;
-                let t = g.unary(Op::ArgMax, y)?;
-                g.binary(Op::Equal, p, t)?
+                let p = g.unary(ReduceOp::ArgMax, scores)?;
+                let t = g.unary(ReduceOp::ArgMax, y)?;
+                g.binary(ElementwiseOp::Equal, p, t)?
             }
             Metric::SparseCategoricalAccuracy => {
-                let p = g.unary(Op::ArgMax, scores)?;
-                g.binary(Op::Equal, p, y)?
+                let p = g.unary(ReduceOp::ArgMax, scores)?;
+                g.binary(ElementwiseOp::Equal, p, y)?
             }
-            Metric::MeanAbsoluteError => g.binary(Op::AbsoluteError, out.output, y)?,
-            Metric::MeanSquaredError => g.binary(Op::SquaredError, out.output, y)?,
+            Metric::MeanAbsoluteError => g.binary(LossOp::AbsoluteError, out.output, y)?,
+            Metric::MeanSquaredError => g.binary(LossOp::SquaredError, out.output, y)?,
             Metric::Precision { threshold } | Metric::Recall { threshold } | Metric::F1 { threshold } => {
                 // [B, 3K]: true positives, false positives, false negatives side by side.
-                let predicted = g.unary(Op::Greater { threshold: *threshold }, out.output)?;
-                let positive = g.unary(Op::Greater { threshold: 0.5 }, y)?;
+                let predicted = g.unary(ElementwiseOp::Greater { threshold: *threshold }, out.output)?;
+                let positive = g.unary(ElementwiseOp::Greater { threshold: 0.5 }, y)?;
                 let tp = g.mul(predicted, positive)?;
                 let fp = g.sub(predicted, tp)?;
                 let fn_ = g.sub(positive, tp)?;
                 let axis = g.shape(tp)?.rank() - 1;
-                let both = g.push(Op::Concat { axis }, &[tp, fp])?;
-                g.push(Op::Concat { axis }, &[both, fn_])?
+                let both = g.push(LayoutOp::Concat { axis }, &[tp, fp])?;
+                g.push(LayoutOp::Concat { axis }, &[both, fn_])?
             }
             Metric::Auc => g.binary(
-                Op::CountAbove {
+                ReduceOp::CountAbove {
                     thresholds: AUC_THRESHOLDS,
                 },
                 out.output,

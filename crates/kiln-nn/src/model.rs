@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use kiln_data::Tensor;
 use kiln_graph::{
-    gradients, schedule, Backend, Counters, Error, Graph, KernelTime, NodeId, Op, PersistentId, PersistentKind,
-    PersistentSpec, PlanId, Result, Session, Shape,
+    gradients, schedule, Backend, Counters, Error, Graph, KernelTime, NodeId, PersistentId, PersistentKind,
+    PersistentSpec, PlanId, Result, Session, Shape, UpdateOp,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -893,12 +893,12 @@ impl Compiled {
         // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
         let weighted = g.scale(loss, batch as f32)?;
         let acc = g.persistent(self.loss_acc);
-        g.push(Op::AccumulateSum, &[acc, weighted])?;
+        g.push(UpdateOp::AccumulateSum, &[acc, weighted])?;
         let mut counts = Vec::new();
         for (_, metric, _, acc_id) in &self.metrics {
             let (values, per) = metric.values(&mut g, out, self.last_activation, y)?;
             let acc = g.persistent(*acc_id);
-            g.push(Op::AccumulateSum, &[acc, values])?;
+            g.push(UpdateOp::AccumulateSum, &[acc, values])?;
             counts.push(per);
         }
         if mode == Mode::Train {

@@ -1,6 +1,6 @@
 //! Optimizers, with Keras' defaults. Their updates are ops of the training graph.
 
-use kiln_graph::Op;
+use kiln_graph::UpdateOp;
 use serde::{Deserialize, Serialize};
 
 /// An optimizer and its hyper-parameters.
@@ -66,20 +66,20 @@ impl Optimizer {
     }
 
     /// The in-place update op.
-    pub fn op(&self) -> Op {
+    pub fn op(&self) -> UpdateOp {
         match *self {
             Optimizer::Adam {
                 lr,
                 beta1,
                 beta2,
                 epsilon,
-            } => Op::AdamUpdate {
+            } => UpdateOp::Adam {
                 lr,
                 beta1,
                 beta2,
                 epsilon,
             },
-            Optimizer::Sgd { lr, momentum, nesterov } => Op::SgdUpdate { lr, momentum, nesterov },
+            Optimizer::Sgd { lr, momentum, nesterov } => UpdateOp::Sgd { lr, momentum, nesterov },
         }
     }
 

@@ -6,8 +6,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use kiln_graph::{
-    Counters, Error, KernelTime, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Result, Session,
-    TensorRef,
+    ArenaRef, Counters, Error, KernelTime, Location, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId,
+    Result, Session, TensorRef,
 };
 
 use crate::context::GpuContext;
@@ -272,11 +272,8 @@ fn copy_outputs(loaded: &Loaded, enc: &mut wgpu::CommandEncoder) {
     if let Some(rb) = &loaded.readback {
         let mut at = 0u64;
         for r in &loaded.plan.outputs {
-            let Location::Arena { offset } = r.location else {
-                unreachable!("outputs live in the arena")
-            };
             let size = f32_bytes(r.len()).min(rb.size() - at);
-            enc.copy_buffer_to_buffer(&loaded.arena, (offset * 4) as u64, rb, at, size);
+            enc.copy_buffer_to_buffer(&loaded.arena, (r.offset * 4) as u64, rb, at, size);
             at += (r.len() * 4) as u64;
         }
     }
@@ -367,12 +364,9 @@ impl Session for GpuSession {
             wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
         );
         for (r, data) in &plan.constants {
-            let Location::Arena { offset } = r.location else {
-                unreachable!("constants live in the arena")
-            };
             self.ctx
                 .queue
-                .write_buffer(&arena, (offset * 4) as u64, bytemuck::cast_slice(data));
+                .write_buffer(&arena, (r.offset * 4) as u64, bytemuck::cast_slice(data));
         }
         let kernels: Vec<Kernel> = plan.steps.iter().map(|s| kernel_for(s, self.ctx.caps)).collect();
         for (k, step) in kernels.iter().zip(&plan.steps) {
@@ -466,7 +460,7 @@ impl Session for GpuSession {
                 copies,
             });
         }
-        let out_len: usize = plan.outputs.iter().map(TensorRef::len).sum();
+        let out_len: usize = plan.outputs.iter().map(ArenaRef::len).sum();
         let readback = (!plan.outputs.is_empty()).then(|| {
             self.buffer(
                 "kiln outputs",

@@ -117,7 +117,7 @@ impl Shader {
             Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
                 &[OPERANDS_TEXEL]
             }
-            _ => &[],
+            Shader::Loss | Shader::Layout | Shader::Embedding => &[],
         }
     }
 
@@ -128,7 +128,20 @@ impl Shader {
             Shader::Activation => Some(Shader::ActivationTexel),
             Shader::Reduce => Some(Shader::ReduceTexel),
             Shader::Conv => Some(Shader::ConvTexel),
-            _ => None,
+            Shader::ElementwiseTexel
+            | Shader::ActivationTexel
+            | Shader::ReduceTexel
+            | Shader::ConvTexel
+            | Shader::Loss
+            | Shader::Optim
+            | Shader::OptimTexel
+            | Shader::Layout
+            | Shader::Embedding
+            | Shader::Matmul
+            | Shader::MatmulVec4
+            | Shader::MatmulSubgroup
+            | Shader::MatmulTexel
+            | Shader::MatmulTexelScalar => None,
         }
     }
 
@@ -175,8 +188,12 @@ impl Shader {
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct ElementwiseParams {
     pub n: u32,
-    pub m: u32,
-    pub alpha: f32,
+    pub bias_len: u32,
+    pub seed: u32,
+    pub keep_at: u32,
+    pub scalar: f32,
+    pub lo: f32,
+    pub hi: f32,
     pub pad: u32,
 }
 

@@ -1,7 +1,23 @@
 //! Activations and their gradients, each written in terms of the forward output `y`:
 //! relu' = `[y > 0]`, sigmoid' = `y(1 - y)`, softmax' · dy = `y ⊙ (dy - Σ dy·y)` per row.
 
+use kiln_graph::ActivationOp;
+
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one activation step.
+pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
+    let cols = a.shape(0).last();
+    match op {
+        ActivationOp::Relu => relu(a.x(0), out),
+        ActivationOp::Sigmoid => sigmoid(a.x(0), out),
+        ActivationOp::Softmax => softmax(a.x(0), cols, out),
+        ActivationOp::ReluGrad => relu_grad(a.x(0), a.x(1), out),
+        ActivationOp::SigmoidGrad => sigmoid_grad(a.x(0), a.x(1), out),
+        ActivationOp::SoftmaxGrad => softmax_grad(a.x(0), a.x(1), cols, out),
+    }
+}
 
 /// Sigmoid that never overflows: for negative `x` it uses `eˣ / (1 + eˣ)`.
 pub fn sigmoid_scalar<T: Real>(x: T) -> T {

@@ -9,10 +9,21 @@
 //! Images are independent, so each op runs one image per rayon task; within an image the order of
 //! every sum is the serial one, so results do not depend on the thread count.
 
-use kiln_graph::Window2d;
+use kiln_graph::{ConvOp, Window2d};
 use rayon::prelude::*;
 
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one window step.
+pub fn compute<T: Real>(op: &ConvOp, a: &Args<'_, T>, out: &mut [T]) {
+    match op {
+        ConvOp::Im2Col { window } => im2col(a.x(0), window, out),
+        ConvOp::Col2Im { window } => col2im(a.x(0), window, out),
+        ConvOp::MaxPool2d { window } => max_pool2d(a.x(0), window, out),
+        ConvOp::MaxPool2dGrad { window } => max_pool2d_grad(a.x(0), a.x(1), window, out),
+    }
+}
 
 /// The input row and column a window position reads, if inside the image.
 fn source(w: &Window2d, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {

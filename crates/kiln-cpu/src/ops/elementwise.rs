@@ -1,7 +1,29 @@
 //! Elementwise arithmetic and comparisons. Gradients (in autodiff): `d(a±b) = (dy, ±dy)`,
 //! `d(a·b) = (dy·b, dy·a)`, `d(s·x) = s·dy`; sign, equal and greater have none.
 
+use kiln_graph::ElementwiseOp;
+
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one elementwise step.
+pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
+    match op {
+        ElementwiseOp::Fill { value, .. } => fill(T::of(*value), out),
+        ElementwiseOp::BiasAdd => bias_add(a.x(0), a.x(1), out),
+        ElementwiseOp::Add => add(a.x(0), a.x(1), out),
+        ElementwiseOp::Sub => sub(a.x(0), a.x(1), out),
+        ElementwiseOp::Mul => mul(a.x(0), a.x(1), out),
+        ElementwiseOp::Div => div(a.x(0), a.x(1), out),
+        ElementwiseOp::Scale { factor } => scale(a.x(0), T::of(*factor), out),
+        ElementwiseOp::Sign => signum(a.x(0), out),
+        ElementwiseOp::Equal => equal(a.x(0), a.x(1), out),
+        ElementwiseOp::Greater { threshold } => greater(a.x(0), T::of(*threshold), out),
+        ElementwiseOp::Log => ln(a.x(0), out),
+        ElementwiseOp::Clip { min, max } => clip(a.x(0), T::of(*min), T::of(*max), out),
+        ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1)[0], *rate, *seed, out),
+    }
+}
 
 /// `out = a + b`.
 pub fn add<T: Real>(a: &[T], b: &[T], out: &mut [T]) {

@@ -3,7 +3,18 @@
 //! Forward: `out[p, :] = table[idx[p], :]`. Backward: `dtable[v, :] = Σ_{p: idx[p] = v} dy[p, :]`,
 //! summed in position order so every run, and both backends, add in the same order.
 
+use kiln_graph::EmbeddingOp;
+
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one embedding step.
+pub fn compute<T: Real>(op: &EmbeddingOp, a: &Args<'_, T>, out: &mut [T]) {
+    match op {
+        EmbeddingOp::Lookup => embedding(a.x(0), a.x(1), a.shape(0).dims()[1], out),
+        EmbeddingOp::Grad { vocab } => embedding_grad(a.x(0), a.x(1), *vocab, a.shape(1).last(), out),
+    }
+}
 
 /// Index `p` as a row of a `vocab`-row table, clamped (the host rejects bad indices first).
 fn row<T: Real>(i: T, vocab: usize) -> usize {

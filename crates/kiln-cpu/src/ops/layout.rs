@@ -2,7 +2,22 @@
 //! axis. `concat` and `slice` are each other's adjoints: autodiff slices a concat's gradient apart and
 //! pads a slice's gradient back with zeros.
 
+use kiln_graph::LayoutOp;
+
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one layout step (a reshape that runs at all is a copy: its operand is persistent).
+pub fn compute<T: Real>(op: &LayoutOp, a: &Args<'_, T>, out: &mut [T]) {
+    match op {
+        LayoutOp::Reshape { .. } => out.copy_from_slice(a.x(0)),
+        LayoutOp::Concat { axis } => {
+            let (outer, la, inner) = a.shape(0).split_at_axis(*axis);
+            concat(a.x(0), a.x(1), (outer, la, a.shape(1).dims()[*axis], inner), out)
+        }
+        LayoutOp::Slice { axis, start, len } => slice(a.x(0), a.shape(0).split_at_axis(*axis), *start, *len, out),
+    }
+}
 
 /// `out[o, 0..la, i] = a[o, .., i]`, `out[o, la.., i] = b[o, .., i]`.
 pub fn concat<T: Real>(a: &[T], b: &[T], (outer, la, lb, inner): (usize, usize, usize, usize), out: &mut [T]) {

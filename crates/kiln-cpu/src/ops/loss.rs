@@ -5,7 +5,25 @@
 //! - squared and absolute error, whose gradients autodiff builds from elementwise ops.
 
 use crate::ops::activation::sigmoid_scalar;
+use kiln_graph::LossOp;
+
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one loss step.
+pub fn compute<T: Real>(op: &LossOp, a: &Args<'_, T>, out: &mut [T]) {
+    let classes = a.shape(0).last();
+    match *op {
+        LossOp::SoftmaxCrossEntropy { sparse } => softmax_cross_entropy(a.x(0), a.x(1), classes, sparse, out),
+        LossOp::SoftmaxCrossEntropyGrad { sparse } => {
+            softmax_cross_entropy_grad(a.x(0), a.x(1), a.x(2), classes, sparse, out)
+        }
+        LossOp::SigmoidBinaryCrossEntropy => sigmoid_binary_cross_entropy(a.x(0), a.x(1), out),
+        LossOp::SigmoidBinaryCrossEntropyGrad => sigmoid_binary_cross_entropy_grad(a.x(0), a.x(1), a.x(2), out),
+        LossOp::SquaredError => squared_error(a.x(0), a.x(1), out),
+        LossOp::AbsoluteError => absolute_error(a.x(0), a.x(1), out),
+    }
+}
 
 /// The row's log-sum-exp, shifted by its maximum so large logits do not overflow.
 fn log_sum_exp<T: Real>(z: &[T]) -> T {

@@ -3,9 +3,18 @@
 //! Forward: `C = act(op(A) · op(B) + bias)`. Backward (in autodiff, as matmuls):
 //! `dA = dC · op(B)ᵀ`, `dB = op(A)ᵀ · dC`, transposed back to the operands' stored layouts.
 
-use kiln_graph::Epilogue;
+use kiln_graph::{Epilogue, MatMulOp};
+
+use crate::executor::Args;
 
 use crate::Real;
+
+/// Runs one matmul step.
+pub fn compute<T: Real>(op: &MatMulOp, a: &Args<'_, T>, out: &mut [T]) {
+    let dims = op.dims(a.shape(0), a.shape(1));
+    let bias = op.bias.then(|| a.x(2));
+    matmul(a.x(0), a.x(1), bias, out, dims, op.trans_a, op.trans_b, op.epilogue);
+}
 
 /// `out[m×n] = epilogue(op(a) · op(b) + bias)`, where `a` is stored `[m, k]` (or `[k, m]` when
 /// `trans_a`) and `b` is stored `[k, n]` (or `[n, k]` when `trans_b`).

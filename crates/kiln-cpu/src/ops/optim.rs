@@ -1,6 +1,58 @@
 //! In-place optimizer updates and the metric accumulator.
 
+use kiln_graph::{TensorRef, UpdateOp};
+
+use crate::executor::Memory;
 use crate::Real;
+
+/// Runs one in-place update on `mem`: the written operands are taken out of memory, updated while
+/// the others are read, and put back.
+pub fn update<T: Real>(op: &UpdateOp, ins: &[TensorRef], mem: &mut Memory<'_, T>) {
+    match *op {
+        UpdateOp::Adam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+        } => {
+            let (mut p, mut m, mut v) = (mem.take(&ins[0]), mem.take(&ins[1]), mem.take(&ins[2]));
+            let step = mem.read(&ins[4])[0];
+            let hyper = [lr, beta1, beta2, epsilon].map(T::of);
+            adam(
+                &mut p,
+                &mut m,
+                &mut v,
+                mem.read(&ins[3]),
+                step,
+                hyper[0],
+                hyper[1],
+                hyper[2],
+                hyper[3],
+            );
+            mem.put(&ins[0], p);
+            mem.put(&ins[1], m);
+            mem.put(&ins[2], v);
+        }
+        UpdateOp::Sgd { lr, momentum, nesterov } => {
+            let (mut p, mut vel) = (mem.take(&ins[0]), mem.take(&ins[1]));
+            sgd(
+                &mut p,
+                &mut vel,
+                mem.read(&ins[2]),
+                T::of(lr),
+                T::of(momentum),
+                nesterov,
+            );
+            mem.put(&ins[0], p);
+            mem.put(&ins[1], vel);
+        }
+        UpdateOp::AccumulateSum => {
+            let mut acc = mem.take(&ins[0]);
+            accumulate_sum(&mut acc, mem.read(&ins[1]));
+            mem.put(&ins[0], acc);
+        }
+    }
+}
 
 /// Adam in Keras' "epsilon hat" form: the bias correction is folded into the step size,
 /// `lr_t = lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ)`, then `p -= lr_t · m / (√v + ε)`.

@@ -1,9 +1,27 @@
 //! Reductions over one axis, viewed as `[outer, len, inner]`, and their adjoint, broadcast:
 //! `d sum/dx = broadcast(dy)`, `d mean/dx = broadcast(dy)/len`, `d broadcast/dx = sum(dy)`.
 
-use kiln_graph::roc_threshold;
+use kiln_graph::{roc_threshold, ReduceOp};
 
+use crate::executor::Args;
 use crate::Real;
+
+/// Runs one reduction step.
+pub fn compute<T: Real>(op: &ReduceOp, a: &Args<'_, T>, out: &mut [T]) {
+    match op {
+        ReduceOp::Sum { axis } => sum(a.x(0), a.shape(0).split_at_axis(*axis), T::one(), out),
+        ReduceOp::Mean { axis } => {
+            let dims = a.shape(0).split_at_axis(*axis);
+            sum(a.x(0), dims, T::one() / T::of(dims.1 as f32), out)
+        }
+        ReduceOp::Broadcast { axis, .. } => broadcast(a.x(0), a.out_shape().split_at_axis(*axis), out),
+        ReduceOp::ArgMax => argmax(a.x(0), a.shape(0).last(), out),
+        ReduceOp::CountAbove { thresholds } => {
+            let d = a.shape(0).dims();
+            count_above(a.x(0), a.x(1), (d[0], d[1]), *thresholds, out)
+        }
+    }
+}
 
 /// `out[o, i] = scale · Σ_l x[o, l, i]`, summed in order of `l`. Rows of `inner` are added
 /// whole, so the reads run along memory whatever the axis.

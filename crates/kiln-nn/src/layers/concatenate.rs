@@ -1,6 +1,6 @@
 //! `Concatenate`: joins several inputs along their last axis (the functional API's merge).
 
-use kiln_graph::{Error, Graph, NodeId, Op, Result};
+use kiln_graph::{Error, Graph, LayoutOp, NodeId, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, Layer, LayerConfig, LayerOut};
@@ -57,7 +57,7 @@ impl Layer for Concatenate {
         let axis = g.shape(xs[0])?.rank() - 1;
         let mut out = xs[0];
         for &x in &xs[1..] {
-            out = g.push(Op::Concat { axis }, &[out, x])?;
+            out = g.push(LayoutOp::Concat { axis }, &[out, x])?;
         }
         Ok(plain(out))
     }

@@ -4,7 +4,7 @@
 //! matrix, so the scheduler fuses its bias and activation into the matmul epilogue and the GPU
 //! runs it on the same matmul kernels as `Dense`.
 
-use kiln_graph::{Error, Graph, NodeId, Op, Result, Shape, Window2d};
+use kiln_graph::{ConvOp, Error, Graph, LayoutOp, NodeId, Result, Shape, Window2d};
 use serde::{Deserialize, Serialize};
 
 use super::{activate, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
@@ -152,7 +152,7 @@ impl Layer for Conv2D {
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
-        let cols = g.push(Op::Im2Col { window: w }, &[xs[0]])?;
+        let cols = g.push(ConvOp::Im2Col { window: w }, &[xs[0]])?;
         let mut z = g.matmul(cols, params[0], false, false)?;
         if self.use_bias {
             z = g.bias_add(z, params[1])?;
@@ -163,9 +163,9 @@ impl Layer for Conv2D {
         let pre_activation = if y == z {
             None
         } else {
-            Some(g.push(Op::Reshape { shape: image.clone() }, &[z])?)
+            Some(g.push(LayoutOp::Reshape { shape: image.clone() }, &[z])?)
         };
-        let output = g.push(Op::Reshape { shape: image }, &[y])?;
+        let output = g.push(LayoutOp::Reshape { shape: image }, &[y])?;
         Ok(LayerOut {
             pre_activation: pre_activation.unwrap_or(output),
             output,
@@ -235,7 +235,7 @@ impl Layer for MaxPooling2D {
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
-        Ok(plain(g.push(Op::MaxPool2d { window: w }, &[xs[0]])?))
+        Ok(plain(g.push(ConvOp::MaxPool2d { window: w }, &[xs[0]])?))
     }
 }
 
@@ -266,7 +266,7 @@ impl Layer for Flatten {
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let flat = Shape::new([dims[0], dims[1..].iter().product()]);
-        Ok(plain(g.push(Op::Reshape { shape: flat }, &[xs[0]])?))
+        Ok(plain(g.push(LayoutOp::Reshape { shape: flat }, &[xs[0]])?))
     }
 }
 
@@ -311,7 +311,7 @@ impl Layer for Reshape {
         let mut shape = vec![g.shape(xs[0])?.dims()[0]];
         shape.extend(&self.target);
         Ok(plain(g.push(
-            Op::Reshape {
+            LayoutOp::Reshape {
                 shape: Shape::new(shape),
             },
             &[xs[0]],

@@ -1,7 +1,7 @@
 //! `Embedding`: integer tokens to learned vectors.
 
 use kiln_data::Tensor;
-use kiln_graph::{Error, Graph, NodeId, Op, Result};
+use kiln_graph::{EmbeddingOp, Error, Graph, NodeId, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
@@ -86,6 +86,6 @@ impl Layer for Embedding {
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
-        Ok(plain(g.push(Op::Embedding, &[params[0], xs[0]])?))
+        Ok(plain(g.push(EmbeddingOp::Lookup, &[params[0], xs[0]])?))
     }
 }

@@ -1,6 +1,6 @@
 //! `Mean`: the mean over one axis, as a layer (seed 003's `tf.reduce_mean(x, axis=1)`).
 
-use kiln_graph::{Error, Graph, NodeId, Op, Result};
+use kiln_graph::{Error, Graph, NodeId, ReduceOp, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut};
@@ -46,7 +46,7 @@ impl Layer for Mean {
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
-        Ok(plain(g.push(Op::Mean { axis: self.axis }, &[xs[0]])?))
+        Ok(plain(g.push(ReduceOp::Mean { axis: self.axis }, &[xs[0]])?))
     }
 }
 
@@ -82,7 +82,7 @@ impl Layer for GlobalAveragePooling1D {
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
-        Ok(plain(g.push(Op::Mean { axis: 1 }, &[xs[0]])?))
+        Ok(plain(g.push(ReduceOp::Mean { axis: 1 }, &[xs[0]])?))
     }
 }
 
@@ -120,7 +120,7 @@ impl Layer for GlobalAveragePooling2D {
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
         // Height, then width (which has become axis 1).
-        let rows = g.push(Op::Mean { axis: 1 }, &[xs[0]])?;
-        Ok(plain(g.push(Op::Mean { axis: 1 }, &[rows])?))
+        let rows = g.push(ReduceOp::Mean { axis: 1 }, &[xs[0]])?;
+        Ok(plain(g.push(ReduceOp::Mean { axis: 1 }, &[rows])?))
     }
 }

@@ -131,11 +131,11 @@ pub fn plain(output: NodeId) -> LayerOut {
 
 /// Applies `activation` to `z` in `g`.
 pub fn activate(g: &mut Graph, z: NodeId, activation: Activation) -> Result<NodeId> {
-    use kiln_graph::Op;
+    use kiln_graph::ActivationOp;
     match activation {
         Activation::Linear => Ok(z),
-        Activation::Relu => g.unary(Op::Relu, z),
-        Activation::Sigmoid => g.unary(Op::Sigmoid, z),
-        Activation::Softmax => g.unary(Op::Softmax, z),
+        Activation::Relu => g.unary(ActivationOp::Relu, z),
+        Activation::Sigmoid => g.unary(ActivationOp::Sigmoid, z),
+        Activation::Softmax => g.unary(ActivationOp::Softmax, z),
     }
 }

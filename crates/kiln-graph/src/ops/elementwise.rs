@@ -1,0 +1,207 @@
+//! Elementwise arithmetic, comparisons, fills and dropout: one output element per element of the
+//! operands (a bias is broadcast over the leading axes).
+
+use super::check::{not_differentiable, same};
+use super::{op_names, Backward, Family, ReduceOp};
+use crate::error::shapes_list;
+use crate::{Error, Graph, NodeId, Result, Shape};
+
+/// Why comparisons have no backward rule.
+const STEP_FUNCTION: &str = "its derivative is zero almost everywhere; it belongs in metrics, not in a loss";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ElementwiseOp {
+    /// A tensor with every element equal to `value` (no operands).
+    Fill { value: f32, shape: Shape },
+    /// `x[..., n] + b[n]`.
+    BiasAdd,
+    /// `a + b` (same shapes).
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a · b`.
+    Mul,
+    /// `a / b`.
+    Div,
+    /// `s · x`.
+    Scale { factor: f32 },
+    /// `sign(x)` in {-1, 0, 1}.
+    Sign,
+    /// `1` where `a == b`, else `0`.
+    Equal,
+    /// `1` where `x > threshold`, else `0`.
+    Greater { threshold: f32 },
+    /// Natural logarithm (the caller keeps the operand positive, e.g. with `Clip`).
+    Log,
+    /// `x` clamped to `[min, max]`.
+    Clip { min: f32, max: f32 },
+    /// Inverted dropout: operands `(x, step [1])`; keeps element `i` with probability `1 - rate`,
+    /// scaled by `1 / (1 - rate)`, and zeroes the rest. The mask is a hash of `(seed, step, i)`
+    /// ([`dropout_keeps`]): the CPU and the GPU drop the same elements, every step draws a new
+    /// mask, and the backward pass (this same op on `dy`) recomputes the forward's mask.
+    Dropout { rate: f32, seed: u32 },
+}
+
+op_names!(ElementwiseOp {
+    Fill => "fill",
+    BiasAdd => "bias_add",
+    Add => "add",
+    Sub => "sub",
+    Mul => "mul",
+    Div => "div",
+    Scale => "scale",
+    Sign => "sign",
+    Equal => "equal",
+    Greater => "greater",
+    Log => "log",
+    Clip => "clip",
+    Dropout => "dropout",
+});
+
+impl Family for ElementwiseOp {
+    fn name(&self) -> &'static str {
+        self.variant_name()
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            ElementwiseOp::Fill { .. } => 0,
+            ElementwiseOp::Scale { .. }
+            | ElementwiseOp::Sign
+            | ElementwiseOp::Greater { .. }
+            | ElementwiseOp::Log
+            | ElementwiseOp::Clip { .. } => 1,
+            ElementwiseOp::BiasAdd
+            | ElementwiseOp::Add
+            | ElementwiseOp::Sub
+            | ElementwiseOp::Mul
+            | ElementwiseOp::Div
+            | ElementwiseOp::Equal
+            | ElementwiseOp::Dropout { .. } => 2,
+        }
+    }
+
+    fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
+        let name = self.name();
+        let out = match self {
+            ElementwiseOp::Fill { shape, .. } => shape.clone(),
+            ElementwiseOp::BiasAdd => {
+                let (x, b) = (s[0], s[1]);
+                if x.rank() == 0 || b.dims() != [x.last()] {
+                    return Err(Error::shape(
+                        name,
+                        shapes_list(&[x, b]),
+                        format!("x [.., n] and bias [{}]", x.last()),
+                    ));
+                }
+                x.clone()
+            }
+            ElementwiseOp::Add
+            | ElementwiseOp::Sub
+            | ElementwiseOp::Mul
+            | ElementwiseOp::Div
+            | ElementwiseOp::Equal => {
+                same(name, s[0], s[1])?;
+                s[0].clone()
+            }
+            ElementwiseOp::Scale { .. }
+            | ElementwiseOp::Sign
+            | ElementwiseOp::Greater { .. }
+            | ElementwiseOp::Log
+            | ElementwiseOp::Clip { .. } => s[0].clone(),
+            ElementwiseOp::Dropout { rate, .. } => {
+                if !(0.0..1.0).contains(rate) {
+                    return Err(Error::invalid(name, format!("rate {rate} is not in [0, 1)")));
+                }
+                if s[1].numel() != 1 {
+                    return Err(Error::shape(name, format!("step {}", s[1]), "[1]"));
+                }
+                s[0].clone()
+            }
+        };
+        Ok(Some(out))
+    }
+
+    fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {
+        let (x, y, dy) = (at.x, at.y, at.dy);
+        Ok(match self {
+            ElementwiseOp::Fill { .. } => vec![],
+            ElementwiseOp::BiasAdd => {
+                let mut db = dy;
+                while g.shape(db)?.rank() > 1 {
+                    db = g.push(ReduceOp::Sum { axis: 0 }, &[db])?;
+                }
+                vec![Some(dy), Some(db)]
+            }
+            ElementwiseOp::Add => vec![Some(dy), Some(dy)],
+            ElementwiseOp::Sub => vec![Some(dy), Some(g.scale(dy, -1.0)?)],
+            ElementwiseOp::Mul => vec![Some(g.mul(dy, x[1])?), Some(g.mul(dy, x[0])?)],
+            ElementwiseOp::Div => {
+                // d(a/b) = (dy / b, -dy · a / b²) = (dy / b, -(dy / b) · y)
+                let da = g.div(dy, x[1])?;
+                let t = g.mul(da, y)?;
+                vec![Some(da), Some(g.scale(t, -1.0)?)]
+            }
+            ElementwiseOp::Scale { factor } => vec![Some(g.scale(dy, *factor)?)],
+            ElementwiseOp::Log => vec![Some(g.div(dy, x[0])?)],
+            ElementwiseOp::Clip { min, max } => {
+                // dy where min < x < max: the gate is [x > min] - [x > max].
+                let above_min = g.unary(ElementwiseOp::Greater { threshold: *min }, x[0])?;
+                let above_max = g.unary(ElementwiseOp::Greater { threshold: *max }, x[0])?;
+                let gate = g.sub(above_min, above_max)?;
+                vec![Some(g.mul(dy, gate)?)]
+            }
+            ElementwiseOp::Dropout { rate, seed } => {
+                let op = ElementwiseOp::Dropout {
+                    rate: *rate,
+                    seed: *seed,
+                };
+                vec![Some(g.push(op, &[dy, x[1]])?), None]
+            }
+            ElementwiseOp::Sign | ElementwiseOp::Equal | ElementwiseOp::Greater { .. } => {
+                return Err(not_differentiable(self.name(), STEP_FUNCTION))
+            }
+        })
+    }
+}
+
+/// A 32-bit integer hash with good avalanche (Chris Wellons' "lowbias32"); `shaders/elementwise.wgsl`
+/// has the same function.
+pub fn lowbias32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^ (x >> 16)
+}
+
+/// Hashes at or above this keep their element under [`ElementwiseOp::Dropout`] with `rate`.
+pub fn dropout_threshold(rate: f32) -> u32 {
+    (f64::from(rate) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
+}
+
+/// Whether [`ElementwiseOp::Dropout`] keeps element `i` at `step`: integer arithmetic only, so every
+/// backend draws the same mask.
+pub fn dropout_keeps(seed: u32, step: u32, i: u32, threshold: u32) -> bool {
+    lowbias32(i ^ lowbias32(step ^ lowbias32(seed))) >= threshold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropout_keeps_about_one_minus_rate_and_draws_a_new_mask_each_step() {
+        for rate in [0.1f32, 0.5, 0.8] {
+            let t = dropout_threshold(rate);
+            let kept = (0..100_000u32).filter(|&i| dropout_keeps(3, 1, i, t)).count() as f32 / 1e5;
+            assert!((kept - (1.0 - rate)).abs() < 0.01, "rate {rate}: kept {kept}");
+        }
+        let t = dropout_threshold(0.5);
+        let mask = |seed, step| (0..256u32).map(|i| dropout_keeps(seed, step, i, t)).collect::<Vec<_>>();
+        assert_eq!(mask(3, 1), mask(3, 1));
+        assert_ne!(mask(3, 1), mask(3, 2));
+        assert_ne!(mask(3, 1), mask(4, 1));
+        assert!((0..1000u32).all(|i| dropout_keeps(9, 9, i, dropout_threshold(0.0))));
+    }
+}

@@ -1,0 +1,118 @@
+//! Moving values without arithmetic: reshape, concat and its adjoint slice.
+
+use super::check::axis as axis_ok;
+use super::{op_names, Backward, Family};
+use crate::error::shapes_list;
+use crate::{Error, Graph, NodeId, Result, Shape};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayoutOp {
+    /// The same values under another shape with as many elements (a view when its operand lives
+    /// in the arena: the scheduler gives it no step).
+    Reshape { shape: Shape },
+    /// `a` and `b` joined along `axis` (every other dimension equal).
+    Concat { axis: usize },
+    /// `len` entries of `x` along `axis`, from `start` (the adjoint of `Concat`).
+    Slice { axis: usize, start: usize, len: usize },
+}
+
+op_names!(LayoutOp {
+    Reshape => "reshape",
+    Concat => "concat",
+    Slice => "slice",
+});
+
+impl Family for LayoutOp {
+    fn name(&self) -> &'static str {
+        self.variant_name()
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            LayoutOp::Reshape { .. } | LayoutOp::Slice { .. } => 1,
+            LayoutOp::Concat { .. } => 2,
+        }
+    }
+
+    fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
+        let name = self.name();
+        let out = match self {
+            LayoutOp::Reshape { shape } => {
+                if shape.numel() != s[0].numel() {
+                    return Err(Error::shape(name, format!("{} to {shape}", s[0]), "as many elements"));
+                }
+                shape.clone()
+            }
+            LayoutOp::Concat { axis } => {
+                let (a, b) = (s[0], s[1]);
+                axis_ok(name, a, *axis)?;
+                if a.rank() != b.rank() || a.without_axis(*axis) != b.without_axis(*axis) {
+                    return Err(Error::shape(
+                        name,
+                        shapes_list(&[a, b]),
+                        format!("shapes equal except along axis {axis}"),
+                    ));
+                }
+                a.with_len(*axis, a.dims()[*axis] + b.dims()[*axis])
+            }
+            LayoutOp::Slice { axis, start, len } => {
+                axis_ok(name, s[0], *axis)?;
+                if start + len > s[0].dims()[*axis] {
+                    return Err(Error::shape(
+                        name,
+                        format!("{start}..{} of axis {axis} of {}", start + len, s[0]),
+                        "a range inside the axis",
+                    ));
+                }
+                s[0].with_len(*axis, *len)
+            }
+        };
+        Ok(Some(out))
+    }
+
+    fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {
+        let (x, dy) = (at.x, at.dy);
+        Ok(match self {
+            LayoutOp::Reshape { .. } => {
+                let shape = g.shape(x[0])?.clone();
+                vec![Some(g.push(LayoutOp::Reshape { shape }, &[dy])?)]
+            }
+            LayoutOp::Concat { axis } => {
+                let axis = *axis;
+                let (la, lb) = (g.shape(x[0])?.dims()[axis], g.shape(x[1])?.dims()[axis]);
+                let a = g.push(
+                    LayoutOp::Slice {
+                        axis,
+                        start: 0,
+                        len: la,
+                    },
+                    &[dy],
+                )?;
+                let b = g.push(
+                    LayoutOp::Slice {
+                        axis,
+                        start: la,
+                        len: lb,
+                    },
+                    &[dy],
+                )?;
+                vec![Some(a), Some(b)]
+            }
+            LayoutOp::Slice { axis, start, len } => {
+                // dy placed back at its range, zeros elsewhere.
+                let (axis, full) = (*axis, g.shape(x[0])?.clone());
+                let mut out = dy;
+                if *start > 0 {
+                    let before = g.fill(0.0, full.with_len(axis, *start));
+                    out = g.push(LayoutOp::Concat { axis }, &[before, out])?;
+                }
+                let after = full.dims()[axis] - start - len;
+                if after > 0 {
+                    let after = g.fill(0.0, full.with_len(axis, after));
+                    out = g.push(LayoutOp::Concat { axis }, &[out, after])?;
+                }
+                vec![Some(out)]
+            }
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! Matrix products: `C = op(A) · op(B)`, with the bias and activation the scheduler fuses in.
+
+use super::check::not_differentiable;
+use super::{Backward, Family};
+use crate::{Error, Graph, NodeId, Result, Shape};
+
+/// Activation fused into a matmul epilogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Epilogue {
+    Linear,
+    Relu,
+    Sigmoid,
+}
+
+/// `C = op(A) · op(B)` on 2-D operands, `op` transposing where asked; the scheduler may fuse a bias
+/// (third operand, `[n]`) and an activation into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MatMulOp {
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub bias: bool,
+    pub epilogue: Epilogue,
+}
+
+impl MatMulOp {
+    /// The op's name, as a one-variant family.
+    pub const NAMES: &'static [&'static str] = &["matmul"];
+
+    /// A product with no bias and no activation, as autodiff and layers build it.
+    pub fn plain(trans_a: bool, trans_b: bool) -> Self {
+        MatMulOp {
+            trans_a,
+            trans_b,
+            bias: false,
+            epilogue: Epilogue::Linear,
+        }
+    }
+
+    /// `(m, k, n)` of `op(A) [m, k] · op(B) [k, n]`: the one place the transposes are read, for the
+    /// shape rule and both backends. Operands must be 2-D (the shape rule checks).
+    pub fn dims(&self, a: &Shape, b: &Shape) -> (usize, usize, usize) {
+        let (a, b) = (a.dims(), b.dims());
+        let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
+        let n = if self.trans_b { b[0] } else { b[1] };
+        (m, k, n)
+    }
+}
+
+impl Family for MatMulOp {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+
+    fn arity(&self) -> usize {
+        2 + usize::from(self.bias)
+    }
+
+    fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
+        let (name, a, b) = (self.name(), s[0], s[1]);
+        if a.rank() != 2 || b.rank() != 2 {
+            return Err(Error::shape(
+                name,
+                crate::error::shapes_list(&[a, b]),
+                "two 2-D operands",
+            ));
+        }
+        let (m, ka, n) = self.dims(a, b);
+        let kb = if self.trans_b { b.dims()[1] } else { b.dims()[0] };
+        if ka != kb {
+            let t = |on: bool| if on { "ᵀ" } else { "" };
+            return Err(Error::shape(
+                name,
+                format!("{a}{} · {b}{}", t(self.trans_a), t(self.trans_b)),
+                format!("inner dimensions to agree ({ka} vs {kb})"),
+            ));
+        }
+        if self.bias && s[2].dims() != [n] {
+            return Err(Error::shape(name, format!("bias {}", s[2]), format!("[{n}]")));
+        }
+        Ok(Some(Shape::new([m, n])))
+    }
+
+    fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {
+        if self.bias || self.epilogue != Epilogue::Linear {
+            // Fusion runs in the scheduler, after autodiff.
+            return Err(not_differentiable(
+                self.name(),
+                "a fused matmul appears only after scheduling",
+            ));
+        }
+        let (a, b, dy) = (at.x[0], at.x[1], at.dy);
+        let (da, db) = match (self.trans_a, self.trans_b) {
+            (false, false) => (g.matmul(dy, b, false, true)?, g.matmul(a, dy, true, false)?),
+            (true, false) => (g.matmul(b, dy, false, true)?, g.matmul(a, dy, false, false)?),
+            (false, true) => (g.matmul(dy, b, false, false)?, g.matmul(dy, a, true, false)?),
+            (true, true) => (g.matmul(b, dy, true, true)?, g.matmul(dy, a, true, true)?),
+        };
+        Ok(vec![Some(da), Some(db)])
+    }
+}

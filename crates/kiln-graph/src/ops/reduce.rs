@@ -1,0 +1,113 @@
+//! Reductions over one axis and their adjoints, argmax, and the ROC counts of the AUC metric.
+
+use super::check::{axis as axis_ok, not_differentiable, not_scalar, same};
+use super::{op_names, Backward, Family};
+use crate::{Error, Graph, NodeId, Result, Shape};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    /// Sum over one axis, which is removed.
+    Sum { axis: usize },
+    /// Mean over one axis, which is removed.
+    Mean { axis: usize },
+    /// Repeats `x` `size` times along a new axis inserted at `axis` (the adjoint of `Sum`).
+    Broadcast { axis: usize, size: usize },
+    /// Index of the largest element over the last axis (first one on ties), as f32.
+    ArgMax,
+    /// ROC counts over `thresholds` thresholds ([`roc_threshold`]): operands `(scores [r, k], labels
+    /// [r, k])`, output `[2, k, thresholds]` holding, per label and threshold, how many positive
+    /// (label > 0.5) and how many negative samples score above it.
+    CountAbove { thresholds: usize },
+}
+
+op_names!(ReduceOp {
+    Sum => "sum",
+    Mean => "mean",
+    Broadcast => "broadcast",
+    ArgMax => "argmax",
+    CountAbove => "count_above",
+});
+
+impl Family for ReduceOp {
+    fn name(&self) -> &'static str {
+        self.variant_name()
+    }
+
+    fn arity(&self) -> usize {
+        match self {
+            ReduceOp::Sum { .. } | ReduceOp::Mean { .. } | ReduceOp::Broadcast { .. } | ReduceOp::ArgMax => 1,
+            ReduceOp::CountAbove { .. } => 2,
+        }
+    }
+
+    fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
+        let (name, x) = (self.name(), s[0]);
+        let out = match self {
+            ReduceOp::Sum { axis } | ReduceOp::Mean { axis } => {
+                axis_ok(name, x, *axis)?;
+                x.without_axis(*axis)
+            }
+            ReduceOp::Broadcast { axis, size } => {
+                if *axis > x.rank() {
+                    return Err(Error::shape(
+                        name,
+                        format!("axis {axis} of {x}"),
+                        "an axis at most the rank",
+                    ));
+                }
+                x.with_axis(*axis, *size)
+            }
+            ReduceOp::ArgMax => {
+                not_scalar(name, x, "at least one axis")?;
+                x.without_axis(x.rank() - 1)
+            }
+            ReduceOp::CountAbove { thresholds } => {
+                same(name, s[0], s[1])?;
+                if x.rank() != 2 || *thresholds < 2 {
+                    return Err(Error::shape(
+                        name,
+                        format!("scores {x} with {thresholds} thresholds"),
+                        "[rows, labels] and at least 2 thresholds",
+                    ));
+                }
+                Shape::new([2, x.dims()[1], *thresholds])
+            }
+        };
+        Ok(Some(out))
+    }
+
+    fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {
+        let (x, dy) = (at.x, at.dy);
+        let d = match *self {
+            ReduceOp::Sum { axis } => {
+                let size = g.shape(x[0])?.dims()[axis];
+                g.push(ReduceOp::Broadcast { axis, size }, &[dy])?
+            }
+            ReduceOp::Mean { axis } => {
+                let size = g.shape(x[0])?.dims()[axis];
+                let b = g.push(ReduceOp::Broadcast { axis, size }, &[dy])?;
+                g.scale(b, 1.0 / size as f32)?
+            }
+            ReduceOp::Broadcast { axis, .. } => g.push(ReduceOp::Sum { axis }, &[dy])?,
+            ReduceOp::ArgMax | ReduceOp::CountAbove { .. } => {
+                return Err(not_differentiable(
+                    self.name(),
+                    "its derivative is zero almost everywhere; it belongs in metrics, not in a loss",
+                ))
+            }
+        };
+        Ok(vec![Some(d)])
+    }
+}
+
+/// Threshold `t` of `n` used by [`ReduceOp::CountAbove`]: just below 0, evenly spaced inside (0, 1),
+/// and just above 1, so the ROC curve runs from (1, 1) to (0, 0). Both backends compute it this way.
+pub fn roc_threshold(t: usize, n: usize) -> f32 {
+    if t == 0 {
+        -1e-7
+    } else if t + 1 == n {
+        1.0 + 1e-7
+    } else {
+        t as f32 / (n - 1) as f32
+    }
+}

@@ -1,0 +1,27 @@
+//! Tensors that live across runs: parameters, optimizer state and metric accumulators.
+
+use crate::Shape;
+
+/// Index of a tensor that lives across steps (a parameter, optimizer state or metric accumulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PersistentId(pub usize);
+
+/// What a persistent tensor holds; backends may place the kinds differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersistentKind {
+    /// A trainable weight.
+    Parameter,
+    /// Optimizer state (Adam moments, SGD velocity).
+    OptimizerState,
+    /// A metric or loss accumulator, reset by the host at the start of an epoch.
+    Accumulator,
+}
+
+/// Declaration of a persistent tensor, shared by every plan of one model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersistentSpec {
+    /// Path-like name, e.g. `dense_1/kernel` or `dense_1/kernel/adam_m`.
+    pub name: String,
+    pub shape: Shape,
+    pub kind: PersistentKind,
+}

@@ -1,0 +1,70 @@
+//! Update kernels (optim.wgsl, optim_texel.wgsl): in place on persistent tensors, so the bindings
+//! are the operands themselves, written ones first.
+
+use kiln_graph::UpdateOp;
+
+use super::{grid_1d, Caps, Io, Kernel};
+use crate::shaders::{OptimParams, Shader};
+
+pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
+    let ins = io.ins;
+    let n = ins[0].len();
+    let optim = |entry, params, grid| Kernel::new(Shader::Optim, entry, params, ins.to_vec(), grid);
+    match *op {
+        UpdateOp::Adam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+        } => {
+            let params = OptimParams {
+                n: n as u32,
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                ..Default::default()
+            };
+            if !caps.texels_fit(&ins[..4]) {
+                return optim("adam_update", params, grid_1d(n));
+            }
+            // Parameter, moments and gradient through texel copies, a texel per invocation.
+            let bindings = vec![ins[0].clone(), ins[1].clone(), ins[2].clone(), ins[4].clone()];
+            let mut k = Kernel::new(
+                Shader::OptimTexel,
+                "adam_update_texel",
+                params,
+                bindings,
+                grid_1d(n.div_ceil(4)),
+            );
+            k.texels = ins[..4].to_vec();
+            k
+        }
+        UpdateOp::Sgd { lr, momentum, nesterov } => {
+            let params = OptimParams {
+                n: n as u32,
+                nesterov: u32::from(nesterov),
+                lr,
+                momentum,
+                ..Default::default()
+            };
+            optim("sgd_update", params, grid_1d(n))
+        }
+        // A scalar accumulator sums everything in one invocation; a row accumulator one per column.
+        UpdateOp::AccumulateSum if n == 1 => {
+            let params = OptimParams {
+                n: ins[1].len() as u32,
+                ..Default::default()
+            };
+            optim("accumulate_sum", params, [1, 1, 1])
+        }
+        UpdateOp::AccumulateSum => {
+            let params = OptimParams {
+                n: ins[1].len() as u32,
+                width: n as u32,
+                ..Default::default()
+            };
+            optim("accumulate_rows", params, grid_1d(n))
+        }
+    }
+}
