@@ -6,7 +6,7 @@
 // | 1       | out  | [rows, cols]               |
 // | 2       | a    | x, or y for the gradients  |
 // | 3       | b    | dy (gradients only)        |
-// relu, sigmoid and their gradients: one invocation per element (n = rows * cols).
+// relu, sigmoid, tanh and their gradients: one invocation per element (n = rows * cols).
 // softmax and softmax_grad: one invocation per row over the last axis.
 
 struct Params {
@@ -45,6 +45,24 @@ fn relu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 fn sigmoid_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < p.n) { out[i] = load_b(i) * load_a(i) * (1.0 - load_a(i)); }
+}
+
+// tanh from e^(-2|x|), which never overflows (a driver's tanh builtin may give NaN for large |x|);
+// named `tanh_` because the builtin holds the name.
+@compute @workgroup_size(256)
+fn tanh_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) {
+        let x = load_a(i);
+        let e = exp(-2.0 * abs(x));
+        out[i] = sign(x) * (1.0 - e) / (1.0 + e);
+    }
+}
+
+@compute @workgroup_size(256)
+fn tanh_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = load_b(i) * (1.0 - load_a(i) * load_a(i)); }
 }
 
 @compute @workgroup_size(256)

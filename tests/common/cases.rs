@@ -499,6 +499,18 @@ pub fn cases() -> Vec<Case> {
             diff: &[],
         },
         Case {
+            name: "tanh",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| g.unary(ActivationOp::Tanh, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "tanh (inputs ±90)",
+            inputs: |n| vec![(s(&[n, 3]), Extreme)],
+            build: |g, x| g.unary(ActivationOp::Tanh, x[0]),
+            diff: &[0],
+        },
+        Case {
             name: "div",
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Positive)],
             build: |g, x| g.div(x[0], x[1]),

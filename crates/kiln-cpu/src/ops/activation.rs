@@ -1,5 +1,5 @@
 //! Activations and their gradients, each written in terms of the forward output `y`:
-//! relu' = `[y > 0]`, sigmoid' = `y(1 - y)`, softmax' · dy = `y ⊙ (dy - Σ dy·y)` per row.
+//! relu' = `[y > 0]`, sigmoid' = `y(1 - y)`, tanh' = `1 - y²`, softmax' · dy = `y ⊙ (dy - Σ dy·y)` per row.
 
 use kiln_graph::ActivationOp;
 
@@ -13,9 +13,11 @@ pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
         ActivationOp::Relu => relu(a.x(0), out),
         ActivationOp::Sigmoid => sigmoid(a.x(0), out),
         ActivationOp::Softmax => softmax(a.x(0), cols, out),
+        ActivationOp::Tanh => tanh(a.x(0), out),
         ActivationOp::ReluGrad => relu_grad(a.x(0), a.x(1), out),
         ActivationOp::SigmoidGrad => sigmoid_grad(a.x(0), a.x(1), out),
         ActivationOp::SoftmaxGrad => softmax_grad(a.x(0), a.x(1), cols, out),
+        ActivationOp::TanhGrad => tanh_grad(a.x(0), a.x(1), out),
     }
 }
 
@@ -55,6 +57,20 @@ pub fn softmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
         for o in or.iter_mut() {
             *o = *o / sum;
         }
+    }
+}
+
+/// `out = tanh(x)`.
+pub fn tanh<T: Real>(x: &[T], out: &mut [T]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v.tanh();
+    }
+}
+
+/// `out = dy · (1 - y²)`.
+pub fn tanh_grad<T: Real>(y: &[T], dy: &[T], out: &mut [T]) {
+    for ((o, &yv), &d) in out.iter_mut().zip(y).zip(dy) {
+        *o = d * (T::one() - yv * yv);
     }
 }
 

@@ -13,12 +13,16 @@ pub enum ActivationOp {
     Sigmoid,
     /// Softmax over the last axis.
     Softmax,
+    /// `tanh(x)`.
+    Tanh,
     /// `dy · [y > 0]`, operands `(y, dy)` where `y = relu(x)`.
     ReluGrad,
     /// `dy · y · (1 - y)`, operands `(y, dy)` where `y = sigmoid(x)`.
     SigmoidGrad,
     /// `y · (dy - Σ dy·y)` over the last axis, operands `(y, dy)` where `y = softmax(x)`.
     SoftmaxGrad,
+    /// `dy · (1 - y²)`, operands `(y, dy)` where `y = tanh(x)`.
+    TanhGrad,
 }
 
 impl ActivationOp {
@@ -28,9 +32,12 @@ impl ActivationOp {
         match self {
             ActivationOp::Relu => Some(Epilogue::Relu),
             ActivationOp::Sigmoid => Some(Epilogue::Sigmoid),
-            ActivationOp::Softmax | ActivationOp::ReluGrad | ActivationOp::SigmoidGrad | ActivationOp::SoftmaxGrad => {
-                None
-            }
+            ActivationOp::Softmax
+            | ActivationOp::Tanh
+            | ActivationOp::ReluGrad
+            | ActivationOp::SigmoidGrad
+            | ActivationOp::SoftmaxGrad
+            | ActivationOp::TanhGrad => None,
         }
     }
 
@@ -38,7 +45,12 @@ impl ActivationOp {
     pub fn by_rows(self) -> bool {
         match self {
             ActivationOp::Softmax | ActivationOp::SoftmaxGrad => true,
-            ActivationOp::Relu | ActivationOp::Sigmoid | ActivationOp::ReluGrad | ActivationOp::SigmoidGrad => false,
+            ActivationOp::Relu
+            | ActivationOp::Sigmoid
+            | ActivationOp::Tanh
+            | ActivationOp::ReluGrad
+            | ActivationOp::SigmoidGrad
+            | ActivationOp::TanhGrad => false,
         }
     }
 }
@@ -47,9 +59,11 @@ op_names!(ActivationOp {
     Relu => "relu",
     Sigmoid => "sigmoid",
     Softmax => "softmax",
+    Tanh => "tanh",
     ReluGrad => "relu_grad",
     SigmoidGrad => "sigmoid_grad",
     SoftmaxGrad => "softmax_grad",
+    TanhGrad => "tanh_grad",
 });
 
 impl Family for ActivationOp {
@@ -59,8 +73,10 @@ impl Family for ActivationOp {
 
     fn arity(&self) -> usize {
         match self {
-            ActivationOp::Relu | ActivationOp::Sigmoid | ActivationOp::Softmax => 1,
-            ActivationOp::ReluGrad | ActivationOp::SigmoidGrad | ActivationOp::SoftmaxGrad => 2,
+            ActivationOp::Relu | ActivationOp::Sigmoid | ActivationOp::Softmax | ActivationOp::Tanh => 1,
+            ActivationOp::ReluGrad | ActivationOp::SigmoidGrad | ActivationOp::SoftmaxGrad | ActivationOp::TanhGrad => {
+                2
+            }
         }
     }
 
@@ -79,7 +95,8 @@ impl Family for ActivationOp {
             ActivationOp::Relu => ActivationOp::ReluGrad,
             ActivationOp::Sigmoid => ActivationOp::SigmoidGrad,
             ActivationOp::Softmax => ActivationOp::SoftmaxGrad,
-            ActivationOp::ReluGrad | ActivationOp::SigmoidGrad | ActivationOp::SoftmaxGrad => {
+            ActivationOp::Tanh => ActivationOp::TanhGrad,
+            ActivationOp::ReluGrad | ActivationOp::SigmoidGrad | ActivationOp::SoftmaxGrad | ActivationOp::TanhGrad => {
                 return Err(not_differentiable(self.name(), SECOND_ORDER))
             }
         };

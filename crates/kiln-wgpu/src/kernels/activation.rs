@@ -11,9 +11,11 @@ pub(super) fn kernel(op: ActivationOp, io: &Io) -> Kernel {
         ActivationOp::Relu => ("relu", &[0]),
         ActivationOp::Sigmoid => ("sigmoid", &[0]),
         ActivationOp::Softmax => ("softmax", &[0]),
+        ActivationOp::Tanh => ("tanh_", &[0]),
         ActivationOp::ReluGrad => ("relu_grad", &[0, 1]),
         ActivationOp::SigmoidGrad => ("sigmoid_grad", &[0, 1]),
         ActivationOp::SoftmaxGrad => ("softmax_grad", &[0, 1]),
+        ActivationOp::TanhGrad => ("tanh_grad", &[0, 1]),
     };
     let cols = io.ins[0].shape.last();
     let count = if op.by_rows() { io.n() / cols.max(1) } else { io.n() };
