@@ -1,10 +1,19 @@
-//! Options of `fit`.
+//! The training loop: `fit` and its options, with the callbacks' hooks.
 
 use std::sync::{Arc, Mutex};
 
 use kiln_data::Tensor;
 
-use crate::callbacks::{Callback, SharedCallback};
+use kiln_graph::{Error, Result};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::callbacks::{Callback, Control, SharedCallback};
+use crate::engine::{Batch, Mode};
+use crate::model::{Inputs, Training};
+use crate::progress::EpochProgress;
+use crate::{History, Model};
 
 /// How `fit` runs. `FitOptions::default()` is Keras' `fit` defaults: 1 epoch, batch 32, shuffled.
 #[derive(Clone)]
@@ -125,5 +134,116 @@ impl std::fmt::Debug for FitOptions {
             .field("callbacks", &self.callbacks.len())
             .field("record_batch_loss", &self.record_batch_loss)
             .finish()
+    }
+}
+
+impl Model {
+    /// Trains for `options.epochs` passes over `(x, y)`; `x` has one array per model input.
+    pub fn fit<'a>(&mut self, x: impl Into<Inputs<'a>>, y: &Tensor, options: &FitOptions) -> Result<History> {
+        let x = x.into();
+        let c = self.compiled("fit")?;
+        if options.batch_size == 0 {
+            return Err(Error::invalid("fit", "batch_size must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&options.validation_split) {
+            return Err(Error::invalid(
+                "fit",
+                format!("validation_split {} is not in [0, 1)", options.validation_split),
+            ));
+        }
+        c.check_data("fit", &x, Some(y))?;
+        // Keras holds out the last samples, before shuffling.
+        let held_out = match (&options.validation_data, options.validation_split) {
+            (None, split) if split > 0.0 => {
+                let n = y.rows();
+                let cut = ((n as f32) * (1.0 - split)) as usize;
+                if cut == 0 || cut == n {
+                    return Err(Error::Data(format!(
+                        "fit: validation_split {split} of {n} samples leaves one side empty"
+                    )));
+                }
+                let xs: Vec<Tensor> = x.0.iter().map(|t| t.slice_rows(cut..n)).collect();
+                Some((xs, y.slice_rows(cut..n), cut))
+            }
+            _ => None,
+        };
+        let (n, validation): (usize, Option<(Vec<Tensor>, Tensor)>) = match (held_out, &options.validation_data) {
+            (Some((xs, vy, cut)), _) => (cut, Some((xs, vy))),
+            (None, Some((vx, vy))) => (y.rows(), Some((vec![vx.clone()], vy.clone()))),
+            (None, None) => (y.rows(), None),
+        };
+        if let Some((vx, vy)) = &validation {
+            c.check_data("fit validation data", &Inputs::from(vx), Some(vy))?;
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut history = History {
+            warnings: crate::doctor::warnings(&c.loss, c.last_activation, y),
+            first_epoch: options.initial_epoch + 1,
+            ..History::default()
+        };
+        for w in &history.warnings {
+            eprintln!("warning: {w}");
+        }
+        let mut batch = Batch::new(x.0.len());
+        let steps = n.div_ceil(options.batch_size);
+        for epoch in options.initial_epoch + 1..=options.epochs {
+            let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
+            c.reset_accumulators()?;
+            if options.shuffle {
+                // Each epoch's order depends only on (seed, epoch), so a resumed run shuffles
+                // exactly as an uninterrupted one.
+                let mut rng = StdRng::seed_from_u64(options.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
+                order.shuffle(&mut rng);
+            }
+            let mut counts = Vec::new();
+            for chunk in order.chunks(options.batch_size) {
+                let plan = c.plan(Mode::Train, chunk.len())?;
+                batch.gather(&x, Some(y), chunk);
+                c.step += 1;
+                let step = [c.step as f32];
+                let mut feeds = batch.feeds(&c.input_names);
+                feeds.push(("step", &step));
+                c.session.run(plan.id, &feeds)?;
+                let loss = if options.record_batch_loss || progress.wants_loss() {
+                    Some(c.session.read_outputs(plan.id)?[0][0])
+                } else {
+                    None
+                };
+                if options.record_batch_loss {
+                    history.batch_loss.extend(loss);
+                }
+                progress.step(loss);
+                counts = plan.metric_counts;
+            }
+            let mut logs = c.read_accumulators(n, &counts)?;
+            if let Some((vx, vy)) = &validation {
+                let val = c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?;
+                logs.extend(val.values.into_iter().map(|(name, v)| (format!("val_{name}"), v)));
+            }
+            for (name, value) in &logs {
+                history.push(name, *value);
+            }
+            c.epoch = epoch;
+            progress.finish(options.verbose, &logs);
+            let mut stop = false;
+            for cb in &options.callbacks {
+                let mut cb = cb
+                    .lock()
+                    .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
+                stop |= cb.on_epoch_end(epoch, &logs, &mut Training { c: &mut *c })? == Control::Stop;
+            }
+            if stop {
+                history.stopped_at = Some(epoch);
+                break;
+            }
+        }
+        for cb in &options.callbacks {
+            let mut cb = cb
+                .lock()
+                .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
+            cb.on_train_end(&mut Training { c: &mut *c })?;
+        }
+        Ok(history)
     }
 }

@@ -6,6 +6,7 @@ mod activation;
 pub mod backend;
 mod callbacks;
 pub mod doctor;
+mod engine;
 mod fit;
 pub mod functional;
 mod history;

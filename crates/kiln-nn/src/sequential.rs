@@ -37,10 +37,12 @@ impl Sequential {
     /// An empty stack with one input whose shape the first layer or [`Sequential::input_shape`]
     /// gives.
     pub fn new() -> Self {
-        let mut model = Model::default();
-        model.network = Network {
-            inputs: vec![None],
-            ..Network::default()
+        let model = Model {
+            network: Network {
+                inputs: vec![None],
+                ..Network::default()
+            },
+            ..Model::default()
         };
         Sequential { model }
     }

@@ -1,0 +1,380 @@
+//! The compiled engine behind a [`crate::Model`]: its backend session, persistent tensors, loss,
+//! metrics and optimizer, and the plan cache — one training, evaluation and prediction plan per batch
+//! size, built from the network on first use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kiln_data::Tensor;
+use kiln_graph::{
+    gradients, schedule, Error, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, Result, Session,
+    UpdateOp,
+};
+
+use crate::layers::LayerOut;
+use crate::metrics::Accumulates;
+use crate::network::{Network, Source};
+use crate::saving::{self, Named, SavedModel};
+use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
+
+use crate::model::{Inputs, Weight};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Mode {
+    Train,
+    Evaluate,
+    Predict,
+}
+
+/// A plan loaded in the session, with how many values each sample adds to each metric.
+#[derive(Clone)]
+pub(crate) struct Loaded {
+    pub(crate) id: PlanId,
+    pub(crate) metric_counts: Vec<usize>,
+}
+
+/// Everything `compile` fixes.
+pub(crate) struct Compiled {
+    pub(crate) session: Box<dyn Session>,
+    pub(crate) device: String,
+    pub(crate) specs: Vec<PersistentSpec>,
+    /// The network, fixed at compile.
+    pub(crate) network: Network,
+    /// Per layer application, its parameters in declaration order.
+    pub(crate) layer_params: Vec<Vec<PersistentId>>,
+    /// Per parameter, its optimizer state.
+    pub(crate) opt_state: HashMap<PersistentId, Vec<PersistentId>>,
+    pub(crate) loss_acc: PersistentId,
+    /// `(reported name, resolved metric, what it accumulates, accumulator)`.
+    pub(crate) metrics: Vec<(String, Metric, Accumulates, PersistentId)>,
+    pub(crate) loss: Loss,
+    pub(crate) optimizer: Optimizer,
+    pub(crate) input_shapes: Vec<Vec<usize>>,
+    /// Feed names of the inputs: `x0`, `x1`, ...
+    pub(crate) input_names: Vec<String>,
+    pub(crate) output_shape: Vec<usize>,
+    pub(crate) last_activation: Activation,
+    pub(crate) plans: HashMap<(Mode, usize), Loaded>,
+    pub(crate) step: u64,
+    /// Epochs completed by `fit` (restored from a checkpoint).
+    pub(crate) epoch: usize,
+    /// What `compile` was given, for saving.
+    pub(crate) requested_metrics: Vec<Metric>,
+    pub(crate) seed: u64,
+}
+
+/// Host staging for one batch: the gathered rows of every input and of the labels, reused across
+/// steps so batching allocates nothing after the first.
+pub(crate) struct Batch {
+    pub(crate) xs: Vec<Vec<f32>>,
+    pub(crate) y: Vec<f32>,
+}
+
+impl Batch {
+    pub(crate) fn new(inputs: usize) -> Self {
+        Batch {
+            xs: vec![Vec::new(); inputs],
+            y: Vec::new(),
+        }
+    }
+
+    pub(crate) fn gather(&mut self, x: &Inputs<'_>, y: Option<&Tensor>, rows: &[usize]) {
+        for (buf, t) in self.xs.iter_mut().zip(&x.0) {
+            gather(t, rows, buf);
+        }
+        if let Some(y) = y {
+            gather(y, rows, &mut self.y);
+        }
+    }
+
+    /// `(name, data)` feeds of the inputs and the labels (ignored by plans that take none).
+    pub(crate) fn feeds<'b>(&'b self, names: &'b [String]) -> Vec<(&'b str, &'b [f32])> {
+        let mut f: Vec<(&str, &[f32])> = names
+            .iter()
+            .map(String::as_str)
+            .zip(self.xs.iter().map(Vec::as_slice))
+            .collect();
+        f.push(("y", &self.y));
+        f
+    }
+}
+
+/// Copies the rows `idx` of `t` into `buf`, reusing its allocation.
+pub(crate) fn gather(t: &Tensor, idx: &[usize], buf: &mut Vec<f32>) {
+    buf.clear();
+    for &i in idx {
+        buf.extend_from_slice(t.row(i));
+    }
+}
+
+impl Compiled {
+    /// Rejects data the model cannot train on, with the reason.
+    pub(crate) fn check_data(&self, context: &str, x: &Inputs<'_>, y: Option<&Tensor>) -> Result<()> {
+        if x.0.len() != self.input_shapes.len() {
+            return Err(Error::Data(format!(
+                "{context}: the model has {} input(s) but {} array(s) were given",
+                self.input_shapes.len(),
+                x.0.len()
+            )));
+        }
+        let n = x.0[0].rows();
+        for (i, (t, shape)) in x.0.iter().zip(&self.input_shapes).enumerate() {
+            let which = if x.0.len() > 1 {
+                format!("x[{i}]")
+            } else {
+                "x".to_string()
+            };
+            if t.rows() == 0 || t.data().is_empty() {
+                return Err(Error::Data(format!("{context}: {which} is empty")));
+            }
+            if t.rows() != n {
+                return Err(Error::Data(format!(
+                    "{context}: x[0] has {n} samples but {which} has {}",
+                    t.rows()
+                )));
+            }
+            if t.sample_shape() != shape.as_slice() {
+                return Err(Error::Data(format!(
+                    "{context}: {which} has samples of shape {:?} but the model expects {shape:?} ({which} is {:?})",
+                    t.sample_shape(),
+                    t.shape()
+                )));
+            }
+            if let Some((k, v)) = t.first_non_finite() {
+                return Err(Error::Data(format!(
+                    "{context}: {which} holds {v} at sample {}, feature {}",
+                    k / t.row_len(),
+                    k % t.row_len()
+                )));
+            }
+        }
+        for app in &self.network.nodes {
+            for source in &app.inputs {
+                if let Source::Input(i) = *source {
+                    app.layer.check_input(x.0[i]).map_err(|e| match e {
+                        Error::Data(m) => Error::Data(format!("{context}: layer `{}`: {m}", app.name)),
+                        other => other,
+                    })?;
+                }
+            }
+        }
+        if let Some(y) = y {
+            if y.rows() != n {
+                return Err(Error::Data(format!(
+                    "{context}: x has {n} samples but y has {}",
+                    y.rows()
+                )));
+            }
+            if let Some((i, v)) = y.first_non_finite() {
+                return Err(Error::Data(format!(
+                    "{context}: y holds {v} at sample {}",
+                    i / y.row_len().max(1)
+                )));
+            }
+            crate::doctor::check_labels(&self.loss, y, &self.output_shape)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn weights(&mut self) -> Result<Vec<Weight>> {
+        let ids: Vec<PersistentId> = self.layer_params.iter().flatten().copied().collect();
+        ids.into_iter()
+            .map(|id| {
+                let spec = self.specs[id.0].clone();
+                Ok(Weight {
+                    name: spec.name,
+                    shape: spec.shape.dims().to_vec(),
+                    values: self.session.read_persistent(id)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn set_weights(&mut self, weights: &[Weight]) -> Result<()> {
+        for w in weights {
+            let id = self
+                .layer_params
+                .iter()
+                .flatten()
+                .find(|id| self.specs[id.0].name == w.name)
+                .copied()
+                .ok_or_else(|| Error::invalid("set_weights", format!("the model has no parameter `{}`", w.name)))?;
+            let spec = &self.specs[id.0];
+            if spec.shape.dims() != w.shape.as_slice() || w.values.len() != spec.shape.numel() {
+                return Err(Error::shape(
+                    &w.name,
+                    format!("{:?} with {} values", w.shape, w.values.len()),
+                    spec.shape.to_string(),
+                ));
+            }
+            self.session.write_persistent(id, &w.values)?;
+        }
+        Ok(())
+    }
+
+    /// The persistent tensors of these kinds, read back from the device.
+    pub(crate) fn named(&mut self, kinds: &[PersistentKind]) -> Result<Vec<Named>> {
+        let ids: Vec<usize> = (0..self.specs.len())
+            .filter(|&i| kinds.contains(&self.specs[i].kind))
+            .collect();
+        ids.into_iter()
+            .map(|i| {
+                Ok(Named {
+                    name: self.specs[i].name.clone(),
+                    shape: self.specs[i].shape.dims().to_vec(),
+                    values: self.session.read_persistent(PersistentId(i))?,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes `values` into the persistent tensors named in `wanted`.
+    pub(crate) fn write_named(&mut self, wanted: &[(String, Vec<usize>)], values: Vec<Vec<f32>>) -> Result<()> {
+        for ((name, _), v) in wanted.iter().zip(values) {
+            let id = self
+                .specs
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| Error::invalid("load", format!("the model has no tensor `{name}`")))?;
+            self.session.write_persistent(PersistentId(id), &v)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn save(&mut self, path: &std::path::Path, interrupt_after: Option<usize>) -> Result<()> {
+        let tensors = self.named(&[PersistentKind::Parameter, PersistentKind::OptimizerState])?;
+        let saved = SavedModel {
+            seed: self.seed,
+            inputs: self.network.inputs.clone(),
+            layers: SavedModel::layers_of(&self.network),
+            output: self.network.output,
+            optimizer: self.optimizer,
+            loss: self.loss.clone(),
+            metrics: self.requested_metrics.clone(),
+            step: self.step,
+            epoch: self.epoch,
+        };
+        saving::save_model(&saved, &tensors, path, interrupt_after)
+    }
+
+    pub(crate) fn reset_accumulators(&mut self) -> Result<()> {
+        self.session.write_persistent(self.loss_acc, &[0.0])?;
+        for (_, _, kind, acc) in &self.metrics {
+            self.session
+                .write_persistent(*acc, &vec![0.0; Metric::accumulator_len(*kind)])?;
+        }
+        Ok(())
+    }
+
+    /// `(name, epoch value)` of the loss and each metric from the accumulators, over `n` samples.
+    pub(crate) fn read_accumulators(&mut self, n: usize, counts: &[usize]) -> Result<Vec<(String, f32)>> {
+        let mut out = vec![(
+            "loss".to_string(),
+            self.session.read_persistent(self.loss_acc)?[0] / n as f32,
+        )];
+        for ((name, metric, kind, acc), count) in self.metrics.iter().zip(counts) {
+            let values = self.session.read_persistent(*acc)?;
+            out.extend(metric.finish(name, *kind, &values, n, *count));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn run_evaluation(&mut self, x: &Inputs<'_>, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
+        if batch_size == 0 {
+            return Err(Error::invalid("evaluate", "batch_size must be at least 1"));
+        }
+        self.reset_accumulators()?;
+        let mut batch = Batch::new(x.0.len());
+        let all: Vec<usize> = (0..y.rows()).collect();
+        let mut counts = Vec::new();
+        for chunk in all.chunks(batch_size) {
+            let plan = self.plan(Mode::Evaluate, chunk.len())?;
+            batch.gather(x, Some(y), chunk);
+            self.session.run(plan.id, &batch.feeds(&self.input_names))?;
+            counts = plan.metric_counts;
+        }
+        Ok(Evaluation {
+            values: self.read_accumulators(y.rows(), &counts)?,
+        })
+    }
+
+    /// The plan for `mode` at `batch` samples, built and loaded on first use.
+    pub(crate) fn plan(&mut self, mode: Mode, batch: usize) -> Result<Loaded> {
+        if let Some(p) = self.plans.get(&(mode, batch)) {
+            return Ok(p.clone());
+        }
+        let (graph, outputs, metric_counts) = self.build(mode, batch)?;
+        let plan = Arc::new(schedule(&graph, &outputs)?);
+        let id = self.session.load(plan)?;
+        let loaded = Loaded { id, metric_counts };
+        self.plans.insert((mode, batch), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// The graph of one step: forward; then for training and evaluation the loss and metric
+    /// accumulation; then for training the gradients and the optimizer's in-place updates.
+    pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
+        let mut g = Graph::new(self.specs.clone());
+        g.set_training(mode == Mode::Train);
+        let inputs: Vec<NodeId> = self
+            .input_names
+            .iter()
+            .zip(&self.input_shapes)
+            .map(|(name, shape)| {
+                let mut s = vec![batch];
+                s.extend(shape);
+                g.input(name, s)
+            })
+            .collect();
+        let mut params = Vec::new();
+        let mut outs: Vec<LayerOut> = Vec::with_capacity(self.network.nodes.len());
+        for (app, ids) in self.network.nodes.iter().zip(&self.layer_params) {
+            let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
+            params.extend(ids.iter().copied().zip(nodes.iter().copied()));
+            let xs: Vec<NodeId> = app
+                .inputs
+                .iter()
+                .map(|s| match *s {
+                    Source::Input(i) => inputs[i],
+                    Source::Node(j) => outs[j].output,
+                })
+                .collect();
+            outs.push(app.layer.build(&mut g, &xs, &nodes)?);
+        }
+        let out = match self.network.output.expect("compile checked the model has an output") {
+            Source::Node(j) => outs[j],
+            Source::Input(i) => crate::layers::plain(inputs[i]),
+        };
+        if mode == Mode::Predict {
+            return Ok((g, vec![out.output], Vec::new()));
+        }
+        let mut y_shape = vec![batch];
+        y_shape.extend(self.loss.label_shape(&self.output_shape));
+        let y = g.input("y", y_shape);
+        let loss = self.loss.build(&mut g, out, self.last_activation, y)?;
+        // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
+        let weighted = g.scale(loss, batch as f32)?;
+        let acc = g.persistent(self.loss_acc);
+        g.push(UpdateOp::AccumulateSum, &[acc, weighted])?;
+        let mut counts = Vec::new();
+        for (_, metric, _, acc_id) in &self.metrics {
+            let (values, per) = metric.values(&mut g, out, self.last_activation, y)?;
+            let acc = g.persistent(*acc_id);
+            g.push(UpdateOp::AccumulateSum, &[acc, values])?;
+            counts.push(per);
+        }
+        if mode == Mode::Train {
+            let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
+            let grads = gradients(&mut g, loss, &wrt)?;
+            let step = self.optimizer.uses_step().then(|| g.shared_input("step", [1]));
+            for ((id, node), grad) in params.iter().zip(grads) {
+                let mut operands = vec![*node];
+                operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));
+                operands.push(grad);
+                operands.extend(step);
+                g.push(self.optimizer.op(), &operands)?;
+            }
+        }
+        Ok((g, vec![loss], counts))
+    }
+}
