@@ -249,3 +249,31 @@ fn model_checkpoint_saves_the_best_epochs_and_a_custom_loss_is_refused_on_load()
     let e = err_text(load_model(&file, &CpuBackend));
     assert!(e.contains("my_bce") && e.contains("load_weights"), "{e}");
 }
+
+/// A model saved before the op registry moved to one module per family (commit 4a30516: Conv2D,
+/// MaxPooling2D, Flatten, Dense, Dropout, Adam, trained 2 epochs) still loads, keeps its counters and
+/// predicts what it predicted then, on every backend.
+#[test]
+fn a_model_saved_by_an_earlier_version_loads_and_predicts_the_same() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let want: Vec<f32> = std::fs::read_to_string(dir.join("cnn_before_op_families.predictions.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    // The inputs it was saved with.
+    let x = random::normal([24, 8, 8, 1], 11);
+    for device in common::backends() {
+        let mut m = load_model(dir.join("cnn_before_op_families.safetensors"), device.as_ref()).unwrap();
+        assert_eq!((m.steps(), m.epoch()), (6, 2), "{}", device.name());
+        let got = m.predict(&x, 8).unwrap();
+        assert_eq!(got.shape(), &[24, 3]);
+        common::assert_close(
+            &format!("predictions on {}", device.name()),
+            got.data(),
+            &want,
+            1e-6,
+            1e-4,
+        );
+    }
+}

@@ -28,7 +28,8 @@ impl Backend for CpuBackend {
     }
 }
 
-struct Loaded<T> {
+/// A plan loaded in a CPU session, with its arena.
+struct CpuPlan<T> {
     plan: Arc<Plan>,
     arena: Vec<T>,
 }
@@ -37,7 +38,7 @@ struct Loaded<T> {
 pub struct CpuSession<T> {
     specs: Vec<PersistentSpec>,
     persistents: Vec<Vec<T>>,
-    plans: Vec<Loaded<T>>,
+    plans: Vec<CpuPlan<T>>,
     counters: Counters,
 }
 
@@ -93,11 +94,11 @@ impl<T: Real> CpuSession<T> {
                 *a = T::of(v);
             }
         }
-        self.plans.push(Loaded { arena, plan });
+        self.plans.push(CpuPlan { arena, plan });
         Ok(PlanId(self.plans.len() - 1))
     }
 
-    fn loaded(&mut self, id: PlanId) -> Result<&mut Loaded<T>> {
+    fn loaded(&mut self, id: PlanId) -> Result<&mut CpuPlan<T>> {
         self.plans
             .get_mut(id.0)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))

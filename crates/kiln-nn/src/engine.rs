@@ -28,7 +28,7 @@ pub(crate) enum Mode {
 
 /// A plan loaded in the session, with how many values each sample adds to each metric.
 #[derive(Clone)]
-pub(crate) struct Loaded {
+pub(crate) struct CachedPlan {
     pub(crate) id: PlanId,
     pub(crate) metric_counts: Vec<usize>,
 }
@@ -54,7 +54,7 @@ pub(crate) struct Compiled {
     pub(crate) input_names: Vec<String>,
     pub(crate) output_shape: Vec<usize>,
     pub(crate) last_activation: Activation,
-    pub(crate) plans: HashMap<(Mode, usize), Loaded>,
+    pub(crate) plans: HashMap<(Mode, usize), CachedPlan>,
     pub(crate) step: u64,
     /// Epochs completed by `fit` (restored from a checkpoint).
     pub(crate) epoch: usize,
@@ -299,14 +299,14 @@ impl Compiled {
     }
 
     /// The plan for `mode` at `batch` samples, built and loaded on first use.
-    pub(crate) fn plan(&mut self, mode: Mode, batch: usize) -> Result<Loaded> {
+    pub(crate) fn plan(&mut self, mode: Mode, batch: usize) -> Result<CachedPlan> {
         if let Some(p) = self.plans.get(&(mode, batch)) {
             return Ok(p.clone());
         }
         let (graph, outputs, metric_counts) = self.build(mode, batch)?;
         let plan = Arc::new(schedule(&graph, &outputs)?);
         let id = self.session.load(plan)?;
-        let loaded = Loaded { id, metric_counts };
+        let loaded = CachedPlan { id, metric_counts };
         self.plans.insert((mode, batch), loaded.clone());
         Ok(loaded)
     }

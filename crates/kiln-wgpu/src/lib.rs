@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod kernels;
+mod record;
 pub mod session;
 pub mod shaders;
 

@@ -12,103 +12,10 @@ use kiln_graph::{
 
 use crate::context::GpuContext;
 use crate::kernels::{kernel_for, Kernel, TEXEL_ROW};
+use crate::record::{record, record_all, texel_copy_rows, Dispatch, TexelCopy, UNIFORM_STRIDE};
 
-/// Bytes between the params of consecutive steps in the uniform buffer (the largest
-/// `min_uniform_buffer_offset_alignment` wgpu allows).
-const UNIFORM_STRIDE: u64 = 256;
-
-struct Dispatch {
-    label: &'static str,
-    pipeline: Arc<wgpu::ComputePipeline>,
-    bind_group: wgpu::BindGroup,
-    grid: [u32; 3],
-    /// Texel copies of the kernel's operands, recorded right before it (outside any pass).
-    copies: Vec<TexelCopy>,
-}
-
-/// `texels` texels (16 bytes each) of `buffer` from byte `offset`, copied into `texture` in rows of
-/// `TEXEL_ROW` texels.
-struct TexelCopy {
-    buffer: wgpu::Buffer,
-    offset: u64,
-    texels: u32,
-    texture: wgpu::Texture,
-}
-
-impl TexelCopy {
-    fn record(&self, enc: &mut wgpu::CommandEncoder) {
-        let row_bytes = u64::from(TEXEL_ROW) * 16;
-        let (full, rest) = (self.texels / TEXEL_ROW, self.texels % TEXEL_ROW);
-        let source = |offset| wgpu::TexelCopyBufferInfo {
-            buffer: &self.buffer,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset,
-                bytes_per_row: Some(row_bytes as u32),
-                rows_per_image: None,
-            },
-        };
-        let extent = |width, height| wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        };
-        if full > 0 {
-            enc.copy_buffer_to_texture(
-                source(self.offset),
-                self.texture.as_image_copy(),
-                extent(TEXEL_ROW, full),
-            );
-        }
-        if rest > 0 {
-            let last_row = wgpu::TexelCopyTextureInfo {
-                origin: wgpu::Origin3d { x: 0, y: full, z: 0 },
-                ..self.texture.as_image_copy()
-            };
-            enc.copy_buffer_to_texture(
-                source(self.offset + u64::from(full) * row_bytes),
-                last_row,
-                extent(rest, 1),
-            );
-        }
-    }
-}
-
-/// Rows of the texture that holds `texels` texels. Every texture has the same shape class — full
-/// power-of-two rows, and a row count that is not a power of two (at most two spare rows) — because
-/// llvmpipe compiles a kernel once per class of the textures bound to it: with mixed classes, one
-/// Adam pipeline compiled three times on a first step.
-pub fn texel_copy_rows(texels: u32) -> u32 {
-    let rows = texels.div_ceil(TEXEL_ROW).max(3);
-    if rows.is_power_of_two() {
-        rows + 1
-    } else {
-        rows
-    }
-}
-
-/// Records `dispatches` into `enc`: runs of dispatches share a compute pass, broken where a
-/// dispatch needs its texel copies first.
-fn record_all(enc: &mut wgpu::CommandEncoder, dispatches: &[Dispatch]) {
-    let mut start = 0;
-    while start < dispatches.len() {
-        let end = (start + 1..dispatches.len())
-            .find(|&i| !dispatches[i].copies.is_empty())
-            .unwrap_or(dispatches.len());
-        for c in &dispatches[start].copies {
-            c.record(enc);
-        }
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("kiln step"),
-            timestamp_writes: None,
-        });
-        for d in &dispatches[start..end] {
-            record(&mut pass, d);
-        }
-        start = end;
-    }
-}
-
-struct Loaded {
+/// A plan loaded in a GPU session: its arena, prebuilt dispatches and readback buffer.
+struct GpuPlan {
     plan: Arc<Plan>,
     arena: wgpu::Buffer,
     dispatches: Vec<Dispatch>,
@@ -123,7 +30,7 @@ pub struct GpuSession {
     ctx: Arc<GpuContext>,
     specs: Vec<PersistentSpec>,
     persistents: Vec<wgpu::Buffer>,
-    plans: Vec<Loaded>,
+    plans: Vec<GpuPlan>,
     /// MAP_READ buffers for persistent reads, by size, so epoch-end metric reads allocate nothing.
     readbacks: std::collections::HashMap<u64, wgpu::Buffer>,
     counters: Counters,
@@ -207,14 +114,14 @@ impl GpuSession {
         map_read(&self.ctx, &staging, &[(0, (size / 4) as usize)]).map(|mut v| v.pop().expect("one range requested"))
     }
 
-    fn loaded(&self, id: PlanId) -> Result<&Loaded> {
+    fn loaded(&self, id: PlanId) -> Result<&GpuPlan> {
         self.plans
             .get(id.0)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))
     }
 
     /// Writes the plan's inputs into its arena (queued before the next submit).
-    fn upload(&self, loaded: &Loaded, inputs: &[(&str, &[f32])]) -> Result<()> {
+    fn upload(&self, loaded: &GpuPlan, inputs: &[(&str, &[f32])]) -> Result<()> {
         for (offset, data) in loaded.plan.match_inputs(inputs)? {
             if !data.is_empty() {
                 self.ctx
@@ -268,7 +175,7 @@ impl GpuSession {
 }
 
 /// Records the copy of the plan's outputs into its readback buffer.
-fn copy_outputs(loaded: &Loaded, enc: &mut wgpu::CommandEncoder) {
+fn copy_outputs(loaded: &GpuPlan, enc: &mut wgpu::CommandEncoder) {
     if let Some(rb) = &loaded.readback {
         let mut at = 0u64;
         for r in &loaded.plan.outputs {
@@ -277,14 +184,6 @@ fn copy_outputs(loaded: &Loaded, enc: &mut wgpu::CommandEncoder) {
             at += (r.len() * 4) as u64;
         }
     }
-}
-
-/// Records one dispatch into `pass`.
-fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
-    pass.insert_debug_marker(d.label);
-    pass.set_pipeline(&d.pipeline);
-    pass.set_bind_group(0, &d.bind_group, &[]);
-    pass.dispatch_workgroups(d.grid[0], d.grid[1], d.grid[2]);
 }
 
 /// Maps `buffer`, waits for the GPU, and copies out each `(offset, len)` range, counted in `T`s.
@@ -468,7 +367,7 @@ impl Session for GpuSession {
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             )
         });
-        self.plans.push(Loaded {
+        self.plans.push(GpuPlan {
             plan,
             arena,
             dispatches,
