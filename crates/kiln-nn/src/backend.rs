@@ -1,9 +1,12 @@
 //! Keras-backend-style helpers for user-composed losses and metrics (`K.binary_crossentropy`,
-//! `K.mean`, ...), written over graph ops so autodiff differentiates them.
+//! `K.mean`, ...), written over graph ops so autodiff differentiates them. The module mirrors
+//! `keras.backend`, which user programs import as `K` (`use kiln::nn::backend as k`); it has nothing
+//! to do with the devices, which implement kiln-graph's `Backend` trait.
 
 use kiln_graph::{Graph, NodeId, Result};
 
-use crate::loss::EPSILON;
+/// Keras' fuzz factor (`keras.backend.epsilon()`): probabilities are clipped to `[EPSILON, 1 - EPSILON]` before a logarithm.
+pub const EPSILON: f32 = 1e-7;
 
 /// Elementwise binary cross-entropy of probabilities `output` against `target`, clipped as Keras
 /// clips: `-(t·log p + (1 - t)·log(1 - p))` with `p` in `[1e-7, 1 - 1e-7]`.

@@ -17,7 +17,42 @@ use crate::network::{Network, Source};
 use crate::saving::{self, Named, SavedModel};
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
 
-use crate::model::{Inputs, Weight};
+/// The x of `fit`, `evaluate` and `predict`: one array per model input, in the order of the
+/// model's inputs (Keras' `model.fit([x1, x2], y)`).
+#[derive(Clone, Debug)]
+pub struct Inputs<'a>(pub Vec<&'a Tensor>);
+
+impl<'a> From<&'a Tensor> for Inputs<'a> {
+    fn from(t: &'a Tensor) -> Self {
+        Inputs(vec![t])
+    }
+}
+
+impl<'a, const N: usize> From<[&'a Tensor; N]> for Inputs<'a> {
+    fn from(ts: [&'a Tensor; N]) -> Self {
+        Inputs(ts.to_vec())
+    }
+}
+
+impl<'a> From<&'a [Tensor]> for Inputs<'a> {
+    fn from(ts: &'a [Tensor]) -> Self {
+        Inputs(ts.iter().collect())
+    }
+}
+
+impl<'a> From<&'a Vec<Tensor>> for Inputs<'a> {
+    fn from(ts: &'a Vec<Tensor>) -> Self {
+        Inputs(ts.iter().collect())
+    }
+}
+
+/// One parameter of a model: its path-like name (`dense_1/kernel`), shape and values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Weight {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Mode {

@@ -10,8 +10,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::callbacks::{Callback, Control, SharedCallback};
-use crate::engine::{Batch, Mode};
-use crate::model::{Inputs, Training};
+use crate::engine::{Batch, Inputs, Mode};
+use crate::model::Training;
 use crate::progress::EpochProgress;
 use crate::{History, Model};
 

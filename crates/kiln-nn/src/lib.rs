@@ -4,6 +4,7 @@
 
 mod activation;
 pub mod backend;
+mod by_name;
 mod callbacks;
 pub mod doctor;
 mod engine;
@@ -24,6 +25,7 @@ mod sequential;
 
 pub use activation::Activation;
 pub use callbacks::{Callback, Control, EarlyStopping, ModelCheckpoint, SharedCallback};
+pub use engine::{Inputs, Weight};
 pub use fit::FitOptions;
 pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
@@ -34,7 +36,7 @@ pub use layers::{
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
-pub use model::{Inputs, Model, Training, Weight};
+pub use model::{load_model, Model, Training};
 pub use optimizer::Optimizer;
-pub use saving::{load_model, Precision};
+pub use saving::Precision;
 pub use sequential::Sequential;

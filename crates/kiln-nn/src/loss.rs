@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::layers::LayerOut;
 use crate::Activation;
 
-/// Keras' fuzz factor: probabilities are clipped to `[EPSILON, 1 - EPSILON]` before a logarithm.
-pub const EPSILON: f32 = 1e-7;
+pub use crate::backend::EPSILON;
 
 /// The signature of a user-composed loss: `(graph, y_true, y_pred) -> loss` (any shape; its mean
 /// is the batch loss).
@@ -25,7 +24,7 @@ pub struct CustomLoss {
     f: Arc<LossFn>,
 }
 
-crate::saving::saved_by_name!(CustomLoss, "loss");
+crate::by_name::saved_by_name!(CustomLoss, "loss");
 
 impl fmt::Debug for CustomLoss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -30,7 +30,7 @@ pub struct CustomMetric {
     f: Arc<MetricFn>,
 }
 
-crate::saving::saved_by_name!(CustomMetric, "metric");
+crate::by_name::saved_by_name!(CustomMetric, "metric");
 
 impl fmt::Debug for CustomMetric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

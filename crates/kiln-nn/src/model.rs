@@ -9,48 +9,11 @@ use kiln_graph::{Backend, Counters, Error, KernelTime, PersistentId, PersistentK
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::engine::{Batch, Compiled, Mode};
+use crate::engine::{Batch, Compiled, Inputs, Mode, Weight};
 use crate::functional::{self, SymbolicTensor};
 use crate::network::Network;
 use crate::saving::{self, Precision};
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
-
-/// The x of `fit`, `evaluate` and `predict`: one array per model input, in the order of the
-/// model's inputs (Keras' `model.fit([x1, x2], y)`).
-#[derive(Clone, Debug)]
-pub struct Inputs<'a>(pub Vec<&'a Tensor>);
-
-impl<'a> From<&'a Tensor> for Inputs<'a> {
-    fn from(t: &'a Tensor) -> Self {
-        Inputs(vec![t])
-    }
-}
-
-impl<'a, const N: usize> From<[&'a Tensor; N]> for Inputs<'a> {
-    fn from(ts: [&'a Tensor; N]) -> Self {
-        Inputs(ts.to_vec())
-    }
-}
-
-impl<'a> From<&'a [Tensor]> for Inputs<'a> {
-    fn from(ts: &'a [Tensor]) -> Self {
-        Inputs(ts.iter().collect())
-    }
-}
-
-impl<'a> From<&'a Vec<Tensor>> for Inputs<'a> {
-    fn from(ts: &'a Vec<Tensor>) -> Self {
-        Inputs(ts.iter().collect())
-    }
-}
-
-/// One parameter of a model: its path-like name (`dense_1/kernel`), shape and values.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Weight {
-    pub name: String,
-    pub shape: Vec<usize>,
-    pub values: Vec<f32>,
-}
 
 /// A compiled-once model: a network of layers, a loss, metrics and an optimizer, on one device.
 /// Build one with [`crate::Sequential`] or, for several inputs or branches, with the functional
@@ -438,4 +401,25 @@ impl Training<'_> {
     pub fn save(&mut self, path: &std::path::Path) -> Result<()> {
         self.c.save(path, None)
     }
+}
+
+/// Rebuilds the model saved at `path` on `device`: architecture, compile settings, parameters,
+/// optimizer state, step and epoch counts. `path` is a file, or a directory holding
+/// `model.safetensors`.
+pub fn load_model(path: impl AsRef<std::path::Path>, device: &dyn Backend) -> Result<Model> {
+    let (file, saved) = saving::ModelFile::read(path.as_ref())?;
+    let bad = |e: Error| Error::Io {
+        path: file.path().display().to_string(),
+        message: format!("model description: {e}"),
+    };
+    let (seed, step, epoch) = (saved.seed, saved.step, saved.epoch);
+    let (optimizer, loss, metrics) = (saved.optimizer, saved.loss.clone(), saved.metrics.clone());
+    let network = saved.network(file.path())?;
+    network.shapes().map_err(bad)?;
+    let mut model = Model::from_network(network, seed);
+    model.compile(device, optimizer, loss, &metrics)?;
+    let wanted = model.saved_tensor_specs(&[PersistentKind::Parameter, PersistentKind::OptimizerState]);
+    let values = file.tensors(&wanted)?;
+    model.restore(&wanted, values, step, epoch)?;
+    Ok(model)
 }

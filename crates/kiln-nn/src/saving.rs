@@ -10,12 +10,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use kiln_graph::{Backend, Error, PersistentKind, Result};
+use kiln_graph::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerConfig;
-use crate::model::Model;
 use crate::network::{Application, Network, Source};
 use crate::{Loss, Metric, Optimizer};
 
@@ -24,30 +23,6 @@ const FORMAT_KEY: &str = "kiln.format";
 const FORMAT: &str = "1";
 /// Metadata key of the model JSON (absent in weights-only files).
 const MODEL_KEY: &str = "kiln.model";
-
-/// Serialises user code (a custom loss or metric) by its name; reading it back fails with the
-/// way out, since a file cannot hold code.
-macro_rules! saved_by_name {
-    ($t:ty, $what:literal) => {
-        impl serde::Serialize for $t {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_str(&self.name)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $t {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let name = <String as serde::Deserialize>::deserialize(d)?;
-                Err(<D::Error as serde::de::Error>::custom(format!(
-                    "the {} `{name}` is user code, which a file cannot hold: build the model in code and call \
-                     load_weights",
-                    $what
-                )))
-            }
-        }
-    };
-}
-pub(crate) use saved_by_name;
 
 /// Precision of a weights file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -95,7 +70,7 @@ impl SavedModel {
     }
 
     /// The network, with every reference checked: a layer reads model inputs or earlier layers.
-    fn network(self, path: &Path) -> Result<Network> {
+    pub fn network(self, path: &Path) -> Result<Network> {
         let mut nodes = Vec::with_capacity(self.layers.len());
         let valid = |s: &Source, before: usize| match *s {
             Source::Input(i) => i < self.inputs.len(),
@@ -305,33 +280,37 @@ pub(crate) fn load_tensors(path: &Path, wanted: &[(String, Vec<usize>)]) -> Resu
         .collect()
 }
 
-/// Rebuilds the model saved at `path` on `device`: architecture, compile settings, parameters,
-/// optimizer state, step and epoch counts. `path` is a file, or a directory holding
-/// `model.safetensors`.
-pub fn load_model(path: impl AsRef<Path>, device: &dyn Backend) -> Result<Model> {
-    let path = model_path(path.as_ref());
-    let file = File::read(&path)?;
-    let (tensors, metadata) = file.parse()?;
-    let json = metadata.get(MODEL_KEY).ok_or_else(|| {
-        io(
-            &path,
-            "holds weights only: build the model in code and call load_weights",
-        )
-    })?;
-    let saved: SavedModel = serde_json::from_str(json).map_err(|e| io(&path, format!("model description: {e}")))?;
-    let (seed, step, epoch) = (saved.seed, saved.step, saved.epoch);
-    let (optimizer, loss, metrics) = (saved.optimizer, saved.loss.clone(), saved.metrics.clone());
-    let network = saved.network(&path)?;
-    network
-        .shapes()
-        .map_err(|e| io(&path, format!("model description: {e}")))?;
-    let mut model = Model::from_network(network, seed);
-    model.compile(device, optimizer, loss, &metrics)?;
-    let wanted = model.saved_tensor_specs(&[PersistentKind::Parameter, PersistentKind::OptimizerState]);
-    let values = wanted
-        .iter()
-        .map(|(name, shape)| tensor(&tensors, &path, name, shape))
-        .collect::<Result<Vec<_>>>()?;
-    model.restore(&wanted, values, step, epoch)?;
-    Ok(model)
+/// A model file read whole: its tensors are fetched by name once the model it describes is built.
+pub(crate) struct ModelFile {
+    file: File,
+}
+
+impl ModelFile {
+    /// Reads the model file at `path` (or `path/model.safetensors`) and its description.
+    pub fn read(path: &Path) -> Result<(Self, SavedModel)> {
+        let file = File::read(&model_path(path))?;
+        let (_, metadata) = file.parse()?;
+        let json = metadata.get(MODEL_KEY).ok_or_else(|| {
+            io(
+                &file.path,
+                "holds weights only: build the model in code and call load_weights",
+            )
+        })?;
+        let saved = serde_json::from_str(json).map_err(|e| io(&file.path, format!("model description: {e}")))?;
+        Ok((ModelFile { file }, saved))
+    }
+
+    /// The file's path, for errors.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The tensors `wanted` (name and shape).
+    pub fn tensors(&self, wanted: &[(String, Vec<usize>)]) -> Result<Vec<Vec<f32>>> {
+        let (tensors, _) = self.file.parse()?;
+        wanted
+            .iter()
+            .map(|(name, shape)| tensor(&tensors, &self.file.path, name, shape))
+            .collect()
+    }
 }
