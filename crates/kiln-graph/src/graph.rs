@@ -1,6 +1,6 @@
 //! The static graph builder: nodes are appended in dependency order and shape-checked on the way in.
 
-use crate::ops::{ElementwiseOp, Leaf, MatMulOp, ReduceOp, StepOp};
+use crate::ops::{ElementwiseOp, Leaf, MatMulOp, ReduceOp};
 use crate::{Error, Op, PersistentId, PersistentSpec, Result, Shape};
 
 /// Handle of a node in a [`Graph`].
@@ -46,8 +46,8 @@ impl Graph {
         self.training
     }
 
-    /// The input `name`, created on first use and shared after (the step counter that the
-    /// optimizer and every dropout read).
+    /// The input `name`, created on first use and shared after (a step counter that several
+    /// ops read, say).
     pub fn shared_input(&mut self, name: &str, shape: impl Into<Shape>) -> NodeId {
         let found = self
             .nodes
@@ -57,20 +57,6 @@ impl Graph {
             Some(i) => NodeId(i),
             None => self.input(name, shape),
         }
-    }
-
-    /// Inverted dropout of `x` at `rate`, masked by a hash of `seed`, the step counter and the
-    /// element index. Each dropout in a graph mixes its position into the seed, so two layers never
-    /// share a mask.
-    pub fn dropout(&mut self, x: NodeId, rate: f32, seed: u32) -> Result<NodeId> {
-        let earlier = self
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
-            .count() as u32;
-        let step = self.shared_input("step", [1]);
-        let seed = seed ^ crate::lowbias32(earlier.wrapping_add(0x9e37_79b9));
-        self.push(ElementwiseOp::Dropout { rate, seed }, &[x, step])
     }
 
     /// All nodes, in creation order.

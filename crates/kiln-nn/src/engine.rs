@@ -11,6 +11,7 @@ use kiln_graph::{
     UpdateOp,
 };
 
+use crate::feeds::Feed;
 use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
@@ -129,7 +130,7 @@ impl Batch {
             .map(String::as_str)
             .zip(self.xs.iter().map(Vec::as_slice))
             .collect();
-        f.push(("y", &self.y));
+        f.push((Feed::LABELS, &self.y));
         f
     }
 }
@@ -385,7 +386,7 @@ impl Compiled {
         }
         let mut y_shape = vec![batch];
         y_shape.extend(self.loss.label_shape(&self.output_shape));
-        let y = g.input("y", y_shape);
+        let y = g.input(Feed::LABELS, y_shape);
         let loss = self.loss.build(&mut g, out, self.last_activation, y)?;
         // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
         let weighted = g.scale(loss, batch as f32)?;
@@ -401,7 +402,7 @@ impl Compiled {
         if mode == Mode::Train {
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
-            let step = self.optimizer.uses_step().then(|| g.shared_input("step", [1]));
+            let step = self.optimizer.uses_step().then(|| Feed::step(&mut g));
             for ((id, node), grad) in params.iter().zip(grads) {
                 let mut operands = vec![*node];
                 operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));

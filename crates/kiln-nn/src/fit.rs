@@ -11,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::callbacks::{Callback, Control, SharedCallback};
 use crate::engine::{Batch, Inputs, Mode};
+use crate::feeds::Feed;
 use crate::model::Training;
 use crate::progress::EpochProgress;
 use crate::{History, Model};
@@ -203,7 +204,7 @@ impl Model {
                 c.step += 1;
                 let step = [c.step as f32];
                 let mut feeds = batch.feeds(&c.input_names);
-                feeds.push(("step", &step));
+                feeds.push((Feed::STEP, &step));
                 c.session.run(plan.id, &feeds)?;
                 let loss = if options.record_batch_loss || progress.wants_loss() {
                     Some(c.session.read_outputs(plan.id)?[0][0])

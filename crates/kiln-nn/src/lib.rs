@@ -8,6 +8,7 @@ mod by_name;
 mod callbacks;
 pub mod doctor;
 mod engine;
+mod feeds;
 mod fit;
 pub mod functional;
 mod history;

@@ -10,6 +10,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::engine::{Batch, Compiled, Inputs, Mode, Weight};
+use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
 use crate::network::Network;
 use crate::saving::{self, Precision};
@@ -143,7 +144,7 @@ impl Model {
             metrics,
             loss,
             optimizer,
-            input_names: (0..shapes.inputs.len()).map(|i| format!("x{i}")).collect(),
+            input_names: (0..shapes.inputs.len()).map(Feed::x).collect(),
             input_shapes: shapes.inputs,
             output_shape: shapes.output,
             last_activation,
@@ -288,8 +289,8 @@ impl Model {
             .map(String::as_str)
             .zip(x.0.iter().map(|t| t.data()))
             .collect();
-        feeds.push(("y", y.data()));
-        feeds.push(("step", &step));
+        feeds.push((Feed::LABELS, y.data()));
+        feeds.push((Feed::STEP, &step));
         c.session.run(plan.id, &feeds)?;
         Ok(c.session.read_outputs(plan.id)?[0][0])
     }
@@ -307,7 +308,7 @@ impl Model {
         let rows: Vec<usize> = (0..y.rows()).collect();
         batch.gather(&x, Some(y), &rows);
         let mut feeds = batch.feeds(&c.input_names);
-        feeds.push(("step", &step));
+        feeds.push((Feed::STEP, &step));
         c.session.profile(plan.id, &feeds)
     }
 

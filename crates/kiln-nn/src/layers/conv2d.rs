@@ -1,4 +1,4 @@
-//! `Conv2D`, `MaxPooling2D` and `Flatten` on channels-last (NHWC) images, as Keras has them.
+//! `Conv2D` and `MaxPooling2D` on channels-last (NHWC) images, as Keras has them.
 //!
 //! A convolution is im2col (windows as rows) times the kernel viewed as a `[kh·kw·c, filters]`
 //! matrix, so the scheduler fuses its bias and activation into the matmul epilogue and the GPU
@@ -236,85 +236,5 @@ impl Layer for MaxPooling2D {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
         Ok(plain(g.push(ConvOp::MaxPool2d { window: w }, &[xs[0]])?))
-    }
-}
-
-/// Keras' `Flatten`: each sample to one axis.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Flatten;
-
-impl Flatten {
-    /// The flattening layer.
-    pub fn new() -> Self {
-        Flatten
-    }
-}
-
-impl Layer for Flatten {
-    fn config(&self) -> LayerConfig {
-        LayerConfig::Flatten(self.clone())
-    }
-
-    fn kind(&self) -> &'static str {
-        "flatten"
-    }
-
-    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
-        Ok(vec![single("Flatten", inputs)?.iter().product()])
-    }
-
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
-        let dims = g.shape(xs[0])?.dims().to_vec();
-        let flat = Shape::new([dims[0], dims[1..].iter().product()]);
-        Ok(plain(g.push(LayoutOp::Reshape { shape: flat }, &[xs[0]])?))
-    }
-}
-
-/// Keras' `Reshape(target_shape)`: each sample to `target` (same number of values).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Reshape {
-    target: Vec<usize>,
-}
-
-impl Reshape {
-    /// Samples reshaped to `target`.
-    pub fn new(target: impl Into<Vec<usize>>) -> Self {
-        Reshape { target: target.into() }
-    }
-}
-
-impl Layer for Reshape {
-    fn config(&self) -> LayerConfig {
-        LayerConfig::Reshape(self.clone())
-    }
-
-    fn kind(&self) -> &'static str {
-        "reshape"
-    }
-
-    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
-        let input = single("Reshape", inputs)?;
-        let (from, to) = (input.iter().product::<usize>(), self.target.iter().product::<usize>());
-        if from != to {
-            return Err(Error::invalid(
-                "Reshape",
-                format!(
-                    "samples {input:?} hold {from} values, the target {:?} holds {to}",
-                    self.target
-                ),
-            ));
-        }
-        Ok(self.target.clone())
-    }
-
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
-        let mut shape = vec![g.shape(xs[0])?.dims()[0]];
-        shape.extend(&self.target);
-        Ok(plain(g.push(
-            LayoutOp::Reshape {
-                shape: Shape::new(shape),
-            },
-            &[xs[0]],
-        )?))
     }
 }

@@ -1,9 +1,10 @@
 //! Dropout, as Keras' `Dropout(rate)`.
 
-use kiln_graph::{Error, Graph, NodeId, Result};
+use kiln_graph::{lowbias32, ElementwiseOp, Error, Graph, NodeId, Op, Result, StepOp};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut};
+use crate::feeds::Feed;
 
 /// During training, zeroes each input with probability `rate` and scales the others by
 /// `1 / (1 - rate)`; evaluation and prediction pass the inputs through unchanged. The mask is
@@ -53,6 +54,17 @@ impl Layer for Dropout {
         if !g.training() || self.rate == 0.0 {
             return Ok(plain(xs[0]));
         }
-        Ok(plain(g.dropout(xs[0], self.rate, self.seed)?))
+        // Each dropout of a graph mixes its position into the seed, so two layers never share a mask.
+        let earlier = g
+            .nodes()
+            .iter()
+            .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
+            .count() as u32;
+        let seed = self.seed ^ lowbias32(earlier.wrapping_add(0x9e37_79b9));
+        let step = Feed::step(g);
+        Ok(plain(g.push(
+            ElementwiseOp::Dropout { rate: self.rate, seed },
+            &[xs[0], step],
+        )?))
     }
 }

@@ -6,13 +6,15 @@ mod dense;
 mod dropout;
 mod embedding;
 mod mean;
+mod reshape;
 
 pub use concatenate::Concatenate;
-pub use conv2d::{Conv2D, Flatten, MaxPooling2D, Padding, Reshape};
+pub use conv2d::{Conv2D, MaxPooling2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
+pub use reshape::{Flatten, Reshape};
 
 use std::sync::Arc;
 

@@ -1,0 +1,87 @@
+//! `Flatten` and `Reshape`: the same values under another per-sample shape (views in the arena; the
+//! scheduler gives them no step).
+
+use kiln_graph::{Error, Graph, LayoutOp, NodeId, Result, Shape};
+use serde::{Deserialize, Serialize};
+
+use super::{plain, single, Layer, LayerConfig, LayerOut};
+
+/// Keras' `Flatten`: each sample to one axis.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Flatten;
+
+impl Flatten {
+    /// The flattening layer.
+    pub fn new() -> Self {
+        Flatten
+    }
+}
+
+impl Layer for Flatten {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Flatten(self.clone())
+    }
+
+    fn kind(&self) -> &'static str {
+        "flatten"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        Ok(vec![single("Flatten", inputs)?.iter().product()])
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        let dims = g.shape(xs[0])?.dims().to_vec();
+        let flat = Shape::new([dims[0], dims[1..].iter().product()]);
+        Ok(plain(g.push(LayoutOp::Reshape { shape: flat }, &[xs[0]])?))
+    }
+}
+
+/// Keras' `Reshape(target_shape)`: each sample to `target` (same number of values).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reshape {
+    target: Vec<usize>,
+}
+
+impl Reshape {
+    /// Samples reshaped to `target`.
+    pub fn new(target: impl Into<Vec<usize>>) -> Self {
+        Reshape { target: target.into() }
+    }
+}
+
+impl Layer for Reshape {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Reshape(self.clone())
+    }
+
+    fn kind(&self) -> &'static str {
+        "reshape"
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = single("Reshape", inputs)?;
+        let (from, to) = (input.iter().product::<usize>(), self.target.iter().product::<usize>());
+        if from != to {
+            return Err(Error::invalid(
+                "Reshape",
+                format!(
+                    "samples {input:?} hold {from} values, the target {:?} holds {to}",
+                    self.target
+                ),
+            ));
+        }
+        Ok(self.target.clone())
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+        let mut shape = vec![g.shape(xs[0])?.dims()[0]];
+        shape.extend(&self.target);
+        Ok(plain(g.push(
+            LayoutOp::Reshape {
+                shape: Shape::new(shape),
+            },
+            &[xs[0]],
+        )?))
+    }
+}
