@@ -22,8 +22,6 @@ pub struct Node {
 pub struct Graph {
     nodes: Vec<Node>,
     persistents: Vec<PersistentSpec>,
-    /// Whether this is a training graph: layers like dropout act only then.
-    training: bool,
 }
 
 impl Graph {
@@ -32,18 +30,7 @@ impl Graph {
         Graph {
             nodes: Vec::new(),
             persistents,
-            training: false,
         }
-    }
-
-    /// Marks the graph as a training graph (or not); see [`Graph::training`].
-    pub fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
-
-    /// True while building a training step: dropout drops only then.
-    pub fn training(&self) -> bool {
-        self.training
     }
 
     /// The input `name`, created on first use and shared after (a step counter that several

@@ -351,7 +351,6 @@ impl Compiled {
     /// accumulation; then for training the gradients and the optimizer's in-place updates.
     pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
         let mut g = Graph::new(self.specs.clone());
-        g.set_training(mode == Mode::Train);
         let inputs: Vec<NodeId> = self
             .input_names
             .iter()
@@ -375,7 +374,7 @@ impl Compiled {
                     Source::Node(j) => outs[j].output,
                 })
                 .collect();
-            outs.push(app.layer.build(&mut g, &xs, &nodes)?);
+            outs.push(app.layer.build(&mut g, &xs, &nodes, mode == Mode::Train)?);
         }
         let out = match self.network.output.expect("compile checked the model has an output") {
             Source::Node(j) => outs[j],

@@ -53,7 +53,7 @@ impl Layer for Concatenate {
         Ok(out)
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let axis = g.shape(xs[0])?.rank() - 1;
         let mut out = xs[0];
         for &x in &xs[1..] {

@@ -149,7 +149,7 @@ impl Layer for Conv2D {
         self.activation
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
         let cols = g.push(ConvOp::Im2Col { window: w }, &[xs[0]])?;
@@ -232,7 +232,7 @@ impl Layer for MaxPooling2D {
         Ok(vec![w.out_h, w.out_w, input[2]])
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
         Ok(plain(g.push(ConvOp::MaxPool2d { window: w }, &[xs[0]])?))

@@ -101,7 +101,7 @@ impl Layer for Dense {
         self.activation
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let mut z = g.matmul(xs[0], params[0], false, false)?;
         if self.use_bias {
             z = g.bias_add(z, params[1])?;

@@ -50,8 +50,8 @@ impl Layer for Dropout {
         Ok(single("dropout", inputs)?.to_vec())
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
-        if !g.training() || self.rate == 0.0 {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], training: bool) -> Result<LayerOut> {
+        if !training || self.rate == 0.0 {
             return Ok(plain(xs[0]));
         }
         // Each dropout of a graph mixes its position into the seed, so two layers never share a mask.

@@ -85,7 +85,7 @@ impl Layer for Embedding {
         }
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         Ok(plain(g.push(EmbeddingOp::Lookup, &[params[0], xs[0]])?))
     }
 }

@@ -45,7 +45,7 @@ impl Layer for Mean {
         Ok(out)
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         Ok(plain(g.push(ReduceOp::Mean { axis: self.axis }, &[xs[0]])?))
     }
 }
@@ -81,7 +81,7 @@ impl Layer for GlobalAveragePooling1D {
         Ok(vec![input[1]])
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         Ok(plain(g.push(ReduceOp::Mean { axis: 1 }, &[xs[0]])?))
     }
 }
@@ -118,7 +118,7 @@ impl Layer for GlobalAveragePooling2D {
         Ok(vec![input[2]])
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         // Height, then width (which has become axis 1).
         let rows = g.push(ReduceOp::Mean { axis: 1 }, &[xs[0]])?;
         Ok(plain(g.push(ReduceOp::Mean { axis: 1 }, &[rows])?))

@@ -111,8 +111,9 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
     }
 
     /// Adds the layer to `g`: `xs` are the batched inputs, `params` the nodes of the parameters
-    /// declared by [`Layer::params`], in the same order.
-    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId]) -> Result<LayerOut>;
+    /// declared by [`Layer::params`], in the same order; `training` is Keras' `call(..., training)`:
+    /// true in a training step's graph (dropout drops only then), false for evaluation and prediction.
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> Result<LayerOut>;
 }
 
 /// The one input of a single-input layer, or an error naming the layer.

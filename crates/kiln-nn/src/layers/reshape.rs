@@ -30,7 +30,7 @@ impl Layer for Flatten {
         Ok(vec![single("Flatten", inputs)?.iter().product()])
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let flat = Shape::new([dims[0], dims[1..].iter().product()]);
         Ok(plain(g.push(LayoutOp::Reshape { shape: flat }, &[xs[0]])?))
@@ -74,7 +74,7 @@ impl Layer for Reshape {
         Ok(self.target.clone())
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId]) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let mut shape = vec![g.shape(xs[0])?.dims()[0]];
         shape.extend(&self.target);
         Ok(plain(g.push(
