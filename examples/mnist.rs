@@ -31,7 +31,7 @@ pub fn cnn() -> Sequential {
 
 /// Images as `[n, 28, 28, 1]` in [0, 1].
 pub fn images(t: &Tensor) -> Result<Tensor> {
-    t.map(|p| p / 255.0).reshape([t.rows(), 28, 28, 1])
+    Ok(t.map(|p| p / 255.0).reshape([t.rows(), 28, 28, 1])?)
 }
 
 /// Trains for `epochs` (validating on the test digits each epoch) and returns the model, its

@@ -12,17 +12,17 @@ pub use kiln_graph as graph;
 pub use kiln_nn as nn;
 pub use kiln_wgpu as wgpu;
 
-pub use kiln_graph::{Error, Result};
 pub use kiln_nn::load_model;
+pub use kiln_nn::{Error, Result};
 
 /// What a training program needs.
 pub mod prelude {
     pub use crate::Device;
     pub use kiln_data::{datasets, random, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor};
-    pub use kiln_graph::{Error, Result};
     pub use kiln_nn::{
         load_model, Activation, Call, Concatenate, Conv2D, Dense, Dropout, EarlyStopping, Embedding, Evaluation,
         FitOptions, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, History, Input, Layer, Loss, MaxPooling2D,
         Mean, Metric, Model, ModelCheckpoint, Optimizer, Padding, Precision, Reshape, Sequential,
     };
+    pub use kiln_nn::{Error, Result};
 }

@@ -1,8 +1,8 @@
 //! The doctor: every check has a test for its error and one for the nearby legitimate case that
 //! must pass untouched; the two warnings are raised, printed and kept on the History.
 
-use kiln::graph::Error;
 use kiln::prelude::*;
+use kiln::Error;
 
 /// `units` outputs with `activation` on 4 features, compiled with `loss` on the CPU.
 fn model(units: usize, activation: Activation, loss: Loss) -> Result<Sequential> {

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use kiln::cpu::CpuBackend;
-use kiln::graph::{Backend, Result};
+use kiln::graph::Backend;
 use kiln::nn::{Callback, Control, EarlyStopping, Training};
 use kiln::prelude::*;
 

@@ -4,9 +4,9 @@
 
 mod common;
 
-use kiln::graph::Error;
 use kiln::nn::{Call, Concatenate, Input, Mean, Model};
 use kiln::prelude::*;
+use kiln::Error;
 
 /// x1 `[n, 10]`, x2 `[n, 5, 2]` (a short sequence of pairs) and three tags: one read from each
 /// input, and one that needs both.

@@ -15,8 +15,8 @@ mod seed_001;
 mod seed_002;
 
 use kiln::cpu::CpuBackend;
-use kiln::graph::Error;
 use kiln::prelude::*;
+use kiln::Error;
 
 /// Iris, standardised on its training split.
 fn iris() -> (Tensor, Tensor, Tensor, Tensor) {

@@ -134,7 +134,7 @@ fn main() -> ExitCode {
         if !wanted(&backend) {
             continue;
         }
-        let open = || GpuBackend::open(info.backend, &info.name).map(Device::Gpu);
+        let open = || Ok(GpuBackend::open(info.backend, &info.name).map(Device::Gpu)?);
         devices.push(run_device(backend, info.name.clone(), &open, &args, settings));
     }
     if devices.is_empty() {

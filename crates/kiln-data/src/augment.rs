@@ -1,6 +1,6 @@
 //! Data augmentation for images: shifted copies, the cheapest way to stretch a small training set.
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 
 use crate::{random, Tensor};
 

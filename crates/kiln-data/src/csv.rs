@@ -1,6 +1,6 @@
 //! CSV reading: one header line, numeric cells, one column chosen as the label or target.
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 
 use crate::Tensor;
 

@@ -1,7 +1,7 @@
 //! The datasets bundled with Kiln (see `data/README.md` for sources and licences), split as their
 //! export documents: the first 80% of rows train, the rest test.
 
-use kiln_graph::Result;
+use crate::Result;
 
 use crate::csv::parse_csv;
 use crate::idx::parse_idx;

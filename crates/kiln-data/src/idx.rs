@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 
 use crate::Tensor;
 

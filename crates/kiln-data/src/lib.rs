@@ -3,6 +3,7 @@
 pub mod augment;
 pub mod csv;
 pub mod datasets;
+mod error;
 pub mod idx;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
@@ -15,6 +16,7 @@ pub mod tensor;
 pub use augment::shifted_copies;
 pub use csv::{parse_csv, read_csv, Table};
 pub use datasets::Dataset;
+pub use error::{Error, Result};
 pub use idx::{parse_idx, read_idx};
 pub use npy::{parse_npy, read_npy};
 pub use split::train_test_split;
@@ -22,8 +24,8 @@ pub use standardize::Standardizer;
 pub use tensor::Tensor;
 
 /// The bytes of the file at `path`, or an I/O error naming it.
-pub(crate) fn read_bytes(path: &std::path::Path) -> kiln_graph::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| kiln_graph::Error::Io {
+pub(crate) fn read_bytes(path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| crate::Error::Io {
         path: path.display().to_string(),
         message: e.to_string(),
     })
@@ -31,12 +33,12 @@ pub(crate) fn read_bytes(path: &std::path::Path) -> kiln_graph::Result<Vec<u8>> 
 
 /// One-hot encodes integer labels into `[rows, classes]`; errors on a label outside `0..classes`
 /// or one that is not an integer.
-pub fn to_categorical(labels: &Tensor, classes: usize) -> kiln_graph::Result<Tensor> {
+pub fn to_categorical(labels: &Tensor, classes: usize) -> crate::Result<Tensor> {
     let n = labels.data().len();
     let mut out = vec![0.0; n * classes];
     for (i, &l) in labels.data().iter().enumerate() {
         if l.fract() != 0.0 || l < 0.0 || l as usize >= classes {
-            return Err(kiln_graph::Error::Data(format!(
+            return Err(crate::Error::Data(format!(
                 "to_categorical: label {l} at row {i} is not an integer in 0..{classes}"
             )));
         }

@@ -13,10 +13,10 @@ where
     S: Data<Elem = A>,
     D: Dimension,
 {
-    type Error = kiln_graph::Error;
+    type Error = crate::Error;
 
     /// Errors only where a tensor cannot hold the array's shape.
-    fn try_from(a: &ArrayBase<S, D>) -> kiln_graph::Result<Self> {
+    fn try_from(a: &ArrayBase<S, D>) -> crate::Result<Self> {
         let data: Vec<f32> = a.iter().map(|v| v.as_()).collect();
         Tensor::new(a.shape().to_vec(), data)
     }

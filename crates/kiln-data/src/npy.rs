@@ -2,7 +2,7 @@
 //! header length, a Python-dict header (`descr`, `fortran_order`, `shape`), then the raw data.
 //! Elements of type f32, f64, i32, i64 and u8 (either byte order) are read into an f32 tensor.
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 
 use crate::Tensor;
 

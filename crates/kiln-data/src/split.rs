@@ -1,6 +1,6 @@
 //! `train_test_split`, as scikit-learn's: a seeded shuffle, then the first part for training.
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;

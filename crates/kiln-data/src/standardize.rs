@@ -1,6 +1,6 @@
 //! Feature standardisation fitted on training data only, so test data never leaks into it.
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 
 use crate::Tensor;
 

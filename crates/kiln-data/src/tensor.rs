@@ -1,6 +1,6 @@
 //! A host tensor: a shape and contiguous row-major f32 data.
 
-use kiln_graph::{Error, Result};
+use crate::{Error, Result};
 
 /// Host-side data for fit, evaluate and predict. The first axis is the sample axis.
 #[derive(Clone, Debug, PartialEq)]

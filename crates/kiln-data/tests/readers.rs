@@ -13,7 +13,7 @@ fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
 }
 
-fn error_of(r: kiln_graph::Result<impl std::fmt::Debug>) -> String {
+fn error_of(r: kiln_data::Result<impl std::fmt::Debug>) -> String {
     r.expect_err("expected an error").to_string()
 }
 

@@ -1,9 +1,10 @@
-//! The one public error type. Every message names the op or layer, what was found, what was expected,
-//! and — where there is one — the fix.
+//! What can go wrong building, scheduling and running graphs. Every message names the op, what was
+//! found, what was expected, and — where there is one — the fix. Data, file and doctor errors belong
+//! to the crates above; the facade's `kiln::Error` holds every variant.
 
 use crate::Shape;
 
-/// Everything that can go wrong between building a model and reading its results.
+/// A graph or device error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An op was given operands whose shapes do not fit together.
@@ -16,21 +17,12 @@ pub enum Error {
     /// A layer, model or fit argument was not acceptable.
     #[error("{context}: {message}")]
     InvalidArgument { context: String, message: String },
-    /// The data handed to fit/evaluate/predict is unusable as it stands.
-    #[error("bad data: {0}")]
-    Data(String),
-    /// The model, loss and labels do not make sense together (the doctor's verdict).
-    #[error("{0}")]
-    Doctor(String),
     /// A gradient was asked of an op that has none.
     #[error("{op} is not differentiable: {why}")]
     NotDifferentiable { op: String, why: String },
     /// The device cannot hold or run what the model needs.
     #[error("device {device}: {message}")]
     Device { device: String, message: String },
-    /// A file could not be read or written.
-    #[error("{path}: {message}")]
-    Io { path: String, message: String },
 }
 
 /// `Result` with Kiln's [`Error`].

@@ -2,10 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use kiln_graph::{Error, Result};
-
 use crate::model::Training;
 use crate::Weight;
+use crate::{Error, Result};
 
 /// Whether training goes on after a callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

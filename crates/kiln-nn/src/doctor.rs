@@ -4,10 +4,10 @@
 //! listed in `docs/doctor.md`; each has a test for the error and one for the nearby legitimate case.
 
 use kiln_data::Tensor;
-use kiln_graph::{Error, Result};
 
 use crate::loss::LossKind;
 use crate::{Activation, Loss};
+use crate::{Error, Result};
 
 /// Checks, when the model is compiled, that the output layer suits this loss.
 pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Result<()> {

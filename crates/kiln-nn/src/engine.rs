@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use kiln_data::Tensor;
 use kiln_graph::{
-    gradients, schedule, Error, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, Result, Session,
-    UpdateOp,
+    gradients, schedule, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, Session, UpdateOp,
 };
 
 use crate::feeds::Feed;
@@ -17,6 +16,7 @@ use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
 use crate::saving::{self, Named, SavedModel};
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
+use crate::{Error, Result};
 
 /// The x of `fit`, `evaluate` and `predict`: one array per model input, in the order of the
 /// model's inputs (Keras' `model.fit([x1, x2], y)`).

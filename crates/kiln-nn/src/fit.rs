@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 
 use kiln_data::Tensor;
 
-use kiln_graph::{Error, Result};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -14,6 +13,7 @@ use crate::engine::{Batch, Inputs, Mode};
 use crate::feeds::Feed;
 use crate::model::Training;
 use crate::progress::EpochProgress;
+use crate::{Error, Result};
 use crate::{History, Model};
 
 /// How `fit` runs. `FitOptions::default()` is Keras' `fit` defaults: 1 epoch, batch 32, shuffled.

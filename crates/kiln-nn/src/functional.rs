@@ -18,10 +18,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use kiln_graph::{Error, Result};
-
 use crate::layers::Layer;
 use crate::network::{Network, Source};
+use crate::{Error, Result};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 

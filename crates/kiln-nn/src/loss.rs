@@ -5,17 +5,18 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_graph::{Graph, LossOp, NodeId, Result};
+use kiln_graph::{Graph, LossOp, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
 use crate::Activation;
+use crate::Result;
 
 pub use crate::backend::EPSILON;
 
 /// The signature of a user-composed loss: `(graph, y_true, y_pred) -> loss` (any shape; its mean
 /// is the batch loss).
-pub type LossFn = dyn Fn(&mut Graph, NodeId, NodeId) -> Result<NodeId> + Send + Sync;
+pub type LossFn = dyn Fn(&mut Graph, NodeId, NodeId) -> kiln_graph::Result<NodeId> + Send + Sync;
 
 /// A loss built from graph ops by the user; autodiff differentiates it like any other.
 #[derive(Clone)]
@@ -75,7 +76,7 @@ impl Loss {
     /// sigmoid or softmax), `y_true` the labels, shaped like the output.
     pub fn custom(
         name: &str,
-        f: impl Fn(&mut Graph, NodeId, NodeId) -> Result<NodeId> + Send + Sync + 'static,
+        f: impl Fn(&mut Graph, NodeId, NodeId) -> kiln_graph::Result<NodeId> + Send + Sync + 'static,
     ) -> Loss {
         Loss::Custom(CustomLoss {
             name: name.to_string(),
@@ -147,7 +148,7 @@ impl Loss {
             }
             Loss::Custom(c) => (c.f)(g, y, out.output)?,
         };
-        g.mean_all(per_element)
+        Ok(g.mean_all(per_element)?)
     }
 }
 
@@ -155,7 +156,7 @@ impl Loss {
 /// output probabilities, clipped as Keras clips them.
 fn binary_crossentropy(g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<NodeId> {
     if activation == Activation::Sigmoid {
-        return g.binary(LossOp::SigmoidBinaryCrossEntropy, out.pre_activation, y);
+        return Ok(g.binary(LossOp::SigmoidBinaryCrossEntropy, out.pre_activation, y)?);
     }
-    crate::backend::binary_crossentropy(g, y, out.output)
+    Ok(crate::backend::binary_crossentropy(g, y, out.output)?)
 }

@@ -8,12 +8,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_graph::{roc_threshold, ElementwiseOp, Error, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Result};
+use kiln_graph::{roc_threshold, ElementwiseOp, Graph, LayoutOp, LossOp, NodeId, ReduceOp};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
 use crate::loss::LossKind;
 use crate::{Activation, Loss};
+use crate::{Error, Result};
 
 /// Thresholds of the ROC curve behind [`Metric::Auc`]; with this many the trapezoid AUC stays
 /// within 1e-3 of the exact rank-based AUC.
@@ -21,7 +22,7 @@ pub const AUC_THRESHOLDS: usize = 2000;
 
 /// The signature of a user-defined metric: `(graph, y_true, y_pred) -> values`, whose mean over the
 /// epoch is the metric.
-pub type MetricFn = dyn Fn(&mut Graph, NodeId, NodeId) -> Result<NodeId> + Send + Sync;
+pub type MetricFn = dyn Fn(&mut Graph, NodeId, NodeId) -> kiln_graph::Result<NodeId> + Send + Sync;
 
 /// A metric built from graph ops by the user.
 #[derive(Clone)]
@@ -101,7 +102,7 @@ impl Metric {
     /// shape with the batch first) whose mean over the epoch is reported under `name`.
     pub fn custom(
         name: &str,
-        f: impl Fn(&mut Graph, NodeId, NodeId) -> Result<NodeId> + Send + Sync + 'static,
+        f: impl Fn(&mut Graph, NodeId, NodeId) -> kiln_graph::Result<NodeId> + Send + Sync + 'static,
     ) -> Self {
         Metric::Custom(CustomMetric {
             name: name.to_string(),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use kiln_data::Tensor;
-use kiln_graph::{Backend, Counters, Error, KernelTime, PersistentId, PersistentKind, PersistentSpec, Result, Shape};
+use kiln_graph::{Backend, Counters, KernelTime, PersistentId, PersistentKind, PersistentSpec, Shape};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -15,6 +15,7 @@ use crate::functional::{self, SymbolicTensor};
 use crate::network::Network;
 use crate::saving::{self, Precision};
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
+use crate::{Error, Result};
 
 /// A compiled-once model: a network of layers, a loss, metrics and an optimizer, on one device.
 /// Build one with [`crate::Sequential`] or, for several inputs or branches, with the functional
@@ -272,7 +273,7 @@ impl Model {
         }
         let mut shape = vec![n];
         shape.extend(&c.output_shape);
-        Tensor::new(shape, out)
+        Ok(Tensor::new(shape, out)?)
     }
 
     /// One training step on exactly this batch; returns its loss.
@@ -309,7 +310,7 @@ impl Model {
         batch.gather(&x, Some(y), &rows);
         let mut feeds = batch.feeds(&c.input_names);
         feeds.push((Feed::STEP, &step));
-        c.session.profile(plan.id, &feeds)
+        Ok(c.session.profile(plan.id, &feeds)?)
     }
 
     /// Bytes of the largest arena of transient tensors among the plans built so far.

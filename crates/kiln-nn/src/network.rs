@@ -4,9 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use kiln_graph::{Error, Result};
-
 use crate::layers::Layer;
+use crate::{Error, Result};
 
 /// Where a layer application takes an input from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

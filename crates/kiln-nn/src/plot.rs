@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use kiln_graph::{Error, Result};
 use plotters::prelude::*;
 
 use crate::History;
+use crate::{Error, Result};
 
 /// The font labels are drawn in (DejaVu Sans Mono, unmodified; licence beside it), so plots look
 /// the same on every machine, fonts installed or not.

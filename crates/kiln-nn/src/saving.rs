@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use kiln_graph::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerConfig;
 use crate::network::{Application, Network, Source};
+use crate::{Error, Result};
 use crate::{Loss, Metric, Optimizer};
 
 /// Metadata key of the file format version.

@@ -1,9 +1,10 @@
 //! `Concatenate`: joins several inputs along their last axis (the functional API's merge).
 
-use kiln_graph::{Error, Graph, LayoutOp, NodeId, Result};
+use kiln_graph::{Graph, LayoutOp, NodeId};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, Layer, LayerConfig, LayerOut};
+use crate::{Error, Result};
 
 /// Joins its inputs along the last axis, as Keras' `Concatenate()`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -4,11 +4,12 @@
 //! matrix, so the scheduler fuses its bias and activation into the matmul epilogue and the GPU
 //! runs it on the same matmul kernels as `Dense`.
 
-use kiln_graph::{ConvOp, Error, Graph, LayoutOp, NodeId, Result, Shape, Window2d};
+use kiln_graph::{ConvOp, Graph, LayoutOp, NodeId, Shape, Window2d};
 use serde::{Deserialize, Serialize};
 
 use super::{activate, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
+use crate::{Error, Result};
 
 /// Keras' `padding`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -1,10 +1,11 @@
 //! `Dense`: `activation(x · kernel + bias)`.
 
-use kiln_graph::{Error, Graph, NodeId, Result};
+use kiln_graph::{Graph, NodeId};
 use serde::{Deserialize, Serialize};
 
 use super::{activate, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
+use crate::{Error, Result};
 
 /// A fully connected layer, as Keras' `Dense`: glorot-uniform kernel, zero bias.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,10 +1,11 @@
 //! Dropout, as Keras' `Dropout(rate)`.
 
-use kiln_graph::{lowbias32, ElementwiseOp, Error, Graph, NodeId, Op, Result, StepOp};
+use kiln_graph::{lowbias32, ElementwiseOp, Graph, NodeId, Op, StepOp};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut};
 use crate::feeds::Feed;
+use crate::{Error, Result};
 
 /// During training, zeroes each input with probability `rate` and scales the others by
 /// `1 / (1 - rate)`; evaluation and prediction pass the inputs through unchanged. The mask is

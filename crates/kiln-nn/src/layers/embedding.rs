@@ -1,11 +1,12 @@
 //! `Embedding`: integer tokens to learned vectors.
 
 use kiln_data::Tensor;
-use kiln_graph::{EmbeddingOp, Error, Graph, NodeId, Result};
+use kiln_graph::{EmbeddingOp, Graph, NodeId};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::Init;
+use crate::{Error, Result};
 
 /// Keras' `Embedding(input_dim, output_dim)`: each integer in `0..input_dim` selects a learned
 /// vector of `output_dim`; samples of `[length]` tokens become `[length, output_dim]`.

@@ -1,9 +1,10 @@
 //! `Mean`: the mean over one axis, as a layer (seed 003's `tf.reduce_mean(x, axis=1)`).
 
-use kiln_graph::{Error, Graph, NodeId, ReduceOp, Result};
+use kiln_graph::{Graph, NodeId, ReduceOp};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut};
+use crate::{Error, Result};
 
 /// Mean over `axis`, counted as Keras counts it: axis 0 is the batch, so `Mean::over(1)` averages
 /// the first axis of each sample.

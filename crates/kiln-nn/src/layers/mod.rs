@@ -18,10 +18,11 @@ pub use reshape::{Flatten, Reshape};
 
 use std::sync::Arc;
 
-use kiln_graph::{Error, Graph, NodeId, Result};
+use kiln_graph::{Graph, NodeId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Activation, Init};
+use crate::{Error, Result};
 
 /// A layer as a model file holds it: Keras' `class_name` with the layer's `config`. Loading a
 /// file whose `class_name` is none of these fails with serde's "unknown variant" naming it.
@@ -137,8 +138,8 @@ pub fn activate(g: &mut Graph, z: NodeId, activation: Activation) -> Result<Node
     use kiln_graph::ActivationOp;
     match activation {
         Activation::Linear => Ok(z),
-        Activation::Relu => g.unary(ActivationOp::Relu, z),
-        Activation::Sigmoid => g.unary(ActivationOp::Sigmoid, z),
-        Activation::Softmax => g.unary(ActivationOp::Softmax, z),
+        Activation::Relu => Ok(g.unary(ActivationOp::Relu, z)?),
+        Activation::Sigmoid => Ok(g.unary(ActivationOp::Sigmoid, z)?),
+        Activation::Softmax => Ok(g.unary(ActivationOp::Softmax, z)?),
     }
 }

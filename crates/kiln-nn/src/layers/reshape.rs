@@ -1,10 +1,11 @@
 //! `Flatten` and `Reshape`: the same values under another per-sample shape (views in the arena; the
 //! scheduler gives them no step).
 
-use kiln_graph::{Error, Graph, LayoutOp, NodeId, Result, Shape};
+use kiln_graph::{Graph, LayoutOp, NodeId, Shape};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut};
+use crate::{Error, Result};
 
 /// Keras' `Flatten`: each sample to one axis.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
