@@ -90,6 +90,11 @@ impl<'a, T> Args<'a, T> {
         &self.step.inputs[k].shape
     }
 
+    /// Every operand's shape.
+    pub fn shapes(&self) -> Vec<&'a Shape> {
+        self.step.inputs.iter().map(|t| &t.shape).collect()
+    }
+
     /// The output's shape.
     pub fn out_shape(&self) -> &'a Shape {
         &self.step.output.as_ref().expect("pure ops have an output").shape

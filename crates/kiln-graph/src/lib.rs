@@ -19,8 +19,9 @@ pub use backend::{Backend, Counters, KernelTime, PlanId, Session};
 pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
 pub use ops::{
-    dropout_keeps, dropout_threshold, lowbias32, roc_threshold, ActivationOp, ConvOp, ElementwiseOp, EmbeddingOp,
-    Epilogue, Family, LayoutOp, Leaf, LossOp, MatMulOp, Op, ReduceOp, StepOp, UpdateOp, Window2d,
+    dropout_keeps, dropout_threshold, lowbias32, roc_threshold, ActivationOp, AxisView, ConvOp, ElementwiseOp,
+    EmbeddingOp, Epilogue, Family, LayoutOp, LayoutView, Leaf, LossOp, MatMulOp, Op, ReduceOp, StepOp, UpdateOp,
+    Window2d,
 };
 pub use persistent::{PersistentId, PersistentKind, PersistentSpec};
 pub use plan::{ArenaRef, Location, Plan, Step, TensorRef, ARENA_ALIGN};

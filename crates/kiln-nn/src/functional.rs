@@ -3,7 +3,7 @@
 //!
 //! ```no_run
 //! use kiln_nn::{Activation, Call, Concatenate, Dense, Input, Model};
-//! # fn main() -> kiln_graph::Result<()> {
+//! # fn main() -> kiln_nn::Result<()> {
 //! let a = Input::new([10]);
 //! let b = Input::new([5]);
 //! let ha = Dense::new(8).activation(Activation::Relu).call(&a)?;

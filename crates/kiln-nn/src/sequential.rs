@@ -11,7 +11,7 @@ use crate::Model;
 ///
 /// ```no_run
 /// use kiln_nn::{Activation, Dense, Loss, Metric, Optimizer, Sequential};
-/// # fn run(device: &dyn kiln_graph::Backend, x: &kiln_data::Tensor, y: &kiln_data::Tensor) -> kiln_graph::Result<()> {
+/// # fn run(device: &dyn kiln_graph::Backend, x: &kiln_data::Tensor, y: &kiln_data::Tensor) -> kiln_nn::Result<()> {
 /// let mut model = Sequential::new()
 ///     .add(Dense::new(64).activation(Activation::Relu).input_dim(64))
 ///     .add(Dense::new(10).activation(Activation::Softmax));

@@ -9,13 +9,11 @@ use crate::Real;
 
 /// Runs one layout step (a reshape that runs at all is a copy: its operand is persistent).
 pub fn compute<T: Real>(op: &LayoutOp, a: &Args<'_, T>, out: &mut [T]) {
+    let v = op.view(&a.shapes());
     match op {
         LayoutOp::Reshape { .. } => out.copy_from_slice(a.x(0)),
-        LayoutOp::Concat { axis } => {
-            let (outer, la, inner) = a.shape(0).split_at_axis(*axis);
-            concat(a.x(0), a.x(1), (outer, la, a.shape(1).dims()[*axis], inner), out)
-        }
-        LayoutOp::Slice { axis, start, len } => slice(a.x(0), a.shape(0).split_at_axis(*axis), *start, *len, out),
+        LayoutOp::Concat { .. } => concat(a.x(0), a.x(1), (v.outer, v.len_a, v.len_b, v.inner), out),
+        LayoutOp::Slice { .. } => slice(a.x(0), (v.outer, v.len_a, v.inner), v.start, v.len_b, out),
     }
 }
 

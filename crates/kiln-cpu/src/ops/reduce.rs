@@ -8,18 +8,13 @@ use crate::Real;
 
 /// Runs one reduction step.
 pub fn compute<T: Real>(op: &ReduceOp, a: &Args<'_, T>, out: &mut [T]) {
+    let v = op.view(a.shape(0), a.out_shape());
+    let (dims, scale) = ((v.outer, v.len, v.inner), T::of(op.scale(v)));
     match op {
-        ReduceOp::Sum { axis } => sum(a.x(0), a.shape(0).split_at_axis(*axis), T::one(), out),
-        ReduceOp::Mean { axis } => {
-            let dims = a.shape(0).split_at_axis(*axis);
-            sum(a.x(0), dims, T::one() / T::of(dims.1 as f32), out)
-        }
-        ReduceOp::Broadcast { axis, .. } => broadcast(a.x(0), a.out_shape().split_at_axis(*axis), out),
-        ReduceOp::ArgMax => argmax(a.x(0), a.shape(0).last(), out),
-        ReduceOp::CountAbove { thresholds } => {
-            let d = a.shape(0).dims();
-            count_above(a.x(0), a.x(1), (d[0], d[1]), *thresholds, out)
-        }
+        ReduceOp::Sum { .. } | ReduceOp::Mean { .. } => sum(a.x(0), dims, scale, out),
+        ReduceOp::Broadcast { .. } => broadcast(a.x(0), dims, out),
+        ReduceOp::ArgMax => argmax(a.x(0), v.len, out),
+        ReduceOp::CountAbove { .. } => count_above(a.x(0), a.x(1), (v.outer, v.len), v.inner, out),
     }
 }
 

@@ -16,6 +16,51 @@ pub enum LayoutOp {
     Slice { axis: usize, start: usize, len: usize },
 }
 
+/// The `[outer, len, inner]` views a layout kernel works on, worked out here once for both backends:
+/// concat joins `[outer, len_a, inner]` and `[outer, len_b, inner]`; slice takes `[outer, len_b,
+/// inner]` from `[outer, len_a, inner]` at `start`; a reshape that runs copies `outer` elements.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayoutView {
+    pub outer: usize,
+    pub len_a: usize,
+    pub len_b: usize,
+    pub inner: usize,
+    pub start: usize,
+}
+
+impl LayoutOp {
+    /// The view for operand shapes `s`.
+    pub fn view(&self, s: &[&Shape]) -> LayoutView {
+        match *self {
+            LayoutOp::Reshape { .. } => LayoutView {
+                outer: s[0].numel(),
+                ..LayoutView::default()
+            },
+            LayoutOp::Concat { axis } => {
+                let (outer, len_a, inner) = s[0].split_at_axis(axis);
+                let len_b = s[1].dims()[axis];
+                LayoutView {
+                    outer,
+                    len_a,
+                    len_b,
+                    inner,
+                    start: 0,
+                }
+            }
+            LayoutOp::Slice { axis, start, len } => {
+                let (outer, len_a, inner) = s[0].split_at_axis(axis);
+                LayoutView {
+                    outer,
+                    len_a,
+                    len_b: len,
+                    inner,
+                    start,
+                }
+            }
+        }
+    }
+}
+
 op_names!(LayoutOp {
     Reshape => "reshape",
     Concat => "concat",

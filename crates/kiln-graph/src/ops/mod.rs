@@ -26,10 +26,10 @@ pub use activation::ActivationOp;
 pub use conv::{ConvOp, Window2d};
 pub use elementwise::{dropout_keeps, dropout_threshold, lowbias32, ElementwiseOp};
 pub use embedding::EmbeddingOp;
-pub use layout::LayoutOp;
+pub use layout::{LayoutOp, LayoutView};
 pub use loss::LossOp;
 pub use matmul::{Epilogue, MatMulOp};
-pub use reduce::{roc_threshold, ReduceOp};
+pub use reduce::{roc_threshold, AxisView, ReduceOp};
 pub use update::UpdateOp;
 
 /// What every op family tells the graph, the scheduler and autodiff about its variants.

@@ -20,6 +20,38 @@ pub enum ReduceOp {
     CountAbove { thresholds: usize },
 }
 
+/// A tensor viewed as `[outer, len, inner]` around the axis an op works along: the lowering both
+/// backends' reduction kernels read, worked out here once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AxisView {
+    pub outer: usize,
+    pub len: usize,
+    pub inner: usize,
+}
+
+impl ReduceOp {
+    /// The view the op's kernel works on, for input `x` and output `out`: `Sum`/`Mean` the input
+    /// around the reduced axis, `Broadcast` the output around the new axis, `ArgMax` `[rows, classes,
+    /// 1]`, `CountAbove` `[rows, labels, thresholds]`.
+    pub fn view(&self, x: &Shape, out: &Shape) -> AxisView {
+        let (outer, len, inner) = match *self {
+            ReduceOp::Sum { axis } | ReduceOp::Mean { axis } => x.split_at_axis(axis),
+            ReduceOp::Broadcast { axis, .. } => out.split_at_axis(axis),
+            ReduceOp::ArgMax => (out.numel(), x.last(), 1),
+            ReduceOp::CountAbove { thresholds } => (x.dims()[0], x.dims()[1], thresholds),
+        };
+        AxisView { outer, len, inner }
+    }
+
+    /// The factor each sum is multiplied by: `1 / len` for a mean, 1 otherwise.
+    pub fn scale(&self, view: AxisView) -> f32 {
+        match self {
+            ReduceOp::Mean { .. } => 1.0 / view.len as f32,
+            ReduceOp::Sum { .. } | ReduceOp::Broadcast { .. } | ReduceOp::ArgMax | ReduceOp::CountAbove { .. } => 1.0,
+        }
+    }
+}
+
 op_names!(ReduceOp {
     Sum => "sum",
     Mean => "mean",

@@ -7,32 +7,19 @@ use super::{grid_1d, Io, Kernel};
 use crate::shaders::{LayoutParams, Shader};
 
 pub(super) fn kernel(op: &LayoutOp, io: &Io) -> Kernel {
-    let a = &io.ins[0].shape;
-    // `len_a` is the first operand's length along the axis, `len_b` the second's (concat) or the
-    // slice's.
-    let (entry, operands, (outer, len_a, len_b, inner), start): (_, &[usize], _, _) = match op {
+    let (entry, operands): (_, &[usize]) = match op {
         // A reshape that runs at all copies its persistent operand (see the scheduler).
-        LayoutOp::Reshape { .. } => ("copy", &[0, 0], (io.n(), 0, 0, 0), 0),
-        LayoutOp::Concat { axis } => {
-            let (outer, len_a, inner) = a.split_at_axis(*axis);
-            (
-                "concat",
-                &[0, 1],
-                (outer, len_a, io.ins[1].shape.dims()[*axis], inner),
-                0,
-            )
-        }
-        LayoutOp::Slice { axis, start, len } => {
-            let (outer, total, inner) = a.split_at_axis(*axis);
-            ("slice", &[0, 0], (outer, total, *len, inner), *start)
-        }
+        LayoutOp::Reshape { .. } => ("copy", &[0, 0]),
+        LayoutOp::Concat { .. } => ("concat", &[0, 1]),
+        LayoutOp::Slice { .. } => ("slice", &[0, 0]),
     };
+    let v = op.view(&io.shapes());
     let params = LayoutParams {
-        outer: outer as u32,
-        len_a: len_a as u32,
-        len_b: len_b as u32,
-        inner: inner as u32,
-        start: start as u32,
+        outer: v.outer as u32,
+        len_a: v.len_a as u32,
+        len_b: v.len_b as u32,
+        inner: v.inner as u32,
+        start: v.start as u32,
         pad: [0; 3],
     };
     Kernel::new(Shader::Layout, entry, params, io.with_out(operands), grid_1d(io.n()))

@@ -86,6 +86,11 @@ impl Io<'_> {
         self.out.map_or(0, ArenaRef::len)
     }
 
+    /// Every operand's shape.
+    fn shapes(&self) -> Vec<&kiln_graph::Shape> {
+        self.ins.iter().map(|t| &t.shape).collect()
+    }
+
     /// The output.
     fn out(&self) -> TensorRef {
         self.out.expect("pure ops have an output").tensor()

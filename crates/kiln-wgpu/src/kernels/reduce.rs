@@ -8,22 +8,18 @@ use super::{grid_1d, Io, Kernel};
 use crate::shaders::{ReduceParams, Shader};
 
 pub(super) fn kernel(op: &ReduceOp, io: &Io) -> Kernel {
-    let x = &io.ins[0].shape;
-    let (entry, operands, (outer, len, inner), scale): (_, &[usize], _, _) = match *op {
-        ReduceOp::Sum { axis } => ("sum", &[0], x.split_at_axis(axis), 1.0),
-        ReduceOp::Mean { axis } => {
-            let dims = x.split_at_axis(axis);
-            ("sum", &[0], dims, 1.0 / dims.1 as f32)
-        }
-        ReduceOp::Broadcast { axis, .. } => ("broadcast", &[0], io.out().shape.split_at_axis(axis), 1.0),
-        ReduceOp::ArgMax => ("argmax", &[0], (io.n(), x.last(), 1), 1.0),
-        ReduceOp::CountAbove { thresholds } => ("count_above", &[0, 1], (x.dims()[0], x.dims()[1], thresholds), 1.0),
+    let (entry, operands): (_, &[usize]) = match op {
+        ReduceOp::Sum { .. } | ReduceOp::Mean { .. } => ("sum", &[0]),
+        ReduceOp::Broadcast { .. } => ("broadcast", &[0]),
+        ReduceOp::ArgMax => ("argmax", &[0]),
+        ReduceOp::CountAbove { .. } => ("count_above", &[0, 1]),
     };
+    let v = op.view(&io.ins[0].shape, &io.out().shape);
     let params = ReduceParams {
-        outer: outer as u32,
-        len: len as u32,
-        inner: inner as u32,
-        scale,
+        outer: v.outer as u32,
+        len: v.len as u32,
+        inner: v.inner as u32,
+        scale: op.scale(v),
     };
     Kernel::new(Shader::Reduce, entry, params, io.with_out(operands), grid_1d(io.n()))
 }
