@@ -166,7 +166,13 @@ impl Metric {
                 needs_dense("auc")?;
                 Accumulates::Roc { labels: units }
             }
-            _ => Accumulates::Mean,
+            Metric::Accuracy
+            | Metric::BinaryAccuracy { .. }
+            | Metric::CategoricalAccuracy
+            | Metric::SparseCategoricalAccuracy
+            | Metric::MeanAbsoluteError
+            | Metric::MeanSquaredError
+            | Metric::Custom(_) => Accumulates::Mean,
         })
     }
 
