@@ -40,6 +40,10 @@ pub struct CpuSession<T> {
     persistents: Vec<Vec<T>>,
     plans: Vec<CpuPlan<T>>,
     counters: Counters,
+    /// The training state of the last restore point (see [`Session::keep_restore_point`]).
+    restore_point: Vec<Vec<T>>,
+    /// Whether a restore point is marked but not yet taken (it is taken as the next run starts).
+    restore_pending: bool,
 }
 
 impl<T: Real> CpuSession<T> {
@@ -49,6 +53,8 @@ impl<T: Real> CpuSession<T> {
             specs: specs.to_vec(),
             persistents: specs.iter().map(|s| vec![T::zero(); s.shape.numel()]).collect(),
             plans: Vec::new(),
+            restore_point: Vec::new(),
+            restore_pending: false,
             counters: Counters {
                 buffer_allocations: specs.len() as u64,
                 ..Counters::default()
@@ -120,6 +126,17 @@ impl<T: Real> CpuSession<T> {
             .plans
             .get_mut(id.0)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
+        if std::mem::take(&mut self.restore_pending) {
+            let kept = self
+                .specs
+                .iter()
+                .zip(&self.persistents)
+                .filter(|(s, _)| s.kind.is_training_state());
+            self.restore_point.resize(kept.clone().count(), Vec::new());
+            for (slot, (_, p)) in self.restore_point.iter_mut().zip(kept) {
+                slot.clone_from(p);
+            }
+        }
         for (offset, data) in loaded.plan.match_inputs(inputs)? {
             loaded.arena[offset..offset + data.len()].copy_from_slice(data);
         }
@@ -180,6 +197,30 @@ impl<T: Real> Session for CpuSession<T> {
         let converted = Self::convert(inputs);
         let refs: Vec<(&str, &[T])> = converted.iter().map(|(n, d)| (*n, d.as_slice())).collect();
         self.execute(plan, &refs, |plan, mem| Some(executor::run_plan_timed(plan, mem)))
+    }
+
+    fn keep_restore_point(&mut self) -> Result<()> {
+        self.restore_pending = true;
+        Ok(())
+    }
+
+    fn restore(&mut self) -> Result<()> {
+        if self.restore_pending {
+            return Ok(());
+        }
+        let kept = self
+            .specs
+            .iter()
+            .zip(&mut self.persistents)
+            .filter(|(s, _)| s.kind.is_training_state());
+        let mut saved = self.restore_point.iter();
+        for (_, p) in kept {
+            let Some(s) = saved.next() else {
+                return Err(Error::invalid("restore", "no restore point was marked"));
+            };
+            p.copy_from_slice(s);
+        }
+        Ok(())
     }
 
     fn arena_bytes(&self, plan: PlanId) -> Result<usize> {

@@ -69,6 +69,15 @@ pub trait Session: Send {
     /// cannot time kernels. Slower than `run` (one pass per kernel); for the benchmark harness.
     fn profile(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>>;
 
+    /// Marks a restore point: the parameters and optimizer state as the next run starts from them
+    /// are kept on the device (copied there in that run's own submission — no readback, no extra
+    /// submit), so that [`Session::restore`] can go back to them.
+    fn keep_restore_point(&mut self) -> Result<()>;
+
+    /// Puts back the parameters and optimizer state of the last restore point (nothing to do when
+    /// no run has happened since it was marked). An error when none was marked.
+    fn restore(&mut self) -> Result<()>;
+
     /// Bytes of the plan's arena of transient tensors.
     fn arena_bytes(&self, plan: PlanId) -> Result<usize>;
 

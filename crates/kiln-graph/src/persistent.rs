@@ -17,6 +17,17 @@ pub enum PersistentKind {
     Accumulator,
 }
 
+impl PersistentKind {
+    /// Whether a restore point keeps it: the training state (weights and optimizer state), not the
+    /// metric accumulators that every epoch resets.
+    pub fn is_training_state(self) -> bool {
+        match self {
+            PersistentKind::Parameter | PersistentKind::OptimizerState => true,
+            PersistentKind::Accumulator => false,
+        }
+    }
+}
+
 /// Declaration of a persistent tensor, shared by every plan of one model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PersistentSpec {

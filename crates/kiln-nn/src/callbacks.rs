@@ -97,7 +97,11 @@ fn monitored(logs: &[(String, f32)], monitor: &str, who: &str) -> Result<f32> {
 }
 
 /// Whether `value` beats `best` by more than `min_delta` in the monitor's direction.
+/// A non-finite value never improves on anything, so no callback keeps a diverged epoch as "best".
 fn improves(monitor: &str, best: Option<f32>, value: f32, min_delta: f32) -> bool {
+    if !value.is_finite() {
+        return false;
+    }
     match best {
         None => true,
         Some(best) if higher_is_better(monitor) => value > best + min_delta,
@@ -109,13 +113,19 @@ impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
         let value = monitored(logs, &self.monitor, "EarlyStopping")?;
         if improves(&self.monitor, self.best, value, self.min_delta) {
-            self.best = Some(value);
-            self.best_epoch = Some(epoch);
-            self.wait = 0;
-            if self.restore_best_weights {
-                self.best_weights = Some(training.weights()?);
+            // Weights that are not finite (set by another callback, say) are never the best.
+            let weights = if self.restore_best_weights {
+                Some(training.weights()?).filter(|w| w.iter().all(|w| w.values.iter().all(|v| v.is_finite())))
+            } else {
+                None
+            };
+            if weights.is_some() || !self.restore_best_weights {
+                self.best = Some(value);
+                self.best_epoch = Some(epoch);
+                self.wait = 0;
+                self.best_weights = weights.or(self.best_weights.take());
+                return Ok(Control::Continue);
             }
-            return Ok(Control::Continue);
         }
         self.wait += 1;
         if self.wait >= self.patience {
@@ -168,6 +178,10 @@ impl ModelCheckpoint {
 
 impl Callback for ModelCheckpoint {
     fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
+        // A diverged epoch (fit run with `terminate_on_nan(false)`) must not replace a good file.
+        if logs.iter().any(|(name, v)| name.ends_with("loss") && !v.is_finite()) {
+            return Ok(Control::Continue);
+        }
         if self.best_only {
             let value = monitored(logs, &self.monitor, "ModelCheckpoint")?;
             if !improves(&self.monitor, self.best, value, 0.0) {

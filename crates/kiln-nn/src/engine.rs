@@ -279,6 +279,14 @@ impl Compiled {
 
     pub(crate) fn save(&mut self, path: &std::path::Path, interrupt_after: Option<usize>) -> Result<()> {
         let tensors = self.named(&[PersistentKind::Parameter, PersistentKind::OptimizerState])?;
+        if let Some(t) = tensors.iter().find(|t| t.values.iter().any(|v| !v.is_finite())) {
+            return Err(Error::Diverged(format!(
+                "save: `{}` holds non-finite values, so {} was left as it was; the model's training \
+                 diverged (lower the learning rate, clip gradients, or check the data)",
+                t.name,
+                path.display()
+            )));
+        }
         let saved = SavedModel {
             seed: self.seed,
             inputs: self.network.inputs.clone(),

@@ -23,6 +23,9 @@ pub enum Error {
     /// The model, loss and labels do not make sense together (the doctor's verdict).
     #[error("{0}")]
     Doctor(String),
+    /// Training produced non-finite values (a diverging loss, NaN weights).
+    #[error("{0}")]
+    Diverged(String),
     /// A gradient was asked of an op that has none.
     #[error("{op} is not differentiable: {why}")]
     NotDifferentiable { op: String, why: String },

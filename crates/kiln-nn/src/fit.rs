@@ -41,6 +41,10 @@ pub struct FitOptions {
     pub callbacks: Vec<SharedCallback>,
     /// Read every batch's loss back into [`crate::History::batch_loss`] (one sync per batch).
     pub record_batch_loss: bool,
+    /// Stop with [`Error::Diverged`] at the end of the first epoch whose loss is not finite, the
+    /// model rolled back to the weights it had when that epoch began (on by default; Keras'
+    /// `TerminateOnNaN` is opt-in).
+    pub terminate_on_nan: bool,
 }
 
 impl Default for FitOptions {
@@ -56,6 +60,7 @@ impl Default for FitOptions {
             validation_split: 0.0,
             callbacks: Vec::new(),
             record_batch_loss: false,
+            terminate_on_nan: true,
         }
     }
 }
@@ -112,6 +117,13 @@ impl FitOptions {
         self
     }
 
+    /// Whether fit stops at the first epoch whose loss is not finite (see
+    /// [`FitOptions::terminate_on_nan`]; on by default).
+    pub fn terminate_on_nan(mut self, on: bool) -> Self {
+        self.terminate_on_nan = on;
+        self
+    }
+
     /// Records every batch's loss.
     pub fn record_batch_loss(mut self) -> Self {
         self.record_batch_loss = true;
@@ -134,6 +146,7 @@ impl std::fmt::Debug for FitOptions {
             .field("validation_split", &self.validation_split)
             .field("callbacks", &self.callbacks.len())
             .field("record_batch_loss", &self.record_batch_loss)
+            .field("terminate_on_nan", &self.terminate_on_nan)
             .finish()
     }
 }
@@ -190,6 +203,11 @@ impl Model {
         for epoch in options.initial_epoch + 1..=options.epochs {
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             c.reset_accumulators()?;
+            // The state this epoch starts from, kept on the device to roll back to if it diverges.
+            let first_step = c.step + 1;
+            if options.terminate_on_nan {
+                c.session.keep_restore_point()?;
+            }
             if options.shuffle {
                 // Each epoch's order depends only on (seed, epoch), so a resumed run shuffles
                 // exactly as an uninterrupted one.
@@ -218,6 +236,14 @@ impl Model {
                 counts = plan.metric_counts;
             }
             let mut logs = c.read_accumulators(n, &counts)?;
+            if options.terminate_on_nan {
+                if let Some(&(_, loss)) = logs.iter().find(|(name, v)| name == "loss" && !v.is_finite()) {
+                    progress.finish(options.verbose, &logs);
+                    c.session.restore()?;
+                    c.step = first_step - 1;
+                    return Err(diverged(epoch, first_step..=c.step + steps as u64, loss, c.optimizer));
+                }
+            }
             if let Some((vx, vy)) = &validation {
                 let val = c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?;
                 logs.extend(val.values.into_iter().map(|(name, v)| (format!("val_{name}"), v)));
@@ -247,4 +273,17 @@ impl Model {
         }
         Ok(history)
     }
+}
+
+/// The error of a diverged epoch: where, how, and what to try.
+fn diverged(epoch: usize, steps: std::ops::RangeInclusive<u64>, loss: f32, optimizer: crate::Optimizer) -> Error {
+    Error::Diverged(format!(
+        "fit: the loss became {loss} in epoch {epoch} (steps {}..={}, learning rate {}): training diverged. \
+         The model keeps the weights it had when epoch {epoch} began. Lower the learning rate, clip the \
+         gradients, or check the data and class weights for NaN, infinite or extreme values \
+         (FitOptions::terminate_on_nan(false) trains on regardless).",
+        steps.start(),
+        steps.end(),
+        optimizer.learning_rate()
+    ))
 }

@@ -68,6 +68,7 @@ impl Model {
         loss: Loss,
         metrics: &[Metric],
     ) -> Result<()> {
+        optimizer.validate()?;
         let shapes = self.network.shapes()?;
         if let Some((i, s)) = shapes.inputs.iter().enumerate().find(|(_, s)| s.contains(&0)) {
             return Err(Error::invalid(

@@ -1,6 +1,8 @@
 //! Optimizers, with Keras' defaults. Their updates are ops of the training graph.
 
 use kiln_graph::UpdateOp;
+
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// An optimizer and its hyper-parameters.
@@ -55,6 +57,52 @@ impl Optimizer {
     /// SGD with momentum.
     pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
         Optimizer::Sgd { lr, momentum, nesterov }
+    }
+
+    /// The learning rate.
+    pub fn learning_rate(&self) -> f32 {
+        match *self {
+            Optimizer::Adam { lr, .. } | Optimizer::Sgd { lr, .. } => lr,
+        }
+    }
+
+    /// Checks the hyper-parameters against the ranges Keras' optimizers accept (`compile` calls it):
+    /// a finite, positive learning rate; Adam's `β₁`, `β₂` in [0, 1) and a positive `ε`; SGD's momentum
+    /// in [0, 1] (keras/src/optimizers/sgd.py raises outside it).
+    pub fn validate(&self) -> Result<()> {
+        let lr = self.learning_rate();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::invalid(
+                "optimizer",
+                format!("learning rate {lr} is not a positive finite number (Keras' defaults: Adam 0.001, SGD 0.01)"),
+            ));
+        }
+        match *self {
+            Optimizer::Adam {
+                beta1, beta2, epsilon, ..
+            } => {
+                for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return Err(Error::invalid(
+                            "Adam",
+                            format!("{name} {b} is not in [0, 1) (Keras' defaults: beta1 0.9, beta2 0.999)"),
+                        ));
+                    }
+                }
+                if !(epsilon.is_finite() && epsilon > 0.0) {
+                    return Err(Error::invalid(
+                        "Adam",
+                        format!("epsilon {epsilon} is not a positive finite number (Keras' default: 1e-7)"),
+                    ));
+                }
+            }
+            Optimizer::Sgd { momentum, .. } => {
+                if !(0.0..=1.0).contains(&momentum) {
+                    return Err(Error::invalid("SGD", format!("momentum {momentum} is not in [0, 1]")));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Names of the state tensors kept per parameter.

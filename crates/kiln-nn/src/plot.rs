@@ -86,13 +86,20 @@ impl History {
                 .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
                     (lo.min(v), hi.max(v))
                 });
+            // Only finite values count (a diverged run logs NaN); with none, any range will do.
+            let (lo, hi) = if lo <= hi {
+                (f64::from(lo), f64::from(hi))
+            } else {
+                (0.0, 1.0)
+            };
             let pad = ((hi - lo) * 0.08).max(1e-3);
+            let (lo, hi) = ((lo - pad).max(-1e30) as f32, (hi + pad).min(1e30) as f32);
             let mut chart = ChartBuilder::on(area)
                 .caption(name, (FAMILY, 20))
                 .margin(12)
                 .x_label_area_size(32)
                 .y_label_area_size(56)
-                .build_cartesian_2d(x_range.clone(), lo - pad..hi + pad)
+                .build_cartesian_2d(x_range.clone(), lo..hi)
                 .map_err(|e| io(path, e))?;
             chart
                 .configure_mesh()
@@ -106,7 +113,11 @@ impl History {
                 if values.is_empty() {
                     continue;
                 }
-                let points = epochs.iter().zip(values).map(|(&e, &v)| (e as f32, v));
+                let points = epochs
+                    .iter()
+                    .zip(values)
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(&e, &v)| (e as f32, v.clamp(lo, hi)));
                 chart
                     .draw_series(LineSeries::new(points, color.stroke_width(2)))
                     .map_err(|e| io(path, e))?

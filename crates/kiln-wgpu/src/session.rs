@@ -34,6 +34,11 @@ pub struct GpuSession {
     /// MAP_READ buffers for persistent reads, by size, so epoch-end metric reads allocate nothing.
     readbacks: std::collections::HashMap<u64, wgpu::Buffer>,
     counters: Counters,
+    /// Device copies of the training state at the last restore point, in spec order (see
+    /// [`Session::keep_restore_point`]); allocated at the first one.
+    restore_point: Vec<wgpu::Buffer>,
+    /// Whether a restore point is marked but not yet taken (the next run's submission takes it).
+    restore_pending: bool,
 }
 
 fn f32_bytes(n: usize) -> u64 {
@@ -72,6 +77,8 @@ impl GpuSession {
             plans: Vec::new(),
             readbacks: std::collections::HashMap::new(),
             counters,
+            restore_point: Vec::new(),
+            restore_pending: false,
         })
     }
 
@@ -89,6 +96,40 @@ impl GpuSession {
             usage,
             mapped_at_creation: false,
         })
+    }
+
+    /// The persistent buffers a restore point keeps, in spec order.
+    fn training_state(&self) -> Vec<&wgpu::Buffer> {
+        self.specs
+            .iter()
+            .zip(&self.persistents)
+            .filter(|(s, _)| s.kind.is_training_state())
+            .map(|(_, b)| b)
+            .collect()
+    }
+
+    /// Records the copy of the training state into the restore point, if one is pending: into the
+    /// encoder of the run that starts from that state, so taking it costs no submit of its own.
+    fn take_restore_point(&mut self, enc: &mut wgpu::CommandEncoder) {
+        if !std::mem::take(&mut self.restore_pending) {
+            return;
+        }
+        if self.restore_point.is_empty() {
+            let sizes: Vec<u64> = self.training_state().iter().map(|b| b.size()).collect();
+            self.restore_point = sizes
+                .into_iter()
+                .map(|size| {
+                    self.buffer(
+                        "kiln restore point",
+                        size,
+                        wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+                    )
+                })
+                .collect();
+        }
+        for (live, kept) in self.training_state().into_iter().zip(&self.restore_point) {
+            enc.copy_buffer_to_buffer(live, 0, kept, 0, live.size());
+        }
     }
 
     /// Copies `size` bytes of `src` into a (cached) readback buffer and reads them.
@@ -383,6 +424,8 @@ impl Session for GpuSession {
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("kiln step"),
         });
+        self.take_restore_point(&mut enc);
+        let loaded = self.loaded(id)?;
         record_all(&mut enc, &loaded.dispatches);
         copy_outputs(loaded, &mut enc);
         let dispatched = loaded.dispatches.len() as u64;
@@ -421,6 +464,8 @@ impl Session for GpuSession {
         let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("kiln profiled step"),
         });
+        self.take_restore_point(&mut enc);
+        let loaded = self.loaded(id)?;
         for (i, d) in loaded.dispatches.iter().enumerate() {
             for c in &d.copies {
                 c.record(&mut enc);
@@ -453,6 +498,30 @@ impl Session for GpuSession {
         self.counters.submits += 1;
         self.counters.dispatches += n as u64;
         Ok(Some(times))
+    }
+
+    fn keep_restore_point(&mut self) -> Result<()> {
+        self.restore_pending = true;
+        Ok(())
+    }
+
+    fn restore(&mut self) -> Result<()> {
+        if self.restore_pending {
+            return Ok(());
+        }
+        let live = self.training_state();
+        if live.len() != self.restore_point.len() {
+            return Err(Error::invalid("restore", "no restore point was marked"));
+        }
+        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("kiln restore"),
+        });
+        for (live, kept) in live.into_iter().zip(&self.restore_point) {
+            enc.copy_buffer_to_buffer(kept, 0, live, 0, live.size());
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        self.counters.submits += 1;
+        Ok(())
     }
 
     fn arena_bytes(&self, id: PlanId) -> Result<usize> {
