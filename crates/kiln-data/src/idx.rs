@@ -46,7 +46,7 @@ pub fn parse_idx(source: &str, bytes: &[u8]) -> Result<Tensor> {
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(data[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize)
         .collect();
-    let n: usize = dims.iter().product();
+    let n = crate::tensor::numel(&dims).map_err(|e| err(e.to_string()))?;
     let body = &data[header..];
     if body.len() != n {
         return Err(err(format!(

@@ -35,7 +35,16 @@ pub(crate) fn read_bytes(path: &std::path::Path) -> crate::Result<Vec<u8>> {
 /// or one that is not an integer.
 pub fn to_categorical(labels: &Tensor, classes: usize) -> crate::Result<Tensor> {
     let n = labels.data().len();
-    let mut out = vec![0.0; n * classes];
+    let len = n
+        .checked_mul(classes)
+        .ok_or_else(|| crate::Error::Data(format!("to_categorical: {n} labels × {classes} classes overflows")))?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| {
+        crate::Error::Data(format!(
+            "to_categorical: {n} labels × {classes} classes ({len} values) do not fit in memory"
+        ))
+    })?;
+    out.resize(len, 0.0);
     for (i, &l) in labels.data().iter().enumerate() {
         if l.fract() != 0.0 || l < 0.0 || l as usize >= classes {
             return Err(crate::Error::Data(format!(

@@ -109,7 +109,10 @@ pub fn parse_npy(source: &str, bytes: &[u8]) -> Result<Tensor> {
         ))
     })?;
     let big_endian = descr.starts_with('>');
-    let n: usize = shape.iter().product();
+    let n = crate::tensor::numel(&shape)
+        .ok()
+        .and_then(|n| n.checked_mul(size).map(|_| n))
+        .ok_or_else(|| err(format!("shape {shape:?} holds more values than memory can address")))?;
     let data = &bytes[start + header_len..];
     if data.len() != n * size {
         return Err(err(format!(

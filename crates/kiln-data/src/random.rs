@@ -24,7 +24,11 @@ pub fn normal(shape: impl Into<Vec<usize>>, seed: u64) -> Tensor {
 }
 
 /// Integers in `low..high`, as f32.
+///
+/// # Panics
+/// When `low..high` is empty (as numpy's `randint` raises), or the shape's element count overflows.
 pub fn integers(low: i32, high: i32, shape: impl Into<Vec<usize>>, seed: u64) -> Tensor {
+    assert!(low < high, "random::integers: the range {low}..{high} is empty");
     let shape = shape.into();
     let mut rng = StdRng::seed_from_u64(seed);
     let n = shape.iter().product();

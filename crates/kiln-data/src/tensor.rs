@@ -13,7 +13,7 @@ impl Tensor {
     /// A tensor from its shape and data; errors when they disagree.
     pub fn new(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Self> {
         let shape = shape.into();
-        let n: usize = shape.iter().product();
+        let n = numel(&shape)?;
         if n != data.len() {
             return Err(Error::Data(format!(
                 "shape {shape:?} holds {n} values but {} were given",
@@ -71,35 +71,72 @@ impl Tensor {
     }
 
     /// Sample `i`'s values.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Tensor::rows`]; [`Tensor::get_row`] is the checked form.
     pub fn row(&self, i: usize) -> &[f32] {
+        self.get_row(i)
+            .unwrap_or_else(|| panic!("row {i} of a tensor with {} rows", self.rows()))
+    }
+
+    /// Sample `i`'s values, or `None` past the last sample.
+    pub fn get_row(&self, i: usize) -> Option<&[f32]> {
         let w = self.row_len();
-        &self.data[i * w..(i + 1) * w]
+        (i < self.rows()).then(|| &self.data[i * w..(i + 1) * w])
     }
 
     /// The samples in `range`, as a new tensor.
+    ///
+    /// # Panics
+    /// When `range` is not inside `0..rows()`; [`Tensor::try_slice_rows`] is the checked form.
     pub fn slice_rows(&self, range: std::ops::Range<usize>) -> Tensor {
+        self.try_slice_rows(range).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The samples in `range`, or an error when it is not inside `0..rows()`.
+    pub fn try_slice_rows(&self, range: std::ops::Range<usize>) -> Result<Tensor> {
+        if range.start > range.end || range.end > self.rows() {
+            return Err(Error::Data(format!(
+                "rows {range:?} of a tensor with {} rows",
+                self.rows()
+            )));
+        }
         let w = self.row_len();
         let mut shape = self.shape.clone();
         if shape.is_empty() {
             shape.push(1);
         }
         shape[0] = range.len();
-        Tensor {
+        Ok(Tensor {
             shape,
             data: self.data[range.start * w..range.end * w].to_vec(),
-        }
+        })
     }
 
     /// The samples at `indices`, in that order.
+    ///
+    /// # Panics
+    /// When an index is not below [`Tensor::rows`]; [`Tensor::try_select_rows`] is the checked form.
     pub fn select_rows(&self, indices: &[usize]) -> Tensor {
+        self.try_select_rows(indices).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The samples at `indices`, in that order, or an error naming the first index out of range.
+    pub fn try_select_rows(&self, indices: &[usize]) -> Result<Tensor> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.rows()) {
+            return Err(Error::Data(format!("row {bad} of a tensor with {} rows", self.rows())));
+        }
         let w = self.row_len();
         let mut data = Vec::with_capacity(indices.len() * w);
         for &i in indices {
             data.extend_from_slice(self.row(i));
         }
         let mut shape = self.shape.clone();
+        if shape.is_empty() {
+            shape.push(1);
+        }
         shape[0] = indices.len();
-        Tensor { shape, data }
+        Ok(Tensor { shape, data })
     }
 
     /// Index of the largest value of each sample (the predicted class of a probability row).
@@ -134,7 +171,7 @@ impl Tensor {
     /// Columns `range` of a `[rows, cols]` tensor.
     pub fn columns(&self, range: std::ops::Range<usize>) -> Result<Tensor> {
         let w = self.row_len();
-        if self.shape.len() != 2 || range.end > w {
+        if self.shape.len() != 2 || range.start > range.end || range.end > w {
             return Err(Error::Data(format!(
                 "cannot take columns {range:?} of a {:?} tensor",
                 self.shape
@@ -151,4 +188,13 @@ impl Tensor {
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
         self.data.iter().position(|v| !v.is_finite()).map(|i| (i, self.data[i]))
     }
+}
+
+/// Elements of `shape`, or an error when the product does not fit in memory's address space (a
+/// corrupt file header, say).
+pub fn numel(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| Error::Data(format!("shape {shape:?} holds more values than memory can address")))
 }

@@ -69,7 +69,16 @@ impl Graph {
 
     /// Shape of a node's output; an error for effect ops, which have none.
     pub fn shape(&self, id: NodeId) -> Result<&Shape> {
-        let n = &self.nodes[id.0];
+        let n = self.nodes.get(id.0).ok_or_else(|| {
+            Error::invalid(
+                "graph",
+                format!(
+                    "node #{} is not in this graph (it has {}): a node from another graph?",
+                    id.0,
+                    self.nodes.len()
+                ),
+            )
+        })?;
         n.shape
             .as_ref()
             .ok_or_else(|| Error::invalid(n.op.name(), "has no output to use as an operand"))

@@ -7,6 +7,12 @@ use crate::{Error, Graph, NodeId, Op, Result};
 
 /// Schedules `g` so that `outputs` can be read after a run. Every effect op in the graph runs.
 pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
+    if let Some(o) = outputs.iter().find(|o| o.0 >= g.nodes().len()) {
+        return Err(Error::invalid(
+            "schedule",
+            format!("output node #{} is not in this graph", o.0),
+        ));
+    }
     let mut nodes: Vec<(Op, Vec<NodeId>)> = g.nodes().iter().map(|n| (n.op.clone(), n.inputs.clone())).collect();
     let is_output = {
         let mut v = vec![false; nodes.len()];

@@ -195,7 +195,12 @@ impl Metric {
             out.output
         };
         let v = match self {
-            Metric::Accuracy => unreachable!("resolve `Accuracy` before building"),
+            Metric::Accuracy => {
+                return Err(Error::invalid(
+                    "Metric::Accuracy",
+                    "stands for the accuracy the loss implies: resolve it with Metric::resolve before building",
+                ))
+            }
             Metric::BinaryAccuracy { threshold } => {
                 let predicted = g.unary(ElementwiseOp::Greater { threshold: *threshold }, out.output)?;
                 g.binary(ElementwiseOp::Equal, predicted, y)?

@@ -1,0 +1,79 @@
+//! Public functions that used to panic on bad input now return an `Err` naming the problem (or, for
+//! std-style accessors, document their panic and offer a checked sibling).
+
+use kiln::data::{parse_idx, parse_npy, to_categorical};
+use kiln::graph::{Graph, NodeId};
+use kiln::nn::Evaluation;
+use kiln::prelude::*;
+
+#[test]
+fn tensor_accessors_have_checked_forms() {
+    let t = Tensor::new([3, 2], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+    assert_eq!(t.get_row(2), Some(&[4.0, 5.0][..]));
+    assert_eq!(t.get_row(3), None);
+    assert!(t.try_slice_rows(1..3).is_ok());
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = 2..1;
+    for bad in [2..4, backwards] {
+        let e = t.try_slice_rows(bad.clone()).unwrap_err().to_string();
+        assert!(e.contains("3 rows"), "{bad:?}: {e}");
+    }
+    assert_eq!(t.try_select_rows(&[2, 0]).unwrap().data(), &[4.0, 5.0, 0.0, 1.0]);
+    assert!(t.try_select_rows(&[0, 7]).unwrap_err().to_string().contains("row 7"));
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = 2..1;
+    assert!(t.columns(backwards).is_err());
+    assert!(t.columns(1..3).is_err());
+}
+
+#[test]
+fn sizes_that_overflow_are_errors_not_empty_tensors() {
+    let e = Tensor::new([1 << 32, 1 << 32], vec![]).unwrap_err().to_string();
+    assert!(e.contains("more values than memory can address"), "{e}");
+
+    // An IDX header of three 2^31 dimensions (u8 data, rank 3).
+    let mut idx = vec![0, 0, 0x08, 3];
+    for _ in 0..3 {
+        idx.extend_from_slice(&0x8000_0000u32.to_be_bytes());
+    }
+    let e = parse_idx("huge.idx", &idx).unwrap_err().to_string();
+    assert!(e.contains("more values than memory can address"), "{e}");
+
+    // An NPY header whose shape product overflows.
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }";
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<118}\n");
+    npy.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    npy.extend_from_slice(padded.as_bytes());
+    let e = parse_npy("huge.npy", &npy).unwrap_err().to_string();
+    assert!(e.contains("more values than memory can address"), "{e}");
+
+    let labels = Tensor::vector(vec![0.0, 1.0]);
+    let e = to_categorical(&labels, usize::MAX / 2).unwrap_err().to_string();
+    assert!(e.contains("to_categorical"), "{e}");
+    assert_eq!(to_categorical(&labels, 3).unwrap().shape(), &[2, 3]);
+}
+
+#[test]
+fn a_custom_loss_returning_a_node_of_another_graph_is_an_error() {
+    let stray = Loss::custom("stray", |_g: &mut Graph, _y: NodeId, _p: NodeId| Ok(NodeId(1_000_000)));
+    let mut m = Sequential::new().add(Dense::new(1).input_dim(2));
+    m.compile(&Device::cpu(), Optimizer::adam(), stray, &[]).unwrap();
+    let x = Tensor::new([4, 2], vec![0.5; 8]).unwrap();
+    let e = m.fit(&x, &Tensor::new([4, 1], vec![1.0; 4]).unwrap(), &FitOptions::default());
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("not in this graph"), "{e}");
+}
+
+#[test]
+fn an_unresolved_accuracy_metric_and_an_empty_evaluation_do_not_panic() {
+    let mut g = Graph::new(Vec::new());
+    let (y, p) = (g.input("y", [4, 1]), g.input("p", [4, 1]));
+    let out = kiln::nn::layers::plain(p);
+    let e = Metric::Accuracy
+        .values(&mut g, out, Activation::Sigmoid, y)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Metric::resolve"), "{e}");
+    assert!(Evaluation { values: Vec::new() }.loss().is_nan());
+}
