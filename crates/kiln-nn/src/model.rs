@@ -76,40 +76,17 @@ impl Model {
                 format!("input {i} has shape {s:?} with a zero dimension"),
             ));
         }
-        let mut specs = Vec::new();
-        let mut layer_params = Vec::new();
-        let mut inits = Vec::new();
-        for (app, (ins, _)) in self.network.nodes.iter().zip(&shapes.nodes) {
-            let mut ids = Vec::new();
-            for d in app.layer.params(ins) {
-                ids.push(PersistentId(specs.len()));
-                specs.push(PersistentSpec {
-                    name: format!("{}/{}", app.name, d.name),
-                    shape: Shape::new(d.shape.clone()),
-                    kind: PersistentKind::Parameter,
-                });
-                inits.push(d.init);
-            }
-            layer_params.push(ids);
-        }
         let last_activation = self
             .network
             .output_layer()
             .map_or(Activation::Linear, |a| a.layer.activation());
         crate::doctor::check_model(&loss, last_activation, &shapes.output)?;
-        let mut opt_state = HashMap::new();
-        for p in layer_params.iter().flatten() {
-            let mut states = Vec::new();
-            for s in optimizer.state_names() {
-                states.push(PersistentId(specs.len()));
-                specs.push(PersistentSpec {
-                    name: format!("{}/{s}", specs[p.0].name),
-                    shape: specs[p.0].shape.clone(),
-                    kind: PersistentKind::OptimizerState,
-                });
-            }
-            opt_state.insert(*p, states);
-        }
+        let TrainingState {
+            mut specs,
+            layer_params,
+            inits,
+            opt_state,
+        } = TrainingState::of(&self.network, &shapes, &optimizer);
         let mut accumulator = |name: &str, len: usize| {
             specs.push(PersistentSpec {
                 name: format!("metrics/{name}"),
@@ -406,6 +383,58 @@ impl Training<'_> {
     }
 }
 
+/// The persistent tensors a network trains, declared in a fixed order (parameters layer by layer,
+/// then each parameter's optimizer state), which both `compile` and `load_model` derive.
+struct TrainingState {
+    specs: Vec<PersistentSpec>,
+    /// Per layer application, its parameters in declaration order.
+    layer_params: Vec<Vec<PersistentId>>,
+    /// Per parameter, its initializer.
+    inits: Vec<crate::Init>,
+    /// Per parameter, its optimizer state.
+    opt_state: HashMap<PersistentId, Vec<PersistentId>>,
+}
+
+impl TrainingState {
+    fn of(network: &Network, shapes: &crate::network::Shapes, optimizer: &Optimizer) -> Self {
+        let mut specs = Vec::new();
+        let mut layer_params = Vec::new();
+        let mut inits = Vec::new();
+        for (app, (ins, _)) in network.nodes.iter().zip(&shapes.nodes) {
+            let mut ids = Vec::new();
+            for d in app.layer.params(ins) {
+                ids.push(PersistentId(specs.len()));
+                specs.push(PersistentSpec {
+                    name: format!("{}/{}", app.name, d.name),
+                    shape: Shape::new(d.shape.clone()),
+                    kind: PersistentKind::Parameter,
+                });
+                inits.push(d.init);
+            }
+            layer_params.push(ids);
+        }
+        let mut opt_state = HashMap::new();
+        for p in layer_params.iter().flatten() {
+            let mut states = Vec::new();
+            for s in optimizer.state_names() {
+                states.push(PersistentId(specs.len()));
+                specs.push(PersistentSpec {
+                    name: format!("{}/{s}", specs[p.0].name),
+                    shape: specs[p.0].shape.clone(),
+                    kind: PersistentKind::OptimizerState,
+                });
+            }
+            opt_state.insert(*p, states);
+        }
+        TrainingState {
+            specs,
+            layer_params,
+            inits,
+            opt_state,
+        }
+    }
+}
+
 /// Rebuilds the model saved at `path` on `device`: architecture, compile settings, parameters,
 /// optimizer state, step and epoch counts. `path` is a file, or a directory holding
 /// `model.safetensors`.
@@ -418,11 +447,17 @@ pub fn load_model(path: impl AsRef<std::path::Path>, device: &dyn Backend) -> Re
     let (seed, step, epoch) = (saved.seed, saved.step, saved.epoch);
     let (optimizer, loss, metrics) = (saved.optimizer, saved.loss.clone(), saved.metrics.clone());
     let network = saved.network(file.path())?;
-    network.shapes().map_err(bad)?;
+    let shapes = network.shapes().map_err(bad)?;
+    // Every tensor the description implies must be in the file, with its shape, before anything
+    // is allocated: the file's own size then bounds what the description can ask for.
+    let wanted: Vec<(String, Vec<usize>)> = TrainingState::of(&network, &shapes, &optimizer)
+        .specs
+        .into_iter()
+        .map(|s| (s.name, s.shape.dims().to_vec()))
+        .collect();
+    let values = file.tensors(&wanted)?;
     let mut model = Model::from_network(network, seed);
     model.compile(device, optimizer, loss, &metrics)?;
-    let wanted = model.saved_tensor_specs(&[PersistentKind::Parameter, PersistentKind::OptimizerState]);
-    let values = file.tensors(&wanted)?;
     model.restore(&wanted, values, step, epoch)?;
     Ok(model)
 }

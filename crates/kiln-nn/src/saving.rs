@@ -76,6 +76,13 @@ impl SavedModel {
             Source::Input(i) => i < self.inputs.len(),
             Source::Node(j) => j < before,
         };
+        let mut names = std::collections::HashSet::new();
+        if let Some(l) = self.layers.iter().find(|l| !names.insert(l.name.as_str())) {
+            return Err(io(
+                path,
+                format!("two layers are named `{}`: their weights would be ambiguous", l.name),
+            ));
+        }
         for (k, l) in self.layers.into_iter().enumerate() {
             if let Some(bad) = l.inputs.iter().find(|s| !valid(s, k)) {
                 return Err(io(
@@ -223,20 +230,29 @@ fn tensor(tensors: &SafeTensors<'_>, path: &Path, name: &str, shape: &[usize]) -
         ));
     }
     let data = t.data();
-    match t.dtype() {
-        Dtype::F32 => Ok(data
+    let values: Vec<f32> = match t.dtype() {
+        Dtype::F32 => data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()),
-        Dtype::F16 => Ok(data
+            .collect(),
+        Dtype::F16 => data
             .chunks_exact(2)
             .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect()),
-        other => Err(io(
+            .collect(),
+        other => {
+            return Err(io(
+                path,
+                format!("tensor `{name}` is {other:?}; Kiln reads F32 and F16"),
+            ))
+        }
+    };
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(io(
             path,
-            format!("tensor `{name}` is {other:?}; Kiln reads F32 and F16"),
-        )),
+            format!("tensor `{name}` holds {v}: weights must be finite (was the model saved mid-divergence?)"),
+        ));
     }
+    Ok(values)
 }
 
 /// A model file's path: `path` itself, or `path/model.safetensors` when it is a directory.

@@ -40,8 +40,13 @@ impl Window2d {
         }
         let (out_h, out_w, pad_top, pad_left) = if same {
             let (oh, ow) = (in_h.div_ceil(sh), in_w.div_ceil(sw));
-            let pad_h = ((oh - 1) * sh + kh).saturating_sub(in_h);
-            let pad_w = ((ow - 1) * sw + kw).saturating_sub(in_w);
+            // Checked: sizes can come from a model file.
+            let span = |o: usize, s: usize, k: usize| o.saturating_sub(1).checked_mul(s).and_then(|v| v.checked_add(k));
+            let (Some(span_h), Some(span_w)) = (span(oh, sh, kh), span(ow, sw, kw)) else {
+                return Err(Error::invalid("window", "kernel and stride sizes overflow"));
+            };
+            let pad_h = span_h.saturating_sub(in_h);
+            let pad_w = span_w.saturating_sub(in_w);
             (oh, ow, pad_h / 2, pad_w / 2)
         } else {
             if kh > in_h || kw > in_w {

@@ -7,7 +7,7 @@
 use kiln_graph::{ConvOp, Graph, LayoutOp, NodeId, Shape, Window2d};
 use serde::{Deserialize, Serialize};
 
-use super::{activate, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
+use super::{activate, checked_product, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
 use crate::{Error, Result};
 
@@ -121,6 +121,9 @@ impl Layer for Conv2D {
             return Err(Error::invalid("Conv2D", "filters must be at least 1"));
         }
         let w = self.window(input)?;
+        // The kernel's shape and fans (see `params`) must be representable.
+        let (kh, kw) = self.kernel;
+        checked_product("Conv2D", &[kh, kw, input[2].max(self.filters)])?;
         Ok(vec![w.out_h, w.out_w, self.filters])
     }
 

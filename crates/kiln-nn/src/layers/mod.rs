@@ -117,6 +117,14 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> Result<LayerOut>;
 }
 
+/// The product of `dims`, or an error naming the layer when it overflows (a corrupt or hostile
+/// model description, say).
+pub(crate) fn checked_product(layer: &str, dims: &[usize]) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| Error::invalid(layer, format!("{dims:?} holds more values than memory can address")))
+}
+
 /// The one input of a single-input layer, or an error naming the layer.
 pub fn single<'a>(kind: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
     match inputs {

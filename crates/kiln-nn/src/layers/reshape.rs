@@ -4,7 +4,7 @@
 use kiln_graph::{Graph, LayoutOp, NodeId, Shape};
 use serde::{Deserialize, Serialize};
 
-use super::{plain, single, Layer, LayerConfig, LayerOut};
+use super::{checked_product, plain, single, Layer, LayerConfig, LayerOut};
 use crate::{Error, Result};
 
 /// Keras' `Flatten`: each sample to one axis.
@@ -28,7 +28,7 @@ impl Layer for Flatten {
     }
 
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
-        Ok(vec![single("Flatten", inputs)?.iter().product()])
+        Ok(vec![checked_product("Flatten", single("Flatten", inputs)?)?])
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
@@ -62,7 +62,10 @@ impl Layer for Reshape {
 
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
         let input = single("Reshape", inputs)?;
-        let (from, to) = (input.iter().product::<usize>(), self.target.iter().product::<usize>());
+        let (from, to) = (
+            checked_product("Reshape", input)?,
+            checked_product("Reshape", &self.target)?,
+        );
         if from != to {
             return Err(Error::invalid(
                 "Reshape",
