@@ -38,7 +38,8 @@ struct CpuPlan<T> {
 pub struct CpuSession<T> {
     specs: Vec<PersistentSpec>,
     persistents: Vec<Vec<T>>,
-    plans: Vec<CpuPlan<T>>,
+    /// Loaded plans by id; `None` once unloaded.
+    plans: Vec<Option<CpuPlan<T>>>,
     counters: Counters,
     /// The training state of the last restore point (see [`Session::keep_restore_point`]).
     restore_point: Vec<Vec<T>>,
@@ -93,20 +94,31 @@ impl<T: Real> CpuSession<T> {
         if plan.persistents != self.specs {
             return Err(Error::invalid("session", "plan was built for another model's tensors"));
         }
+        let mut arena = Vec::new();
+        arena.try_reserve_exact(plan.arena_len).map_err(|_| {
+            Error::device(
+                "cpu",
+                format!(
+                    "the plan's arena needs {} MiB, which this machine cannot allocate; use a smaller batch",
+                    (plan.arena_len * std::mem::size_of::<T>()) >> 20
+                ),
+            )
+        })?;
+        arena.resize(plan.arena_len, T::zero());
         self.counters.buffer_allocations += 1;
-        let mut arena = vec![T::zero(); plan.arena_len];
         for (r, data) in &plan.constants {
             for (a, &v) in arena[r.range()].iter_mut().zip(data.iter()) {
                 *a = T::of(v);
             }
         }
-        self.plans.push(CpuPlan { arena, plan });
+        self.plans.push(Some(CpuPlan { arena, plan }));
         Ok(PlanId(self.plans.len() - 1))
     }
 
     fn loaded(&mut self, id: PlanId) -> Result<&mut CpuPlan<T>> {
         self.plans
             .get_mut(id.0)
+            .and_then(Option::as_mut)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))
     }
 
@@ -125,6 +137,7 @@ impl<T: Real> CpuSession<T> {
         let loaded = self
             .plans
             .get_mut(id.0)
+            .and_then(Option::as_mut)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))?;
         if std::mem::take(&mut self.restore_pending) {
             let kept = self
@@ -223,9 +236,17 @@ impl<T: Real> Session for CpuSession<T> {
         Ok(())
     }
 
+    fn unload(&mut self, plan: PlanId) -> Result<()> {
+        self.loaded(plan)?;
+        self.plans[plan.0] = None;
+        self.counters.buffer_releases += 1;
+        Ok(())
+    }
+
     fn arena_bytes(&self, plan: PlanId) -> Result<usize> {
         self.plans
             .get(plan.0)
+            .and_then(Option::as_ref)
             .map(|l| l.plan.arena_len * 4)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", plan.0)))
     }

@@ -14,6 +14,8 @@ pub struct Counters {
     pub dispatches: u64,
     /// Device buffers created.
     pub buffer_allocations: u64,
+    /// Device buffers freed by unloading plans (`buffer_allocations - buffer_releases` are live).
+    pub buffer_releases: u64,
     /// Compute pipelines created (cache misses).
     pub pipeline_creations: u64,
     /// Parameters or optimizer state read back to the host (saving a model does; fit must not).
@@ -52,6 +54,9 @@ pub trait Session: Send {
     /// Turns a plan into an executable once: pipelines, arena and bindings are built here, never
     /// during [`Session::run`].
     fn load(&mut self, plan: Arc<Plan>) -> Result<PlanId>;
+
+    /// Frees a loaded plan's arena and bindings; its id is invalid afterwards.
+    fn unload(&mut self, plan: PlanId) -> Result<()>;
 
     /// Uploads the named inputs and runs every step of the plan. Inputs the plan does not use are
     /// ignored; a missing one is an error.

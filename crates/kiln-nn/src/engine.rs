@@ -67,7 +67,14 @@ pub(crate) enum Mode {
 pub(crate) struct CachedPlan {
     pub(crate) id: PlanId,
     pub(crate) metric_counts: Vec<usize>,
+    /// When it was last handed out, for evicting the least recently used.
+    pub(crate) last_used: u64,
 }
+
+/// Plans kept loaded at once. Training uses two (full and ragged last batch), and evaluation and
+/// prediction two each; beyond this, the least recently used plan is unloaded, so calls with many
+/// different batch sizes keep memory flat.
+pub(crate) const MAX_CACHED_PLANS: usize = 8;
 
 /// Everything `compile` fixes.
 pub(crate) struct Compiled {
@@ -91,6 +98,8 @@ pub(crate) struct Compiled {
     pub(crate) output_shape: Vec<usize>,
     pub(crate) last_activation: Activation,
     pub(crate) plans: HashMap<(Mode, usize), CachedPlan>,
+    /// Plan requests so far: the clock of the cache's least-recently-used eviction.
+    pub(crate) plan_uses: u64,
     pub(crate) step: u64,
     /// Epochs completed by `fit` (restored from a checkpoint).
     pub(crate) epoch: usize,
@@ -344,13 +353,29 @@ impl Compiled {
 
     /// The plan for `mode` at `batch` samples, built and loaded on first use.
     pub(crate) fn plan(&mut self, mode: Mode, batch: usize) -> Result<CachedPlan> {
-        if let Some(p) = self.plans.get(&(mode, batch)) {
+        self.plan_uses += 1;
+        if let Some(p) = self.plans.get_mut(&(mode, batch)) {
+            p.last_used = self.plan_uses;
             return Ok(p.clone());
+        }
+        if self.plans.len() >= MAX_CACHED_PLANS {
+            let oldest = *self
+                .plans
+                .iter()
+                .min_by_key(|(_, p)| p.last_used)
+                .map(|(key, _)| key)
+                .expect("the cache is full");
+            let evicted = self.plans.remove(&oldest).expect("just found");
+            self.session.unload(evicted.id)?;
         }
         let (graph, outputs, metric_counts) = self.build(mode, batch)?;
         let plan = Arc::new(schedule(&graph, &outputs)?);
         let id = self.session.load(plan)?;
-        let loaded = CachedPlan { id, metric_counts };
+        let loaded = CachedPlan {
+            id,
+            metric_counts,
+            last_used: self.plan_uses,
+        };
         self.plans.insert((mode, batch), loaded.clone());
         Ok(loaded)
     }

@@ -128,6 +128,7 @@ impl Model {
             output_shape: shapes.output,
             last_activation,
             plans: HashMap::new(),
+            plan_uses: 0,
             step: 0,
             epoch: 0,
             requested_metrics: metrics_given,

@@ -23,6 +23,8 @@ struct GpuPlan {
     readback: Option<wgpu::Buffer>,
     /// The uniform buffer stays alive as long as the bind groups that point into it.
     _uniforms: Option<wgpu::Buffer>,
+    /// Buffers and textures created for this plan, released with it.
+    buffers: u64,
 }
 
 /// A model's state on one GPU device.
@@ -30,7 +32,8 @@ pub struct GpuSession {
     ctx: Arc<GpuContext>,
     specs: Vec<PersistentSpec>,
     persistents: Vec<wgpu::Buffer>,
-    plans: Vec<GpuPlan>,
+    /// Loaded plans by id; `None` once unloaded.
+    plans: Vec<Option<GpuPlan>>,
     /// MAP_READ buffers for persistent reads, by size, so epoch-end metric reads allocate nothing.
     readbacks: std::collections::HashMap<u64, wgpu::Buffer>,
     counters: Counters,
@@ -158,6 +161,7 @@ impl GpuSession {
     fn loaded(&self, id: PlanId) -> Result<&GpuPlan> {
         self.plans
             .get(id.0)
+            .and_then(Option::as_ref)
             .ok_or_else(|| Error::invalid("session", format!("no plan #{}", id.0)))
     }
 
@@ -286,6 +290,7 @@ impl Session for GpuSession {
         if plan.persistents != self.specs {
             return Err(Error::invalid("session", "plan was built for another model's tensors"));
         }
+        let allocated_before = self.counters.buffer_allocations;
         let limits = self.ctx.limits.clone();
         let arena_bytes = f32_bytes(plan.arena_len);
         if arena_bytes > limits.max_buffer_size {
@@ -408,13 +413,15 @@ impl Session for GpuSession {
                 wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             )
         });
-        self.plans.push(GpuPlan {
+        let buffers = self.counters.buffer_allocations - allocated_before;
+        self.plans.push(Some(GpuPlan {
             plan,
             arena,
             dispatches,
             readback,
             _uniforms: uniforms,
-        });
+            buffers,
+        }));
         Ok(PlanId(self.plans.len() - 1))
     }
 
@@ -498,6 +505,13 @@ impl Session for GpuSession {
         self.counters.submits += 1;
         self.counters.dispatches += n as u64;
         Ok(Some(times))
+    }
+
+    fn unload(&mut self, id: PlanId) -> Result<()> {
+        let buffers = self.loaded(id)?.buffers;
+        self.plans[id.0] = None;
+        self.counters.buffer_releases += buffers;
+        Ok(())
     }
 
     fn keep_restore_point(&mut self) -> Result<()> {
