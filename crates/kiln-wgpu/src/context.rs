@@ -29,6 +29,9 @@ pub struct GpuContext {
     /// Timestamp queries are enabled (per-kernel GPU times in the benchmark harness).
     pub timestamps: bool,
     cache: Mutex<Cache>,
+    /// The first error no scope caught, or the device's loss: wgpu's default handler panics, so
+    /// both are recorded here and every later run answers with them (see [`GpuContext::check`]).
+    fault: Arc<Mutex<Option<String>>>,
 }
 
 impl GpuContext {
@@ -88,6 +91,18 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| Error::device(&info.name, format!("cannot open device: {e}")))?;
+        let fault = Arc::new(Mutex::new(None));
+        let record = |fault: &Arc<Mutex<Option<String>>>, what: String| {
+            if let Ok(mut f) = fault.lock() {
+                f.get_or_insert(what);
+            }
+        };
+        let f = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| record(&f, e.to_string())));
+        let f = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            record(&f, format!("the device was lost ({reason:?}): {message}"))
+        });
         Ok(GpuContext {
             device,
             queue,
@@ -96,7 +111,36 @@ impl GpuContext {
             caps,
             timestamps: !timestamps.is_empty(),
             cache: Mutex::new(Cache::default()),
+            fault,
         })
+    }
+
+    /// An error if the device was lost or reported an error that no scope caught (out of memory
+    /// outside a checked allocation, say); the device is unusable from then on.
+    pub fn check(&self) -> Result<()> {
+        match self.fault.lock().map(|f| f.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(fault)) => Err(Error::device(self.name(), fault)),
+            Err(_) => Err(Error::device(
+                self.name(),
+                "a thread panicked while recording a device fault",
+            )),
+        }
+    }
+
+    /// Runs `allocate` inside an out-of-memory error scope: running out of device memory becomes
+    /// an error naming `what` and the bytes it needed.
+    pub fn allocating<T>(&self, what: &str, bytes: u64, allocate: impl FnOnce() -> T) -> Result<T> {
+        self.check()?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let made = allocate();
+        match pollster::block_on(scope.pop()) {
+            None => Ok(made),
+            Some(e) => Err(Error::device(
+                self.name(),
+                format!("out of device memory for {what} ({} MiB): {e}", bytes >> 20),
+            )),
+        }
     }
 
     /// `name (backend)`, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan)`.
