@@ -11,11 +11,9 @@ use crate::Tensor;
 /// Parses IDX bytes (plain or gzip) holding unsigned bytes into a tensor of their values as f32.
 pub fn parse_idx(source: &str, bytes: &[u8]) -> Result<Tensor> {
     let err = |m: String| Error::Data(format!("{source}: {m}"));
-    let mut plain = Vec::new();
+    let plain;
     let data: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut plain)
-            .map_err(|e| err(format!("corrupt gzip stream: {e}")))?;
+        plain = inflate(bytes).map_err(|e| err(format!("corrupt gzip stream: {e}")))?;
         &plain
     } else {
         bytes
@@ -55,6 +53,24 @@ pub fn parse_idx(source: &str, bytes: &[u8]) -> Result<Tensor> {
         )));
     }
     Tensor::new(dims, body.iter().map(|&b| f32::from(b)).collect())
+}
+
+/// Inflates a gzip IDX stream no further than its own header says it holds (plus one byte, so a
+/// longer body still shows as corrupt): a small file cannot make it inflate without bound.
+fn inflate(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut stream = flate2::read::GzDecoder::new(bytes);
+    let mut out = Vec::new();
+    (&mut stream).take(4).read_to_end(&mut out)?;
+    let rank = out.get(3).copied().map_or(0, usize::from);
+    (&mut stream).take(4 * rank as u64).read_to_end(&mut out)?;
+    let body = out[4.min(out.len())..]
+        .chunks_exact(4)
+        .try_fold(1u64, |n, d| {
+            n.checked_mul(u64::from(u32::from_be_bytes([d[0], d[1], d[2], d[3]])))
+        })
+        .unwrap_or(u64::MAX - 1);
+    stream.take(body.saturating_add(1)).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// Reads an IDX file; see [`parse_idx`].

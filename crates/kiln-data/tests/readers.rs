@@ -144,3 +144,18 @@ fn ndarray_arrays_convert_both_ways_in_logical_order() {
         [0, 3]
     );
 }
+
+/// A gzip IDX stream inflates no further than its header declares: a 2×2 image followed by 64 MiB
+/// of zeros (a few tens of KiB compressed) is refused after reading five body bytes, not 64 MiB.
+#[test]
+fn a_gzip_idx_bomb_is_refused_without_inflating_it() {
+    use std::io::Write;
+    let mut plain = vec![0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 2];
+    plain.resize(plain.len() + (64 << 20), 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&plain).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20, "{} compressed bytes", bomb.len());
+    let e = error_of(parse_idx("bomb.idx.gz", &bomb));
+    assert!(e.contains("need 4 data bytes but the file holds 5"), "{e}");
+}
