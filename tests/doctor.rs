@@ -217,6 +217,78 @@ fn multi_hot_rows_into_categorical_crossentropy_warn() {
         .is_empty());
 }
 
+#[test]
+fn a_bounded_output_regressing_onto_targets_it_cannot_reach() {
+    let targets = rows(&[&[0.5], &[3.0], &[1.0], &[0.0]]);
+    for (activation, loss) in [
+        (Activation::Sigmoid, Loss::MeanSquaredError),
+        (Activation::Sigmoid, Loss::MeanAbsoluteError),
+    ] {
+        let msg = doctor(fit(1, activation, loss, &targets));
+        assert!(
+            msg.contains("sample 1 has target 3") && msg.contains("linear output layer"),
+            "{msg}"
+        );
+    }
+    // Legitimate: sigmoid + mse on targets in [0, 1] (seed 004, example 3), and a linear output
+    // on any targets.
+    fit(
+        1,
+        Activation::Sigmoid,
+        Loss::MeanSquaredError,
+        &rows(&[&[0.5], &[0.9], &[1.0], &[0.0]]),
+    )
+    .unwrap();
+    fit(1, Activation::Linear, Loss::MeanSquaredError, &targets).unwrap();
+}
+
+#[test]
+fn categorical_labels_that_are_not_distributions() {
+    for (bad, why) in [
+        (
+            rows(&[&[1., 0., 0.], &[0.5, -0.5, 1.], &[0., 1., 0.], &[0., 0., 1.]]),
+            "negative entry -0.5",
+        ),
+        (
+            rows(&[&[1., 0., 0.], &[0., 0., 0.], &[0., 1., 0.], &[0., 0., 1.]]),
+            "all zeros",
+        ),
+        (
+            rows(&[&[1., 0., 0.], &[0.3, 0.3, 0.3], &[0., 1., 0.], &[0., 0., 1.]]),
+            "sums to 0.9",
+        ),
+    ] {
+        let msg = doctor(fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &bad));
+        assert!(msg.contains(why) && msg.contains("to_categorical"), "{msg}");
+    }
+    // Legitimate: smoothed labels (Keras' label_smoothing=0.1 over 3 classes) sum to 1.
+    let smoothed = rows(&[
+        &[0.933_333_3, 0.033_333_3, 0.033_333_3],
+        &[0.033_333_3, 0.933_333_3, 0.033_333_3],
+        &[0.033_333_3, 0.033_333_3, 0.933_333_3],
+        &[0.933_333_3, 0.033_333_3, 0.033_333_3],
+    ]);
+    fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &smoothed).unwrap();
+}
+
+#[test]
+fn class_weights_that_are_nan_or_negative() {
+    for w in [f32::NAN, -1.0, f32::INFINITY] {
+        let msg = match model(2, Activation::Sigmoid, Loss::WeightedBinaryCrossentropy(vec![1.0, w])) {
+            Err(Error::Doctor(m)) => m,
+            other => panic!("weight {w}: expected the doctor to refuse, got {:?}", other.map(|_| ())),
+        };
+        assert!(msg.contains(&format!("class weight 1 is {w}")), "{msg}");
+    }
+    // Legitimate: zero and large positive weights.
+    model(
+        2,
+        Activation::Sigmoid,
+        Loss::WeightedBinaryCrossentropy(vec![0.0, 12.5]),
+    )
+    .unwrap();
+}
+
 /// Every check is documented.
 #[test]
 fn the_doc_page_lists_every_check() {
@@ -233,6 +305,9 @@ fn the_doc_page_lists_every_check() {
         "from_logits on an activated output",
         "softmax + BCE on multi-hot labels",
         "multi-hot rows into categorical_crossentropy",
+        "bounded output on unreachable regression targets",
+        "categorical labels that are not distributions",
+        "NaN, infinite or negative class weights",
     ] {
         assert!(page.contains(topic), "docs/doctor.md does not cover: {topic}");
     }

@@ -41,6 +41,18 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
             loss.name(),
             loss.name()
         )),
+        (Loss::WeightedBinaryCrossentropy(w), _) if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) => {
+            let (k, v) = w
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+                .expect("found above");
+            doctor(format!(
+                "weighted_binary_crossentropy: class weight {k} is {v}; weights scale each output's loss and must be \
+                 finite and non-negative (a NaN weight makes every loss NaN, a negative one rewards mistakes). Use \
+                 positive weights, e.g. negatives/positives for a rare class."
+            ))
+        }
         (Loss::WeightedBinaryCrossentropy(w), _) if w.len() != units => Err(Error::invalid(
             "weighted_binary_crossentropy",
             format!(
@@ -63,7 +75,7 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
 /// Checks the labels handed to fit/evaluate against this loss and the model's output shape.
 /// This is where silent nonsense is stopped: wrong label encodings, labels out of range, more
 /// classes than a sigmoid unit can model.
-pub fn check_labels(loss: &Loss, y: &Tensor, output: &[usize]) -> Result<()> {
+pub fn check_labels(loss: &Loss, activation: Activation, y: &Tensor, output: &[usize]) -> Result<()> {
     let units = output.last().copied().unwrap_or(1);
     let want = loss.label_shape(output).iter().product::<usize>();
     let n = y.rows();
@@ -115,6 +127,7 @@ pub fn check_labels(loss: &Loss, y: &Tensor, output: &[usize]) -> Result<()> {
                     y.row_len()
                 ));
             }
+            not_distributions(y)?;
         }
         LossKind::Binary => {
             if y.row_len() != want {
@@ -152,7 +165,45 @@ pub fn check_labels(loss: &Loss, y: &Tensor, output: &[usize]) -> Result<()> {
                     format!("[{n}, {}] (one target per output unit)", want),
                 ));
             }
+            let bounded = matches!(activation, Activation::Sigmoid | Activation::Softmax);
+            let regression = matches!(loss, Loss::MeanSquaredError | Loss::MeanAbsoluteError);
+            if let Some((i, v)) = y.data().iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+                if bounded && regression {
+                    return doctor(format!(
+                        "{} on a {activation} output, but sample {} has target {v}: a {activation} only outputs values in \
+                         (0, 1), so it can never reach targets outside [0, 1] and trains towards the nearest bound. Use a \
+                         linear output layer for regression, or rescale the targets into [0, 1].",
+                        loss.name(),
+                        i / y.row_len().max(1)
+                    ));
+                }
+            }
         }
+    }
+    Ok(())
+}
+
+/// Categorical labels must be distributions: non-negative rows that sum to 1 (one-hot, or smoothed).
+/// 0/1 rows with several ones are multi-hot and get their own warning.
+fn not_distributions(y: &Tensor) -> Result<()> {
+    for i in 0..y.rows() {
+        let r = y.row(i);
+        let sum: f32 = r.iter().sum();
+        let multi_hot = r.iter().all(|&v| v == 0.0 || v == 1.0) && sum > 1.0;
+        let why = if let Some(v) = r.iter().find(|&&v| v < 0.0) {
+            format!("has the negative entry {v}")
+        } else if sum == 0.0 {
+            "is all zeros (no class)".to_string()
+        } else if (sum - 1.0).abs() > 1e-3 && !multi_hot {
+            format!("sums to {sum}")
+        } else {
+            continue;
+        };
+        return Err(Error::Doctor(format!(
+            "categorical_crossentropy reads each label row as a probability distribution over the classes, but row {i} \
+             {why}. Rows must be non-negative and sum to 1: one-hot encode class labels with to_categorical, or \
+             normalise soft labels."
+        )));
     }
     Ok(())
 }

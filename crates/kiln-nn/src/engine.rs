@@ -216,7 +216,7 @@ impl Compiled {
                     i / y.row_len().max(1)
                 )));
             }
-            crate::doctor::check_labels(&self.loss, y, &self.output_shape)?;
+            crate::doctor::check_labels(&self.loss, self.last_activation, y, &self.output_shape)?;
         }
         Ok(())
     }
