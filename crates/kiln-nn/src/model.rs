@@ -164,6 +164,11 @@ impl Model {
         self.compiled.as_ref().map_or(0, |c| c.epoch)
     }
 
+    /// The shape of one sample of each input, as compiled (`[]` before `compile`).
+    pub fn input_shapes(&self) -> Vec<Vec<usize>> {
+        self.compiled.as_ref().map_or_else(Vec::new, |c| c.input_shapes.clone())
+    }
+
     /// Saves the whole model to one safetensors file (or `model.safetensors` in a directory):
     /// architecture and compile settings (JSON in the metadata), parameters named by layer path
     /// (`dense_1/kernel`), optimizer state, and the step and epoch counts. Written atomically.
