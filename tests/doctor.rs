@@ -289,6 +289,33 @@ fn class_weights_that_are_nan_or_negative() {
     .unwrap();
 }
 
+#[test]
+fn channels_first_images_warn_and_run() {
+    let fit_images = |shape: [usize; 3]| {
+        let mut m = Sequential::new()
+            .add(Conv2D::new(2, (1, 1)).input_shape(shape))
+            .add(Flatten::new())
+            .add(Dense::new(1).activation(Activation::Sigmoid));
+        m.compile(&Device::cpu(), Optimizer::adam(), Loss::BinaryCrossentropy, &[])
+            .unwrap();
+        let n: usize = shape.iter().product();
+        let x = random::uniform([4, shape[0], shape[1], shape[2]], 1);
+        assert_eq!(x.row_len(), n);
+        m.fit(&x, &Tensor::vector(vec![0., 1., 1., 0.]), &FitOptions::new(1, 4))
+            .unwrap()
+    };
+    let h = fit_images([3, 16, 16]);
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(
+        h.warnings[0].contains("transpose each sample to [16, 16, 3]"),
+        "{:?}",
+        h.warnings
+    );
+    // Nearby legitimate: the same images channels-last, and a small square image with few channels.
+    assert!(fit_images([16, 16, 3]).warnings.is_empty());
+    assert!(fit_images([4, 4, 4]).warnings.is_empty());
+}
+
 /// Every check is documented.
 #[test]
 fn the_doc_page_lists_every_check() {
@@ -308,6 +335,7 @@ fn the_doc_page_lists_every_check() {
         "bounded output on unreachable regression targets",
         "categorical labels that are not distributions",
         "NaN, infinite or negative class weights",
+        "channels-first images",
     ] {
         assert!(page.contains(topic), "docs/doctor.md does not cover: {topic}");
     }

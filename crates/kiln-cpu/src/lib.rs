@@ -24,7 +24,7 @@ impl Backend for CpuBackend {
     }
 
     fn new_session(&self, persistents: &[PersistentSpec]) -> Result<Box<dyn Session>> {
-        Ok(Box::new(CpuSession::<f32>::new(persistents)))
+        Ok(Box::new(CpuSession::<f32>::try_new(persistents)?))
     }
 }
 
@@ -49,10 +49,36 @@ pub struct CpuSession<T> {
 
 impl<T: Real> CpuSession<T> {
     /// Zero-filled persistents for `specs`.
+    ///
+    /// # Panics
+    /// When memory cannot hold them; [`CpuSession::try_new`] is the checked form (the backend uses it).
     pub fn new(specs: &[PersistentSpec]) -> Self {
-        CpuSession {
+        Self::try_new(specs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Zero-filled persistents for `specs`, or an error naming the tensor that did not fit in memory.
+    pub fn try_new(specs: &[PersistentSpec]) -> Result<Self> {
+        let persistents = specs
+            .iter()
+            .map(|s| {
+                let n = s.shape.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                let mut v = Vec::new();
+                n.and_then(|n| v.try_reserve_exact(n).ok().map(|_| n))
+                    .map(|n| {
+                        v.resize(n, T::zero());
+                        v
+                    })
+                    .ok_or_else(|| {
+                        Error::device(
+                            "cpu",
+                            format!("{} {} does not fit in this machine's memory", s.name, s.shape),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CpuSession {
             specs: specs.to_vec(),
-            persistents: specs.iter().map(|s| vec![T::zero(); s.shape.numel()]).collect(),
+            persistents,
             plans: Vec::new(),
             restore_point: Vec::new(),
             restore_pending: false,
@@ -60,7 +86,7 @@ impl<T: Real> CpuSession<T> {
                 buffer_allocations: specs.len() as u64,
                 ..Counters::default()
             },
-        }
+        })
     }
 
     fn spec(&self, id: PersistentId) -> Result<&PersistentSpec> {

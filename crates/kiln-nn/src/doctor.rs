@@ -234,10 +234,23 @@ fn is_one_hot(y: &Tensor) -> bool {
     })
 }
 
-/// Doubtful but possibly intended combinations, as messages for the history.
-pub fn warnings(loss: &Loss, activation: Activation, y: &Tensor) -> Vec<String> {
+/// Doubtful but possibly intended combinations, as messages for the history. `inputs` are the
+/// model inputs' sample shapes.
+pub fn warnings(loss: &Loss, activation: Activation, y: &Tensor, inputs: &[Vec<usize>]) -> Vec<String> {
     let multi_hot = max_positives(y);
     let mut out = Vec::new();
+    for (i, s) in inputs.iter().enumerate() {
+        // [3, 32, 32]: a few "rows" of square, many-channel pixels is how channels-first images read.
+        if let [c, h, w] = s[..] {
+            if c <= 4 && h == w && w > 4 * c {
+                out.push(format!(
+                    "input {i} has samples [{c}, {h}, {w}]: images here are channels-last [height, width, channels], \
+                     so this reads as {c} row(s) of {h} pixels with {w} channels each. If the data is channels-first \
+                     (as PyTorch stores it), transpose each sample to [{h}, {w}, {c}]."
+                ));
+            }
+        }
+    }
     if multi_hot > 1 && loss.kind() == LossKind::Binary && activation == Activation::Softmax {
         out.push(format!(
             "{} on a softmax output, but label rows have up to {multi_hot} positive tags: softmax makes the outputs \

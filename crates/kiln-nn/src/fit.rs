@@ -191,7 +191,7 @@ impl Model {
         }
         let mut order: Vec<usize> = (0..n).collect();
         let mut history = History {
-            warnings: crate::doctor::warnings(&c.loss, c.last_activation, y),
+            warnings: crate::doctor::warnings(&c.loss, c.last_activation, y, &c.input_shapes),
             first_epoch: options.initial_epoch + 1,
             ..History::default()
         };
