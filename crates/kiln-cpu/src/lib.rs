@@ -61,19 +61,17 @@ impl<T: Real> CpuSession<T> {
         let persistents = specs
             .iter()
             .map(|s| {
-                let n = s.shape.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                let too_big = || {
+                    Error::device(
+                        "cpu",
+                        format!("{} {} does not fit in this machine's memory", s.name, s.shape),
+                    )
+                };
+                let n = s.shape.checked_numel().ok_or_else(too_big)?;
                 let mut v = Vec::new();
-                n.and_then(|n| v.try_reserve_exact(n).ok().map(|_| n))
-                    .map(|n| {
-                        v.resize(n, T::zero());
-                        v
-                    })
-                    .ok_or_else(|| {
-                        Error::device(
-                            "cpu",
-                            format!("{} {} does not fit in this machine's memory", s.name, s.shape),
-                        )
-                    })
+                v.try_reserve_exact(n).map_err(|_| too_big())?;
+                v.resize(n, T::zero());
+                Ok(v)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(CpuSession {

@@ -48,6 +48,11 @@ impl Shape {
         self.0.iter().product()
     }
 
+    /// Number of elements, or `None` when the product overflows (sizes from a file, say).
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    }
+
     /// The last dimension, or 1 for a scalar.
     pub fn last(&self) -> usize {
         self.0.last().copied().unwrap_or(1)

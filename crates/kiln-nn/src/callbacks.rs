@@ -114,16 +114,20 @@ impl Callback for EarlyStopping {
         let value = monitored(logs, &self.monitor, "EarlyStopping")?;
         if improves(&self.monitor, self.best, value, self.min_delta) {
             // Weights that are not finite (set by another callback, say) are never the best.
+            // `None`: not a best after all; `Some(None)`: a best whose weights are not kept.
             let weights = if self.restore_best_weights {
-                Some(training.weights()?).filter(|w| w.iter().all(|w| w.values.iter().all(|v| v.is_finite())))
+                let w = training.weights()?;
+                w.iter()
+                    .all(|w| w.values.iter().all(|v| v.is_finite()))
+                    .then_some(Some(w))
             } else {
-                None
+                Some(None)
             };
-            if weights.is_some() || !self.restore_best_weights {
+            if let Some(weights) = weights {
                 self.best = Some(value);
                 self.best_epoch = Some(epoch);
                 self.wait = 0;
-                self.best_weights = weights.or(self.best_weights.take());
+                self.best_weights = weights;
                 return Ok(Control::Continue);
             }
         }

@@ -41,12 +41,8 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
             loss.name(),
             loss.name()
         )),
-        (Loss::WeightedBinaryCrossentropy(w), _) if w.iter().any(|v| !(v.is_finite() && *v >= 0.0)) => {
-            let (k, v) = w
-                .iter()
-                .enumerate()
-                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
-                .expect("found above");
+        (Loss::WeightedBinaryCrossentropy(w), _) if bad_weight(w).is_some() => {
+            let (k, v) = bad_weight(w).expect("the guard found one");
             doctor(format!(
                 "weighted_binary_crossentropy: class weight {k} is {v}; weights scale each output's loss and must be \
                  finite and non-negative (a NaN weight makes every loss NaN, a negative one rewards mistakes). Use \
@@ -70,6 +66,14 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
         )),
         (Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Custom(_), _) => Ok(()),
     }
+}
+
+/// The first class weight that is not finite and non-negative, with its index.
+fn bad_weight(w: &[f32]) -> Option<(usize, f32)> {
+    w.iter()
+        .copied()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
 }
 
 /// Checks the labels handed to fit/evaluate against this loss and the model's output shape.

@@ -170,11 +170,6 @@ impl StepOp {
     pub fn name(&self) -> &'static str {
         self.family().name()
     }
-
-    /// True for ops that write operands instead of producing an output.
-    pub fn is_effect(&self) -> bool {
-        !self.family().mutated_operands().is_empty()
-    }
 }
 
 /// One graph node's operation.
@@ -224,14 +219,6 @@ impl Op {
     /// True for ops that write operands instead of producing an output.
     pub fn is_effect(&self) -> bool {
         !self.mutated_operands().is_empty()
-    }
-
-    /// The leaf, if this is one.
-    pub fn leaf(&self) -> Option<&Leaf> {
-        match self {
-            Op::Leaf(leaf) => Some(leaf),
-            Op::Step(_) => None,
-        }
     }
 
     /// The output shape for these operand shapes, `None` for effect ops, or an error naming the op

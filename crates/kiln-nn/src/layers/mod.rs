@@ -120,9 +120,7 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
 /// The product of `dims`, or an error naming the layer when it overflows (a corrupt or hostile
 /// model description, say).
 pub(crate) fn checked_product(layer: &str, dims: &[usize]) -> Result<usize> {
-    dims.iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(|| Error::invalid(layer, format!("{dims:?} holds more values than memory can address")))
+    kiln_data::tensor::numel(dims).map_err(|e| Error::invalid(layer, e.to_string()))
 }
 
 /// The one input of a single-input layer, or an error naming the layer.
