@@ -53,3 +53,246 @@ pub fn load_weights(data: &[u8], scratch: &Path) {
         .expect("a valid model");
     let _ = m.load_weights(scratch);
 }
+
+pub use description::model_description;
+
+/// Model descriptions built through the public API from structured input (`arbitrary`): a layer
+/// stack, loss, optimizer, metrics and data, each chosen by the fuzzer, then compiled, fitted,
+/// evaluated and run on the CPU backend. Every stage must answer `Ok` or `Err`.
+mod description {
+    use arbitrary::{Arbitrary, Unstructured};
+    use kiln_data::Tensor;
+    use kiln_nn::{
+        Activation, Conv2D, Dense, Dropout, Embedding, FitOptions, Flatten, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, Loss, MaxPooling2D, Mean, Metric, Optimizer, Padding, Reshape, Sequential,
+    };
+
+    /// Most sizes are small, so models build and train in microseconds; a few are astronomically
+    /// large, which every size check must refuse before anything is allocated. (Merely large
+    /// sizes, gigabytes, would be legitimate requests and only slow the fuzzer down.)
+    #[derive(Arbitrary, Debug, Clone, Copy)]
+    enum Dim {
+        Small(u8),
+        Huge(Huge),
+    }
+
+    #[derive(Arbitrary, Debug, Clone, Copy)]
+    enum Huge {
+        Max,
+        Pow40,
+        Pow62,
+    }
+
+    impl Dim {
+        fn get(self) -> usize {
+            match self {
+                Dim::Small(d) => (d % 17) as usize,
+                Dim::Huge(Huge::Max) => usize::MAX,
+                Dim::Huge(Huge::Pow40) => 1 << 40,
+                Dim::Huge(Huge::Pow62) => 1 << 62,
+            }
+        }
+    }
+
+    #[derive(Arbitrary, Debug, Clone, Copy)]
+    enum Act {
+        Linear,
+        Relu,
+        Sigmoid,
+        Softmax,
+    }
+
+    impl From<Act> for Activation {
+        fn from(a: Act) -> Self {
+            match a {
+                Act::Linear => Activation::Linear,
+                Act::Relu => Activation::Relu,
+                Act::Sigmoid => Activation::Sigmoid,
+                Act::Softmax => Activation::Softmax,
+            }
+        }
+    }
+
+    #[derive(Arbitrary, Debug)]
+    enum LayerSpec {
+        Dense {
+            units: Dim,
+            activation: Act,
+            bias: bool,
+        },
+        Conv2D {
+            filters: Dim,
+            kernel: (Dim, Dim),
+            strides: (Dim, Dim),
+            same: bool,
+            activation: Act,
+        },
+        MaxPooling2D {
+            pool: (Dim, Dim),
+            strides: (Dim, Dim),
+            same: bool,
+        },
+        Flatten,
+        Reshape(Vec<Dim>),
+        Embedding {
+            input_dim: Dim,
+            output_dim: Dim,
+        },
+        Mean(u8),
+        GlobalAveragePooling1D,
+        GlobalAveragePooling2D,
+        Dropout(f32),
+    }
+
+    #[derive(Arbitrary, Debug)]
+    enum LossSpec {
+        Binary,
+        Categorical,
+        Sparse,
+        Mse,
+        Mae,
+        BinaryLogits,
+        CategoricalLogits,
+        SparseLogits,
+        Weighted(Vec<f32>),
+    }
+
+    #[derive(Arbitrary, Debug)]
+    enum OptimizerSpec {
+        Adam(f32, bool),
+        Sgd(f32),
+        Momentum(f32, f32, bool),
+        RmsProp(f32, f32, bool),
+        Adagrad(f32),
+        Nadam(f32),
+        Adamax(f32),
+        Lion(f32),
+    }
+
+    #[derive(Arbitrary, Debug)]
+    struct Description {
+        input: Vec<Dim>,
+        layers: Vec<LayerSpec>,
+        loss: LossSpec,
+        optimizer: OptimizerSpec,
+        weight_decay: f32,
+        accuracy: bool,
+        samples: u8,
+        batch: Dim,
+        x: Vec<f32>,
+        y: Vec<f32>,
+    }
+
+    fn padding(same: bool) -> Padding {
+        if same {
+            Padding::Same
+        } else {
+            Padding::Valid
+        }
+    }
+
+    fn add(m: Sequential, spec: &LayerSpec) -> Sequential {
+        match *spec {
+            LayerSpec::Dense {
+                units,
+                activation,
+                bias,
+            } => {
+                let d = Dense::new(units.get()).activation(activation.into());
+                m.add(if bias { d } else { d.without_bias() })
+            }
+            LayerSpec::Conv2D {
+                filters,
+                kernel,
+                strides,
+                same,
+                activation,
+            } => m.add(
+                Conv2D::new(filters.get(), (kernel.0.get(), kernel.1.get()))
+                    .strides((strides.0.get(), strides.1.get()))
+                    .padding(padding(same))
+                    .activation(activation.into()),
+            ),
+            LayerSpec::MaxPooling2D { pool, strides, same } => m.add(
+                MaxPooling2D::new((pool.0.get(), pool.1.get()))
+                    .strides((strides.0.get(), strides.1.get()))
+                    .padding(padding(same)),
+            ),
+            LayerSpec::Flatten => m.add(Flatten::new()),
+            LayerSpec::Reshape(ref target) => {
+                m.add(Reshape::new(target.iter().take(4).map(|d| d.get()).collect::<Vec<_>>()))
+            }
+            LayerSpec::Embedding { input_dim, output_dim } => m.add(Embedding::new(input_dim.get(), output_dim.get())),
+            LayerSpec::Mean(axis) => m.add(Mean::over(axis as usize % 5)),
+            LayerSpec::GlobalAveragePooling1D => m.add(GlobalAveragePooling1D::new()),
+            LayerSpec::GlobalAveragePooling2D => m.add(GlobalAveragePooling2D::new()),
+            LayerSpec::Dropout(rate) => m.add(Dropout::new(rate)),
+        }
+    }
+
+    fn loss(spec: LossSpec) -> Loss {
+        match spec {
+            LossSpec::Binary => Loss::BinaryCrossentropy,
+            LossSpec::Categorical => Loss::CategoricalCrossentropy,
+            LossSpec::Sparse => Loss::SparseCategoricalCrossentropy,
+            LossSpec::Mse => Loss::MeanSquaredError,
+            LossSpec::Mae => Loss::MeanAbsoluteError,
+            LossSpec::BinaryLogits => Loss::BinaryCrossentropy.from_logits(),
+            LossSpec::CategoricalLogits => Loss::CategoricalCrossentropy.from_logits(),
+            LossSpec::SparseLogits => Loss::SparseCategoricalCrossentropy.from_logits(),
+            LossSpec::Weighted(w) => Loss::WeightedBinaryCrossentropy(w.into_iter().take(64).collect()),
+        }
+    }
+
+    /// `n` samples of `shape`, filled cyclically from `values` (zeros when there are none); `None`
+    /// past a few thousand values, which only the huge sizes reach.
+    fn tensor(n: usize, shape: &[usize], values: &[f32]) -> Option<Tensor> {
+        let dims: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
+        let len = kiln_data::tensor::numel(&dims).ok().filter(|&l| l <= 1 << 14)?;
+        let data = (0..len)
+            .map(|i| values.get(i % values.len().max(1)).copied().unwrap_or(0.0))
+            .collect();
+        Tensor::new(dims, data).ok()
+    }
+
+    /// Builds, compiles, fits, evaluates and predicts the description in `data`.
+    pub fn model_description(data: &[u8]) {
+        let Ok(d) = Description::arbitrary_take_rest(Unstructured::new(data)) else {
+            return;
+        };
+        let input: Vec<usize> = d.input.iter().take(4).map(|d| d.get()).collect();
+        let mut m = Sequential::new().input_shape(input.clone());
+        for spec in d.layers.iter().take(6) {
+            m = add(m, spec);
+        }
+        let optimizer = match d.optimizer {
+            OptimizerSpec::Adam(lr, amsgrad) => Optimizer::adam_lr(lr).with_amsgrad(amsgrad),
+            OptimizerSpec::Sgd(lr) => Optimizer::sgd(lr),
+            OptimizerSpec::Momentum(lr, momentum, nesterov) => Optimizer::sgd_momentum(lr, momentum, nesterov),
+            OptimizerSpec::RmsProp(lr, momentum, centered) => {
+                Optimizer::rmsprop_with(momentum, centered).with_learning_rate(lr)
+            }
+            OptimizerSpec::Adagrad(lr) => Optimizer::adagrad().with_learning_rate(lr),
+            OptimizerSpec::Nadam(lr) => Optimizer::nadam().with_learning_rate(lr),
+            OptimizerSpec::Adamax(lr) => Optimizer::adamax().with_learning_rate(lr),
+            OptimizerSpec::Lion(lr) => Optimizer::lion().with_learning_rate(lr),
+        }
+        .with_weight_decay(d.weight_decay);
+        let loss = loss(d.loss);
+        let metrics = if d.accuracy { vec![Metric::Accuracy] } else { Vec::new() };
+        if m.compile(&kiln_cpu::CpuBackend, optimizer, loss.clone(), &metrics)
+            .is_err()
+        {
+            return;
+        }
+        let n = d.samples as usize % 9;
+        let Some(x) = tensor(n, &input, &d.x) else { return };
+        let Ok(out) = m.predict(&x, d.batch.get()) else { return };
+        let Some(y) = tensor(n, &loss.label_shape(&out.shape()[1..]), &d.y) else {
+            return;
+        };
+        let _ = m.fit(&x, &y, &FitOptions::new(1, d.batch.get()).verbose(0));
+        let _ = m.evaluate(&x, &y, d.batch.get());
+        let _ = m.predict(&x, d.batch.get());
+    }
+}

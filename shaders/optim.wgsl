@@ -1,35 +1,112 @@
-// optim.wgsl — in-place optimizer updates and the metric accumulator.
+// optim.wgsl — in-place optimizer updates (Keras 3's `update_step`, keras/src/optimizers/<name>.py;
+// the CPU twin is kiln-cpu's ops/optim.rs) and the metric accumulator.
 //
-// | binding | adam_update   | sgd_update    | accumulate_sum |
-// |---------|---------------|---------------|----------------|
-// | 0       | Params        | Params        | Params         |
-// | 1       | param [n] rw  | param [n] rw  | acc [1] rw     |
-// | 2       | m [n] rw      | velocity rw   | x [n]          |
+// Bindings follow the op's operands: 0 is Params, then the parameter, its state tensors (read and
+// written), the gradient, and the step where the rule reads it.
+//
+// | entry                         | 1     | 2        | 3        | 4       | 5     | 6    |
+// |-------------------------------|-------|----------|----------|---------|-------|------|
+// | adam_update                   | param | m        | v        | grad    | step  |      |
+// | adam_amsgrad_update           | param | m        | v        | v_hat   | grad  | step |
+// | nadam_update                  | param | m        | v        | grad    | step  |      |
+// | adamax_update                 | param | m        | u        | grad    | step  |      |
+// | sgd_update                    | param | velocity | grad     |         |       |      |
+// | rmsprop_update                | param | velocity | grad     |         |       |      |
+// | rmsprop_momentum_update       | param | velocity | momentum | grad    |       |      |
+// | rmsprop_centered_update       | param | velocity | avg_grad | grad    |       |      |
+// | rmsprop_centered_momentum_... | param | velocity | momentum | avg_grad| grad  |      |
+// | adagrad_update                | param | acc      | grad     |         |       |      |
+// | lion_update                   | param | m        | grad     |         |       |      |
+// | accumulate_sum / _rows        | acc   | x        |          |         |       |      |
 // accumulate_sum: acc [1] += Σ x (one workgroup, a fixed tree). accumulate_rows: acc [width] +=
 // column sums of x viewed as [n / width, width], one invocation per column.
-// | 3       | v [n] rw      | grad [n]      |                |
-// | 4       | grad [n]      |               |                |
-// | 5       | step [1]      |               |                |
 
 @group(0) @binding(1) var<storage, read_write> t0: array<f32>;
 @group(0) @binding(2) var<storage, read_write> t1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> t2: array<f32>;
 @group(0) @binding(4) var<storage, read_write> t3: array<f32>;
 @group(0) @binding(5) var<storage, read_write> t4: array<f32>;
+@group(0) @binding(6) var<storage, read_write> t5: array<f32>;
 
-// Keras' Adam: lr_t = lr · sqrt(1 - β2^t) / (1 - β1^t); p -= lr_t · m / (sqrt(v) + ε).
+// Adam's bias correction folded into the step size: lr · sqrt(1 - β2^t) / (1 - β1^t).
+fn adam_alpha(t: f32) -> f32 {
+    return p.lr * sqrt(1.0 - pow(p.beta2, t)) / (1.0 - pow(p.beta1, t));
+}
+
+// Keras' Adam: m, v moving averages; p -= alpha · m / (sqrt(v) + ε).
 @compute @workgroup_size(256)
 fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
-    let t = t4[0];
-    let lr_t = p.lr * sqrt(1.0 - pow(p.beta2, t)) / (1.0 - pow(p.beta1, t));
     let g = t3[i];
     let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
     let v = p.beta2 * t2[i] + (1.0 - p.beta2) * g * g;
     t1[i] = m;
     t2[i] = v;
-    t0[i] = t0[i] - lr_t * m / (sqrt(v) + p.epsilon);
+    t0[i] = decayed(t0[i]) - adam_alpha(t4[0]) * m / (sqrt(v) + p.epsilon);
+}
+
+// AMSGrad: as adam_update, dividing by the running maximum of v.
+@compute @workgroup_size(256)
+fn adam_amsgrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t4[i];
+    let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
+    let v = p.beta2 * t2[i] + (1.0 - p.beta2) * g * g;
+    let v_hat = max(t3[i], v);
+    t1[i] = m;
+    t2[i] = v;
+    t3[i] = v_hat;
+    t0[i] = decayed(t0[i]) - adam_alpha(t5[0]) * m / (sqrt(v_hat) + p.epsilon);
+}
+
+// Nadam's schedule product Π_{s=1..t} β1(1 - 0.5·0.96^s) from the step alone: β1^t · exp(S(t)),
+// S(t) = -Σ_k (0.5^k / k) · 0.96^k (1 - 0.96^(k t)) / (1 - 0.96^k); see nadam_u_product in
+// kiln-cpu's ops/optim.rs for the derivation.
+fn nadam_u_product(t: f32) -> f32 {
+    var s = 0.0;
+    var h = 1.0;
+    var d = 1.0;
+    for (var k = 1u; k <= 30u; k++) {
+        h *= 0.5;
+        d *= 0.96;
+        s -= h / f32(k) * d * (1.0 - pow(d, t)) / (1.0 - d);
+    }
+    return pow(p.beta1, t) * exp(s);
+}
+
+// Keras' Nadam: Adam's moments with a Nesterov-style m_hat under the 0.96 momentum schedule.
+@compute @workgroup_size(256)
+fn nadam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let t = t4[0];
+    let u_t = p.beta1 * (1.0 - 0.5 * pow(0.96, t));
+    let u_next = p.beta1 * (1.0 - 0.5 * pow(0.96, t + 1.0));
+    let u_product = nadam_u_product(t);
+    let u_product_next = u_product * u_next;
+    let g = t3[i];
+    let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
+    let v = p.beta2 * t2[i] + (1.0 - p.beta2) * g * g;
+    t1[i] = m;
+    t2[i] = v;
+    let m_hat = u_next * m / (1.0 - u_product_next) + (1.0 - u_t) * g / (1.0 - u_product);
+    let v_hat = v / (1.0 - pow(p.beta2, t));
+    t0[i] = decayed(t0[i]) - m_hat * p.lr / (sqrt(v_hat) + p.epsilon);
+}
+
+// Keras' Adamax: u = max(β2·u, |g|); p -= lr · m / ((1 - β1^t)(u + ε)).
+@compute @workgroup_size(256)
+fn adamax_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t3[i];
+    let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
+    let u = max(p.beta2 * t2[i], abs(g));
+    t1[i] = m;
+    t2[i] = u;
+    t0[i] = decayed(t0[i]) - p.lr * m / ((1.0 - pow(p.beta1, t4[0])) * (u + p.epsilon));
 }
 
 // Keras' SGD: vel = μ·vel - lr·g; p += vel (or, Nesterov, p += μ·vel - lr·g).
@@ -40,11 +117,87 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let g = t2[i];
     let vel = p.momentum * t1[i] - p.lr * g;
     t1[i] = vel;
+    let w = decayed(t0[i]);
     if (p.nesterov != 0u) {
-        t0[i] = t0[i] + p.momentum * vel - p.lr * g;
+        t0[i] = w + p.momentum * vel - p.lr * g;
     } else {
-        t0[i] = t0[i] + vel;
+        t0[i] = w + vel;
     }
+}
+
+// Keras' RMSprop: v = ρ·v + (1 - ρ)·g²; increment lr·g / sqrt(v + ε), or, centered, over
+// sqrt(v - avg² + ε) with avg = ρ·avg + (1 - ρ)·g; with momentum, mom = μ·mom + increment and
+// p -= mom. One entry per combination, since each binds only the state Keras creates.
+fn rms_velocity(i: u32, g: f32) -> f32 {
+    let v = p.rho * t1[i] + (1.0 - p.rho) * g * g;
+    t1[i] = v;
+    return v;
+}
+
+@compute @workgroup_size(256)
+fn rmsprop_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t2[i];
+    let v = rms_velocity(i, g);
+    t0[i] = decayed(t0[i]) - p.lr * g / sqrt(v + p.epsilon);
+}
+
+@compute @workgroup_size(256)
+fn rmsprop_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t3[i];
+    let v = rms_velocity(i, g);
+    let mom = p.momentum * t2[i] + p.lr * g / sqrt(v + p.epsilon);
+    t2[i] = mom;
+    t0[i] = decayed(t0[i]) - mom;
+}
+
+@compute @workgroup_size(256)
+fn rmsprop_centered_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t3[i];
+    let v = rms_velocity(i, g);
+    let avg = p.rho * t2[i] + (1.0 - p.rho) * g;
+    t2[i] = avg;
+    t0[i] = decayed(t0[i]) - p.lr * g / sqrt(v - avg * avg + p.epsilon);
+}
+
+@compute @workgroup_size(256)
+fn rmsprop_centered_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t4[i];
+    let v = rms_velocity(i, g);
+    let avg = p.rho * t3[i] + (1.0 - p.rho) * g;
+    t3[i] = avg;
+    let mom = p.momentum * t2[i] + p.lr * g / sqrt(v - avg * avg + p.epsilon);
+    t2[i] = mom;
+    t0[i] = decayed(t0[i]) - mom;
+}
+
+// Keras' Adagrad: acc += g²; p -= lr · g / sqrt(acc + ε).
+@compute @workgroup_size(256)
+fn adagrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t2[i];
+    let acc = t1[i] + g * g;
+    t1[i] = acc;
+    t0[i] = decayed(t0[i]) - p.lr * g / sqrt(acc + p.epsilon);
+}
+
+// Keras' Lion: p -= lr · sign(β1·m + (1 - β1)·g); then m = β2·m + (1 - β2)·g.
+@compute @workgroup_size(256)
+fn lion_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let g = t2[i];
+    let m = t1[i];
+    t0[i] = decayed(t0[i]) - p.lr * sign(m * p.beta1 + g * (1.0 - p.beta1));
+    t1[i] = m * p.beta2 + g * (1.0 - p.beta2);
 }
 
 var<workgroup> partial: array<f32, 256>;

@@ -10,6 +10,15 @@ struct Params {
     epsilon: f32,
     momentum: f32,
     width: u32,  // accumulate_rows: accumulator length
+    weight_decay: f32,
+    rho: f32,
+    pad0: u32,
+    pad1: u32,
+}
+
+// Keras' decoupled weight decay, applied before every optimizer's update: p - p · wd · lr.
+fn decayed(w: f32) -> f32 {
+    return w - w * p.weight_decay * p.lr;
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -33,7 +33,8 @@ fn adam_update_texel(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let g = textureLoad(t_grad, at, 0);
     let m = p.beta1 * textureLoad(t_m, at, 0) + (1.0 - p.beta1) * g;
     let v = p.beta2 * textureLoad(t_v, at, 0) + (1.0 - p.beta2) * g * g;
-    let w = textureLoad(t_param, at, 0) - lr_t * m / (sqrt(v) + p.epsilon);
+    let w0 = textureLoad(t_param, at, 0);
+    let w = w0 - w0 * p.weight_decay * p.lr - lr_t * m / (sqrt(v) + p.epsilon);
     for (var j = 0u; j < 4u; j++) {
         if (i + j < p.n) {
             param[i + j] = w[j];

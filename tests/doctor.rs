@@ -189,13 +189,41 @@ fn softmax_with_bce_on_multi_hot_labels_warns_and_runs() {
         h.warnings
     );
     assert_eq!(h.epochs(), 1);
-    // Nearby legitimate: sigmoid outputs on the same labels, and softmax + BCE on one-hot rows.
+    // Nearby legitimate: sigmoid outputs on the same labels.
     assert!(fit(3, Activation::Sigmoid, Loss::BinaryCrossentropy, &multi_hot)
         .unwrap()
         .warnings
         .is_empty());
+}
+
+#[test]
+fn softmax_with_bce_on_one_hot_labels_warns_that_accuracy_is_binary() {
+    // Seed 002's trap: "accuracy" under binary_crossentropy is binary accuracy over the columns, so
+    // ten one-hot classes score 0.9 by predicting nothing.
     let one_hot = to_categorical(&Tensor::vector(vec![0., 2., 1., 2.]), 3).unwrap();
-    assert!(fit(3, Activation::Softmax, Loss::BinaryCrossentropy, &one_hot)
+    let h = fit(3, Activation::Softmax, Loss::BinaryCrossentropy, &one_hot).unwrap();
+    assert_eq!(h.warnings.len(), 1, "{:?}", h.warnings);
+    assert!(
+        h.warnings[0].contains("binary accuracy")
+            && h.warnings[0].contains("0.67")
+            && h.warnings[0].contains("categorical_crossentropy"),
+        "{:?}",
+        h.warnings
+    );
+    assert_eq!(h.epochs(), 1);
+    // Legitimate neighbours: the same loss without a binary accuracy metric (the loss itself trains
+    // the right class), categorical_crossentropy with accuracy, and two one-hot columns.
+    let mut m = model(3, Activation::Softmax, Loss::BinaryCrossentropy).unwrap();
+    m.compile(&Device::cpu(), Optimizer::adam(), Loss::BinaryCrossentropy, &[])
+        .unwrap();
+    let h = m.fit(&x(4), &one_hot, &FitOptions::new(1, 4)).unwrap();
+    assert!(h.warnings.is_empty(), "{:?}", h.warnings);
+    assert!(fit(3, Activation::Softmax, Loss::CategoricalCrossentropy, &one_hot)
+        .unwrap()
+        .warnings
+        .is_empty());
+    let two = to_categorical(&Tensor::vector(vec![0., 1., 1., 0.]), 2).unwrap();
+    assert!(fit(2, Activation::Softmax, Loss::BinaryCrossentropy, &two)
         .unwrap()
         .warnings
         .is_empty());
@@ -339,4 +367,50 @@ fn the_doc_page_lists_every_check() {
     ] {
         assert!(page.contains(topic), "docs/doctor.md does not cover: {topic}");
     }
+}
+
+#[test]
+fn embedding_fed_values_a_layer_computed() {
+    let tokens = Input::new([6]);
+    let h = Dense::new(6).call(&tokens).unwrap();
+    let e = Embedding::new(10, 4).call(&h).unwrap();
+    let out = Dense::new(1)
+        .activation(Activation::Sigmoid)
+        .call(&GlobalAveragePooling1D::new().call(&e).unwrap())
+        .unwrap();
+    let msg = match Model::new(&[tokens], &out) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("an Embedding behind a Dense layer was accepted"),
+    };
+    assert!(
+        msg.contains("layer `embedding`") && msg.contains("computed by layer `dense`") && msg.contains("model input"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn tokens_through_a_reshape_are_checked_like_direct_ones() {
+    let build = || {
+        let tokens = Input::new([2, 3]);
+        let flat = Flatten::new().call(&tokens).unwrap();
+        let e = Embedding::new(10, 4).call(&flat).unwrap();
+        let out = Dense::new(1)
+            .activation(Activation::Sigmoid)
+            .call(&GlobalAveragePooling1D::new().call(&e).unwrap())
+            .unwrap();
+        let mut m = Model::new(&[tokens], &out).unwrap();
+        m.compile(&Device::cpu(), Optimizer::adam(), Loss::BinaryCrossentropy, &[])
+            .unwrap();
+        m
+    };
+    let y = Tensor::vector(vec![0., 1.]);
+    let opts = FitOptions::new(1, 2);
+    let fractional = Tensor::new([2, 2, 3], vec![1., 2., 3., 4., 5., 6., 7., 8., 9., 1.5, 2., 3.]).unwrap();
+    match build().fit(&fractional, &y, &opts) {
+        Err(Error::Data(m)) => assert!(m.contains("layer `embedding`") && m.contains("token 1.5"), "{m}"),
+        other => panic!("fractional tokens behind a Flatten were accepted: {other:?}"),
+    }
+    // Legitimate neighbour: integer tokens in range through the same Flatten.
+    let ints = Tensor::new([2, 2, 3], vec![1., 2., 3., 4., 5., 6., 7., 8., 9., 0., 2., 3.]).unwrap();
+    build().fit(&ints, &y, &opts).unwrap();
 }

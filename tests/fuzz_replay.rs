@@ -42,6 +42,10 @@ fn every_fuzz_input_checked_in_is_answered_without_a_panic() {
             "load_weights",
             replay("load_weights", |b| harness::load_weights(b, &scratch)),
         ),
+        (
+            "model_description",
+            replay("model_description", harness::model_description),
+        ),
     ];
     let _ = std::fs::remove_file(&scratch);
     for (target, n) in counts {

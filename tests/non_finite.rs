@@ -149,6 +149,8 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         beta1,
         beta2,
         epsilon,
+        weight_decay: 0.0,
+        amsgrad: false,
     };
     let bad = [
         (Optimizer::adam_lr(f32::NAN), "learning rate NaN"),
@@ -160,6 +162,19 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         (adam(1e-3, 0.9, 0.999, 0.0), "epsilon 0"),
         (Optimizer::sgd_momentum(0.01, 1.5, false), "momentum 1.5"),
         (Optimizer::sgd_momentum(0.01, f32::NAN, true), "momentum NaN"),
+        (Optimizer::adamw().with_weight_decay(-0.1), "weight_decay -0.1"),
+        (Optimizer::lion().with_weight_decay(f32::NAN), "weight_decay NaN"),
+        (Optimizer::rmsprop_with(1.5, false), "momentum 1.5"),
+        (Optimizer::nadam().with_learning_rate(0.0), "learning rate 0"),
+        (
+            Optimizer::Adagrad {
+                lr: 1e-3,
+                initial_accumulator_value: -1.0,
+                epsilon: 1e-7,
+                weight_decay: 0.0,
+            },
+            "initial_accumulator_value -1",
+        ),
     ];
     for (optimizer, needle) in bad {
         let mut m = Sequential::new().add(Dense::new(1).input_dim(2));
@@ -173,6 +188,13 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         Optimizer::sgd(0.01),
         Optimizer::sgd_momentum(0.01, 0.9, true),
         Optimizer::sgd_momentum(0.01, 1.0, false),
+        Optimizer::adamw(),
+        Optimizer::adam().with_amsgrad(true),
+        Optimizer::rmsprop_with(0.9, true),
+        Optimizer::adagrad(),
+        Optimizer::nadam(),
+        Optimizer::adamax(),
+        Optimizer::lion(),
     ] {
         let mut m = Sequential::new().add(Dense::new(1).input_dim(2));
         m.compile(&kiln::cpu::CpuBackend, optimizer, Loss::MeanSquaredError, &[])

@@ -100,77 +100,142 @@ fn grids_past_65535_workgroups() {
     assert!(got[0].iter().zip(&data).all(|(g, d)| *g == d * 3.0));
 }
 
-/// Adam, SGD (plain, momentum, Nesterov) and the accumulator update persistent tensors in place
-/// identically on both backends over several steps.
+/// Every optimizer update (each with its options and a weight decay) and the accumulator update
+/// persistent tensors in place identically on both backends over several steps.
 #[test]
 fn optimizer_and_accumulator_updates_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
     let n = 257;
-    let spec = |name: &str, kind, shape: Shape| PersistentSpec {
-        name: name.into(),
-        shape,
-        kind,
+    let adam = |weight_decay, amsgrad| UpdateOp::Adam {
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-7,
+        weight_decay,
+        amsgrad,
     };
-    let specs = vec![
-        spec("p", PersistentKind::Parameter, Shape::new([n])),
-        spec("m", PersistentKind::OptimizerState, Shape::new([n])),
-        spec("v", PersistentKind::OptimizerState, Shape::new([n])),
-        spec("q", PersistentKind::Parameter, Shape::new([n])),
-        spec("vel", PersistentKind::OptimizerState, Shape::new([n])),
-        spec("r", PersistentKind::Parameter, Shape::new([n])),
-        spec("vel_n", PersistentKind::OptimizerState, Shape::new([n])),
-        spec("acc", PersistentKind::Accumulator, Shape::new([1])),
-        spec("acc_rows", PersistentKind::Accumulator, Shape::new([3])),
+    let rmsprop = |momentum, centered| UpdateOp::RmsProp {
+        lr: 0.01,
+        rho: 0.9,
+        momentum,
+        epsilon: 1e-7,
+        centered,
+        weight_decay: 0.01,
+    };
+    let sgd = |momentum, nesterov| UpdateOp::Sgd {
+        lr: 0.1,
+        momentum,
+        nesterov,
+        weight_decay: 0.0,
+    };
+    let updates = [
+        adam(0.0, false),
+        adam(0.004, false),
+        adam(0.004, true),
+        sgd(0.9, false),
+        sgd(0.5, true),
+        UpdateOp::Sgd {
+            lr: 0.1,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.1,
+        },
+        rmsprop(0.0, false),
+        rmsprop(0.9, false),
+        rmsprop(0.0, true),
+        rmsprop(0.9, true),
+        UpdateOp::Adagrad {
+            lr: 0.01,
+            epsilon: 1e-7,
+            weight_decay: 0.01,
+        },
+        UpdateOp::Nadam {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: 0.01,
+        },
+        UpdateOp::Adamax {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: 0.01,
+        },
+        UpdateOp::Lion {
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.99,
+            weight_decay: 0.01,
+        },
     ];
+    // Per update: a parameter and its state tensors; then the two accumulators.
+    let mut specs = Vec::new();
+    let mut operands = Vec::new();
+    for (u, op) in updates.iter().enumerate() {
+        let first = specs.len();
+        specs.push(PersistentSpec {
+            name: format!("{}#{u}/param", kiln::graph::Family::name(op)),
+            shape: Shape::new([n]),
+            kind: PersistentKind::Parameter,
+        });
+        for s in 0..op.state_count() {
+            specs.push(PersistentSpec {
+                name: format!("{}#{u}/state{s}", kiln::graph::Family::name(op)),
+                shape: Shape::new([n]),
+                kind: PersistentKind::OptimizerState,
+            });
+        }
+        operands.push(first..specs.len());
+    }
+    let params: Vec<usize> = operands.iter().map(|r| r.start).collect();
+    for (name, len) in [("acc", 1), ("acc_rows", 3)] {
+        specs.push(PersistentSpec {
+            name: name.into(),
+            shape: Shape::new([len]),
+            kind: PersistentKind::Accumulator,
+        });
+    }
     let mut g = kiln::graph::Graph::new(specs.clone());
     let ids: Vec<_> = (0..specs.len())
         .map(|i| g.persistent(kiln::graph::PersistentId(i)))
         .collect();
     let grad = g.input("grad", Shape::new([n]));
     let step = g.input("step", Shape::new([1]));
-    g.push(
-        UpdateOp::Adam {
-            lr: 0.01,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-7,
-        },
-        &[ids[0], ids[1], ids[2], grad, step],
-    )
-    .unwrap();
-    g.push(
-        UpdateOp::Sgd {
-            lr: 0.1,
-            momentum: 0.9,
-            nesterov: false,
-        },
-        &[ids[3], ids[4], grad],
-    )
-    .unwrap();
-    g.push(
-        UpdateOp::Sgd {
-            lr: 0.1,
-            momentum: 0.5,
-            nesterov: true,
-        },
-        &[ids[5], ids[6], grad],
-    )
-    .unwrap();
-    g.push(UpdateOp::AccumulateSum, &[ids[7], grad]).unwrap();
+    for (op, written) in updates.iter().zip(&operands) {
+        let mut ins: Vec<_> = written.clone().map(|i| ids[i]).collect();
+        ins.push(grad);
+        if op.uses_step() {
+            ins.push(step);
+        }
+        g.push(*op, &ins).unwrap();
+    }
+    let accs = specs.len() - 2;
+    g.push(UpdateOp::AccumulateSum, &[ids[accs], grad]).unwrap();
     let rows = g.input("rows", Shape::new([5, 3]));
-    g.push(UpdateOp::AccumulateSum, &[ids[8], rows]).unwrap();
+    g.push(UpdateOp::AccumulateSum, &[ids[accs + 1], rows]).unwrap();
     let plan = Arc::new(schedule(&g, &[]).unwrap());
     let mut cpu: Box<dyn Session> = Box::new(CpuSession::<f32>::new(&specs));
     let mut gpu_session = gpu.new_session(&specs).unwrap();
     let init: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
     for s in [cpu.as_mut(), gpu_session.as_mut()] {
-        for p in [0, 3, 5] {
+        for &p in &params {
             s.write_persistent(kiln::graph::PersistentId(p), &init).unwrap();
         }
     }
     let (cpu_plan, gpu_plan) = (cpu.load(plan.clone()).unwrap(), gpu_session.load(plan).unwrap());
     for t in 1..=3 {
-        let grad: Vec<f32> = (0..n).map(|i| ((i * t) as f32 * 0.11).cos()).collect();
+        // Some exact zeros, where Lion's sign and Adamax's max have their edge cases.
+        let grad: Vec<f32> = (0..n)
+            .map(|i| {
+                if i % 17 == 0 {
+                    0.0
+                } else {
+                    ((i * t) as f32 * 0.11).cos()
+                }
+            })
+            .collect();
         let step = [t as f32];
         let rows: Vec<f32> = (0..15).map(|i| (i * t) as f32 * 0.5).collect();
         let feeds: [(&str, &[f32]); 3] = [("grad", &grad), ("step", &step), ("rows", &rows)];
@@ -183,9 +248,11 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         let got = gpu_session.read_persistent(id).unwrap();
         assert_close(&spec.name, &got, &want, 1e-5, 1e-4);
     }
-    assert_ne!(
-        cpu.read_persistent(kiln::graph::PersistentId(0)).unwrap(),
-        init,
-        "adam changed nothing"
-    );
+    for (&p, op) in params.iter().zip(&updates) {
+        assert_ne!(
+            cpu.read_persistent(kiln::graph::PersistentId(p)).unwrap(),
+            init,
+            "{op:?} changed nothing"
+        );
+    }
 }

@@ -27,6 +27,23 @@ fn tensor_accessors_have_checked_forms() {
 }
 
 #[test]
+fn random_generators_have_checked_forms() {
+    let e = random::try_integers(3, 3, [4], 0).unwrap_err().to_string();
+    assert!(e.contains("3..3 is empty"), "{e}");
+    let t = random::try_integers(-2, 3, [50], 7).unwrap();
+    assert!(t.data().iter().all(|&v| v.fract() == 0.0 && (-2.0..3.0).contains(&v)));
+    assert_eq!(t.data(), random::integers(-2, 3, [50], 7).data());
+    for r in [
+        random::try_uniform([1 << 32, 1 << 32], 0),
+        random::try_normal([1 << 32, 1 << 32], 0),
+        random::try_integers(0, 2, [1 << 32, 1 << 32], 0),
+    ] {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("more values than memory can address"), "{e}");
+    }
+}
+
+#[test]
 fn sizes_that_overflow_are_errors_not_empty_tensors() {
     let e = Tensor::new([1 << 32, 1 << 32], vec![]).unwrap_err().to_string();
     assert!(e.contains("more values than memory can address"), "{e}");
@@ -47,6 +64,21 @@ fn sizes_that_overflow_are_errors_not_empty_tensors() {
     npy.extend_from_slice(padded.as_bytes());
     let e = parse_npy("huge.npy", &npy).unwrap_err().to_string();
     assert!(e.contains("more values than memory can address"), "{e}");
+
+    // A graph whose tensors' sizes overflow is refused when scheduled, before any backend sizes a
+    // buffer from it: one tensor too large, and two that only overflow together.
+    let mut g = Graph::new(Vec::new());
+    let x = g.input("x", [1 << 40, 1 << 40]);
+    let e = kiln::graph::schedule(&g, &[x]).unwrap_err().to_string();
+    assert!(e.contains("more values than memory can address"), "{e}");
+    let mut g = Graph::new(Vec::new());
+    let a = g.input("a", [1 << 31, 1 << 30]);
+    let b = g.input("b", [1 << 31, 1 << 30]);
+    let sum = g.push(kiln::graph::ElementwiseOp::Add, &[a, b]).unwrap();
+    let e = kiln::graph::schedule(&g, &[sum]).unwrap_err().to_string();
+    assert!(e.contains("more values than memory can address"), "{e}");
+    assert_eq!(kiln::graph::Shape::new([1 << 40, 1 << 40, 0]).numel(), 0);
+    assert_eq!(kiln::graph::Shape::new([1 << 40, 1 << 40]).numel(), usize::MAX);
 
     let labels = Tensor::vector(vec![0.0, 1.0]);
     let e = to_categorical(&labels, usize::MAX / 2).unwrap_err().to_string();

@@ -28,6 +28,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
     check_effect_order(&nodes, &live)?;
 
     let order: Vec<usize> = (0..nodes.len()).filter(|&i| live[i]).collect();
+    check_sizes(g, &order)?;
     let uses = consumers(&nodes, &live);
     let mut last_use = vec![0usize; nodes.len()];
     for (pos, &i) in order.iter().enumerate() {
@@ -135,6 +136,40 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
 /// A reshape of an arena tensor is a view: it shares its operand's slot and runs no step. (A
 /// reshaped persistent tensor is still copied, so that an in-place update later in the step cannot
 /// change what its readers see.)
+/// Refuses a plan whose tensors' sizes overflow: each live node's element count, and the bytes of
+/// all of them together (an upper bound of the arena), must fit in `usize`; so must each
+/// persistent tensor's. Shapes come from users and files, so this is where a wrapped size would
+/// otherwise turn into a small buffer.
+fn check_sizes(g: &Graph, order: &[usize]) -> Result<()> {
+    let too_big = |what: String, shape: &crate::Shape| {
+        Error::invalid(
+            "schedule",
+            format!("{what} of shape {shape} has more values than memory can address"),
+        )
+    };
+    let mut total = 0usize;
+    for &i in order {
+        let Some(shape) = &g.node(NodeId(i)).shape else {
+            continue;
+        };
+        let values = shape
+            .checked_numel()
+            .and_then(|n| n.max(1).checked_next_multiple_of(ARENA_ALIGN))
+            .ok_or_else(|| too_big(format!("{} (node #{i})", g.node(NodeId(i)).op.name()), shape))?;
+        total = total
+            .checked_add(values)
+            .filter(|t| t.checked_mul(4).is_some())
+            .ok_or_else(|| too_big(format!("the plan's tensors, up to node #{i},"), shape))?;
+    }
+    for p in g.persistents() {
+        p.shape
+            .checked_numel()
+            .and_then(|n| n.checked_mul(4))
+            .ok_or_else(|| too_big(format!("persistent tensor {}", p.name), &p.shape))?;
+    }
+    Ok(())
+}
+
 fn aliases(nodes: &[(Op, Vec<NodeId>)], i: usize) -> bool {
     matches!(nodes[i].0, Op::Step(StepOp::Layout(LayoutOp::Reshape { .. })))
         && !matches!(nodes[nodes[i].1[0].0].0, Op::Leaf(Leaf::Persistent { .. }))
@@ -311,6 +346,8 @@ struct Arena {
 }
 
 impl Arena {
+    /// A slot of `len` values; [`check_sizes`] has bounded the sum of every request, so nothing
+    /// here overflows.
     fn alloc(&mut self, len: usize) -> usize {
         let len = len.max(1).div_ceil(ARENA_ALIGN) * ARENA_ALIGN;
         if let Some(k) = self.free.iter().position(|&(_, l)| l >= len) {

@@ -43,9 +43,11 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar). Saturates at `usize::MAX` rather than wrapping, so an
+    /// overflowing shape fails every size limit instead of reading as a small tensor; [`crate::schedule`]
+    /// refuses such shapes, so within a plan this is exact.
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.0.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     /// Number of elements, or `None` when the product overflows (sizes from a file, say).

@@ -239,10 +239,30 @@ fn is_one_hot(y: &Tensor) -> bool {
 }
 
 /// Doubtful but possibly intended combinations, as messages for the history. `inputs` are the
-/// model inputs' sample shapes.
-pub fn warnings(loss: &Loss, activation: Activation, y: &Tensor, inputs: &[Vec<usize>]) -> Vec<String> {
+/// model inputs' sample shapes; `binary_accuracy` says whether a metric reports binary accuracy.
+pub fn warnings(
+    loss: &Loss,
+    activation: Activation,
+    y: &Tensor,
+    inputs: &[Vec<usize>],
+    binary_accuracy: bool,
+) -> Vec<String> {
     let multi_hot = max_positives(y);
     let mut out = Vec::new();
+    // Keras resolves "accuracy" under binary_crossentropy to binary accuracy: the share of label
+    // *columns* right at threshold 0.5. With one class per sample over C columns, predicting all
+    // zeros already scores (C-1)/C, so the figure says nothing about picking the class.
+    let classes = y.row_len();
+    if binary_accuracy && activation == Activation::Softmax && classes > 2 && y.rows() > 0 && is_one_hot(y) {
+        let floor = (classes - 1) as f32 / classes as f32;
+        out.push(format!(
+            "{} on a softmax output with one-hot labels over {classes} classes: the accuracy reported is binary \
+             accuracy, the share of the {classes} columns right at threshold 0.5, so predicting no class at all \
+             already scores {floor:.2}. For one class per sample use categorical_crossentropy (its accuracy is the \
+             argmax accuracy), or ask for Metric::CategoricalAccuracy.",
+            loss.name()
+        ));
+    }
     for (i, s) in inputs.iter().enumerate() {
         // [3, 32, 32]: a few "rows" of square, many-channel pixels is how channels-first images read.
         if let [c, h, w] = s[..] {

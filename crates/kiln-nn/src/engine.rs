@@ -195,7 +195,9 @@ impl Compiled {
         }
         for app in &self.network.nodes {
             for source in &app.inputs {
-                if let Source::Input(i) = *source {
+                // Inputs behind a computing layer are not checked here: for the layers whose check
+                // matters, `check_index_sources` refused that at compile.
+                for i in self.network.value_origins(*source).unwrap_or_default() {
                     app.layer.check_input(x.0[i]).map_err(|e| match e {
                         Error::Data(m) => Error::Data(format!("{context}: layer `{}`: {m}", app.name)),
                         other => other,

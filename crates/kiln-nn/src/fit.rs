@@ -14,7 +14,7 @@ use crate::feeds::Feed;
 use crate::model::Training;
 use crate::progress::EpochProgress;
 use crate::{Error, Result};
-use crate::{History, Model};
+use crate::{History, Metric, Model};
 
 /// How `fit` runs. `FitOptions::default()` is Keras' `fit` defaults: 1 epoch, batch 32, shuffled.
 #[derive(Clone)]
@@ -191,7 +191,15 @@ impl Model {
         }
         let mut order: Vec<usize> = (0..n).collect();
         let mut history = History {
-            warnings: crate::doctor::warnings(&c.loss, c.last_activation, y, &c.input_shapes),
+            warnings: crate::doctor::warnings(
+                &c.loss,
+                c.last_activation,
+                y,
+                &c.input_shapes,
+                c.metrics
+                    .iter()
+                    .any(|(_, m, ..)| matches!(m, Metric::BinaryAccuracy { .. })),
+            ),
             first_epoch: options.initial_epoch + 1,
             ..History::default()
         };

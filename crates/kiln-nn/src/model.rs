@@ -33,6 +33,7 @@ impl Model {
     pub fn new(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Result<Self> {
         let network = functional::network(inputs, output)?;
         network.shapes()?;
+        network.check_index_sources()?;
         Ok(Model {
             network,
             seed: 0,
@@ -70,6 +71,7 @@ impl Model {
     ) -> Result<()> {
         optimizer.validate()?;
         let shapes = self.network.shapes()?;
+        self.network.check_index_sources()?;
         if let Some((i, s)) = shapes.inputs.iter().enumerate().find(|(_, s)| s.contains(&0)) {
             return Err(Error::invalid(
                 "compile",
@@ -86,6 +88,7 @@ impl Model {
             layer_params,
             inits,
             opt_state,
+            state_starts,
         } = TrainingState::of(&self.network, &shapes, &optimizer);
         let mut accumulator = |name: &str, len: usize| {
             specs.push(PersistentSpec {
@@ -111,6 +114,10 @@ impl Model {
         let mut rng = StdRng::seed_from_u64(self.seed);
         for (id, init) in layer_params.iter().flatten().zip(inits) {
             session.write_persistent(*id, &init.sample(specs[id.0].shape.numel(), &mut rng))?;
+        }
+        // Optimizer state that does not start at zero (Adagrad's accumulator).
+        for (id, start) in state_starts {
+            session.write_persistent(id, &vec![start; specs[id.0].shape.numel()])?;
         }
         self.compiled = Some(Compiled {
             session,
@@ -399,6 +406,8 @@ struct TrainingState {
     inits: Vec<crate::Init>,
     /// Per parameter, its optimizer state.
     opt_state: HashMap<PersistentId, Vec<PersistentId>>,
+    /// Optimizer state that starts at a value other than zero, with that value.
+    state_starts: Vec<(PersistentId, f32)>,
 }
 
 impl TrainingState {
@@ -420,15 +429,20 @@ impl TrainingState {
             layer_params.push(ids);
         }
         let mut opt_state = HashMap::new();
+        let mut state_starts = Vec::new();
         for p in layer_params.iter().flatten() {
             let mut states = Vec::new();
-            for s in optimizer.state_names() {
-                states.push(PersistentId(specs.len()));
+            for (s, start) in optimizer.state() {
+                let id = PersistentId(specs.len());
+                states.push(id);
                 specs.push(PersistentSpec {
                     name: format!("{}/{s}", specs[p.0].name),
                     shape: specs[p.0].shape.clone(),
                     kind: PersistentKind::OptimizerState,
                 });
+                if start != 0.0 {
+                    state_starts.push((id, start));
+                }
             }
             opt_state.insert(*p, states);
         }
@@ -437,6 +451,7 @@ impl TrainingState {
             layer_params,
             inits,
             opt_state,
+            state_starts,
         }
     }
 }

@@ -105,6 +105,48 @@ impl Network {
         Ok(Shapes { inputs, nodes, output })
     }
 
+    /// The model inputs whose values reach `source` unchanged (through layers that only move
+    /// values), or the first application on the way that computes new values.
+    pub fn value_origins(&self, source: Source) -> std::result::Result<Vec<usize>, &Application> {
+        match source {
+            Source::Input(i) => Ok(vec![i]),
+            Source::Node(j) => {
+                let app = &self.nodes[j];
+                if !app.layer.moves_values() {
+                    return Err(app);
+                }
+                let mut out = Vec::new();
+                for s in &app.inputs {
+                    out.extend(self.value_origins(*s)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Refuses a layer that reads indices from values another layer computed: a lookup has no
+    /// gradient with respect to its indices, and computed floats would be rounded into tokens
+    /// silently, unchecked.
+    pub fn check_index_sources(&self) -> Result<()> {
+        for app in self.nodes.iter().filter(|a| a.layer.reads_indices()) {
+            for s in &app.inputs {
+                if let Err(computed) = self.value_origins(*s) {
+                    return Err(Error::invalid(
+                        format!("layer `{}`", app.name),
+                        format!(
+                            "reads integer token indices, but its input is computed by layer `{}` ({}): a lookup has \
+                             no gradient with respect to its indices, and computed values are not tokens. Feed it \
+                             from a model input of token ids (through Reshape, Flatten or Concatenate at most).",
+                            computed.name,
+                            computed.layer.kind()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The application that produces the output, if any.
     pub fn output_layer(&self) -> Option<&Application> {
         match self.output? {

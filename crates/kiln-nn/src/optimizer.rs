@@ -1,22 +1,78 @@
-//! Optimizers, with Keras' defaults. Their updates are ops of the training graph.
+//! Optimizers, with Keras 3's defaults and update rules (keras/src/optimizers/<name>.py). Their
+//! updates are ops of the training graph ([`UpdateOp`], whose docs give each rule).
 
 use kiln_graph::UpdateOp;
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// An optimizer and its hyper-parameters.
+/// An optimizer and its hyper-parameters. Build one with the constructors, which take Keras'
+/// defaults, and adjust it with [`Optimizer::with_learning_rate`], [`Optimizer::with_weight_decay`]
+/// and [`Optimizer::with_amsgrad`].
+///
+/// `weight_decay` is Keras' decoupled decay on every optimizer: before each update,
+/// `p -= p · weight_decay · lr` (`BaseOptimizer._apply_weight_decay`); 0 turns it off.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
-    /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
+    /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`, no AMSGrad. With a weight decay
+    /// this is AdamW.
     Adam {
         lr: f32,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
+        #[serde(default)]
+        weight_decay: f32,
+        #[serde(default)]
+        amsgrad: bool,
     },
     /// SGD with optional (Nesterov) momentum: Keras' defaults are `lr 0.01`, no momentum.
-    Sgd { lr: f32, momentum: f32, nesterov: bool },
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+        #[serde(default)]
+        weight_decay: f32,
+    },
+    /// RMSprop: Keras' defaults are `lr 1e-3, ρ 0.9, momentum 0, ε 1e-7`, not centered.
+    RmsProp {
+        lr: f32,
+        rho: f32,
+        momentum: f32,
+        epsilon: f32,
+        centered: bool,
+        weight_decay: f32,
+    },
+    /// Adagrad: Keras' defaults are `lr 1e-3, initial_accumulator_value 0.1, ε 1e-7`.
+    Adagrad {
+        lr: f32,
+        initial_accumulator_value: f32,
+        epsilon: f32,
+        weight_decay: f32,
+    },
+    /// Nadam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
+    Nadam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+        weight_decay: f32,
+    },
+    /// Adamax: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
+    Adamax {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+        weight_decay: f32,
+    },
+    /// Lion: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.99`.
+    Lion {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        weight_decay: f32,
+    },
 }
 
 impl Optimizer {
@@ -27,89 +83,293 @@ impl Optimizer {
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
+            weight_decay: 0.0,
+            amsgrad: false,
         }
     }
 
     /// Adam with learning rate `lr` and Keras' other defaults.
     pub fn adam_lr(lr: f32) -> Self {
-        match Self::adam() {
-            Optimizer::Adam {
-                beta1, beta2, epsilon, ..
-            } => Optimizer::Adam {
+        Self::adam().with_learning_rate(lr)
+    }
+
+    /// AdamW with Keras' defaults: Adam with a decoupled weight decay of 0.004.
+    pub fn adamw() -> Self {
+        Self::adam().with_weight_decay(0.004)
+    }
+
+    /// SGD with learning rate `lr`, no momentum.
+    pub fn sgd(lr: f32) -> Self {
+        Self::sgd_momentum(lr, 0.0, false)
+    }
+
+    /// SGD with momentum.
+    pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
+        Optimizer::Sgd {
+            lr,
+            momentum,
+            nesterov,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// RMSprop with Keras' defaults.
+    pub fn rmsprop() -> Self {
+        Optimizer::RmsProp {
+            lr: 1e-3,
+            rho: 0.9,
+            momentum: 0.0,
+            epsilon: 1e-7,
+            centered: false,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// RMSprop with Keras' defaults but `momentum` and `centered`.
+    pub fn rmsprop_with(momentum: f32, centered: bool) -> Self {
+        match Self::rmsprop() {
+            Optimizer::RmsProp {
                 lr,
-                beta1,
-                beta2,
+                rho,
                 epsilon,
+                weight_decay,
+                ..
+            } => Optimizer::RmsProp {
+                lr,
+                rho,
+                momentum,
+                epsilon,
+                centered,
+                weight_decay,
             },
             other => other,
         }
     }
 
-    /// SGD with learning rate `lr`, no momentum.
-    pub fn sgd(lr: f32) -> Self {
-        Optimizer::Sgd {
-            lr,
-            momentum: 0.0,
-            nesterov: false,
+    /// Adagrad with Keras' defaults.
+    pub fn adagrad() -> Self {
+        Optimizer::Adagrad {
+            lr: 1e-3,
+            initial_accumulator_value: 0.1,
+            epsilon: 1e-7,
+            weight_decay: 0.0,
         }
     }
 
-    /// SGD with momentum.
-    pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
-        Optimizer::Sgd { lr, momentum, nesterov }
+    /// Nadam with Keras' defaults.
+    pub fn nadam() -> Self {
+        Optimizer::Nadam {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Adamax with Keras' defaults.
+    pub fn adamax() -> Self {
+        Optimizer::Adamax {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Lion with Keras' defaults.
+    pub fn lion() -> Self {
+        Optimizer::Lion {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.99,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// The same optimizer with learning rate `rate`.
+    pub fn with_learning_rate(mut self, rate: f32) -> Self {
+        *self.fields().0 = rate;
+        self
+    }
+
+    /// The same optimizer with Keras' decoupled weight decay `decay`.
+    pub fn with_weight_decay(mut self, decay: f32) -> Self {
+        *self.fields().1 = decay;
+        self
+    }
+
+    /// Adam with AMSGrad (the update divides by the running maximum of `v`); other optimizers
+    /// are returned unchanged, as Keras has the option on Adam and AdamW only.
+    pub fn with_amsgrad(mut self, on: bool) -> Self {
+        if let Optimizer::Adam { amsgrad, .. } = &mut self {
+            *amsgrad = on;
+        }
+        self
+    }
+
+    /// The learning rate and weight decay every optimizer has.
+    fn fields(&mut self) -> (&mut f32, &mut f32) {
+        match self {
+            Optimizer::Adam { lr, weight_decay, .. }
+            | Optimizer::Sgd { lr, weight_decay, .. }
+            | Optimizer::RmsProp { lr, weight_decay, .. }
+            | Optimizer::Adagrad { lr, weight_decay, .. }
+            | Optimizer::Nadam { lr, weight_decay, .. }
+            | Optimizer::Adamax { lr, weight_decay, .. }
+            | Optimizer::Lion { lr, weight_decay, .. } => (lr, weight_decay),
+        }
     }
 
     /// The learning rate.
     pub fn learning_rate(&self) -> f32 {
-        match *self {
-            Optimizer::Adam { lr, .. } | Optimizer::Sgd { lr, .. } => lr,
+        let mut o = *self;
+        *o.fields().0
+    }
+
+    /// The decoupled weight decay (0 when off).
+    pub fn weight_decay(&self) -> f32 {
+        let mut o = *self;
+        *o.fields().1
+    }
+
+    /// Keras' name of the optimizer.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Adam { weight_decay, .. } if *weight_decay > 0.0 => "AdamW",
+            Optimizer::Adam { .. } => "Adam",
+            Optimizer::Sgd { .. } => "SGD",
+            Optimizer::RmsProp { .. } => "RMSprop",
+            Optimizer::Adagrad { .. } => "Adagrad",
+            Optimizer::Nadam { .. } => "Nadam",
+            Optimizer::Adamax { .. } => "Adamax",
+            Optimizer::Lion { .. } => "Lion",
         }
     }
 
     /// Checks the hyper-parameters against the ranges Keras' optimizers accept (`compile` calls it):
-    /// a finite, positive learning rate; Adam's `β₁`, `β₂` in [0, 1) and a positive `ε`; SGD's momentum
-    /// in [0, 1] (keras/src/optimizers/sgd.py raises outside it).
+    /// a finite, positive learning rate; a finite, non-negative weight decay; β's and ρ in [0, 1);
+    /// a positive ε; momentum in [0, 1] (keras/src/optimizers/sgd.py raises outside it); a finite,
+    /// non-negative initial accumulator.
     pub fn validate(&self) -> Result<()> {
+        let name = self.name();
         let lr = self.learning_rate();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(Error::invalid(
-                "optimizer",
-                format!("learning rate {lr} is not a positive finite number (Keras' defaults: Adam 0.001, SGD 0.01)"),
+                name,
+                format!("learning rate {lr} is not a positive finite number (Keras' defaults: 0.001, SGD 0.01)"),
             ));
         }
+        let decay = self.weight_decay();
+        if !(decay.is_finite() && decay >= 0.0) {
+            return Err(Error::invalid(
+                name,
+                format!("weight_decay {decay} is not a finite number ≥ 0 (AdamW's default: 0.004)"),
+            ));
+        }
+        let unit = |what: &str, b: f32, default: &str| {
+            if (0.0..1.0).contains(&b) {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    name,
+                    format!("{what} {b} is not in [0, 1) (Keras' default: {default})"),
+                ))
+            }
+        };
+        let positive = |what: &str, e: f32| {
+            if e.is_finite() && e > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::invalid(
+                    name,
+                    format!("{what} {e} is not a positive finite number (Keras' default: 1e-7)"),
+                ))
+            }
+        };
+        let momentum_ok = |m: f32| {
+            if (0.0..=1.0).contains(&m) {
+                Ok(())
+            } else {
+                Err(Error::invalid(name, format!("momentum {m} is not in [0, 1]")))
+            }
+        };
         match *self {
             Optimizer::Adam {
                 beta1, beta2, epsilon, ..
+            }
+            | Optimizer::Nadam {
+                beta1, beta2, epsilon, ..
+            }
+            | Optimizer::Adamax {
+                beta1, beta2, epsilon, ..
             } => {
-                for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
-                    if !(0.0..1.0).contains(&b) {
-                        return Err(Error::invalid(
-                            "Adam",
-                            format!("{name} {b} is not in [0, 1) (Keras' defaults: beta1 0.9, beta2 0.999)"),
-                        ));
-                    }
-                }
-                if !(epsilon.is_finite() && epsilon > 0.0) {
+                unit("beta1", beta1, "0.9")?;
+                unit("beta2", beta2, "0.999")?;
+                positive("epsilon", epsilon)?;
+            }
+            Optimizer::Lion { beta1, beta2, .. } => {
+                unit("beta1", beta1, "0.9")?;
+                unit("beta2", beta2, "0.99")?;
+            }
+            Optimizer::Sgd { momentum, .. } => momentum_ok(momentum)?,
+            Optimizer::RmsProp {
+                rho, momentum, epsilon, ..
+            } => {
+                unit("rho", rho, "0.9")?;
+                momentum_ok(momentum)?;
+                positive("epsilon", epsilon)?;
+            }
+            Optimizer::Adagrad {
+                initial_accumulator_value,
+                epsilon,
+                ..
+            } => {
+                if !(initial_accumulator_value.is_finite() && initial_accumulator_value >= 0.0) {
                     return Err(Error::invalid(
-                        "Adam",
-                        format!("epsilon {epsilon} is not a positive finite number (Keras' default: 1e-7)"),
+                        name,
+                        format!(
+                            "initial_accumulator_value {initial_accumulator_value} is not a finite number ≥ 0 \
+                             (Keras' default: 0.1)"
+                        ),
                     ));
                 }
-            }
-            Optimizer::Sgd { momentum, .. } => {
-                if !(0.0..=1.0).contains(&momentum) {
-                    return Err(Error::invalid("SGD", format!("momentum {momentum} is not in [0, 1]")));
-                }
+                positive("epsilon", epsilon)?;
             }
         }
         Ok(())
     }
 
-    /// Names of the state tensors kept per parameter.
-    pub fn state_names(&self) -> &'static [&'static str] {
-        match self {
-            Optimizer::Adam { .. } => &["adam_m", "adam_v"],
-            Optimizer::Sgd { .. } => &["sgd_velocity"],
+    /// Names of the state tensors kept per parameter, in the update op's operand order, each with
+    /// the value it starts at.
+    pub fn state(&self) -> Vec<(&'static str, f32)> {
+        match *self {
+            Optimizer::Adam { amsgrad, .. } => {
+                let mut s = vec![("adam_m", 0.0), ("adam_v", 0.0)];
+                if amsgrad {
+                    s.push(("adam_v_hat", 0.0));
+                }
+                s
+            }
+            Optimizer::Sgd { .. } => vec![("sgd_velocity", 0.0)],
+            Optimizer::RmsProp { momentum, centered, .. } => {
+                let mut s = vec![("rmsprop_velocity", 0.0)];
+                if momentum > 0.0 {
+                    s.push(("rmsprop_momentum", 0.0));
+                }
+                if centered {
+                    s.push(("rmsprop_average_gradient", 0.0));
+                }
+                s
+            }
+            Optimizer::Adagrad {
+                initial_accumulator_value,
+                ..
+            } => vec![("adagrad_accumulator", initial_accumulator_value)],
+            Optimizer::Nadam { .. } => vec![("nadam_m", 0.0), ("nadam_v", 0.0)],
+            Optimizer::Adamax { .. } => vec![("adamax_m", 0.0), ("adamax_u", 0.0)],
+            Optimizer::Lion { .. } => vec![("lion_m", 0.0)],
         }
     }
 
@@ -121,18 +381,94 @@ impl Optimizer {
                 beta1,
                 beta2,
                 epsilon,
+                weight_decay,
+                amsgrad,
             } => UpdateOp::Adam {
                 lr,
                 beta1,
                 beta2,
                 epsilon,
+                weight_decay,
+                amsgrad,
             },
-            Optimizer::Sgd { lr, momentum, nesterov } => UpdateOp::Sgd { lr, momentum, nesterov },
+            Optimizer::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            } => UpdateOp::Sgd {
+                lr,
+                momentum,
+                nesterov,
+                weight_decay,
+            },
+            Optimizer::RmsProp {
+                lr,
+                rho,
+                momentum,
+                epsilon,
+                centered,
+                weight_decay,
+            } => UpdateOp::RmsProp {
+                lr,
+                rho,
+                momentum,
+                epsilon,
+                centered,
+                weight_decay,
+            },
+            Optimizer::Adagrad {
+                lr,
+                epsilon,
+                weight_decay,
+                ..
+            } => UpdateOp::Adagrad {
+                lr,
+                epsilon,
+                weight_decay,
+            },
+            Optimizer::Nadam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => UpdateOp::Nadam {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            },
+            Optimizer::Adamax {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            } => UpdateOp::Adamax {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+            },
+            Optimizer::Lion {
+                lr,
+                beta1,
+                beta2,
+                weight_decay,
+            } => UpdateOp::Lion {
+                lr,
+                beta1,
+                beta2,
+                weight_decay,
+            },
         }
     }
 
     /// Whether the update reads the step counter.
     pub fn uses_step(&self) -> bool {
-        matches!(self, Optimizer::Adam { .. })
+        self.op().uses_step()
     }
 }

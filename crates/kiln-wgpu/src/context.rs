@@ -18,6 +18,11 @@ struct Cache {
     pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
 }
 
+/// How long [`GpuContext::wait`] waits for submitted work before calling it hung. One submit is
+/// one training step, which takes milliseconds on a GPU and seconds on a software rasteriser for
+/// the largest models Kiln trains; ten minutes is far past any of them.
+pub const WAIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// One wgpu device and queue, with the caches built on it.
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -125,6 +130,27 @@ impl GpuContext {
                 self.name(),
                 "a thread panicked while recording a device fault",
             )),
+        }
+    }
+
+    /// Blocks until the GPU has finished the work submitted so far, or returns an error naming the
+    /// wait after [`WAIT_TIMEOUT`]: a hung driver or a runaway kernel becomes an `Err`, not a hang.
+    pub fn wait(&self) -> Result<()> {
+        self.check()?;
+        let wait = wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(WAIT_TIMEOUT),
+        };
+        match self.device.poll(wait) {
+            Ok(_) => self.check(),
+            Err(wgpu::PollError::Timeout) => Err(Error::device(
+                self.name(),
+                format!(
+                    "the GPU did not finish within {} s: the driver or a kernel is hung; restart the process",
+                    WAIT_TIMEOUT.as_secs()
+                ),
+            )),
+            Err(e) => Err(Error::device(self.name(), format!("waiting for the GPU failed: {e}"))),
         }
     }
 

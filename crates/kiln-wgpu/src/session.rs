@@ -47,7 +47,7 @@ pub struct GpuSession {
 }
 
 fn f32_bytes(n: usize) -> u64 {
-    (n.max(1) * 4) as u64
+    (n.max(1) as u64).saturating_mul(4)
 }
 
 impl GpuSession {
@@ -204,9 +204,7 @@ fn map_read<T: bytemuck::Pod>(
     buffer.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
     });
-    ctx.device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| Error::device(ctx.name(), format!("waiting for the GPU failed: {e}")))?;
+    ctx.wait()?;
     rx.recv()
         .map_err(|_| Error::device(ctx.name(), "readback was dropped"))?
         .map_err(|e| Error::device(ctx.name(), format!("readback failed: {e}")))?;
@@ -395,11 +393,7 @@ impl Session for GpuSession {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.ctx
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::device(self.ctx.name(), format!("waiting for the GPU failed: {e}")))
+        self.ctx.wait()
     }
 
     fn counters(&self) -> Counters {

@@ -239,6 +239,9 @@ pub struct OptimParams {
     pub epsilon: f32,
     pub momentum: f32,
     pub width: u32,
+    pub weight_decay: f32,
+    pub rho: f32,
+    pub pad: [u32; 2],
 }
 
 /// `Params` of `layout.wgsl`.

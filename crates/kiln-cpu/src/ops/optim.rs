@@ -1,84 +1,209 @@
-//! In-place optimizer updates and the metric accumulator.
+//! In-place optimizer updates and the metric accumulator. Each rule is Keras 3's `update_step`
+//! (keras/src/optimizers/<name>.py), element by element; see [`UpdateOp`] for the operands.
 
 use kiln_graph::{TensorRef, UpdateOp};
 
 use crate::executor::Memory;
 use crate::Real;
 
-/// Runs one in-place update on `mem`: the written operands are taken out of memory, updated while
-/// the others are read, and put back.
+/// Runs one in-place update on `mem`: the written operands (parameter and state) are taken out of
+/// memory, updated while the gradient and step are read, and put back.
 pub fn update<T: Real>(op: &UpdateOp, ins: &[TensorRef], mem: &mut Memory<'_, T>) {
+    if let UpdateOp::AccumulateSum = op {
+        let mut acc = mem.take(&ins[0]);
+        accumulate_sum(&mut acc, mem.read(&ins[1]));
+        mem.put(&ins[0], acc);
+        return;
+    }
+    let g = op.grad_operand();
+    let mut written: Vec<Vec<T>> = ins[..g].iter().map(|r| mem.take(r)).collect();
+    let step = op.uses_step().then(|| mem.read(&ins[g + 1])[0]);
+    let (p, state) = written.split_first_mut().expect("an update writes its parameter");
+    apply(op, p, state, mem.read(&ins[g]), step.unwrap_or_else(T::one));
+    for (r, v) in ins.iter().zip(written) {
+        mem.put(r, v);
+    }
+}
+
+/// Keras' `sign`: 0 at 0 (`Float::signum` gives ±1 there).
+fn sign<T: Real>(x: T) -> T {
+    if x > T::zero() {
+        T::one()
+    } else if x < T::zero() {
+        -T::one()
+    } else {
+        T::zero()
+    }
+}
+
+/// Nadam's momentum-schedule product `Π_{s=1..t} β₁(1 - ½·0.96ˢ)`, which Keras keeps as a running
+/// variable (`_u_product`). Here it comes from the step alone, so a resumed run needs no extra
+/// state: `β₁ᵗ · exp(S(t))` with `S(t) = Σₛ ln(1 - ½·0.96ˢ) = -Σₖ (½ᵏ/k)·0.96ᵏ(1 - 0.96ᵏᵗ)/(1 - 0.96ᵏ)`
+/// (expanding each logarithm); 30 terms leave an error below ½³⁰. `nadam_update` in optim.wgsl
+/// computes the same series.
+pub fn nadam_u_product<T: Real>(beta1: T, t: T) -> T {
+    let (half, decay) = (T::of(0.5), T::of(0.96));
+    let mut s = T::zero();
+    let (mut h, mut d) = (T::one(), T::one());
+    for k in 1..=30 {
+        h = h * half;
+        d = d * decay;
+        s = s - h / T::of(k as f32) * d * (T::one() - d.powf(t)) / (T::one() - d);
+    }
+    beta1.powf(t) * s.exp()
+}
+
+/// One update of `p` with its `state` (in [`UpdateOp::state_count`] order) by gradient `g` at
+/// 1-based step `t`.
+fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], t: T) {
+    let one = T::one();
+    let (lr, decay) = rates(op);
+    // Keras' decoupled weight decay, before the update: `p -= p · wd · lr`.
+    if decay != T::zero() {
+        p.iter_mut().for_each(|w| *w = *w - *w * decay * lr);
+    }
     match *op {
         UpdateOp::Adam {
-            lr,
             beta1,
             beta2,
             epsilon,
+            amsgrad,
+            ..
         } => {
-            let (mut p, mut m, mut v) = (mem.take(&ins[0]), mem.take(&ins[1]), mem.take(&ins[2]));
-            let step = mem.read(&ins[4])[0];
-            let hyper = [lr, beta1, beta2, epsilon].map(T::of);
-            adam(
-                &mut p,
-                &mut m,
-                &mut v,
-                mem.read(&ins[3]),
-                step,
-                hyper[0],
-                hyper[1],
-                hyper[2],
-                hyper[3],
-            );
-            mem.put(&ins[0], p);
-            mem.put(&ins[1], m);
-            mem.put(&ins[2], v);
-        }
-        UpdateOp::Sgd { lr, momentum, nesterov } => {
-            let (mut p, mut vel) = (mem.take(&ins[0]), mem.take(&ins[1]));
-            sgd(
-                &mut p,
-                &mut vel,
-                mem.read(&ins[2]),
-                T::of(lr),
-                T::of(momentum),
-                nesterov,
-            );
-            mem.put(&ins[0], p);
-            mem.put(&ins[1], vel);
-        }
-        UpdateOp::AccumulateSum => {
-            let mut acc = mem.take(&ins[0]);
-            accumulate_sum(&mut acc, mem.read(&ins[1]));
-            mem.put(&ins[0], acc);
-        }
-    }
-}
-
-/// Adam in Keras' "epsilon hat" form: the bias correction is folded into the step size,
-/// `lr_t = lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ)`, then `p -= lr_t · m / (√v + ε)`.
-#[allow(clippy::too_many_arguments)]
-pub fn adam<T: Real>(p: &mut [T], m: &mut [T], v: &mut [T], g: &[T], step: T, lr: T, beta1: T, beta2: T, eps: T) {
-    let one = T::one();
-    let lr_t = lr * (one - beta2.powf(step)).sqrt() / (one - beta1.powf(step));
-    for i in 0..p.len() {
-        m[i] = beta1 * m[i] + (one - beta1) * g[i];
-        v[i] = beta2 * v[i] + (one - beta2) * g[i] * g[i];
-        p[i] = p[i] - lr_t * m[i] / (v[i].sqrt() + eps);
-    }
-}
-
-/// SGD with momentum as Keras writes it: `vel = μ·vel - lr·g`, then `p += vel` (or, Nesterov,
-/// `p += μ·vel - lr·g`).
-pub fn sgd<T: Real>(p: &mut [T], vel: &mut [T], g: &[T], lr: T, momentum: T, nesterov: bool) {
-    for i in 0..p.len() {
-        vel[i] = momentum * vel[i] - lr * g[i];
-        p[i] = p[i]
-            + if nesterov {
-                momentum * vel[i] - lr * g[i]
-            } else {
-                vel[i]
+            let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
+            // The bias correction folded into the step size: lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ).
+            let alpha = lr * (one - b2.powf(t)).sqrt() / (one - b1.powf(t));
+            let [m, v, rest @ ..] = state else {
+                unreachable!("adam keeps m and v")
             };
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (one - b1) * g[i];
+                v[i] = b2 * v[i] + (one - b2) * g[i] * g[i];
+                let mut denom = v[i];
+                if amsgrad {
+                    let v_hat = &mut rest[0];
+                    v_hat[i] = v_hat[i].max(v[i]);
+                    denom = v_hat[i];
+                }
+                p[i] = p[i] - alpha * m[i] / (denom.sqrt() + eps);
+            }
+        }
+        UpdateOp::Nadam {
+            beta1, beta2, epsilon, ..
+        } => {
+            let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
+            let schedule = |s: T| b1 * (one - T::of(0.5) * T::of(0.96).powf(s));
+            let (u_t, u_next) = (schedule(t), schedule(t + one));
+            let u_product = nadam_u_product(b1, t);
+            let u_product_next = u_product * u_next;
+            let v_correction = one - b2.powf(t);
+            let [m, v] = state else {
+                unreachable!("nadam keeps m and v")
+            };
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (one - b1) * g[i];
+                v[i] = b2 * v[i] + (one - b2) * g[i] * g[i];
+                let m_hat = u_next * m[i] / (one - u_product_next) + (one - u_t) * g[i] / (one - u_product);
+                let v_hat = v[i] / v_correction;
+                p[i] = p[i] - m_hat * lr / (v_hat.sqrt() + eps);
+            }
+        }
+        UpdateOp::Adamax {
+            beta1, beta2, epsilon, ..
+        } => {
+            let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
+            let correction = one - b1.powf(t);
+            let [m, u] = state else {
+                unreachable!("adamax keeps m and u")
+            };
+            for i in 0..p.len() {
+                m[i] = b1 * m[i] + (one - b1) * g[i];
+                u[i] = (b2 * u[i]).max(g[i].abs());
+                p[i] = p[i] - lr * m[i] / (correction * (u[i] + eps));
+            }
+        }
+        UpdateOp::Sgd { momentum, nesterov, .. } => {
+            // vel = μ·vel - lr·g, then p += vel (or, Nesterov, p += μ·vel - lr·g).
+            let mu = T::of(momentum);
+            let [vel] = state else {
+                unreachable!("sgd keeps a velocity")
+            };
+            for i in 0..p.len() {
+                vel[i] = mu * vel[i] - lr * g[i];
+                p[i] = p[i] + if nesterov { mu * vel[i] - lr * g[i] } else { vel[i] };
+            }
+        }
+        UpdateOp::RmsProp {
+            rho,
+            momentum,
+            epsilon,
+            centered,
+            ..
+        } => {
+            let (rho, mu, eps) = (T::of(rho), T::of(momentum), T::of(epsilon));
+            let (v, rest) = state.split_first_mut().expect("rmsprop keeps a velocity");
+            let (mom, avg) = match (momentum > 0.0, centered, rest) {
+                (true, true, [mom, avg]) => (Some(mom), Some(avg)),
+                (true, false, [mom]) => (Some(mom), None),
+                (false, true, [avg]) => (None, Some(avg)),
+                _ => (None, None),
+            };
+            let (mut mom, mut avg) = (mom, avg);
+            for i in 0..p.len() {
+                v[i] = rho * v[i] + (one - rho) * g[i] * g[i];
+                let denom = match avg.as_deref_mut() {
+                    Some(a) => {
+                        a[i] = rho * a[i] + (one - rho) * g[i];
+                        v[i] - a[i] * a[i] + eps
+                    }
+                    None => v[i] + eps,
+                };
+                let increment = lr * g[i] / denom.sqrt();
+                p[i] = p[i]
+                    - match mom.as_deref_mut() {
+                        Some(m) => {
+                            m[i] = mu * m[i] + increment;
+                            m[i]
+                        }
+                        None => increment,
+                    };
+            }
+        }
+        UpdateOp::Adagrad { epsilon, .. } => {
+            let eps = T::of(epsilon);
+            let [acc] = state else {
+                unreachable!("adagrad keeps an accumulator")
+            };
+            for i in 0..p.len() {
+                acc[i] = acc[i] + g[i] * g[i];
+                p[i] = p[i] - lr * g[i] / (acc[i] + eps).sqrt();
+            }
+        }
+        UpdateOp::Lion { beta1, beta2, .. } => {
+            let (b1, b2) = (T::of(beta1), T::of(beta2));
+            let [m] = state else { unreachable!("lion keeps m") };
+            for i in 0..p.len() {
+                p[i] = p[i] - lr * sign(m[i] * b1 + g[i] * (one - b1));
+                m[i] = m[i] * b2 + g[i] * (one - b2);
+            }
+        }
+        UpdateOp::AccumulateSum => unreachable!("the accumulator is not an optimizer"),
     }
+}
+
+/// The learning rate and weight decay of an optimizer update.
+fn rates<T: Real>(op: &UpdateOp) -> (T, T) {
+    let (lr, decay) = match *op {
+        UpdateOp::Adam { lr, weight_decay, .. }
+        | UpdateOp::Nadam { lr, weight_decay, .. }
+        | UpdateOp::Adamax { lr, weight_decay, .. }
+        | UpdateOp::Sgd { lr, weight_decay, .. }
+        | UpdateOp::RmsProp { lr, weight_decay, .. }
+        | UpdateOp::Adagrad { lr, weight_decay, .. }
+        | UpdateOp::Lion { lr, weight_decay, .. } => (lr, weight_decay),
+        UpdateOp::AccumulateSum => (0.0, 0.0),
+    };
+    (T::of(lr), T::of(decay))
 }
 
 /// `acc[j] += Σ_r x[r·m + j]` with `m = acc.len()`: per-column sums of `x` viewed as rows of `m`.

@@ -38,6 +38,16 @@ impl Window2d {
         if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
             return Err(Error::invalid("window", "kernel and stride sizes must be at least 1"));
         }
+        // With "same" padding a window may overhang the input (a 2×2 pool of a 1×1 map), but one more
+        // than twice the input's size reads nothing but padding past it: a corrupt or mistyped size,
+        // which would otherwise loop over its whole area per output.
+        if same && (kh > in_h.max(1).saturating_mul(2) || kw > in_w.max(1).saturating_mul(2)) {
+            return Err(Error::shape(
+                "window",
+                format!("a {kh}×{kw} window over a {in_h}×{in_w} input"),
+                "a window at most twice the input's size along each axis",
+            ));
+        }
         let (out_h, out_w, pad_top, pad_left) = if same {
             let (oh, ow) = (in_h.div_ceil(sh), in_w.div_ceil(sw));
             // Checked: sizes can come from a model file.
@@ -58,6 +68,25 @@ impl Window2d {
             }
             ((in_h - kh) / sh + 1, (in_w - kw) / sw + 1, 0, 0)
         };
+        // Every size must fit the u32 a kernel indexes with, and one image's window columns must be
+        // countable (im2col allocates them).
+        let cols = [out_h, out_w, kh, kw, channels]
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= u32::MAX as usize);
+        let image = [in_h, in_w, channels]
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .filter(|&n| n <= u32::MAX as usize);
+        if cols.is_none() || image.is_none() || [sh, sw].iter().any(|&s| s > u32::MAX as usize) {
+            return Err(Error::invalid(
+                "window",
+                format!(
+                    "a {kh}×{kw} window with strides {sh}×{sw} over a {in_h}×{in_w}×{channels} input is too large \
+                     to index"
+                ),
+            ));
+        }
         Ok(Window2d {
             in_h,
             in_w,

@@ -6,19 +6,67 @@ use super::check::{not_differentiable, same};
 use super::{op_names, Backward, Family};
 use crate::{Error, Graph, NodeId, Result, Shape};
 
+/// An in-place update. The optimizers follow Keras 3's `update_step` (keras/src/optimizers/<name>.py);
+/// each first applies Keras' decoupled weight decay, `p -= p · weight_decay · lr`
+/// (`BaseOptimizer._apply_weight_decay`), when `weight_decay` is not 0.
+///
+/// Operands are `(param, state..., grad[, step])`: the parameter and the optimizer's state tensors
+/// (updated in place, in [`UpdateOp::state_count`] order), the gradient, and for the optimizers
+/// whose update depends on the 1-based update count, that count as a `[1]` tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UpdateOp {
-    /// Adam in Keras' form, in place on `(param, m, v)`; operands `(param, m, v, grad, step[1])`
-    /// where `step` is the 1-based update count.
+    /// Adam, state `(m, v[, v_hat])`: `v_hat` (the running maximum of `v`) only with `amsgrad`.
+    /// AdamW is Adam with a weight decay.
     Adam {
         lr: f32,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
+        weight_decay: f32,
+        amsgrad: bool,
     },
-    /// SGD with (optionally Nesterov) momentum, in place on `(param, velocity)`; operands
-    /// `(param, velocity, grad)`.
-    Sgd { lr: f32, momentum: f32, nesterov: bool },
+    /// Nadam (Adam with Nesterov momentum and Keras' 0.96 momentum schedule), state `(m, v)`.
+    Nadam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+        weight_decay: f32,
+    },
+    /// Adamax (the infinity-norm Adam), state `(m, u)`.
+    Adamax {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        epsilon: f32,
+        weight_decay: f32,
+    },
+    /// SGD with (optionally Nesterov) momentum, state `(velocity)`.
+    Sgd {
+        lr: f32,
+        momentum: f32,
+        nesterov: bool,
+        weight_decay: f32,
+    },
+    /// RMSprop, state `(velocity[, momentum][, average_gradient])`: the momentum buffer only when
+    /// `momentum > 0`, the average gradient only when `centered`, as Keras creates them.
+    RmsProp {
+        lr: f32,
+        rho: f32,
+        momentum: f32,
+        epsilon: f32,
+        centered: bool,
+        weight_decay: f32,
+    },
+    /// Adagrad, state `(accumulator)` (Keras starts it at `initial_accumulator_value`, 0.1).
+    Adagrad { lr: f32, epsilon: f32, weight_decay: f32 },
+    /// Lion (sign of an interpolated momentum), state `(m)`.
+    Lion {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        weight_decay: f32,
+    },
     /// `acc[j] += Σ_r x[r·m + j]` where `m` is the accumulator's element count (a scalar accumulator
     /// sums all of `x`), in place on `acc`; operands `(acc, x)`.
     AccumulateSum,
@@ -26,9 +74,47 @@ pub enum UpdateOp {
 
 op_names!(UpdateOp {
     Adam => "adam_update",
+    Nadam => "nadam_update",
+    Adamax => "adamax_update",
     Sgd => "sgd_update",
+    RmsProp => "rmsprop_update",
+    Adagrad => "adagrad_update",
+    Lion => "lion_update",
     AccumulateSum => "accumulate_sum",
 });
+
+impl UpdateOp {
+    /// How many optimizer state tensors follow the parameter (0 for the accumulator).
+    pub fn state_count(&self) -> usize {
+        match *self {
+            UpdateOp::Adam { amsgrad, .. } => 2 + usize::from(amsgrad),
+            UpdateOp::Nadam { .. } | UpdateOp::Adamax { .. } => 2,
+            UpdateOp::RmsProp { momentum, centered, .. } => 1 + usize::from(momentum > 0.0) + usize::from(centered),
+            UpdateOp::Sgd { .. } | UpdateOp::Adagrad { .. } | UpdateOp::Lion { .. } => 1,
+            UpdateOp::AccumulateSum => 0,
+        }
+    }
+
+    /// Whether the update reads the 1-based update count (bias corrections, Nadam's schedule).
+    pub fn uses_step(&self) -> bool {
+        match self {
+            UpdateOp::Adam { .. } | UpdateOp::Nadam { .. } | UpdateOp::Adamax { .. } => true,
+            UpdateOp::Sgd { .. }
+            | UpdateOp::RmsProp { .. }
+            | UpdateOp::Adagrad { .. }
+            | UpdateOp::Lion { .. }
+            | UpdateOp::AccumulateSum => false,
+        }
+    }
+
+    /// The operand index of the gradient (of `x` for the accumulator).
+    pub fn grad_operand(&self) -> usize {
+        match self {
+            UpdateOp::AccumulateSum => 1,
+            _ => 1 + self.state_count(),
+        }
+    }
+}
 
 impl Family for UpdateOp {
     fn name(&self) -> &'static str {
@@ -36,50 +122,37 @@ impl Family for UpdateOp {
     }
 
     fn arity(&self) -> usize {
-        match self {
-            UpdateOp::Adam { .. } => 5,
-            UpdateOp::Sgd { .. } => 3,
-            UpdateOp::AccumulateSum => 2,
-        }
+        self.grad_operand() + 1 + usize::from(self.uses_step())
     }
 
     fn mutated_operands(&self) -> &'static [usize] {
-        match self {
-            UpdateOp::Adam { .. } => &[0, 1, 2],
-            UpdateOp::Sgd { .. } => &[0, 1],
-            UpdateOp::AccumulateSum => &[0],
-        }
+        // The parameter and its state (the accumulator alone for AccumulateSum).
+        &[0, 1, 2, 3][..self.state_count() + 1]
     }
 
     fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
         let name = self.name();
-        match self {
-            UpdateOp::Adam { .. } => {
-                for m in &s[1..4] {
-                    same(name, s[0], m)?;
-                }
-                if s[4].numel() != 1 {
-                    return Err(Error::shape(
-                        name,
-                        format!("step {}", s[4]),
-                        "a one-element step counter",
-                    ));
-                }
+        if let UpdateOp::AccumulateSum = self {
+            let m = s[0].numel();
+            if m == 0 || !s[1].numel().is_multiple_of(m) {
+                return Err(Error::shape(
+                    name,
+                    format!("accumulator {}, values {}", s[0], s[1]),
+                    "values in whole rows of the accumulator's size",
+                ));
             }
-            UpdateOp::Sgd { .. } => {
-                same(name, s[0], s[1])?;
-                same(name, s[0], s[2])?;
-            }
-            UpdateOp::AccumulateSum => {
-                let m = s[0].numel();
-                if m == 0 || !s[1].numel().is_multiple_of(m) {
-                    return Err(Error::shape(
-                        name,
-                        format!("accumulator {}, values {}", s[0], s[1]),
-                        "values in whole rows of the accumulator's size",
-                    ));
-                }
-            }
+            return Ok(None);
+        }
+        let grad = self.grad_operand();
+        for t in &s[1..=grad] {
+            same(name, s[0], t)?;
+        }
+        if self.uses_step() && s[grad + 1].numel() != 1 {
+            return Err(Error::shape(
+                name,
+                format!("step {}", s[grad + 1]),
+                "a one-element step counter",
+            ));
         }
         Ok(None)
     }

@@ -26,6 +26,10 @@ impl Layer for Concatenate {
         "concatenate"
     }
 
+    fn moves_values(&self) -> bool {
+        true
+    }
+
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
         if inputs.len() < 2 {
             return Err(Error::invalid(

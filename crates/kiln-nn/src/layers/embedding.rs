@@ -68,6 +68,10 @@ impl Layer for Embedding {
         }]
     }
 
+    fn reads_indices(&self) -> bool {
+        true
+    }
+
     fn check_input(&self, x: &Tensor) -> Result<()> {
         let bad = x
             .data()

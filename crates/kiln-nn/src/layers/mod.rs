@@ -105,10 +105,22 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
         Activation::Linear
     }
 
-    /// Checks data fed straight from a model input to this layer (indices in range, say) before the
-    /// device sees it.
+    /// Checks data fed from a model input to this layer (indices in range, say) before the device
+    /// sees it: straight, or through layers that only move values ([`Layer::moves_values`]).
     fn check_input(&self, _x: &kiln_data::Tensor) -> Result<()> {
         Ok(())
+    }
+
+    /// True when the layer reads its input as integer indices (Embedding): it must be fed from a
+    /// model input, whose values [`Layer::check_input`] can see, not from values a layer computed.
+    fn reads_indices(&self) -> bool {
+        false
+    }
+
+    /// True when the output holds the input's values unchanged, only rearranged (Reshape, Flatten,
+    /// Concatenate), so a check of a model input still holds after it.
+    fn moves_values(&self) -> bool {
+        false
     }
 
     /// Adds the layer to `g`: `xs` are the batched inputs, `params` the nodes of the parameters

@@ -27,6 +27,10 @@ impl Layer for Flatten {
         "flatten"
     }
 
+    fn moves_values(&self) -> bool {
+        true
+    }
+
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
         Ok(vec![checked_product("Flatten", single("Flatten", inputs)?)?])
     }
@@ -58,6 +62,10 @@ impl Layer for Reshape {
 
     fn kind(&self) -> &'static str {
         "reshape"
+    }
+
+    fn moves_values(&self) -> bool {
+        true
     }
 
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {

@@ -10,21 +10,30 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
     let ins = io.ins;
     let n = ins[0].len();
     let optim = |entry, params, grid| Kernel::new(Shader::Optim, entry, params, ins.to_vec(), grid);
+    let base = OptimParams {
+        n: n as u32,
+        ..Default::default()
+    };
     match *op {
         UpdateOp::Adam {
             lr,
             beta1,
             beta2,
             epsilon,
+            weight_decay,
+            amsgrad,
         } => {
             let params = OptimParams {
-                n: n as u32,
                 lr,
                 beta1,
                 beta2,
                 epsilon,
-                ..Default::default()
+                weight_decay,
+                ..base
             };
+            if amsgrad {
+                return optim("adam_amsgrad_update", params, grid_1d(n));
+            }
             if !caps.texels_fit(&ins[..4]) {
                 return optim("adam_update", params, grid_1d(n));
             }
@@ -40,15 +49,108 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             k.texels = ins[..4].to_vec();
             k
         }
-        UpdateOp::Sgd { lr, momentum, nesterov } => {
+        UpdateOp::Nadam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+            weight_decay,
+        } => optim(
+            "nadam_update",
+            OptimParams {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+                ..base
+            },
+            grid_1d(n),
+        ),
+        UpdateOp::Adamax {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+            weight_decay,
+        } => optim(
+            "adamax_update",
+            OptimParams {
+                lr,
+                beta1,
+                beta2,
+                epsilon,
+                weight_decay,
+                ..base
+            },
+            grid_1d(n),
+        ),
+        UpdateOp::Sgd {
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+        } => {
             let params = OptimParams {
-                n: n as u32,
                 nesterov: u32::from(nesterov),
                 lr,
                 momentum,
-                ..Default::default()
+                weight_decay,
+                ..base
             };
             optim("sgd_update", params, grid_1d(n))
+        }
+        UpdateOp::RmsProp {
+            lr,
+            rho,
+            momentum,
+            epsilon,
+            centered,
+            weight_decay,
+        } => {
+            let entry = match (momentum > 0.0, centered) {
+                (false, false) => "rmsprop_update",
+                (true, false) => "rmsprop_momentum_update",
+                (false, true) => "rmsprop_centered_update",
+                (true, true) => "rmsprop_centered_momentum_update",
+            };
+            let params = OptimParams {
+                lr,
+                rho,
+                momentum,
+                epsilon,
+                weight_decay,
+                ..base
+            };
+            optim(entry, params, grid_1d(n))
+        }
+        UpdateOp::Adagrad {
+            lr,
+            epsilon,
+            weight_decay,
+        } => {
+            let params = OptimParams {
+                lr,
+                epsilon,
+                weight_decay,
+                ..base
+            };
+            optim("adagrad_update", params, grid_1d(n))
+        }
+        UpdateOp::Lion {
+            lr,
+            beta1,
+            beta2,
+            weight_decay,
+        } => {
+            let params = OptimParams {
+                lr,
+                beta1,
+                beta2,
+                weight_decay,
+                ..base
+            };
+            optim("lion_update", params, grid_1d(n))
         }
         // A scalar accumulator sums everything in one invocation; a row accumulator one per column.
         UpdateOp::AccumulateSum if n == 1 => {
