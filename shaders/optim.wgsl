@@ -4,20 +4,17 @@
 // Bindings follow the op's operands: 0 is Params, then the parameter, its state tensors (read and
 // written), the gradient, and the step where the rule reads it.
 //
-// | entry                         | 1     | 2        | 3        | 4       | 5     | 6    |
-// |-------------------------------|-------|----------|----------|---------|-------|------|
-// | adam_update                   | param | m        | v        | grad    | step  |      |
-// | adam_amsgrad_update           | param | m        | v        | v_hat   | grad  | step |
-// | nadam_update                  | param | m        | v        | grad    | step  |      |
-// | adamax_update                 | param | m        | u        | grad    | step  |      |
-// | sgd_update                    | param | velocity | grad     |         |       |      |
-// | rmsprop_update                | param | velocity | grad     |         |       |      |
-// | rmsprop_momentum_update       | param | velocity | momentum | grad    |       |      |
-// | rmsprop_centered_update       | param | velocity | avg_grad | grad    |       |      |
-// | rmsprop_centered_momentum_... | param | velocity | momentum | avg_grad| grad  |      |
-// | adagrad_update                | param | acc      | grad     |         |       |      |
-// | lion_update                   | param | m        | grad     |         |       |      |
-// | accumulate_sum / _rows        | acc   | x        |          |         |       |      |
+// | entry                            | 1     | 2        | 3        | 4        | 5     | 6    | 7    |
+// |----------------------------------|-------|----------|----------|----------|-------|------|------|
+// | adam_update                      | param | m        | v        | grad     | lr    | step |      |
+// | adam_amsgrad_update              | param | m        | v        | v_hat    | grad  | lr   | step |
+// | nadam_update, adamax_update      | param | m        | v or u   | grad     | lr    | step |      |
+// | sgd_update, rmsprop_update       | param | velocity | grad     | lr       |       |      |      |
+// | rmsprop_momentum_update          | param | velocity | momentum | grad     | lr    |      |      |
+// | rmsprop_centered_update          | param | velocity | avg_grad | grad     | lr    |      |      |
+// | rmsprop_centered_momentum_update | param | velocity | momentum | avg_grad | grad  | lr   |      |
+// | adagrad_update, lion_update      | param | acc or m | grad     | lr       |       |      |      |
+// | accumulate_sum, accumulate_rows  | acc   | x        |          |          |       |      |      |
 // accumulate_sum: acc [1] += Σ x (one workgroup, a fixed tree). accumulate_rows: acc [width] +=
 // column sums of x viewed as [n / width, width], one invocation per column.
 
@@ -27,10 +24,11 @@
 @group(0) @binding(4) var<storage, read_write> t3: array<f32>;
 @group(0) @binding(5) var<storage, read_write> t4: array<f32>;
 @group(0) @binding(6) var<storage, read_write> t5: array<f32>;
+@group(0) @binding(7) var<storage, read_write> t6: array<f32>;
 
 // Adam's bias correction folded into the step size: lr · sqrt(1 - β2^t) / (1 - β1^t).
-fn adam_alpha(t: f32) -> f32 {
-    return p.lr * sqrt(1.0 - pow(p.beta2, t)) / (1.0 - pow(p.beta1, t));
+fn adam_alpha(lr: f32, t: f32) -> f32 {
+    return lr * sqrt(1.0 - pow(p.beta2, t)) / (1.0 - pow(p.beta1, t));
 }
 
 // Keras' Adam: m, v moving averages; p -= alpha · m / (sqrt(v) + ε).
@@ -43,7 +41,7 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let v = p.beta2 * t2[i] + (1.0 - p.beta2) * g * g;
     t1[i] = m;
     t2[i] = v;
-    t0[i] = decayed(t0[i]) - adam_alpha(t4[0]) * m / (sqrt(v) + p.epsilon);
+    t0[i] = decayed(t0[i], t4[0]) - adam_alpha(t4[0], t5[0]) * m / (sqrt(v) + p.epsilon);
 }
 
 // AMSGrad: as adam_update, dividing by the running maximum of v.
@@ -58,7 +56,7 @@ fn adam_amsgrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     t1[i] = m;
     t2[i] = v;
     t3[i] = v_hat;
-    t0[i] = decayed(t0[i]) - adam_alpha(t5[0]) * m / (sqrt(v_hat) + p.epsilon);
+    t0[i] = decayed(t0[i], t5[0]) - adam_alpha(t5[0], t6[0]) * m / (sqrt(v_hat) + p.epsilon);
 }
 
 // Nadam's schedule product Π_{s=1..t} β1(1 - 0.5·0.96^s) from the step alone: β1^t · exp(S(t)),
@@ -81,7 +79,8 @@ fn nadam_u_product(t: f32) -> f32 {
 fn nadam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
-    let t = t4[0];
+    let lr = t4[0];
+    let t = t5[0];
     let u_t = p.beta1 * (1.0 - 0.5 * pow(0.96, t));
     let u_next = p.beta1 * (1.0 - 0.5 * pow(0.96, t + 1.0));
     let u_product = nadam_u_product(t);
@@ -93,7 +92,7 @@ fn nadam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     t2[i] = v;
     let m_hat = u_next * m / (1.0 - u_product_next) + (1.0 - u_t) * g / (1.0 - u_product);
     let v_hat = v / (1.0 - pow(p.beta2, t));
-    t0[i] = decayed(t0[i]) - m_hat * p.lr / (sqrt(v_hat) + p.epsilon);
+    t0[i] = decayed(t0[i], lr) - m_hat * lr / (sqrt(v_hat) + p.epsilon);
 }
 
 // Keras' Adamax: u = max(β2·u, |g|); p -= lr · m / ((1 - β1^t)(u + ε)).
@@ -106,7 +105,7 @@ fn adamax_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let u = max(p.beta2 * t2[i], abs(g));
     t1[i] = m;
     t2[i] = u;
-    t0[i] = decayed(t0[i]) - p.lr * m / ((1.0 - pow(p.beta1, t4[0])) * (u + p.epsilon));
+    t0[i] = decayed(t0[i], t4[0]) - t4[0] * m / ((1.0 - pow(p.beta1, t5[0])) * (u + p.epsilon));
 }
 
 // Keras' SGD: vel = μ·vel - lr·g; p += vel (or, Nesterov, p += μ·vel - lr·g).
@@ -115,11 +114,12 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t2[i];
-    let vel = p.momentum * t1[i] - p.lr * g;
+    let lr = t3[0];
+    let vel = p.momentum * t1[i] - lr * g;
     t1[i] = vel;
-    let w = decayed(t0[i]);
+    let w = decayed(t0[i], lr);
     if (p.nesterov != 0u) {
-        t0[i] = w + p.momentum * vel - p.lr * g;
+        t0[i] = w + p.momentum * vel - lr * g;
     } else {
         t0[i] = w + vel;
     }
@@ -139,8 +139,9 @@ fn rmsprop_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t2[i];
+    let lr = t3[0];
     let v = rms_velocity(i, g);
-    t0[i] = decayed(t0[i]) - p.lr * g / sqrt(v + p.epsilon);
+    t0[i] = decayed(t0[i], lr) - lr * g / sqrt(v + p.epsilon);
 }
 
 @compute @workgroup_size(256)
@@ -148,10 +149,11 @@ fn rmsprop_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @built
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t3[i];
+    let lr = t4[0];
     let v = rms_velocity(i, g);
-    let mom = p.momentum * t2[i] + p.lr * g / sqrt(v + p.epsilon);
+    let mom = p.momentum * t2[i] + lr * g / sqrt(v + p.epsilon);
     t2[i] = mom;
-    t0[i] = decayed(t0[i]) - mom;
+    t0[i] = decayed(t0[i], lr) - mom;
 }
 
 @compute @workgroup_size(256)
@@ -159,10 +161,11 @@ fn rmsprop_centered_update(@builtin(global_invocation_id) gid: vec3<u32>, @built
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t3[i];
+    let lr = t4[0];
     let v = rms_velocity(i, g);
     let avg = p.rho * t2[i] + (1.0 - p.rho) * g;
     t2[i] = avg;
-    t0[i] = decayed(t0[i]) - p.lr * g / sqrt(v - avg * avg + p.epsilon);
+    t0[i] = decayed(t0[i], lr) - lr * g / sqrt(v - avg * avg + p.epsilon);
 }
 
 @compute @workgroup_size(256)
@@ -170,12 +173,13 @@ fn rmsprop_centered_momentum_update(@builtin(global_invocation_id) gid: vec3<u32
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t4[i];
+    let lr = t5[0];
     let v = rms_velocity(i, g);
     let avg = p.rho * t3[i] + (1.0 - p.rho) * g;
     t3[i] = avg;
-    let mom = p.momentum * t2[i] + p.lr * g / sqrt(v - avg * avg + p.epsilon);
+    let mom = p.momentum * t2[i] + lr * g / sqrt(v - avg * avg + p.epsilon);
     t2[i] = mom;
-    t0[i] = decayed(t0[i]) - mom;
+    t0[i] = decayed(t0[i], lr) - mom;
 }
 
 // Keras' Adagrad: acc += g²; p -= lr · g / sqrt(acc + ε).
@@ -184,9 +188,10 @@ fn adagrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t2[i];
+    let lr = t3[0];
     let acc = t1[i] + g * g;
     t1[i] = acc;
-    t0[i] = decayed(t0[i]) - p.lr * g / sqrt(acc + p.epsilon);
+    t0[i] = decayed(t0[i], lr) - lr * g / sqrt(acc + p.epsilon);
 }
 
 // Keras' Lion: p -= lr · sign(β1·m + (1 - β1)·g); then m = β2·m + (1 - β2)·g.
@@ -195,8 +200,9 @@ fn lion_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     let g = t2[i];
+    let lr = t3[0];
     let m = t1[i];
-    t0[i] = decayed(t0[i]) - p.lr * sign(m * p.beta1 + g * (1.0 - p.beta1));
+    t0[i] = decayed(t0[i], lr) - lr * sign(m * p.beta1 + g * (1.0 - p.beta1));
     t1[i] = m * p.beta2 + g * (1.0 - p.beta2);
 }
 

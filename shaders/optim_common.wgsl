@@ -4,7 +4,6 @@
 struct Params {
     n: u32,
     nesterov: u32,
-    lr: f32,
     beta1: f32,
     beta2: f32,
     epsilon: f32,
@@ -14,11 +13,12 @@ struct Params {
     rho: f32,
     pad0: u32,
     pad1: u32,
+    pad2: u32,
 }
 
 // Keras' decoupled weight decay, applied before every optimizer's update: p - p · wd · lr.
-fn decayed(w: f32) -> f32 {
-    return w - w * p.weight_decay * p.lr;
+fn decayed(w: f32, lr: f32) -> f32 {
+    return w - w * p.weight_decay * lr;
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -144,8 +144,8 @@ fn early_stopping_never_keeps_a_nan_epoch_as_its_best() {
 
 #[test]
 fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
-    let adam = |lr, beta1, beta2, epsilon| Optimizer::Adam {
-        lr,
+    let adam = |lr: f32, beta1, beta2, epsilon| Optimizer::Adam {
+        lr: lr.into(),
         beta1,
         beta2,
         epsilon,
@@ -167,8 +167,20 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         (Optimizer::rmsprop_with(1.5, false), "momentum 1.5"),
         (Optimizer::nadam().with_learning_rate(0.0), "learning rate 0"),
         (
+            Optimizer::adam().with_learning_rate(Schedule::piecewise_constant([10.0, 5.0], [1e-3, 1e-4, 1e-5])),
+            "ascending",
+        ),
+        (
+            Optimizer::sgd(0.1).with_learning_rate(Schedule::piecewise_constant([10.0], [1e-3])),
+            "one more value than boundaries",
+        ),
+        (
+            Optimizer::adam().with_learning_rate(Schedule::cosine_decay(1e-3, 0)),
+            "decay_steps 0",
+        ),
+        (
             Optimizer::Adagrad {
-                lr: 1e-3,
+                lr: 1e-3.into(),
                 initial_accumulator_value: -1.0,
                 epsilon: 1e-7,
                 weight_decay: 0.0,
@@ -179,7 +191,7 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
     for (optimizer, needle) in bad {
         let mut m = Sequential::new().add(Dense::new(1).input_dim(2));
         let e = m
-            .compile(&kiln::cpu::CpuBackend, optimizer, Loss::MeanSquaredError, &[])
+            .compile(&kiln::cpu::CpuBackend, optimizer.clone(), Loss::MeanSquaredError, &[])
             .unwrap_err();
         assert!(e.to_string().contains(needle), "{optimizer:?}: {e}");
     }
@@ -195,6 +207,7 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         Optimizer::nadam(),
         Optimizer::adamax(),
         Optimizer::lion(),
+        Optimizer::adam().with_learning_rate(Schedule::cosine_decay(1e-3, 100).warmup(1e-2, 10)),
     ] {
         let mut m = Sequential::new().add(Dense::new(1).input_dim(2));
         m.compile(&kiln::cpu::CpuBackend, optimizer, Loss::MeanSquaredError, &[])

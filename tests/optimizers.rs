@@ -41,7 +41,7 @@ impl Reference {
     /// Step `t` (1-based) of `p` by `g`.
     fn step(&mut self, p: &mut [f64], g: &[f64], t: f64) {
         let f = |x: f32| x as f64;
-        let lr = f(self.optimizer.learning_rate());
+        let lr = self.optimizer.learning_rate().at(t as u64);
         let wd = f(self.optimizer.weight_decay());
         // BaseOptimizer._apply_weight_decay: variable - variable * wd * lr, before the update.
         for w in p.iter_mut() {
@@ -178,6 +178,8 @@ fn optimizers() -> Vec<Optimizer> {
         Optimizer::nadam().with_learning_rate(0.1),
         Optimizer::adamax().with_learning_rate(0.1).with_weight_decay(0.02),
         Optimizer::lion().with_learning_rate(0.05).with_weight_decay(0.1),
+        // A rate that changes every step: the rate is an operand of the update.
+        Optimizer::sgd(0.1).with_learning_rate(Schedule::exponential_decay(0.2, 3, 0.5)),
     ]
 }
 
@@ -202,6 +204,7 @@ fn ten_steps_of_each_optimizer_match_keras_update_rule_in_f64() {
         let mut g = Graph::new(specs.clone());
         let mut ins: Vec<_> = (0..specs.len()).map(|i| g.persistent(PersistentId(i))).collect();
         ins.push(g.input("grad", [n]));
+        ins.push(g.input("lr", [1]));
         if op.uses_step() {
             ins.push(g.input("step", [1]));
         }
@@ -215,7 +218,7 @@ fn ten_steps_of_each_optimizer_match_keras_update_rule_in_f64() {
         }
         let plan = session.load(Arc::new(schedule(&g, &[]).unwrap())).unwrap();
 
-        let mut reference = Reference::new(optimizer);
+        let mut reference = Reference::new(optimizer.clone());
         let mut want = START.to_vec();
         for t in 1..=10 {
             // The gradient at the backend's current parameters (the reference's differ by < 1e-6).
@@ -227,7 +230,10 @@ fn ten_steps_of_each_optimizer_match_keras_update_rule_in_f64() {
                 .collect();
             let g = grad(&p);
             let g32: Vec<f32> = g.iter().map(|&x| x as f32).collect();
-            session.run(plan, &[("grad", &g32), ("step", &[t as f32])]).unwrap();
+            let lr = [optimizer.learning_rate().at(t) as f32];
+            session
+                .run(plan, &[("grad", &g32), ("lr", &lr), ("step", &[t as f32])])
+                .unwrap();
             let g_want = grad(&want);
             reference.step(&mut want, &g_want, t as f64);
         }
@@ -250,6 +256,7 @@ fn every_optimizer_resumes_exactly_from_a_saved_model() {
     let (x, y) = (random::normal([48, 4], 1), random::integers(0, 3, [48], 2));
     for (k, optimizer) in optimizers().into_iter().enumerate() {
         let model = || {
+            let optimizer = optimizer.clone();
             let mut m = Sequential::new()
                 .seed(3)
                 .add(Dense::new(8).activation(Activation::Relu).input_dim(4))

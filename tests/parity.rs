@@ -107,7 +107,6 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
     let n = 257;
     let adam = |weight_decay, amsgrad| UpdateOp::Adam {
-        lr: 0.01,
         beta1: 0.9,
         beta2: 0.999,
         epsilon: 1e-7,
@@ -115,7 +114,6 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         amsgrad,
     };
     let rmsprop = |momentum, centered| UpdateOp::RmsProp {
-        lr: 0.01,
         rho: 0.9,
         momentum,
         epsilon: 1e-7,
@@ -123,7 +121,6 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         weight_decay: 0.01,
     };
     let sgd = |momentum, nesterov| UpdateOp::Sgd {
-        lr: 0.1,
         momentum,
         nesterov,
         weight_decay: 0.0,
@@ -135,7 +132,6 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         sgd(0.9, false),
         sgd(0.5, true),
         UpdateOp::Sgd {
-            lr: 0.1,
             momentum: 0.0,
             nesterov: false,
             weight_decay: 0.1,
@@ -145,26 +141,22 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         rmsprop(0.0, true),
         rmsprop(0.9, true),
         UpdateOp::Adagrad {
-            lr: 0.01,
             epsilon: 1e-7,
             weight_decay: 0.01,
         },
         UpdateOp::Nadam {
-            lr: 0.01,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
             weight_decay: 0.01,
         },
         UpdateOp::Adamax {
-            lr: 0.01,
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
             weight_decay: 0.01,
         },
         UpdateOp::Lion {
-            lr: 0.01,
             beta1: 0.9,
             beta2: 0.99,
             weight_decay: 0.01,
@@ -203,9 +195,10 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         .collect();
     let grad = g.input("grad", Shape::new([n]));
     let step = g.input("step", Shape::new([1]));
+    let lr = g.input("lr", Shape::new([1]));
     for (op, written) in updates.iter().zip(&operands) {
         let mut ins: Vec<_> = written.clone().map(|i| ids[i]).collect();
-        ins.push(grad);
+        ins.extend([grad, lr]);
         if op.uses_step() {
             ins.push(step);
         }
@@ -238,7 +231,8 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
             .collect();
         let step = [t as f32];
         let rows: Vec<f32> = (0..15).map(|i| (i * t) as f32 * 0.5).collect();
-        let feeds: [(&str, &[f32]); 3] = [("grad", &grad), ("step", &step), ("rows", &rows)];
+        let lr = [0.05 / t as f32];
+        let feeds: [(&str, &[f32]); 4] = [("grad", &grad), ("step", &step), ("rows", &rows), ("lr", &lr)];
         cpu.run(cpu_plan, &feeds).unwrap();
         gpu_session.run(gpu_plan, &feeds).unwrap();
     }

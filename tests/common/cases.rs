@@ -5,7 +5,7 @@
 
 use kiln::graph::{
     ActivationOp, ConvOp, ElementwiseOp, EmbeddingOp, Epilogue, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Result,
-    Shape, Window2d,
+    ScheduleOp, Shape, Window2d,
 };
 use rand::rngs::StdRng;
 use rand::RngExt;
@@ -25,6 +25,10 @@ pub enum Values {
     Extreme,
     /// [0.2, 2]: strictly positive, for logarithms.
     Positive,
+    /// Every element `v` (a step counter, say).
+    Const(f32),
+    /// Exactly these values (a schedule's table).
+    Table(&'static [f32]),
 }
 
 impl Values {
@@ -53,6 +57,8 @@ impl Values {
             }
             Values::Unit => (0..n).map(|_| rng.random_range(0.0..1.0)).collect(),
             Values::Positive => (0..n).map(|_| rng.random_range(0.2..2.0)).collect(),
+            Values::Const(v) => vec![v; n],
+            Values::Table(t) => t.to_vec(),
             Values::Extreme => (0..n)
                 .map(|_| {
                     let m: f32 = rng.random_range(60.0..90.0);
@@ -101,6 +107,18 @@ fn dense(g: &mut Graph, x: &[NodeId], act: Option<ActivationOp>) -> Result<NodeI
 
 fn s(d: &[usize]) -> Shape {
     Shape::new(d.to_vec())
+}
+
+/// A row for a learning-rate schedule `op` on the step counter `n` (forward only).
+macro_rules! schedule_case {
+    ($name:expr, $op:expr) => {
+        Case {
+            name: $name,
+            inputs: |n| vec![(s(&[1]), Values::Const(n as f32))],
+            build: |g, x| g.push($op, &[x[0]]),
+            diff: &[],
+        }
+    };
 }
 
 /// The table.
@@ -498,6 +516,96 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| g.unary(ElementwiseOp::Greater { threshold: 0.5 }, x[0]),
             diff: &[],
         },
+        // Learning-rate schedules at steps 1, 7, 63, 65 and 257: before, inside and past each
+        // schedule's decay, warmup, boundaries and restarts.
+        schedule_case!(
+            "exponential_decay",
+            ScheduleOp::ExponentialDecay {
+                initial: 0.1,
+                decay_steps: 10.0,
+                decay_rate: 0.8,
+                staircase: false,
+            }
+        ),
+        schedule_case!(
+            "exponential_decay (staircase)",
+            ScheduleOp::ExponentialDecay {
+                initial: 0.1,
+                decay_steps: 10.0,
+                decay_rate: 0.8,
+                staircase: true,
+            }
+        ),
+        Case {
+            name: "piecewise_constant",
+            inputs: |n| {
+                vec![
+                    (s(&[1]), Const(n as f32)),
+                    (s(&[7]), Table(&[5.0, 62.0, 64.0, 1.0, 0.5, 0.25, 0.1])),
+                ]
+            },
+            build: |g, x| g.push(ScheduleOp::PiecewiseConstant { pieces: 4 }, &[x[0], x[1]]),
+            diff: &[],
+        },
+        schedule_case!(
+            "polynomial_decay",
+            ScheduleOp::PolynomialDecay {
+                initial: 0.1,
+                decay_steps: 100.0,
+                end: 0.001,
+                power: 2.0,
+                cycle: false,
+            }
+        ),
+        schedule_case!(
+            "polynomial_decay (cycle)",
+            ScheduleOp::PolynomialDecay {
+                initial: 0.1,
+                decay_steps: 30.0,
+                end: 0.001,
+                power: 0.5,
+                cycle: true,
+            }
+        ),
+        schedule_case!(
+            "inverse_time_decay",
+            ScheduleOp::InverseTimeDecay {
+                initial: 0.1,
+                decay_steps: 10.0,
+                decay_rate: 0.5,
+                staircase: true,
+            }
+        ),
+        schedule_case!(
+            "cosine_decay (warmup)",
+            ScheduleOp::CosineDecay {
+                initial: 0.0,
+                decay_steps: 100.0,
+                alpha: 0.1,
+                warmup_target: 0.1,
+                warmup_steps: 10.0,
+            }
+        ),
+        schedule_case!(
+            "cosine_decay_restarts",
+            ScheduleOp::CosineDecayRestarts {
+                initial: 0.1,
+                first_decay_steps: 20.0,
+                t_mul: 2.0,
+                m_mul: 0.5,
+                alpha: 0.01,
+            }
+        ),
+        schedule_case!(
+            "cosine_decay_restarts (fixed periods)",
+            ScheduleOp::CosineDecayRestarts {
+                initial: 0.1,
+                first_decay_steps: 20.0,
+                t_mul: 1.0,
+                m_mul: 0.9,
+                alpha: 0.0,
+            }
+        ),
         Case {
             name: "tanh",
             inputs: |n| vec![(s(&[n, 3]), Signed)],

@@ -15,8 +15,19 @@ pub enum Control {
 
 /// Something to run between epochs, as Keras' `Callback`.
 pub trait Callback: Send {
+    /// Before epoch `epoch` (1-based) runs.
+    fn on_epoch_begin(&mut self, _epoch: usize, _training: &mut Training<'_>) -> Result<()> {
+        Ok(())
+    }
+
     /// After epoch `epoch` (1-based) with its logs: `loss`, each metric, and `val_` versions.
     fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control>;
+
+    /// Whether the callback may change the learning rate; `fit` then records `learning_rate` in
+    /// the logs and the history every epoch, as Keras' rate callbacks do.
+    fn changes_learning_rate(&self) -> bool {
+        false
+    }
 
     /// When training ends, early or not.
     fn on_train_end(&mut self, _training: &mut Training<'_>) -> Result<()> {
@@ -197,5 +208,149 @@ impl Callback for ModelCheckpoint {
         training.save(std::path::Path::new(&path))?;
         self.saved_epochs.push(epoch);
         Ok(Control::Continue)
+    }
+}
+
+/// Lowers the learning rate when a monitored value stops improving, as Keras'
+/// `ReduceLROnPlateau` (keras/src/callbacks/reduce_lr_on_plateau.py): after `patience` epochs
+/// without an improvement larger than `min_delta`, the rate becomes `max(rate · factor, min_lr)`,
+/// then `cooldown` epochs pass before waiting starts again. Keras' defaults: `val_loss`, factor
+/// 0.1, patience 10, min_delta 1e-4, cooldown 0, min_lr 0. The rate must be a constant, not a
+/// schedule (Keras refuses the same).
+#[derive(Debug)]
+pub struct ReduceLROnPlateau {
+    monitor: String,
+    factor: f32,
+    patience: usize,
+    min_delta: f32,
+    cooldown: usize,
+    min_lr: f32,
+    best: Option<f32>,
+    wait: usize,
+    cooldown_left: usize,
+    /// `(epoch, new rate)` of every reduction made.
+    pub reductions: Vec<(usize, f32)>,
+}
+
+impl ReduceLROnPlateau {
+    /// Watches `monitor` with Keras' defaults; a name that is a score (accuracy, auc, ...) must
+    /// rise, any other fall.
+    pub fn new(monitor: &str) -> Self {
+        ReduceLROnPlateau {
+            monitor: monitor.to_string(),
+            factor: 0.1,
+            patience: 10,
+            min_delta: 1e-4,
+            cooldown: 0,
+            min_lr: 0.0,
+            best: None,
+            wait: 0,
+            cooldown_left: 0,
+            reductions: Vec::new(),
+        }
+    }
+
+    /// The factor the rate is multiplied by, in (0, 1).
+    pub fn factor(mut self, factor: f32) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Epochs without improvement before a reduction.
+    pub fn patience(mut self, epochs: usize) -> Self {
+        self.patience = epochs;
+        self
+    }
+
+    /// The least change that counts as an improvement.
+    pub fn min_delta(mut self, delta: f32) -> Self {
+        self.min_delta = delta.abs();
+        self
+    }
+
+    /// Epochs to wait after a reduction before counting again.
+    pub fn cooldown(mut self, epochs: usize) -> Self {
+        self.cooldown = epochs;
+        self
+    }
+
+    /// The rate is never lowered below this.
+    pub fn min_lr(mut self, rate: f32) -> Self {
+        self.min_lr = rate;
+        self
+    }
+}
+
+impl Callback for ReduceLROnPlateau {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
+        if !(self.factor > 0.0 && self.factor < 1.0) {
+            return Err(Error::invalid(
+                "ReduceLROnPlateau",
+                format!("factor {} is not in (0, 1) (Keras' default: 0.1)", self.factor),
+            ));
+        }
+        let value = monitored(logs, &self.monitor, "ReduceLROnPlateau")?;
+        if self.cooldown_left > 0 {
+            self.cooldown_left -= 1;
+            self.wait = 0;
+        }
+        if improves(&self.monitor, self.best, value, self.min_delta) {
+            self.best = Some(value);
+            self.wait = 0;
+        } else if self.cooldown_left == 0 {
+            self.wait += 1;
+            if self.wait >= self.patience {
+                let old = training.learning_rate() as f32;
+                if old > self.min_lr {
+                    let new = (old * self.factor).max(self.min_lr);
+                    training.set_learning_rate(new)?;
+                    self.reductions.push((epoch, new));
+                    self.cooldown_left = self.cooldown;
+                    self.wait = 0;
+                }
+            }
+        }
+        Ok(Control::Continue)
+    }
+
+    fn changes_learning_rate(&self) -> bool {
+        true
+    }
+}
+
+/// Sets the learning rate before every epoch from a function of the epoch (0-based, as Keras
+/// passes it) and the current rate, as Keras' `LearningRateScheduler`.
+pub struct LearningRateScheduler {
+    schedule: Box<dyn FnMut(usize, f32) -> f32 + Send>,
+}
+
+impl LearningRateScheduler {
+    /// Calls `schedule(epoch, rate)` before each epoch and trains that epoch at the rate it
+    /// returns.
+    pub fn new(schedule: impl FnMut(usize, f32) -> f32 + Send + 'static) -> Self {
+        LearningRateScheduler {
+            schedule: Box::new(schedule),
+        }
+    }
+}
+
+impl std::fmt::Debug for LearningRateScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LearningRateScheduler")
+    }
+}
+
+impl Callback for LearningRateScheduler {
+    fn on_epoch_begin(&mut self, epoch: usize, training: &mut Training<'_>) -> Result<()> {
+        let rate = (self.schedule)(epoch - 1, training.learning_rate() as f32);
+        training.set_learning_rate(rate)
+    }
+
+    fn on_epoch_end(&mut self, _: usize, _: &[(String, f32)], _: &mut Training<'_>) -> Result<Control> {
+        Ok(Control::Continue)
+    }
+
+    fn changes_learning_rate(&self) -> bool {
+        true
     }
 }

@@ -10,7 +10,7 @@ use kiln_graph::{
     gradients, schedule, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, Session, UpdateOp,
 };
 
-use crate::feeds::Feed;
+use crate::feeds::{Feed, StepFeeds};
 use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
@@ -153,6 +153,13 @@ pub(crate) fn gather(t: &Tensor, idx: &[usize], buf: &mut Vec<f32>) {
 }
 
 impl Compiled {
+    /// Counts one more update and returns what the host feeds for it: the step counter and the
+    /// constant learning rate.
+    pub(crate) fn next_step(&mut self) -> StepFeeds {
+        self.step += 1;
+        StepFeeds::new(self.step, self.optimizer.learning_rate().at(self.step))
+    }
+
     /// Rejects data the model cannot train on, with the reason.
     pub(crate) fn check_data(&self, context: &str, x: &Inputs<'_>, y: Option<&Tensor>) -> Result<()> {
         if x.0.len() != self.input_shapes.len() {
@@ -303,7 +310,7 @@ impl Compiled {
             inputs: self.network.inputs.clone(),
             layers: SavedModel::layers_of(&self.network),
             output: self.network.output,
-            optimizer: self.optimizer,
+            optimizer: self.optimizer.clone(),
             loss: self.loss.clone(),
             metrics: self.requested_metrics.clone(),
             step: self.step,
@@ -436,13 +443,15 @@ impl Compiled {
         if mode == Mode::Train {
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
-            let step = self.optimizer.uses_step().then(|| Feed::step(&mut g));
+            let update = self.optimizer.op();
+            let lr = Feed::learning_rate(&mut g, self.optimizer.learning_rate())?;
+            let step = update.uses_step().then(|| Feed::step(&mut g));
             for ((id, node), grad) in params.iter().zip(grads) {
                 let mut operands = vec![*node];
                 operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));
-                operands.push(grad);
+                operands.extend([grad, lr]);
                 operands.extend(step);
-                g.push(self.optimizer.op(), &operands)?;
+                g.push(update, &operands)?;
             }
         }
         Ok((g, vec![loss], counts))

@@ -4,6 +4,8 @@
 
 use kiln_graph::{Graph, NodeId};
 
+use crate::{LearningRate, Result};
+
 /// Names of the host-fed plan inputs.
 pub(crate) struct Feed;
 
@@ -12,6 +14,8 @@ impl Feed {
     pub const LABELS: &'static str = "y";
     /// The 1-based update count, `[1]`.
     pub const STEP: &'static str = "step";
+    /// A constant learning rate, `[1]` (a schedule computes its rate from the step instead).
+    pub const LEARNING_RATE: &'static str = "learning_rate";
 
     /// Model input `i`.
     pub fn x(i: usize) -> String {
@@ -21,5 +25,45 @@ impl Feed {
     /// The step counter's graph input, created on first use and shared by every reader after.
     pub fn step(g: &mut Graph) -> NodeId {
         g.shared_input(Feed::STEP, [1])
+    }
+
+    /// The learning rate for the optimizer's updates: the fed constant, or `schedule`'s rate
+    /// computed from the step counter on the device.
+    pub fn learning_rate(g: &mut Graph, rate: &LearningRate) -> Result<NodeId> {
+        match rate {
+            LearningRate::Constant(_) => Ok(g.shared_input(Feed::LEARNING_RATE, [1])),
+            LearningRate::Schedule(schedule) => {
+                let step = Feed::step(g);
+                let (op, table) = schedule.op();
+                let mut operands = vec![step];
+                if let Some(table) = table {
+                    operands.push(g.constant(&table, [table.len()])?);
+                }
+                Ok(g.push(op, &operands)?)
+            }
+        }
+    }
+}
+
+/// The values the host feeds every training step: the step counter and the constant learning rate
+/// (ignored by plans whose rate comes from a schedule).
+pub(crate) struct StepFeeds {
+    step: [f32; 1],
+    lr: [f32; 1],
+}
+
+impl StepFeeds {
+    /// The feeds of 1-based update `step` at learning rate `lr`.
+    pub fn new(step: u64, lr: f64) -> Self {
+        StepFeeds {
+            step: [step as f32],
+            lr: [lr as f32],
+        }
+    }
+
+    /// Appends both feeds.
+    pub fn add_to<'a>(&'a self, feeds: &mut Vec<(&'a str, &'a [f32])>) {
+        feeds.push((Feed::STEP, &self.step));
+        feeds.push((Feed::LEARNING_RATE, &self.lr));
     }
 }

@@ -10,11 +10,10 @@ use rand::SeedableRng;
 
 use crate::callbacks::{Callback, Control, SharedCallback};
 use crate::engine::{Batch, Inputs, Mode};
-use crate::feeds::Feed;
 use crate::model::Training;
 use crate::progress::EpochProgress;
 use crate::{Error, Result};
-use crate::{History, Metric, Model};
+use crate::{History, LearningRate, Metric, Model};
 
 /// How `fit` runs. `FitOptions::default()` is Keras' `fit` defaults: 1 epoch, batch 32, shuffled.
 #[derive(Clone)]
@@ -208,7 +207,16 @@ impl Model {
         }
         let mut batch = Batch::new(x.0.len());
         let steps = n.div_ceil(options.batch_size);
+        // The rate is logged each epoch when it can change: under a schedule or a rate callback.
+        let mut record_lr = matches!(c.optimizer.learning_rate(), LearningRate::Schedule(_));
+        for_each_callback(&options.callbacks, |cb| {
+            record_lr |= cb.changes_learning_rate();
+            Ok(())
+        })?;
         for epoch in options.initial_epoch + 1..=options.epochs {
+            for_each_callback(&options.callbacks, |cb| {
+                cb.on_epoch_begin(epoch, &mut Training { c: &mut *c })
+            })?;
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             c.reset_accumulators()?;
             // The state this epoch starts from, kept on the device to roll back to if it diverges.
@@ -227,10 +235,9 @@ impl Model {
             for chunk in order.chunks(options.batch_size) {
                 let plan = c.plan(Mode::Train, chunk.len())?;
                 batch.gather(&x, Some(y), chunk);
-                c.step += 1;
-                let step = [c.step as f32];
+                let step = c.next_step();
                 let mut feeds = batch.feeds(&c.input_names);
-                feeds.push((Feed::STEP, &step));
+                step.add_to(&mut feeds);
                 c.session.run(plan.id, &feeds)?;
                 let loss = if options.record_batch_loss || progress.wants_loss() {
                     Some(c.session.read_outputs(plan.id)?[0][0])
@@ -249,8 +256,12 @@ impl Model {
                     progress.finish(options.verbose, &logs);
                     c.session.restore()?;
                     c.step = first_step - 1;
-                    return Err(diverged(epoch, first_step..=c.step + steps as u64, loss, c.optimizer));
+                    return Err(diverged(epoch, first_step..=c.step + steps as u64, loss, &c.optimizer));
                 }
+            }
+            if record_lr {
+                // The rate of the epoch's last update.
+                logs.push(("learning_rate".into(), c.optimizer.learning_rate().at(c.step) as f32));
             }
             if let Some((vx, vy)) = &validation {
                 let val = c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?;
@@ -262,29 +273,33 @@ impl Model {
             c.epoch = epoch;
             progress.finish(options.verbose, &logs);
             let mut stop = false;
-            for cb in &options.callbacks {
-                let mut cb = cb
-                    .lock()
-                    .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
+            for_each_callback(&options.callbacks, |cb| {
                 stop |= cb.on_epoch_end(epoch, &logs, &mut Training { c: &mut *c })? == Control::Stop;
-            }
+                Ok(())
+            })?;
             if stop {
                 history.stopped_at = Some(epoch);
                 break;
             }
         }
-        for cb in &options.callbacks {
-            let mut cb = cb
-                .lock()
-                .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
-            cb.on_train_end(&mut Training { c: &mut *c })?;
-        }
+        for_each_callback(&options.callbacks, |cb| cb.on_train_end(&mut Training { c: &mut *c }))?;
         Ok(history)
     }
 }
 
+/// Runs `f` on every callback, in order.
+fn for_each_callback(callbacks: &[SharedCallback], mut f: impl FnMut(&mut dyn Callback) -> Result<()>) -> Result<()> {
+    for cb in callbacks {
+        let mut cb = cb
+            .lock()
+            .map_err(|_| Error::invalid("fit", "a callback panicked earlier"))?;
+        f(&mut *cb)?;
+    }
+    Ok(())
+}
+
 /// The error of a diverged epoch: where, how, and what to try.
-fn diverged(epoch: usize, steps: std::ops::RangeInclusive<u64>, loss: f32, optimizer: crate::Optimizer) -> Error {
+fn diverged(epoch: usize, steps: std::ops::RangeInclusive<u64>, loss: f32, optimizer: &crate::Optimizer) -> Error {
     Error::Diverged(format!(
         "fit: the loss became {loss} in epoch {epoch} (steps {}..={}, learning rate {}): training diverged. \
          The model keeps the weights it had when epoch {epoch} began. Lower the learning rate, clip the \
@@ -292,6 +307,6 @@ fn diverged(epoch: usize, steps: std::ops::RangeInclusive<u64>, loss: f32, optim
          (FitOptions::terminate_on_nan(false) trains on regardless).",
         steps.start(),
         steps.end(),
-        optimizer.learning_rate()
+        optimizer.learning_rate().at(*steps.end())
     ))
 }

@@ -23,10 +23,13 @@ mod optimizer;
 mod plot;
 mod progress;
 mod saving;
+mod schedules;
 mod sequential;
 
 pub use activation::Activation;
-pub use callbacks::{Callback, Control, EarlyStopping, ModelCheckpoint, SharedCallback};
+pub use callbacks::{
+    Callback, Control, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, SharedCallback,
+};
 pub use engine::{Inputs, Weight};
 pub use error::{Error, Result};
 pub use fit::FitOptions;
@@ -42,4 +45,5 @@ pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
 pub use model::{load_model, Model, Training};
 pub use optimizer::Optimizer;
 pub use saving::Precision;
+pub use schedules::{LearningRate, Schedule};
 pub use sequential::Sequential;

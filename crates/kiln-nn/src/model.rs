@@ -14,6 +14,7 @@ use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
 use crate::network::Network;
 use crate::saving::{self, Precision};
+use crate::LearningRate;
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
 use crate::{Error, Result};
 
@@ -171,6 +172,11 @@ impl Model {
         self.compiled.as_ref().map_or(0, |c| c.epoch)
     }
 
+    /// The optimizer as it stands (its rate as callbacks left it), once compiled.
+    pub fn optimizer(&self) -> Option<&Optimizer> {
+        self.compiled.as_ref().map(|c| &c.optimizer)
+    }
+
     /// The shape of one sample of each input, as compiled (`[]` before `compile`).
     pub fn input_shapes(&self) -> Vec<Vec<usize>> {
         self.compiled.as_ref().map_or_else(Vec::new, |c| c.input_shapes.clone())
@@ -273,8 +279,7 @@ impl Model {
         let c = self.compiled("train_on_batch")?;
         c.check_data("train_on_batch", &x, Some(y))?;
         let plan = c.plan(Mode::Train, y.rows())?;
-        c.step += 1;
-        let step = [c.step as f32];
+        let step = c.next_step();
         let mut feeds: Vec<(&str, &[f32])> = c
             .input_names
             .iter()
@@ -282,7 +287,7 @@ impl Model {
             .zip(x.0.iter().map(|t| t.data()))
             .collect();
         feeds.push((Feed::LABELS, y.data()));
-        feeds.push((Feed::STEP, &step));
+        step.add_to(&mut feeds);
         c.session.run(plan.id, &feeds)?;
         Ok(c.session.read_outputs(plan.id)?[0][0])
     }
@@ -294,13 +299,12 @@ impl Model {
         let c = self.compiled("profile_on_batch")?;
         c.check_data("profile_on_batch", &x, Some(y))?;
         let plan = c.plan(Mode::Train, y.rows())?;
-        c.step += 1;
-        let step = [c.step as f32];
+        let step = c.next_step();
         let mut batch = Batch::new(x.0.len());
         let rows: Vec<usize> = (0..y.rows()).collect();
         batch.gather(&x, Some(y), &rows);
         let mut feeds = batch.feeds(&c.input_names);
-        feeds.push((Feed::STEP, &step));
+        step.add_to(&mut feeds);
         Ok(c.session.profile(plan.id, &feeds)?)
     }
 
@@ -394,6 +398,27 @@ impl Training<'_> {
     pub fn save(&mut self, path: &std::path::Path) -> Result<()> {
         self.c.save(path, None)
     }
+
+    /// The learning rate of the next update.
+    pub fn learning_rate(&self) -> f64 {
+        self.c.optimizer.learning_rate().at(self.c.step + 1)
+    }
+
+    /// Trains from the next update on at the constant rate `rate`. An error when the rate must be
+    /// positive and finite and is not, or when it comes from a schedule (Keras refuses to set a
+    /// schedule's rate too).
+    pub fn set_learning_rate(&mut self, rate: f32) -> Result<()> {
+        if let LearningRate::Schedule(_) = self.c.optimizer.learning_rate() {
+            return Err(Error::invalid(
+                "learning rate",
+                "the optimizer's rate comes from a schedule and cannot be set; use a constant rate with \
+                 ReduceLROnPlateau or LearningRateScheduler",
+            ));
+        }
+        LearningRate::Constant(rate).validate(self.c.optimizer.name())?;
+        self.c.optimizer.set_learning_rate(rate);
+        Ok(())
+    }
 }
 
 /// The persistent tensors a network trains, declared in a fixed order (parameters layer by layer,
@@ -466,7 +491,7 @@ pub fn load_model(path: impl AsRef<std::path::Path>, device: &dyn Backend) -> Re
         message: format!("model description: {e}"),
     };
     let (seed, step, epoch) = (saved.seed, saved.step, saved.epoch);
-    let (optimizer, loss, metrics) = (saved.optimizer, saved.loss.clone(), saved.metrics.clone());
+    let (optimizer, loss, metrics) = (saved.optimizer.clone(), saved.loss.clone(), saved.metrics.clone());
     let network = saved.network(file.path())?;
     let shapes = network.shapes().map_err(bad)?;
     // Every tensor the description implies must be in the file, with its shape, before anything

@@ -3,7 +3,7 @@
 
 use kiln_graph::UpdateOp;
 
-use crate::{Error, Result};
+use crate::{Error, LearningRate, Result};
 use serde::{Deserialize, Serialize};
 
 /// An optimizer and its hyper-parameters. Build one with the constructors, which take Keras'
@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 ///
 /// `weight_decay` is Keras' decoupled decay on every optimizer: before each update,
 /// `p -= p · weight_decay · lr` (`BaseOptimizer._apply_weight_decay`); 0 turns it off.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
     /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`, no AMSGrad. With a weight decay
     /// this is AdamW.
     Adam {
-        lr: f32,
+        lr: LearningRate,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
@@ -28,7 +28,7 @@ pub enum Optimizer {
     },
     /// SGD with optional (Nesterov) momentum: Keras' defaults are `lr 0.01`, no momentum.
     Sgd {
-        lr: f32,
+        lr: LearningRate,
         momentum: f32,
         nesterov: bool,
         #[serde(default)]
@@ -36,7 +36,7 @@ pub enum Optimizer {
     },
     /// RMSprop: Keras' defaults are `lr 1e-3, ρ 0.9, momentum 0, ε 1e-7`, not centered.
     RmsProp {
-        lr: f32,
+        lr: LearningRate,
         rho: f32,
         momentum: f32,
         epsilon: f32,
@@ -45,14 +45,14 @@ pub enum Optimizer {
     },
     /// Adagrad: Keras' defaults are `lr 1e-3, initial_accumulator_value 0.1, ε 1e-7`.
     Adagrad {
-        lr: f32,
+        lr: LearningRate,
         initial_accumulator_value: f32,
         epsilon: f32,
         weight_decay: f32,
     },
     /// Nadam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
     Nadam {
-        lr: f32,
+        lr: LearningRate,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
@@ -60,7 +60,7 @@ pub enum Optimizer {
     },
     /// Adamax: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
     Adamax {
-        lr: f32,
+        lr: LearningRate,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
@@ -68,7 +68,7 @@ pub enum Optimizer {
     },
     /// Lion: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.99`.
     Lion {
-        lr: f32,
+        lr: LearningRate,
         beta1: f32,
         beta2: f32,
         weight_decay: f32,
@@ -79,7 +79,7 @@ impl Optimizer {
     /// Adam with Keras' defaults.
     pub fn adam() -> Self {
         Optimizer::Adam {
-            lr: 1e-3,
+            lr: LearningRate::Constant(1e-3),
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
@@ -106,7 +106,7 @@ impl Optimizer {
     /// SGD with momentum.
     pub fn sgd_momentum(lr: f32, momentum: f32, nesterov: bool) -> Self {
         Optimizer::Sgd {
-            lr,
+            lr: lr.into(),
             momentum,
             nesterov,
             weight_decay: 0.0,
@@ -116,7 +116,7 @@ impl Optimizer {
     /// RMSprop with Keras' defaults.
     pub fn rmsprop() -> Self {
         Optimizer::RmsProp {
-            lr: 1e-3,
+            lr: LearningRate::Constant(1e-3),
             rho: 0.9,
             momentum: 0.0,
             epsilon: 1e-7,
@@ -149,7 +149,7 @@ impl Optimizer {
     /// Adagrad with Keras' defaults.
     pub fn adagrad() -> Self {
         Optimizer::Adagrad {
-            lr: 1e-3,
+            lr: LearningRate::Constant(1e-3),
             initial_accumulator_value: 0.1,
             epsilon: 1e-7,
             weight_decay: 0.0,
@@ -159,7 +159,7 @@ impl Optimizer {
     /// Nadam with Keras' defaults.
     pub fn nadam() -> Self {
         Optimizer::Nadam {
-            lr: 1e-3,
+            lr: LearningRate::Constant(1e-3),
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
@@ -170,7 +170,7 @@ impl Optimizer {
     /// Adamax with Keras' defaults.
     pub fn adamax() -> Self {
         Optimizer::Adamax {
-            lr: 1e-3,
+            lr: LearningRate::Constant(1e-3),
             beta1: 0.9,
             beta2: 0.999,
             epsilon: 1e-7,
@@ -181,16 +181,16 @@ impl Optimizer {
     /// Lion with Keras' defaults.
     pub fn lion() -> Self {
         Optimizer::Lion {
-            lr: 1e-3,
+            lr: LearningRate::Constant(1e-3),
             beta1: 0.9,
             beta2: 0.99,
             weight_decay: 0.0,
         }
     }
 
-    /// The same optimizer with learning rate `rate`.
-    pub fn with_learning_rate(mut self, rate: f32) -> Self {
-        *self.fields().0 = rate;
+    /// The same optimizer with learning rate `rate`: a constant, or a [`crate::Schedule`].
+    pub fn with_learning_rate(mut self, rate: impl Into<LearningRate>) -> Self {
+        *self.fields().0 = rate.into();
         self
     }
 
@@ -210,7 +210,7 @@ impl Optimizer {
     }
 
     /// The learning rate and weight decay every optimizer has.
-    fn fields(&mut self) -> (&mut f32, &mut f32) {
+    fn fields(&mut self) -> (&mut LearningRate, &mut f32) {
         match self {
             Optimizer::Adam { lr, weight_decay, .. }
             | Optimizer::Sgd { lr, weight_decay, .. }
@@ -222,16 +222,35 @@ impl Optimizer {
         }
     }
 
-    /// The learning rate.
-    pub fn learning_rate(&self) -> f32 {
-        let mut o = *self;
-        *o.fields().0
+    /// The learning rate: a constant or a schedule.
+    pub fn learning_rate(&self) -> &LearningRate {
+        match self {
+            Optimizer::Adam { lr, .. }
+            | Optimizer::Sgd { lr, .. }
+            | Optimizer::RmsProp { lr, .. }
+            | Optimizer::Adagrad { lr, .. }
+            | Optimizer::Nadam { lr, .. }
+            | Optimizer::Adamax { lr, .. }
+            | Optimizer::Lion { lr, .. } => lr,
+        }
+    }
+
+    /// Sets a constant learning rate (what `ReduceLROnPlateau` does between epochs).
+    pub(crate) fn set_learning_rate(&mut self, rate: f32) {
+        *self.fields().0 = LearningRate::Constant(rate);
     }
 
     /// The decoupled weight decay (0 when off).
     pub fn weight_decay(&self) -> f32 {
-        let mut o = *self;
-        *o.fields().1
+        match *self {
+            Optimizer::Adam { weight_decay, .. }
+            | Optimizer::Sgd { weight_decay, .. }
+            | Optimizer::RmsProp { weight_decay, .. }
+            | Optimizer::Adagrad { weight_decay, .. }
+            | Optimizer::Nadam { weight_decay, .. }
+            | Optimizer::Adamax { weight_decay, .. }
+            | Optimizer::Lion { weight_decay, .. } => weight_decay,
+        }
     }
 
     /// Keras' name of the optimizer.
@@ -254,13 +273,7 @@ impl Optimizer {
     /// non-negative initial accumulator.
     pub fn validate(&self) -> Result<()> {
         let name = self.name();
-        let lr = self.learning_rate();
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::invalid(
-                name,
-                format!("learning rate {lr} is not a positive finite number (Keras' defaults: 0.001, SGD 0.01)"),
-            ));
-        }
+        self.learning_rate().validate(name)?;
         let decay = self.weight_decay();
         if !(decay.is_finite() && decay >= 0.0) {
             return Err(Error::invalid(
@@ -377,14 +390,13 @@ impl Optimizer {
     pub fn op(&self) -> UpdateOp {
         match *self {
             Optimizer::Adam {
-                lr,
+                lr: _,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
                 amsgrad,
             } => UpdateOp::Adam {
-                lr,
                 beta1,
                 beta2,
                 epsilon,
@@ -392,25 +404,23 @@ impl Optimizer {
                 amsgrad,
             },
             Optimizer::Sgd {
-                lr,
+                lr: _,
                 momentum,
                 nesterov,
                 weight_decay,
             } => UpdateOp::Sgd {
-                lr,
                 momentum,
                 nesterov,
                 weight_decay,
             },
             Optimizer::RmsProp {
-                lr,
+                lr: _,
                 rho,
                 momentum,
                 epsilon,
                 centered,
                 weight_decay,
             } => UpdateOp::RmsProp {
-                lr,
                 rho,
                 momentum,
                 epsilon,
@@ -418,48 +428,41 @@ impl Optimizer {
                 weight_decay,
             },
             Optimizer::Adagrad {
-                lr,
+                lr: _,
                 epsilon,
                 weight_decay,
                 ..
-            } => UpdateOp::Adagrad {
-                lr,
-                epsilon,
-                weight_decay,
-            },
+            } => UpdateOp::Adagrad { epsilon, weight_decay },
             Optimizer::Nadam {
-                lr,
+                lr: _,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
             } => UpdateOp::Nadam {
-                lr,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
             },
             Optimizer::Adamax {
-                lr,
+                lr: _,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
             } => UpdateOp::Adamax {
-                lr,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
             },
             Optimizer::Lion {
-                lr,
+                lr: _,
                 beta1,
                 beta2,
                 weight_decay,
             } => UpdateOp::Lion {
-                lr,
                 beta1,
                 beta2,
                 weight_decay,
@@ -467,8 +470,9 @@ impl Optimizer {
         }
     }
 
-    /// Whether the update reads the step counter.
+    /// Whether the training step reads the step counter: for the update's bias correction, or for
+    /// a schedule.
     pub fn uses_step(&self) -> bool {
-        self.op().uses_step()
+        self.op().uses_step() || matches!(self.learning_rate(), LearningRate::Schedule(_))
     }
 }

@@ -20,6 +20,7 @@ pub enum Shader {
     OptimTexel,
     Layout,
     Embedding,
+    Schedule,
     Conv,
     /// conv.wgsl with its operands read through texel copies.
     ConvTexel,
@@ -45,7 +46,7 @@ const MATMUL_VEC4_COMMON: &str = include_str!("../../../shaders/matmul_vec4_comm
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 18] = [
+    pub const ALL: [Shader; 19] = [
         Shader::Elementwise,
         Shader::ElementwiseTexel,
         Shader::Activation,
@@ -57,6 +58,7 @@ impl Shader {
         Shader::OptimTexel,
         Shader::Layout,
         Shader::Embedding,
+        Shader::Schedule,
         Shader::Conv,
         Shader::ConvTexel,
         Shader::Matmul,
@@ -77,6 +79,7 @@ impl Shader {
             Shader::OptimTexel => "optim_texel.wgsl",
             Shader::Layout => "layout.wgsl",
             Shader::Embedding => "embedding.wgsl",
+            Shader::Schedule => "schedule.wgsl",
             Shader::Conv | Shader::ConvTexel => "conv.wgsl",
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulVec4 => "matmul_vec4.wgsl",
@@ -97,6 +100,7 @@ impl Shader {
             Shader::OptimTexel => include_str!("../../../shaders/optim_texel.wgsl"),
             Shader::Layout => include_str!("../../../shaders/layout.wgsl"),
             Shader::Embedding => include_str!("../../../shaders/embedding.wgsl"),
+            Shader::Schedule => include_str!("../../../shaders/schedule.wgsl"),
             Shader::Conv | Shader::ConvTexel => include_str!("../../../shaders/conv.wgsl"),
             Shader::Matmul => include_str!("../../../shaders/matmul.wgsl"),
             Shader::MatmulVec4 => include_str!("../../../shaders/matmul_vec4.wgsl"),
@@ -117,7 +121,7 @@ impl Shader {
             Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
                 &[OPERANDS_TEXEL]
             }
-            Shader::Loss | Shader::Layout | Shader::Embedding => &[],
+            Shader::Loss | Shader::Layout | Shader::Embedding | Shader::Schedule => &[],
         }
     }
 
@@ -137,6 +141,7 @@ impl Shader {
             | Shader::OptimTexel
             | Shader::Layout
             | Shader::Embedding
+            | Shader::Schedule
             | Shader::Matmul
             | Shader::MatmulVec4
             | Shader::MatmulSubgroup
@@ -173,6 +178,7 @@ impl Shader {
             Shader::Optim | Shader::OptimTexel => size_of::<OptimParams>(),
             Shader::Layout => size_of::<LayoutParams>(),
             Shader::Embedding => size_of::<EmbeddingParams>(),
+            Shader::Schedule => size_of::<ScheduleParams>(),
             Shader::Conv | Shader::ConvTexel => size_of::<ConvParams>(),
             Shader::Matmul
             | Shader::MatmulVec4
@@ -233,7 +239,6 @@ pub struct LossParams {
 pub struct OptimParams {
     pub n: u32,
     pub nesterov: u32,
-    pub lr: f32,
     pub beta1: f32,
     pub beta2: f32,
     pub epsilon: f32,
@@ -241,7 +246,29 @@ pub struct OptimParams {
     pub width: u32,
     pub weight_decay: f32,
     pub rho: f32,
-    pub pad: [u32; 2],
+    pub pad: [u32; 3],
+}
+
+/// `Params` of `schedule.wgsl`: each schedule's hyper-parameters in the fields named for them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ScheduleParams {
+    pub kind: u32,
+    /// `staircase` or `cycle`.
+    pub flag: u32,
+    pub pieces: u32,
+    pub pad: u32,
+    pub initial: f32,
+    pub steps: f32,
+    pub rate: f32,
+    pub end: f32,
+    pub power: f32,
+    pub alpha: f32,
+    pub warmup_target: f32,
+    pub warmup: f32,
+    pub t_mul: f32,
+    pub m_mul: f32,
+    pub pad2: [u32; 2],
 }
 
 /// `Params` of `layout.wgsl`.

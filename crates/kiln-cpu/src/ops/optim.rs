@@ -17,9 +17,10 @@ pub fn update<T: Real>(op: &UpdateOp, ins: &[TensorRef], mem: &mut Memory<'_, T>
     }
     let g = op.grad_operand();
     let mut written: Vec<Vec<T>> = ins[..g].iter().map(|r| mem.take(r)).collect();
-    let step = op.uses_step().then(|| mem.read(&ins[g + 1])[0]);
+    let lr = mem.read(&ins[g + 1])[0];
+    let step = op.uses_step().then(|| mem.read(&ins[g + 2])[0]);
     let (p, state) = written.split_first_mut().expect("an update writes its parameter");
-    apply(op, p, state, mem.read(&ins[g]), step.unwrap_or_else(T::one));
+    apply(op, p, state, mem.read(&ins[g]), lr, step.unwrap_or_else(T::one));
     for (r, v) in ins.iter().zip(written) {
         mem.put(r, v);
     }
@@ -54,10 +55,10 @@ pub fn nadam_u_product<T: Real>(beta1: T, t: T) -> T {
 }
 
 /// One update of `p` with its `state` (in [`UpdateOp::state_count`] order) by gradient `g` at
-/// 1-based step `t`.
-fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], t: T) {
+/// learning rate `lr` and 1-based step `t`.
+fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr: T, t: T) {
     let one = T::one();
-    let (lr, decay) = rates(op);
+    let decay = weight_decay(op);
     // Keras' decoupled weight decay, before the update: `p -= p · wd · lr`.
     if decay != T::zero() {
         p.iter_mut().for_each(|w| *w = *w - *w * decay * lr);
@@ -191,19 +192,18 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], t: 
     }
 }
 
-/// The learning rate and weight decay of an optimizer update.
-fn rates<T: Real>(op: &UpdateOp) -> (T, T) {
-    let (lr, decay) = match *op {
-        UpdateOp::Adam { lr, weight_decay, .. }
-        | UpdateOp::Nadam { lr, weight_decay, .. }
-        | UpdateOp::Adamax { lr, weight_decay, .. }
-        | UpdateOp::Sgd { lr, weight_decay, .. }
-        | UpdateOp::RmsProp { lr, weight_decay, .. }
-        | UpdateOp::Adagrad { lr, weight_decay, .. }
-        | UpdateOp::Lion { lr, weight_decay, .. } => (lr, weight_decay),
-        UpdateOp::AccumulateSum => (0.0, 0.0),
-    };
-    (T::of(lr), T::of(decay))
+/// The weight decay of an optimizer update.
+fn weight_decay<T: Real>(op: &UpdateOp) -> T {
+    T::of(match *op {
+        UpdateOp::Adam { weight_decay, .. }
+        | UpdateOp::Nadam { weight_decay, .. }
+        | UpdateOp::Adamax { weight_decay, .. }
+        | UpdateOp::Sgd { weight_decay, .. }
+        | UpdateOp::RmsProp { weight_decay, .. }
+        | UpdateOp::Adagrad { weight_decay, .. }
+        | UpdateOp::Lion { weight_decay, .. } => weight_decay,
+        UpdateOp::AccumulateSum => 0.0,
+    })
 }
 
 /// `acc[j] += Σ_r x[r·m + j]` with `m = acc.len()`: per-column sums of `x` viewed as rows of `m`.

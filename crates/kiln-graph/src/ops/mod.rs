@@ -17,6 +17,7 @@ pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod reduce;
+pub mod schedule;
 pub mod update;
 
 use crate::error::shapes_list;
@@ -30,6 +31,7 @@ pub use layout::{LayoutOp, LayoutView};
 pub use loss::LossOp;
 pub use matmul::{Epilogue, MatMulOp};
 pub use reduce::{roc_threshold, AxisView, ReduceOp};
+pub use schedule::ScheduleOp;
 pub use update::UpdateOp;
 
 /// What every op family tells the graph, the scheduler and autodiff about its variants.
@@ -163,6 +165,8 @@ families! {
     Loss(LossOp),
     /// In-place updates of persistent tensors: optimizers and metric accumulators.
     Update(UpdateOp),
+    /// Learning rates from the step counter.
+    Schedule(ScheduleOp),
 }
 
 impl StepOp {

@@ -10,15 +10,16 @@ use crate::{Error, Graph, NodeId, Result, Shape};
 /// each first applies Keras' decoupled weight decay, `p -= p · weight_decay · lr`
 /// (`BaseOptimizer._apply_weight_decay`), when `weight_decay` is not 0.
 ///
-/// Operands are `(param, state..., grad[, step])`: the parameter and the optimizer's state tensors
-/// (updated in place, in [`UpdateOp::state_count`] order), the gradient, and for the optimizers
-/// whose update depends on the 1-based update count, that count as a `[1]` tensor.
+/// Operands are `(param, state..., grad, lr[, step])`: the parameter and the optimizer's state
+/// tensors (updated in place, in [`UpdateOp::state_count`] order), the gradient, the learning rate
+/// as a `[1]` tensor (fed by the host, or computed from the step by a [`crate::ScheduleOp`]), and
+/// for the optimizers whose update depends on the 1-based update count, that count as a `[1]`
+/// tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UpdateOp {
     /// Adam, state `(m, v[, v_hat])`: `v_hat` (the running maximum of `v`) only with `amsgrad`.
     /// AdamW is Adam with a weight decay.
     Adam {
-        lr: f32,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
@@ -27,7 +28,6 @@ pub enum UpdateOp {
     },
     /// Nadam (Adam with Nesterov momentum and Keras' 0.96 momentum schedule), state `(m, v)`.
     Nadam {
-        lr: f32,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
@@ -35,7 +35,6 @@ pub enum UpdateOp {
     },
     /// Adamax (the infinity-norm Adam), state `(m, u)`.
     Adamax {
-        lr: f32,
         beta1: f32,
         beta2: f32,
         epsilon: f32,
@@ -43,7 +42,6 @@ pub enum UpdateOp {
     },
     /// SGD with (optionally Nesterov) momentum, state `(velocity)`.
     Sgd {
-        lr: f32,
         momentum: f32,
         nesterov: bool,
         weight_decay: f32,
@@ -51,7 +49,6 @@ pub enum UpdateOp {
     /// RMSprop, state `(velocity[, momentum][, average_gradient])`: the momentum buffer only when
     /// `momentum > 0`, the average gradient only when `centered`, as Keras creates them.
     RmsProp {
-        lr: f32,
         rho: f32,
         momentum: f32,
         epsilon: f32,
@@ -59,14 +56,9 @@ pub enum UpdateOp {
         weight_decay: f32,
     },
     /// Adagrad, state `(accumulator)` (Keras starts it at `initial_accumulator_value`, 0.1).
-    Adagrad { lr: f32, epsilon: f32, weight_decay: f32 },
+    Adagrad { epsilon: f32, weight_decay: f32 },
     /// Lion (sign of an interpolated momentum), state `(m)`.
-    Lion {
-        lr: f32,
-        beta1: f32,
-        beta2: f32,
-        weight_decay: f32,
-    },
+    Lion { beta1: f32, beta2: f32, weight_decay: f32 },
     /// `acc[j] += Σ_r x[r·m + j]` where `m` is the accumulator's element count (a scalar accumulator
     /// sums all of `x`), in place on `acc`; operands `(acc, x)`.
     AccumulateSum,
@@ -107,12 +99,10 @@ impl UpdateOp {
         }
     }
 
-    /// The operand index of the gradient (of `x` for the accumulator).
+    /// The operand index of the gradient (of `x` for the accumulator); the learning rate follows
+    /// it, then the step.
     pub fn grad_operand(&self) -> usize {
-        match self {
-            UpdateOp::AccumulateSum => 1,
-            _ => 1 + self.state_count(),
-        }
+        1 + self.state_count()
     }
 }
 
@@ -122,7 +112,9 @@ impl Family for UpdateOp {
     }
 
     fn arity(&self) -> usize {
-        self.grad_operand() + 1 + usize::from(self.uses_step())
+        // The accumulator reads only `x`; an optimizer also reads the learning rate.
+        let lr = usize::from(!matches!(self, UpdateOp::AccumulateSum));
+        self.grad_operand() + 1 + lr + usize::from(self.uses_step())
     }
 
     fn mutated_operands(&self) -> &'static [usize] {
@@ -147,10 +139,17 @@ impl Family for UpdateOp {
         for t in &s[1..=grad] {
             same(name, s[0], t)?;
         }
-        if self.uses_step() && s[grad + 1].numel() != 1 {
+        if s[grad + 1].numel() != 1 {
             return Err(Error::shape(
                 name,
-                format!("step {}", s[grad + 1]),
+                format!("learning rate {}", s[grad + 1]),
+                "a one-element learning rate",
+            ));
+        }
+        if self.uses_step() && s[grad + 2].numel() != 1 {
+            return Err(Error::shape(
+                name,
+                format!("step {}", s[grad + 2]),
                 "a one-element step counter",
             ));
         }

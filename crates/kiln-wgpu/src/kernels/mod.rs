@@ -12,6 +12,7 @@ mod loss;
 pub mod matmul;
 pub mod operands;
 mod reduce;
+mod schedule;
 mod update;
 
 use kiln_graph::{ArenaRef, Step, StepOp, TensorRef};
@@ -122,6 +123,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         StepOp::Embedding(op) => embedding::kernel(op, &io),
         StepOp::Loss(op) => loss::kernel(op, &io),
         StepOp::Update(op) => update::kernel(op, &io, caps),
+        StepOp::Schedule(op) => schedule::kernel(op, &io),
     };
     operands::through_texels(kernel, caps)
 }

@@ -16,7 +16,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
     };
     match *op {
         UpdateOp::Adam {
-            lr,
             beta1,
             beta2,
             epsilon,
@@ -24,7 +23,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             amsgrad,
         } => {
             let params = OptimParams {
-                lr,
                 beta1,
                 beta2,
                 epsilon,
@@ -38,7 +36,13 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
                 return optim("adam_update", params, grid_1d(n));
             }
             // Parameter, moments and gradient through texel copies, a texel per invocation.
-            let bindings = vec![ins[0].clone(), ins[1].clone(), ins[2].clone(), ins[4].clone()];
+            let bindings = vec![
+                ins[0].clone(),
+                ins[1].clone(),
+                ins[2].clone(),
+                ins[4].clone(),
+                ins[5].clone(),
+            ];
             let mut k = Kernel::new(
                 Shader::OptimTexel,
                 "adam_update_texel",
@@ -50,7 +54,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             k
         }
         UpdateOp::Nadam {
-            lr,
             beta1,
             beta2,
             epsilon,
@@ -58,7 +61,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
         } => optim(
             "nadam_update",
             OptimParams {
-                lr,
                 beta1,
                 beta2,
                 epsilon,
@@ -68,7 +70,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             grid_1d(n),
         ),
         UpdateOp::Adamax {
-            lr,
             beta1,
             beta2,
             epsilon,
@@ -76,7 +77,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
         } => optim(
             "adamax_update",
             OptimParams {
-                lr,
                 beta1,
                 beta2,
                 epsilon,
@@ -86,14 +86,12 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             grid_1d(n),
         ),
         UpdateOp::Sgd {
-            lr,
             momentum,
             nesterov,
             weight_decay,
         } => {
             let params = OptimParams {
                 nesterov: u32::from(nesterov),
-                lr,
                 momentum,
                 weight_decay,
                 ..base
@@ -101,7 +99,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             optim("sgd_update", params, grid_1d(n))
         }
         UpdateOp::RmsProp {
-            lr,
             rho,
             momentum,
             epsilon,
@@ -115,7 +112,6 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
                 (true, true) => "rmsprop_centered_momentum_update",
             };
             let params = OptimParams {
-                lr,
                 rho,
                 momentum,
                 epsilon,
@@ -124,13 +120,8 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             };
             optim(entry, params, grid_1d(n))
         }
-        UpdateOp::Adagrad {
-            lr,
-            epsilon,
-            weight_decay,
-        } => {
+        UpdateOp::Adagrad { epsilon, weight_decay } => {
             let params = OptimParams {
-                lr,
                 epsilon,
                 weight_decay,
                 ..base
@@ -138,13 +129,11 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             optim("adagrad_update", params, grid_1d(n))
         }
         UpdateOp::Lion {
-            lr,
             beta1,
             beta2,
             weight_decay,
         } => {
             let params = OptimParams {
-                lr,
                 beta1,
                 beta2,
                 weight_decay,
