@@ -170,12 +170,21 @@ mod description {
     }
 
     #[derive(Arbitrary, Debug)]
+    enum ClipSpec {
+        None,
+        Norm(f32),
+        GlobalNorm(f32),
+        Value(f32),
+    }
+
+    #[derive(Arbitrary, Debug)]
     struct Description {
         input: Vec<Dim>,
         layers: Vec<LayerSpec>,
         loss: LossSpec,
         optimizer: OptimizerSpec,
         weight_decay: f32,
+        clipping: ClipSpec,
         accuracy: bool,
         samples: u8,
         batch: Dim,
@@ -278,6 +287,12 @@ mod description {
             OptimizerSpec::Lion(lr) => Optimizer::lion().with_learning_rate(lr),
         }
         .with_weight_decay(d.weight_decay);
+        let optimizer = match d.clipping {
+            ClipSpec::None => optimizer,
+            ClipSpec::Norm(c) => optimizer.with_clipnorm(c),
+            ClipSpec::GlobalNorm(c) => optimizer.with_global_clipnorm(c),
+            ClipSpec::Value(c) => optimizer.with_clipvalue(c),
+        };
         let loss = loss(d.loss);
         let metrics = if d.accuracy { vec![Metric::Accuracy] } else { Vec::new() };
         if m.compile(&kiln_cpu::CpuBackend, optimizer, loss.clone(), &metrics)

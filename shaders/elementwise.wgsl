@@ -15,7 +15,7 @@ struct Params {
     seed: u32,      // dropout: the op's seed
     keep_at: u32,   // dropout: hashes at or above this keep their element
     scalar: f32,    // the op's one scalar: factor (scale), threshold (greater), value (fill),
-                    // 1 / (1 - rate) (dropout)
+                    // 1 / (1 - rate) (dropout), max_norm (clip_norm_factor)
     lo: f32,        // clip: lower bound
     hi: f32,        // clip: upper bound
     pad: u32,
@@ -98,6 +98,20 @@ fn ln(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw
 fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < p.n) { out[i] = min(max(load_a(i), p.lo), p.hi); }
+}
+
+// x · s, with s the one element of b.
+@compute @workgroup_size(256)
+fn scale_by_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = load_a(i) * load_b(0u); }
+}
+
+// Keras' clip-by-norm factor from a squared norm: c / max(sqrt(s), c).
+@compute @workgroup_size(256)
+fn clip_norm_factor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = p.scalar / max(sqrt(load_a(i)), p.scalar); }
 }
 
 // kiln_graph::lowbias32: the dropout mask hash, bit for bit.

@@ -5,10 +5,12 @@
 // | 0       | p    | Params                                  |
 // | 1       | out  | sum: [outer, inner]; broadcast: [outer, len, inner]; argmax: [outer] |
 // | 2       | a    | sum: [outer, len, inner]; broadcast: [outer, inner]; argmax: [outer, len]; count_above: scores [outer, len] |
-// | 3       | b    | count_above: labels [outer, len] (other entries: bound to a, unread) |
+// | 3       | b    | count_above: labels [outer, len]; dot: b [len] (other entries: bound to a, unread) |
 // count_above writes [2, len, inner] ROC counts with inner thresholds, one invocation each.
 // sum (mean = sum with scale 1/len): one invocation per output element, a sequential loop over
 // len, so the result is deterministic and matches the CPU order.
+// dot: out [1] = Σ a·b over len elements, one workgroup: strided partial sums, then a fixed tree,
+// so the result is the same every run (within rounding of the CPU's sequential order).
 
 struct Params {
     outer: u32,
@@ -78,4 +80,19 @@ fn count_above(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         if (load_a(r * p.len + j) > theta && positive != negatives) { count += 1.0; }
     }
     out[o] = count;
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn dot(@builtin(local_invocation_index) lid: u32) {
+    var s = 0.0;
+    for (var i = lid; i < p.len; i += WG) { s += load_a(i) * load_b(i); }
+    partial[lid] = s;
+    workgroupBarrier();
+    for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        if (lid < stride) { partial[lid] += partial[lid + stride]; }
+        workgroupBarrier();
+    }
+    if (lid == 0u) { out[0] = partial[0]; }
 }

@@ -151,6 +151,7 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         epsilon,
         weight_decay: 0.0,
         amsgrad: false,
+        clipping: kiln::nn::Clipping::None,
     };
     let bad = [
         (Optimizer::adam_lr(f32::NAN), "learning rate NaN"),
@@ -178,12 +179,15 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
             Optimizer::adam().with_learning_rate(Schedule::cosine_decay(1e-3, 0)),
             "decay_steps 0",
         ),
+        (Optimizer::adam().with_clipnorm(0.0), "clipping at 0"),
+        (Optimizer::sgd(0.1).with_clipvalue(f32::NAN), "clipping at NaN"),
         (
             Optimizer::Adagrad {
                 lr: 1e-3.into(),
                 initial_accumulator_value: -1.0,
                 epsilon: 1e-7,
                 weight_decay: 0.0,
+                clipping: kiln::nn::Clipping::None,
             },
             "initial_accumulator_value -1",
         ),
@@ -208,6 +212,7 @@ fn optimizer_hyperparameters_outside_keras_ranges_are_refused_at_compile() {
         Optimizer::adamax(),
         Optimizer::lion(),
         Optimizer::adam().with_learning_rate(Schedule::cosine_decay(1e-3, 100).warmup(1e-2, 10)),
+        Optimizer::adam().with_global_clipnorm(1.0),
     ] {
         let mut m = Sequential::new().add(Dense::new(1).input_dim(2));
         m.compile(&kiln::cpu::CpuBackend, optimizer, Loss::MeanSquaredError, &[])

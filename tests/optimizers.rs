@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kiln::cpu::{CpuBackend, CpuSession};
 use kiln::graph::{schedule, Graph, PersistentId, PersistentKind, PersistentSpec, Session, Shape};
+use kiln::nn::Clipping;
 use kiln::prelude::*;
 
 const START: [f64; 5] = [0.5, -1.0, 2.0, 0.0, -0.25];
@@ -282,5 +283,43 @@ fn every_optimizer_resumes_exactly_from_a_saved_model() {
             resumed.weights().unwrap(),
             "{optimizer:?}: the resumed run differs"
         );
+    }
+}
+
+/// Keras' `_clip_gradients` on two gradients, worked out by hand: per-gradient norm, global norm
+/// and value clipping, on the CPU backend in f64.
+#[test]
+fn clipping_rescales_gradients_as_keras_does() {
+    // ‖a‖ = 5 (3, 4), ‖b‖ = 13 (5, 12, 0); together √194.
+    let (a, b) = ([3.0f64, -4.0], [5.0f64, 12.0, 0.0]);
+    let global = 194f64.sqrt();
+    let cases: [(Clipping, [f64; 2], [f64; 3]); 5] = [
+        (Clipping::None, a, b),
+        (Clipping::Norm(6.0), a, b.map(|v| v * 6.0 / 13.0)),
+        (Clipping::Norm(1.0), a.map(|v| v / 5.0), b.map(|v| v / 13.0)),
+        (
+            Clipping::GlobalNorm(2.0),
+            a.map(|v| v * 2.0 / global),
+            b.map(|v| v * 2.0 / global),
+        ),
+        (Clipping::Value(4.5), [3.0, -4.0], [4.5, 4.5, 0.0]),
+    ];
+    for (clipping, want_a, want_b) in cases {
+        let mut g = Graph::new(Vec::new());
+        let (ga, gb) = (g.input("a", [2]), g.input("b", [3]));
+        let clipped = clipping.apply(&mut g, vec![ga, gb]).unwrap();
+        let mut session = CpuSession::<f64>::new(&[]);
+        let plan = session.load(Arc::new(schedule(&g, &clipped).unwrap())).unwrap();
+        let (fa, fb) = (a.map(|v| v as f32), b.map(|v| v as f32));
+        session.run(plan, &[("a", &fa), ("b", &fb)]).unwrap();
+        let out = session.read_outputs(plan).unwrap();
+        for (got, want) in out.iter().zip([&want_a[..], &want_b[..]]) {
+            for (&g, &w) in got.iter().zip(want) {
+                assert!(
+                    (g as f64 - w).abs() < 1e-6,
+                    "{clipping:?}: {got:?}, Keras gives {want:?}"
+                );
+            }
+        }
     }
 }

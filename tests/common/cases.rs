@@ -516,6 +516,32 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| g.unary(ElementwiseOp::Greater { threshold: 0.5 }, x[0]),
             diff: &[],
         },
+        // Gradient clipping's pieces: a squared norm, a rescale, and the factor on both sides of
+        // its limit (the kink itself is left out of the gradient check).
+        Case {
+            name: "dot",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.push(ReduceOp::Dot, &[x[0], x[1]]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "scale_by_scalar",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[1]), Signed)],
+            build: |g, x| g.push(ElementwiseOp::ScaleByScalar, &[x[0], x[1]]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "clip_norm_factor (past the limit)",
+            inputs: |_| vec![(s(&[1]), Positive)],
+            build: |g, x| g.unary(ElementwiseOp::ClipNormFactor { max_norm: 0.3 }, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "clip_norm_factor (within the limit)",
+            inputs: |_| vec![(s(&[1]), Positive)],
+            build: |g, x| g.unary(ElementwiseOp::ClipNormFactor { max_norm: 2.0 }, x[0]),
+            diff: &[0],
+        },
         // Learning-rate schedules at steps 1, 7, 63, 65 and 257: before, inside and past each
         // schedule's decay, warmup, boundaries and restarts.
         schedule_case!(

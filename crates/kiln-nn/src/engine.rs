@@ -443,6 +443,7 @@ impl Compiled {
         if mode == Mode::Train {
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
+            let grads = self.optimizer.clipping().apply(&mut g, grads)?;
             let update = self.optimizer.op();
             let lr = Feed::learning_rate(&mut g, self.optimizer.learning_rate())?;
             let step = update.uses_step().then(|| Feed::step(&mut g));

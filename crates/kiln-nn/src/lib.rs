@@ -43,7 +43,7 @@ pub use layers::{
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
 pub use model::{load_model, Model, Training};
-pub use optimizer::Optimizer;
+pub use optimizer::{Clipping, Optimizer};
 pub use saving::Precision;
 pub use schedules::{LearningRate, Schedule};
 pub use sequential::Sequential;

@@ -1,7 +1,7 @@
 //! Optimizers, with Keras 3's defaults and update rules (keras/src/optimizers/<name>.py). Their
 //! updates are ops of the training graph ([`UpdateOp`], whose docs give each rule).
 
-use kiln_graph::UpdateOp;
+use kiln_graph::{ElementwiseOp, Graph, NodeId, ReduceOp, UpdateOp};
 
 use crate::{Error, LearningRate, Result};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,67 @@ use serde::{Deserialize, Serialize};
 ///
 /// `weight_decay` is Keras' decoupled decay on every optimizer: before each update,
 /// `p -= p · weight_decay · lr` (`BaseOptimizer._apply_weight_decay`); 0 turns it off.
+/// Gradient clipping as Keras' optimizers apply it (`BaseOptimizer._clip_gradients`), inside the
+/// training step, before the weight decay and the update.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Clipping {
+    #[default]
+    None,
+    /// `clipnorm`: `g · c / max(‖g‖, c)` per gradient.
+    Norm(f32),
+    /// `global_clipnorm`: every `g · c / max(‖G‖, c)` with `‖G‖` the norm of all gradients together.
+    GlobalNorm(f32),
+    /// `clipvalue`: `clip(g, -c, c)`.
+    Value(f32),
+}
+
+impl Clipping {
+    /// The gradients `grads` clipped, as graph ops (so clipping stays inside the one-submit step).
+    pub fn apply(self, g: &mut Graph, grads: Vec<NodeId>) -> Result<Vec<NodeId>> {
+        let squared_norm = |g: &mut Graph, x: NodeId| g.push(ReduceOp::Dot, &[x, x]);
+        let rescale = |g: &mut Graph, x: NodeId, factor: NodeId| g.push(ElementwiseOp::ScaleByScalar, &[x, factor]);
+        Ok(match self {
+            Clipping::None => grads,
+            Clipping::Value(limit) => grads
+                .into_iter()
+                .map(|x| {
+                    g.unary(
+                        ElementwiseOp::Clip {
+                            min: -limit,
+                            max: limit,
+                        },
+                        x,
+                    )
+                })
+                .collect::<kiln_graph::Result<_>>()?,
+            Clipping::Norm(max_norm) => grads
+                .into_iter()
+                .map(|x| {
+                    let s = squared_norm(g, x)?;
+                    let factor = g.unary(ElementwiseOp::ClipNormFactor { max_norm }, s)?;
+                    rescale(g, x, factor)
+                })
+                .collect::<kiln_graph::Result<_>>()?,
+            Clipping::GlobalNorm(max_norm) => {
+                let mut total = None;
+                for &x in &grads {
+                    let s = squared_norm(g, x)?;
+                    total = Some(match total {
+                        None => s,
+                        Some(t) => g.add(t, s)?,
+                    });
+                }
+                let Some(total) = total else { return Ok(grads) };
+                let factor = g.unary(ElementwiseOp::ClipNormFactor { max_norm }, total)?;
+                grads
+                    .into_iter()
+                    .map(|x| rescale(g, x, factor))
+                    .collect::<kiln_graph::Result<_>>()?
+            }
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
     /// Adam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`, no AMSGrad. With a weight decay
@@ -24,6 +85,8 @@ pub enum Optimizer {
         #[serde(default)]
         weight_decay: f32,
         #[serde(default)]
+        clipping: Clipping,
+        #[serde(default)]
         amsgrad: bool,
     },
     /// SGD with optional (Nesterov) momentum: Keras' defaults are `lr 0.01`, no momentum.
@@ -33,6 +96,8 @@ pub enum Optimizer {
         nesterov: bool,
         #[serde(default)]
         weight_decay: f32,
+        #[serde(default)]
+        clipping: Clipping,
     },
     /// RMSprop: Keras' defaults are `lr 1e-3, ρ 0.9, momentum 0, ε 1e-7`, not centered.
     RmsProp {
@@ -42,6 +107,8 @@ pub enum Optimizer {
         epsilon: f32,
         centered: bool,
         weight_decay: f32,
+        #[serde(default)]
+        clipping: Clipping,
     },
     /// Adagrad: Keras' defaults are `lr 1e-3, initial_accumulator_value 0.1, ε 1e-7`.
     Adagrad {
@@ -49,6 +116,8 @@ pub enum Optimizer {
         initial_accumulator_value: f32,
         epsilon: f32,
         weight_decay: f32,
+        #[serde(default)]
+        clipping: Clipping,
     },
     /// Nadam: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
     Nadam {
@@ -57,6 +126,8 @@ pub enum Optimizer {
         beta2: f32,
         epsilon: f32,
         weight_decay: f32,
+        #[serde(default)]
+        clipping: Clipping,
     },
     /// Adamax: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.999, ε 1e-7`.
     Adamax {
@@ -65,6 +136,8 @@ pub enum Optimizer {
         beta2: f32,
         epsilon: f32,
         weight_decay: f32,
+        #[serde(default)]
+        clipping: Clipping,
     },
     /// Lion: Keras' defaults are `lr 1e-3, β₁ 0.9, β₂ 0.99`.
     Lion {
@@ -72,6 +145,8 @@ pub enum Optimizer {
         beta1: f32,
         beta2: f32,
         weight_decay: f32,
+        #[serde(default)]
+        clipping: Clipping,
     },
 }
 
@@ -84,6 +159,7 @@ impl Optimizer {
             beta2: 0.999,
             epsilon: 1e-7,
             weight_decay: 0.0,
+            clipping: Clipping::None,
             amsgrad: false,
         }
     }
@@ -110,6 +186,7 @@ impl Optimizer {
             momentum,
             nesterov,
             weight_decay: 0.0,
+            clipping: Clipping::None,
         }
     }
 
@@ -122,6 +199,7 @@ impl Optimizer {
             epsilon: 1e-7,
             centered: false,
             weight_decay: 0.0,
+            clipping: Clipping::None,
         }
     }
 
@@ -141,6 +219,7 @@ impl Optimizer {
                 epsilon,
                 centered,
                 weight_decay,
+                clipping: Clipping::None,
             },
             other => other,
         }
@@ -153,6 +232,7 @@ impl Optimizer {
             initial_accumulator_value: 0.1,
             epsilon: 1e-7,
             weight_decay: 0.0,
+            clipping: Clipping::None,
         }
     }
 
@@ -164,6 +244,7 @@ impl Optimizer {
             beta2: 0.999,
             epsilon: 1e-7,
             weight_decay: 0.0,
+            clipping: Clipping::None,
         }
     }
 
@@ -175,6 +256,7 @@ impl Optimizer {
             beta2: 0.999,
             epsilon: 1e-7,
             weight_decay: 0.0,
+            clipping: Clipping::None,
         }
     }
 
@@ -185,6 +267,7 @@ impl Optimizer {
             beta1: 0.9,
             beta2: 0.99,
             weight_decay: 0.0,
+            clipping: Clipping::None,
         }
     }
 
@@ -210,16 +293,84 @@ impl Optimizer {
     }
 
     /// The learning rate and weight decay every optimizer has.
-    fn fields(&mut self) -> (&mut LearningRate, &mut f32) {
+    fn fields(&mut self) -> (&mut LearningRate, &mut f32, &mut Clipping) {
         match self {
-            Optimizer::Adam { lr, weight_decay, .. }
-            | Optimizer::Sgd { lr, weight_decay, .. }
-            | Optimizer::RmsProp { lr, weight_decay, .. }
-            | Optimizer::Adagrad { lr, weight_decay, .. }
-            | Optimizer::Nadam { lr, weight_decay, .. }
-            | Optimizer::Adamax { lr, weight_decay, .. }
-            | Optimizer::Lion { lr, weight_decay, .. } => (lr, weight_decay),
+            Optimizer::Adam {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Sgd {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::RmsProp {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Adagrad {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Nadam {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Adamax {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Lion {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            } => (lr, weight_decay, clipping),
         }
+    }
+
+    /// How gradients are clipped before the update.
+    pub fn clipping(&self) -> Clipping {
+        match *self {
+            Optimizer::Adam { clipping, .. }
+            | Optimizer::Sgd { clipping, .. }
+            | Optimizer::RmsProp { clipping, .. }
+            | Optimizer::Adagrad { clipping, .. }
+            | Optimizer::Nadam { clipping, .. }
+            | Optimizer::Adamax { clipping, .. }
+            | Optimizer::Lion { clipping, .. } => clipping,
+        }
+    }
+
+    /// Keras' `clipnorm`: each gradient rescaled to an L2 norm of at most `max_norm`. Keras allows
+    /// one kind of clipping per optimizer; the last one set here applies.
+    pub fn with_clipnorm(mut self, max_norm: f32) -> Self {
+        *self.fields().2 = Clipping::Norm(max_norm);
+        self
+    }
+
+    /// Keras' `global_clipnorm`: all gradients rescaled together so that their joint L2 norm is at
+    /// most `max_norm`.
+    pub fn with_global_clipnorm(mut self, max_norm: f32) -> Self {
+        *self.fields().2 = Clipping::GlobalNorm(max_norm);
+        self
+    }
+
+    /// Keras' `clipvalue`: each gradient element clamped to `[-limit, limit]`.
+    pub fn with_clipvalue(mut self, limit: f32) -> Self {
+        *self.fields().2 = Clipping::Value(limit);
+        self
     }
 
     /// The learning rate: a constant or a schedule.
@@ -274,6 +425,14 @@ impl Optimizer {
     pub fn validate(&self) -> Result<()> {
         let name = self.name();
         self.learning_rate().validate(name)?;
+        if let Clipping::Norm(c) | Clipping::GlobalNorm(c) | Clipping::Value(c) = self.clipping() {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::invalid(
+                    name,
+                    format!("gradient clipping at {c}: the limit must be a positive finite number"),
+                ));
+            }
+        }
         let decay = self.weight_decay();
         if !(decay.is_finite() && decay >= 0.0) {
             return Err(Error::invalid(
@@ -390,12 +549,12 @@ impl Optimizer {
     pub fn op(&self) -> UpdateOp {
         match *self {
             Optimizer::Adam {
-                lr: _,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
                 amsgrad,
+                ..
             } => UpdateOp::Adam {
                 beta1,
                 beta2,
@@ -404,22 +563,22 @@ impl Optimizer {
                 amsgrad,
             },
             Optimizer::Sgd {
-                lr: _,
                 momentum,
                 nesterov,
                 weight_decay,
+                ..
             } => UpdateOp::Sgd {
                 momentum,
                 nesterov,
                 weight_decay,
             },
             Optimizer::RmsProp {
-                lr: _,
                 rho,
                 momentum,
                 epsilon,
                 centered,
                 weight_decay,
+                ..
             } => UpdateOp::RmsProp {
                 rho,
                 momentum,
@@ -428,17 +587,14 @@ impl Optimizer {
                 weight_decay,
             },
             Optimizer::Adagrad {
-                lr: _,
-                epsilon,
-                weight_decay,
-                ..
+                epsilon, weight_decay, ..
             } => UpdateOp::Adagrad { epsilon, weight_decay },
             Optimizer::Nadam {
-                lr: _,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
+                ..
             } => UpdateOp::Nadam {
                 beta1,
                 beta2,
@@ -446,11 +602,11 @@ impl Optimizer {
                 weight_decay,
             },
             Optimizer::Adamax {
-                lr: _,
                 beta1,
                 beta2,
                 epsilon,
                 weight_decay,
+                ..
             } => UpdateOp::Adamax {
                 beta1,
                 beta2,
@@ -458,10 +614,10 @@ impl Optimizer {
                 weight_decay,
             },
             Optimizer::Lion {
-                lr: _,
                 beta1,
                 beta2,
                 weight_decay,
+                ..
             } => UpdateOp::Lion {
                 beta1,
                 beta2,

@@ -21,6 +21,8 @@ pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
         ElementwiseOp::Greater { threshold } => greater(a.x(0), T::of(*threshold), out),
         ElementwiseOp::Log => ln(a.x(0), out),
         ElementwiseOp::Clip { min, max } => clip(a.x(0), T::of(*min), T::of(*max), out),
+        ElementwiseOp::ScaleByScalar => scale(a.x(0), a.x(1)[0], out),
+        ElementwiseOp::ClipNormFactor { max_norm } => out[0] = clip_norm_factor(a.x(0)[0], T::of(*max_norm)),
         ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1)[0], *rate, *seed, out),
     }
 }
@@ -122,4 +124,9 @@ pub fn ln<T: Real>(x: &[T], out: &mut [T]) {
 /// `out = clamp(x, min, max)`. Gradient: `dy` where `min < x <= max`, else 0.
 pub fn clip<T: Real>(x: &[T], min: T, max: T, out: &mut [T]) {
     map(x, out, |v| v.max(min).min(max));
+}
+
+/// `c / max(√s, c)`: the factor that brings a gradient of squared norm `s` to a norm of at most `c`.
+pub fn clip_norm_factor<T: Real>(s: T, c: T) -> T {
+    c / s.sqrt().max(c)
 }

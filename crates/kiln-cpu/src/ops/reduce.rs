@@ -14,6 +14,7 @@ pub fn compute<T: Real>(op: &ReduceOp, a: &Args<'_, T>, out: &mut [T]) {
         ReduceOp::Sum { .. } | ReduceOp::Mean { .. } => sum(a.x(0), dims, scale, out),
         ReduceOp::Broadcast { .. } => broadcast(a.x(0), dims, out),
         ReduceOp::ArgMax => argmax(a.x(0), v.len, out),
+        ReduceOp::Dot => out[0] = a.x(0).iter().zip(a.x(1)).map(|(&p, &q)| p * q).sum(),
         ReduceOp::CountAbove { .. } => count_above(a.x(0), a.x(1), (v.outer, v.len), v.inner, out),
     }
 }

@@ -35,6 +35,12 @@ pub enum ElementwiseOp {
     Log,
     /// `x` clamped to `[min, max]`.
     Clip { min: f32, max: f32 },
+    /// `x · s` with `s` a `[1]` tensor: operands `(x, s)`.
+    ScaleByScalar,
+    /// Keras' `clip_by_norm` factor from a squared norm `s [1]`: `c / max(√s, c)` with `c =
+    /// max_norm`, so that `g · factor` has a norm of at most `c` (keras/src/ops/numerical... via
+    /// `BaseOptimizer._clip_by_norm` and `clip_by_global_norm`).
+    ClipNormFactor { max_norm: f32 },
     /// Inverted dropout: operands `(x, step [1])`; keeps element `i` with probability `1 - rate`,
     /// scaled by `1 / (1 - rate)`, and zeroes the rest. The mask is a hash of `(seed, step, i)`
     /// ([`dropout_keeps`]): the CPU and the GPU drop the same elements, every step draws a new
@@ -55,6 +61,8 @@ op_names!(ElementwiseOp {
     Greater => "greater",
     Log => "log",
     Clip => "clip",
+    ScaleByScalar => "scale_by_scalar",
+    ClipNormFactor => "clip_norm_factor",
     Dropout => "dropout",
 });
 
@@ -70,13 +78,15 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Sign
             | ElementwiseOp::Greater { .. }
             | ElementwiseOp::Log
-            | ElementwiseOp::Clip { .. } => 1,
+            | ElementwiseOp::Clip { .. }
+            | ElementwiseOp::ClipNormFactor { .. } => 1,
             ElementwiseOp::BiasAdd
             | ElementwiseOp::Add
             | ElementwiseOp::Sub
             | ElementwiseOp::Mul
             | ElementwiseOp::Div
             | ElementwiseOp::Equal
+            | ElementwiseOp::ScaleByScalar
             | ElementwiseOp::Dropout { .. } => 2,
         }
     }
@@ -109,6 +119,24 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Greater { .. }
             | ElementwiseOp::Log
             | ElementwiseOp::Clip { .. } => s[0].clone(),
+            ElementwiseOp::ScaleByScalar => {
+                if s[1].numel() != 1 {
+                    return Err(Error::shape(name, format!("scalar {}", s[1]), "[1]"));
+                }
+                s[0].clone()
+            }
+            ElementwiseOp::ClipNormFactor { max_norm } => {
+                if !(max_norm.is_finite() && *max_norm > 0.0) {
+                    return Err(Error::invalid(
+                        name,
+                        format!("max_norm {max_norm} is not a positive finite number"),
+                    ));
+                }
+                if s[0].numel() != 1 {
+                    return Err(Error::shape(name, format!("squared norm {}", s[0]), "[1]"));
+                }
+                Shape::new([1])
+            }
             ElementwiseOp::Dropout { rate, .. } => {
                 if !(0.0..1.0).contains(rate) {
                     return Err(Error::invalid(name, format!("rate {rate} is not in [0, 1)")));
@@ -157,6 +185,28 @@ impl Family for ElementwiseOp {
                     seed: *seed,
                 };
                 vec![Some(g.push(op, &[dy, x[1]])?), None]
+            }
+            // d(x·s) = (dy·s, Σ dy·x).
+            ElementwiseOp::ScaleByScalar => vec![
+                Some(g.push(ElementwiseOp::ScaleByScalar, &[dy, x[1]])?),
+                Some(g.push(ReduceOp::Dot, &[dy, x[0]])?),
+            ],
+            ElementwiseOp::ClipNormFactor { max_norm } => {
+                // Past the limit, y = c·s^(-1/2) and dy/ds = -y / (2s); below it y = 1, flat. The
+                // clip keeps the quotient finite where the gate zeroes it.
+                let limit = max_norm * max_norm;
+                let gate = g.unary(ElementwiseOp::Greater { threshold: limit }, x[0])?;
+                let safe = g.unary(
+                    ElementwiseOp::Clip {
+                        min: limit,
+                        max: f32::MAX,
+                    },
+                    x[0],
+                )?;
+                let slope = g.div(y, safe)?;
+                let slope = g.mul(slope, gate)?;
+                let d = g.mul(dy, slope)?;
+                vec![Some(g.scale(d, -0.5)?)]
             }
             ElementwiseOp::Sign | ElementwiseOp::Equal | ElementwiseOp::Greater { .. } => {
                 return Err(not_differentiable(self.name(), STEP_FUNCTION))

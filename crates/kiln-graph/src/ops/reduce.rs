@@ -1,7 +1,7 @@
 //! Reductions over one axis and their adjoints, argmax, and the ROC counts of the AUC metric.
 
 use super::check::{axis as axis_ok, not_differentiable, not_scalar, same};
-use super::{op_names, Backward, Family};
+use super::{op_names, Backward, ElementwiseOp, Family};
 use crate::{Error, Graph, NodeId, Result, Shape};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,6 +14,8 @@ pub enum ReduceOp {
     Broadcast { axis: usize, size: usize },
     /// Index of the largest element over the last axis (first one on ties), as f32.
     ArgMax,
+    /// `Σ a·b` over every element of two same-shaped tensors, as `[1]` (a squared norm with `a = b`).
+    Dot,
     /// ROC counts over `thresholds` thresholds ([`roc_threshold`]): operands `(scores [r, k], labels
     /// [r, k])`, output `[2, k, thresholds]` holding, per label and threshold, how many positive
     /// (label > 0.5) and how many negative samples score above it.
@@ -38,6 +40,7 @@ impl ReduceOp {
             ReduceOp::Sum { axis } | ReduceOp::Mean { axis } => x.split_at_axis(axis),
             ReduceOp::Broadcast { axis, .. } => out.split_at_axis(axis),
             ReduceOp::ArgMax => (out.numel(), x.last(), 1),
+            ReduceOp::Dot => (1, x.numel(), 1),
             ReduceOp::CountAbove { thresholds } => (x.dims()[0], x.dims()[1], thresholds),
         };
         AxisView { outer, len, inner }
@@ -47,7 +50,11 @@ impl ReduceOp {
     pub fn scale(&self, view: AxisView) -> f32 {
         match self {
             ReduceOp::Mean { .. } => 1.0 / view.len as f32,
-            ReduceOp::Sum { .. } | ReduceOp::Broadcast { .. } | ReduceOp::ArgMax | ReduceOp::CountAbove { .. } => 1.0,
+            ReduceOp::Sum { .. }
+            | ReduceOp::Broadcast { .. }
+            | ReduceOp::ArgMax
+            | ReduceOp::Dot
+            | ReduceOp::CountAbove { .. } => 1.0,
         }
     }
 }
@@ -57,6 +64,7 @@ op_names!(ReduceOp {
     Mean => "mean",
     Broadcast => "broadcast",
     ArgMax => "argmax",
+    Dot => "dot",
     CountAbove => "count_above",
 });
 
@@ -68,7 +76,7 @@ impl Family for ReduceOp {
     fn arity(&self) -> usize {
         match self {
             ReduceOp::Sum { .. } | ReduceOp::Mean { .. } | ReduceOp::Broadcast { .. } | ReduceOp::ArgMax => 1,
-            ReduceOp::CountAbove { .. } => 2,
+            ReduceOp::Dot | ReduceOp::CountAbove { .. } => 2,
         }
     }
 
@@ -92,6 +100,10 @@ impl Family for ReduceOp {
             ReduceOp::ArgMax => {
                 not_scalar(name, x, "at least one axis")?;
                 x.without_axis(x.rank() - 1)
+            }
+            ReduceOp::Dot => {
+                same(name, s[0], s[1])?;
+                Shape::new([1])
             }
             ReduceOp::CountAbove { thresholds } => {
                 same(name, s[0], s[1])?;
@@ -121,6 +133,12 @@ impl Family for ReduceOp {
                 g.scale(b, 1.0 / size as f32)?
             }
             ReduceOp::Broadcast { axis, .. } => g.push(ReduceOp::Sum { axis }, &[dy])?,
+            // d(a·b)/da = b·dy and d/db = a·dy, dy a [1] scalar.
+            ReduceOp::Dot => {
+                let da = g.push(ElementwiseOp::ScaleByScalar, &[x[1], dy])?;
+                let db = g.push(ElementwiseOp::ScaleByScalar, &[x[0], dy])?;
+                return Ok(vec![Some(da), Some(db)]);
+            }
             ReduceOp::ArgMax | ReduceOp::CountAbove { .. } => {
                 return Err(not_differentiable(
                     self.name(),

@@ -39,6 +39,11 @@ pub(super) fn kernel(op: &ElementwiseOp, io: &Io) -> Kernel {
             (p.lo, p.hi) = (min, max);
             ("clip", &[0])
         }
+        ElementwiseOp::ScaleByScalar => ("scale_by_scalar", &[0, 1]),
+        ElementwiseOp::ClipNormFactor { max_norm } => {
+            p.scalar = max_norm;
+            ("clip_norm_factor", &[0])
+        }
         ElementwiseOp::Dropout { rate, seed } => {
             (p.seed, p.keep_at, p.scalar) = (seed, dropout_threshold(rate), 1.0 / (1.0 - rate));
             ("dropout", &[0, 1])
