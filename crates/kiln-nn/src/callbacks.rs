@@ -15,8 +15,19 @@ pub enum Control {
 
 /// Something to run between epochs, as Keras' `Callback`.
 pub trait Callback: Send {
+    /// When `fit` starts, before the first epoch.
+    fn on_train_begin(&mut self, _training: &mut Training<'_>) -> Result<()> {
+        Ok(())
+    }
+
     /// Before epoch `epoch` (1-based) runs.
     fn on_epoch_begin(&mut self, _epoch: usize, _training: &mut Training<'_>) -> Result<()> {
+        Ok(())
+    }
+
+    /// After training batch `batch` (0-based within the epoch) of epoch `epoch`. The batch loss is
+    /// not read back here: that would cost a device round trip every step.
+    fn on_batch_end(&mut self, _epoch: usize, _batch: usize, _training: &mut Training<'_>) -> Result<()> {
         Ok(())
     }
 
@@ -352,5 +363,272 @@ impl Callback for LearningRateScheduler {
 
     fn changes_learning_rate(&self) -> bool {
         true
+    }
+}
+
+/// Stops training after an epoch whose loss is NaN or infinite, as Keras' `TerminateOnNaN`; for
+/// runs that turned off `fit`'s own stop ([`crate::FitOptions::terminate_on_nan`]), which also rolls
+/// the weights back. Keras checks every batch; this checks the epoch's loss, since a per-batch
+/// check would read the loss back from the device every step.
+#[derive(Debug, Default)]
+pub struct TerminateOnNaN {
+    /// The epoch after which it stopped training, if it did.
+    pub stopped_epoch: Option<usize>,
+}
+
+impl TerminateOnNaN {
+    /// The callback.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Callback for TerminateOnNaN {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], _: &mut Training<'_>) -> Result<Control> {
+        if logs.iter().any(|(name, v)| name == "loss" && !v.is_finite()) {
+            eprintln!("Epoch {epoch}: invalid loss, terminating training");
+            self.stopped_epoch = Some(epoch);
+            return Ok(Control::Stop);
+        }
+        Ok(Control::Continue)
+    }
+}
+
+type EpochHook = Box<dyn FnMut(usize) + Send>;
+type EpochEndHook = Box<dyn FnMut(usize, &[(String, f32)]) + Send>;
+
+/// A callback from closures, as Keras' `LambdaCallback`: each hook is optional.
+#[derive(Default)]
+pub struct LambdaCallback {
+    train_begin: Option<Box<dyn FnMut() + Send>>,
+    epoch_begin: Option<EpochHook>,
+    epoch_end: Option<EpochEndHook>,
+    train_end: Option<Box<dyn FnMut() + Send>>,
+}
+
+impl LambdaCallback {
+    /// A callback that does nothing until given hooks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Called when training starts.
+    pub fn on_train_begin(mut self, f: impl FnMut() + Send + 'static) -> Self {
+        self.train_begin = Some(Box::new(f));
+        self
+    }
+
+    /// Called with the epoch (1-based) before it runs.
+    pub fn on_epoch_begin(mut self, f: impl FnMut(usize) + Send + 'static) -> Self {
+        self.epoch_begin = Some(Box::new(f));
+        self
+    }
+
+    /// Called with the epoch (1-based) and its logs after it ran.
+    pub fn on_epoch_end(mut self, f: impl FnMut(usize, &[(String, f32)]) + Send + 'static) -> Self {
+        self.epoch_end = Some(Box::new(f));
+        self
+    }
+
+    /// Called when training ends.
+    pub fn on_train_end(mut self, f: impl FnMut() + Send + 'static) -> Self {
+        self.train_end = Some(Box::new(f));
+        self
+    }
+}
+
+impl std::fmt::Debug for LambdaCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LambdaCallback")
+    }
+}
+
+impl Callback for LambdaCallback {
+    fn on_train_begin(&mut self, _: &mut Training<'_>) -> Result<()> {
+        if let Some(f) = &mut self.train_begin {
+            f();
+        }
+        Ok(())
+    }
+
+    fn on_epoch_begin(&mut self, epoch: usize, _: &mut Training<'_>) -> Result<()> {
+        if let Some(f) = &mut self.epoch_begin {
+            f(epoch);
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], _: &mut Training<'_>) -> Result<Control> {
+        if let Some(f) = &mut self.epoch_end {
+            f(epoch, logs);
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _: &mut Training<'_>) -> Result<()> {
+        if let Some(f) = &mut self.train_end {
+            f();
+        }
+        Ok(())
+    }
+}
+
+/// Streams each epoch's logs to a CSV file, as Keras' `CSVLogger`: a header `epoch,` then the log
+/// names sorted, one row per epoch with Keras' 0-based epoch index, flushed every epoch so the
+/// file is current if training dies. `append` continues an existing file (a resumed run).
+#[derive(Debug)]
+pub struct CsvLogger {
+    path: std::path::PathBuf,
+    separator: char,
+    append: bool,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+    /// The columns after `epoch`: this run's log names, sorted, fixed by its first epoch.
+    keys: Option<Vec<String>>,
+    /// Whether the file still needs its header (not when appending to rows already there).
+    needs_header: bool,
+}
+
+impl CsvLogger {
+    /// Writes to `path`, replacing it when training starts.
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        CsvLogger {
+            path: path.into(),
+            separator: ',',
+            append: false,
+            file: None,
+            keys: None,
+            needs_header: true,
+        }
+    }
+
+    /// Appends to the file instead of replacing it.
+    pub fn append(mut self) -> Self {
+        self.append = true;
+        self
+    }
+
+    /// The field separator (Keras' default ',').
+    pub fn separator(mut self, separator: char) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    fn io(&self, e: std::io::Error) -> Error {
+        Error::Io {
+            path: self.path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Callback for CsvLogger {
+    fn on_train_begin(&mut self, _: &mut Training<'_>) -> Result<()> {
+        let has_rows = self.append && std::fs::metadata(&self.path).is_ok_and(|m| m.len() > 0);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(self.append)
+            .truncate(!self.append)
+            .open(&self.path)
+            .map_err(|e| self.io(e))?;
+        self.file = Some(std::io::BufWriter::new(file));
+        self.keys = None;
+        self.needs_header = !has_rows;
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], _: &mut Training<'_>) -> Result<Control> {
+        use std::io::Write;
+        let sep = self.separator.to_string();
+        let keys = self.keys.get_or_insert_with(|| {
+            let mut keys: Vec<String> = logs.iter().map(|(n, _)| n.clone()).collect();
+            keys.sort();
+            keys
+        });
+        let mut lines = String::new();
+        if std::mem::take(&mut self.needs_header) {
+            let header: Vec<&str> = std::iter::once("epoch")
+                .chain(keys.iter().map(String::as_str))
+                .collect();
+            lines = header.join(&sep) + "\n";
+        }
+        let value = |k: &String| {
+            logs.iter()
+                .find(|(n, _)| n == k)
+                .map_or(String::new(), |(_, v)| v.to_string())
+        };
+        let row: Vec<String> = std::iter::once((epoch - 1).to_string())
+            .chain(keys.iter().map(value))
+            .collect();
+        lines += &(row.join(&sep) + "\n");
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::invalid("CsvLogger", "the file was not opened: on_train_begin did not run"))?;
+        let written = file.write_all(lines.as_bytes()).and_then(|()| file.flush());
+        written.map_err(|e| self.io(e))?;
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _: &mut Training<'_>) -> Result<()> {
+        self.file = None;
+        Ok(())
+    }
+}
+
+/// Resumes a `fit` that died, as Keras' `BackupAndRestore`: the model (weights, optimizer state,
+/// step and epoch counts) is saved atomically to `dir/backup.safetensors` after every epoch; a
+/// `fit` that starts while a backup is there restores it and carries on after its epoch, so a
+/// killed run finishes with the weights an uninterrupted one would have. The backup is deleted when
+/// training finishes (Keras' `delete_checkpoint=True`).
+#[derive(Debug)]
+pub struct BackupAndRestore {
+    dir: std::path::PathBuf,
+    /// The epoch the run resumed after, when it found a backup.
+    pub resumed_after: Option<usize>,
+}
+
+impl BackupAndRestore {
+    /// Backs up into the directory `dir` (created when needed).
+    pub fn new(dir: impl Into<std::path::PathBuf>) -> Self {
+        BackupAndRestore {
+            dir: dir.into(),
+            resumed_after: None,
+        }
+    }
+
+    fn file(&self) -> std::path::PathBuf {
+        self.dir.join("backup.safetensors")
+    }
+}
+
+impl Callback for BackupAndRestore {
+    fn on_train_begin(&mut self, training: &mut Training<'_>) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Io {
+            path: self.dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        if self.file().exists() {
+            self.resumed_after = Some(training.restore_backup(&self.file())?);
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, _: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
+        // A diverged epoch must not replace the last good backup.
+        if logs.iter().all(|(_, v)| v.is_finite()) {
+            training.save(&self.file())?;
+        }
+        Ok(Control::Continue)
+    }
+
+    fn on_train_end(&mut self, _: &mut Training<'_>) -> Result<()> {
+        match std::fs::remove_file(self.file()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                path: self.file().display().to_string(),
+                message: e.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 }

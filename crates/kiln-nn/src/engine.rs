@@ -103,6 +103,8 @@ pub(crate) struct Compiled {
     pub(crate) step: u64,
     /// Epochs completed by `fit` (restored from a checkpoint).
     pub(crate) epoch: usize,
+    /// The epoch a backup restored at the start of `fit` ended with, for `fit` to carry on after.
+    pub(crate) resumed_epoch: Option<usize>,
     /// What `compile` was given, for saving.
     pub(crate) requested_metrics: Vec<Metric>,
     pub(crate) seed: u64,

@@ -213,7 +213,11 @@ impl Model {
             record_lr |= cb.changes_learning_rate();
             Ok(())
         })?;
-        for epoch in options.initial_epoch + 1..=options.epochs {
+        for_each_callback(&options.callbacks, |cb| cb.on_train_begin(&mut Training { c: &mut *c }))?;
+        // A callback that restored a backup (BackupAndRestore) moves the start past its epoch.
+        let first_epoch = options.initial_epoch.max(c.resumed_epoch.take().unwrap_or(0)) + 1;
+        history.first_epoch = first_epoch;
+        for epoch in first_epoch..=options.epochs {
             for_each_callback(&options.callbacks, |cb| {
                 cb.on_epoch_begin(epoch, &mut Training { c: &mut *c })
             })?;
@@ -232,7 +236,7 @@ impl Model {
                 order.shuffle(&mut rng);
             }
             let mut counts = Vec::new();
-            for chunk in order.chunks(options.batch_size) {
+            for (index, chunk) in order.chunks(options.batch_size).enumerate() {
                 let plan = c.plan(Mode::Train, chunk.len())?;
                 batch.gather(&x, Some(y), chunk);
                 let step = c.next_step();
@@ -249,6 +253,9 @@ impl Model {
                 }
                 progress.step(loss);
                 counts = plan.metric_counts;
+                for_each_callback(&options.callbacks, |cb| {
+                    cb.on_batch_end(epoch, index, &mut Training { c: &mut *c })
+                })?;
             }
             let mut logs = c.read_accumulators(n, &counts)?;
             if options.terminate_on_nan {

@@ -28,7 +28,8 @@ mod sequential;
 
 pub use activation::Activation;
 pub use callbacks::{
-    Callback, Control, EarlyStopping, LearningRateScheduler, ModelCheckpoint, ReduceLROnPlateau, SharedCallback,
+    BackupAndRestore, Callback, Control, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
+    ModelCheckpoint, ReduceLROnPlateau, SharedCallback, TerminateOnNaN,
 };
 pub use engine::{Inputs, Weight};
 pub use error::{Error, Result};

@@ -139,6 +139,7 @@ impl Model {
             plan_uses: 0,
             step: 0,
             epoch: 0,
+            resumed_epoch: None,
             requested_metrics: metrics_given,
             seed: self.seed,
         });
@@ -397,6 +398,36 @@ impl Training<'_> {
     /// Saves the whole model as [`Model::save`] does.
     pub fn save(&mut self, path: &std::path::Path) -> Result<()> {
         self.c.save(path, None)
+    }
+
+    /// Restores a file [`Training::save`] wrote for this same model — parameters, optimizer state
+    /// and rate, step and epoch counts — and has `fit` carry on after its epoch; returns that epoch.
+    pub fn restore_backup(&mut self, path: &std::path::Path) -> Result<usize> {
+        let (file, saved) = saving::ModelFile::read(path)?;
+        let wanted: Vec<(String, Vec<usize>)> = self
+            .c
+            .specs
+            .iter()
+            .filter(|s| s.kind.is_training_state())
+            .map(|s| (s.name.clone(), s.shape.dims().to_vec()))
+            .collect();
+        if saved.optimizer.state() != self.c.optimizer.state() {
+            return Err(Error::Io {
+                path: path.display().to_string(),
+                message: format!(
+                    "the backup was written with {} and this model trains with {}",
+                    saved.optimizer.name(),
+                    self.c.optimizer.name()
+                ),
+            });
+        }
+        let values = file.tensors(&wanted)?;
+        self.c.write_named(&wanted, values)?;
+        self.c.optimizer = saved.optimizer;
+        self.c.step = saved.step;
+        self.c.epoch = saved.epoch;
+        self.c.resumed_epoch = Some(saved.epoch);
+        Ok(saved.epoch)
     }
 
     /// The learning rate of the next update.
