@@ -58,8 +58,20 @@ pub struct Weight {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Mode {
     Train,
+    /// A training step whose loss weighs each sample by a fed `sample_weight`.
+    TrainWeighted,
     Evaluate,
     Predict,
+}
+
+impl Mode {
+    /// Whether the plan trains (dropout drops, gradients and updates run).
+    pub(crate) fn trains(self) -> bool {
+        match self {
+            Mode::Train | Mode::TrainWeighted => true,
+            Mode::Evaluate | Mode::Predict => false,
+        }
+    }
 }
 
 /// A plan loaded in the session, with how many values each sample adds to each metric.
@@ -418,7 +430,7 @@ impl Compiled {
                     Source::Node(j) => outs[j].output,
                 })
                 .collect();
-            outs.push(app.layer.build(&mut g, &xs, &nodes, mode == Mode::Train)?);
+            outs.push(app.layer.build(&mut g, &xs, &nodes, mode.trains())?);
         }
         let out = match self.network.output.expect("compile checked the model has an output") {
             Source::Node(j) => outs[j],
@@ -430,7 +442,8 @@ impl Compiled {
         let mut y_shape = vec![batch];
         y_shape.extend(self.loss.label_shape(&self.output_shape));
         let y = g.input(Feed::LABELS, y_shape);
-        let loss = self.loss.build(&mut g, out, self.last_activation, y)?;
+        let weights = (mode == Mode::TrainWeighted).then(|| g.input(Feed::SAMPLE_WEIGHT, [batch]));
+        let loss = self.loss.build(&mut g, out, self.last_activation, y, weights)?;
         // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
         let weighted = g.scale(loss, batch as f32)?;
         let acc = g.persistent(self.loss_acc);
@@ -442,7 +455,7 @@ impl Compiled {
             g.push(UpdateOp::AccumulateSum, &[acc, values])?;
             counts.push(per);
         }
-        if mode == Mode::Train {
+        if mode.trains() {
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
             let grads = self.optimizer.clipping().apply(&mut g, grads)?;

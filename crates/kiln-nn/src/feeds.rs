@@ -14,6 +14,9 @@ impl Feed {
     pub const LABELS: &'static str = "y";
     /// The 1-based update count, `[1]`.
     pub const STEP: &'static str = "step";
+    /// Per-sample loss weights of a training batch, `[batch]` (`fit`'s `sample_weight` or
+    /// `class_weight`).
+    pub const SAMPLE_WEIGHT: &'static str = "sample_weight";
     /// A constant learning rate, `[1]` (a schedule computes its rate from the step instead).
     pub const LEARNING_RATE: &'static str = "learning_rate";
 

@@ -1,5 +1,6 @@
 //! The training loop: `fit` and its options, with the callbacks' hooks.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use kiln_data::Tensor;
@@ -10,6 +11,7 @@ use rand::SeedableRng;
 
 use crate::callbacks::{Callback, Control, SharedCallback};
 use crate::engine::{Batch, Inputs, Mode};
+use crate::feeds::Feed;
 use crate::model::Training;
 use crate::progress::EpochProgress;
 use crate::{Error, Result};
@@ -44,6 +46,10 @@ pub struct FitOptions {
     /// model rolled back to the weights it had when that epoch began (on by default; Keras'
     /// `TerminateOnNaN` is opt-in).
     pub terminate_on_nan: bool,
+    /// One loss weight per sample (Keras' `sample_weight`): `[N]` or `[N, 1]`, finite and ≥ 0.
+    pub sample_weight: Option<Tensor>,
+    /// A loss weight per class index (Keras' `class_weight`); classes not listed weigh 1.
+    pub class_weight: Option<BTreeMap<usize, f32>>,
 }
 
 impl Default for FitOptions {
@@ -60,6 +66,8 @@ impl Default for FitOptions {
             callbacks: Vec::new(),
             record_batch_loss: false,
             terminate_on_nan: true,
+            sample_weight: None,
+            class_weight: None,
         }
     }
 }
@@ -128,6 +136,20 @@ impl FitOptions {
         self.record_batch_loss = true;
         self
     }
+
+    /// Weighs each sample's loss, as Keras' `fit(sample_weight=…)`: the batch loss is
+    /// `Σᵢ wᵢ·lᵢ / N`. Metrics stay unweighted (Keras weighs only its `weighted_metrics`).
+    pub fn sample_weight(mut self, weights: Tensor) -> Self {
+        self.sample_weight = Some(weights);
+        self
+    }
+
+    /// Weighs each sample's loss by its class, as Keras' `fit(class_weight=…)`: integer labels
+    /// directly, one-hot rows through `argmax`, a single 0/1 column by rounding.
+    pub fn class_weight(mut self, weights: impl IntoIterator<Item = (usize, f32)>) -> Self {
+        self.class_weight = Some(weights.into_iter().collect());
+        self
+    }
 }
 
 impl std::fmt::Debug for FitOptions {
@@ -146,6 +168,11 @@ impl std::fmt::Debug for FitOptions {
             .field("callbacks", &self.callbacks.len())
             .field("record_batch_loss", &self.record_batch_loss)
             .field("terminate_on_nan", &self.terminate_on_nan)
+            .field(
+                "sample_weight",
+                &self.sample_weight.as_ref().map(|w| w.shape().to_vec()),
+            )
+            .field("class_weight", &self.class_weight)
             .finish()
     }
 }
@@ -165,6 +192,12 @@ impl Model {
             ));
         }
         c.check_data("fit", &x, Some(y))?;
+        let weights = crate::weights::per_sample(y, options.sample_weight.as_ref(), options.class_weight.as_ref())?;
+        let mode = if weights.is_some() {
+            Mode::TrainWeighted
+        } else {
+            Mode::Train
+        };
         // Keras holds out the last samples, before shuffling.
         let held_out = match (&options.validation_data, options.validation_split) {
             (None, split) if split > 0.0 => {
@@ -202,10 +235,14 @@ impl Model {
             first_epoch: options.initial_epoch + 1,
             ..History::default()
         };
+        history
+            .warnings
+            .extend(crate::weights::multi_hot_warning(y, options.class_weight.as_ref()));
         for w in &history.warnings {
             eprintln!("warning: {w}");
         }
         let mut batch = Batch::new(x.0.len());
+        let mut batch_weights = Vec::with_capacity(options.batch_size);
         let steps = n.div_ceil(options.batch_size);
         // The rate is logged each epoch when it can change: under a schedule or a rate callback.
         let mut record_lr = matches!(c.optimizer.learning_rate(), LearningRate::Schedule(_));
@@ -237,11 +274,16 @@ impl Model {
             }
             let mut counts = Vec::new();
             for (index, chunk) in order.chunks(options.batch_size).enumerate() {
-                let plan = c.plan(Mode::Train, chunk.len())?;
+                let plan = c.plan(mode, chunk.len())?;
                 batch.gather(&x, Some(y), chunk);
                 let step = c.next_step();
                 let mut feeds = batch.feeds(&c.input_names);
                 step.add_to(&mut feeds);
+                if let Some(w) = &weights {
+                    batch_weights.clear();
+                    batch_weights.extend(chunk.iter().map(|&i| w[i]));
+                    feeds.push((Feed::SAMPLE_WEIGHT, &batch_weights));
+                }
                 c.session.run(plan.id, &feeds)?;
                 let loss = if options.record_batch_loss || progress.wants_loss() {
                     Some(c.session.read_outputs(plan.id)?[0][0])

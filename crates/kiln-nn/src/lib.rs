@@ -25,6 +25,7 @@ mod progress;
 mod saving;
 mod schedules;
 mod sequential;
+mod weights;
 
 pub use activation::Activation;
 pub use callbacks::{

@@ -5,12 +5,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_graph::{Graph, LossOp, NodeId};
+use kiln_graph::{Graph, LossOp, NodeId, ReduceOp};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
 use crate::Activation;
-use crate::Result;
+use crate::{Error, Result};
 
 pub use crate::backend::EPSILON;
 
@@ -118,8 +118,18 @@ impl Loss {
     }
 
     /// Adds the batch loss (a scalar, the mean over samples) to `g`. `activation` is the output
-    /// layer's, which decides between the logits and the probability form.
-    pub fn build(&self, g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<NodeId> {
+    /// layer's, which decides between the logits and the probability form. With `weights` (a
+    /// `[batch]` input), each sample's loss is multiplied by its weight before the mean over the
+    /// batch, as Keras' `sum_over_batch_size` reduction does (`reduce_weighted_values` in
+    /// keras/src/losses/loss.py): `Σᵢ wᵢ·lᵢ / N`, so weights of one change nothing, bit for bit.
+    pub fn build(
+        &self,
+        g: &mut Graph,
+        out: LayerOut,
+        activation: Activation,
+        y: NodeId,
+        weights: Option<NodeId>,
+    ) -> Result<NodeId> {
         let per_element = match self {
             Loss::SparseCategoricalCrossentropy => {
                 g.binary(LossOp::SoftmaxCrossEntropy { sparse: true }, out.pre_activation, y)?
@@ -144,12 +154,35 @@ impl Loss {
                     Loss::BinaryCrossentropy => Activation::Sigmoid,
                     _ => Activation::Softmax,
                 };
-                return inner.build(g, logits, as_if, y);
+                return inner.build(g, logits, as_if, y, weights);
             }
             Loss::Custom(c) => (c.f)(g, y, out.output)?,
         };
+        let per_element = match weights {
+            Some(w) => weighted(g, per_element, w, &self.name())?,
+            None => per_element,
+        };
         Ok(g.mean_all(per_element)?)
     }
+}
+
+/// `values · w` with the per-sample weights `w [batch]` broadcast along every axis after the first.
+fn weighted(g: &mut Graph, values: NodeId, w: NodeId, loss: &str) -> Result<NodeId> {
+    let (dims, batch) = (g.shape(values)?.dims().to_vec(), g.shape(w)?.numel());
+    if dims.first() != Some(&batch) {
+        return Err(Error::invalid(
+            loss,
+            format!(
+                "sample weights need a loss value per sample, but the loss gives {dims:?} for a batch of {batch}; \
+                 return per-sample (or per-element) values from a custom loss"
+            ),
+        ));
+    }
+    let mut wb = w;
+    for (axis, &size) in dims.iter().enumerate().skip(1) {
+        wb = g.push(ReduceOp::Broadcast { axis, size }, &[wb])?;
+    }
+    Ok(g.mul(values, wb)?)
 }
 
 /// Elementwise binary cross-entropy: from the logits when the output is a sigmoid, else on the
