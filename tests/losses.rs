@@ -38,7 +38,7 @@ fn run(backend: &dyn Backend, loss: &Loss, activation: Activation, z: &[f32], y:
         pre_activation: zn,
         output,
     };
-    let l = loss.build(&mut g, out, activation, yn).unwrap();
+    let l = loss.build(&mut g, out, activation, yn, None).unwrap();
     let plan = Arc::new(schedule(&g, &[l]).unwrap());
     let mut s = backend.new_session(&[]).unwrap();
     let id = s.load(plan).unwrap();
