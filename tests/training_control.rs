@@ -263,3 +263,25 @@ fn global_clipnorm_tames_an_exploding_regression_that_diverges_without_it() {
         assert!(losses[19] < losses[0] * 0.75, "{}: {losses:?}", device.name());
     }
 }
+
+#[test]
+fn steps_per_epoch_walks_one_pass_across_epochs_as_keras_does() {
+    let d = digits();
+    let (x, y) = (d.x_train.slice_rows(0..80), d.y_train.slice_rows(0..80));
+    let options = FitOptions::new(4, 16).seed(3).steps_per_epoch(2);
+    let mut m = mlp(&kiln::cpu::CpuBackend, Optimizer::adam());
+    let h = m.fit(&x, &y, &options).unwrap();
+    // Five batches a pass: epochs take 2, 2, then the 1 left (cut short), then 2 of a new pass.
+    assert_eq!(m.steps(), 7);
+    assert_eq!(h.epochs(), 4);
+    // A resumed run continues the pass where the uninterrupted one is.
+    let mut first = mlp(&kiln::cpu::CpuBackend, Optimizer::adam());
+    first
+        .fit(&x, &y, &FitOptions::new(2, 16).seed(3).steps_per_epoch(2))
+        .unwrap();
+    first.fit(&x, &y, &options.clone().initial_epoch(2)).unwrap();
+    assert_eq!(first.steps(), 7);
+    assert_eq!(first.weights().unwrap(), m.weights().unwrap());
+    let e = m.fit(&x, &y, &FitOptions::new(1, 16).steps_per_epoch(0)).unwrap_err();
+    assert!(e.to_string().contains("steps_per_epoch"), "{e}");
+}

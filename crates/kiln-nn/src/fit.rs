@@ -50,6 +50,8 @@ pub struct FitOptions {
     pub sample_weight: Option<Tensor>,
     /// A loss weight per class index (Keras' `class_weight`); classes not listed weigh 1.
     pub class_weight: Option<BTreeMap<usize, f32>>,
+    /// Batches per epoch (Keras' `steps_per_epoch`); see [`FitOptions::steps_per_epoch`].
+    pub steps_per_epoch: Option<usize>,
 }
 
 impl Default for FitOptions {
@@ -68,6 +70,7 @@ impl Default for FitOptions {
             terminate_on_nan: true,
             sample_weight: None,
             class_weight: None,
+            steps_per_epoch: None,
         }
     }
 }
@@ -137,6 +140,14 @@ impl FitOptions {
         self
     }
 
+    /// Runs `steps` batches per epoch, as Keras 3 does for arrays: an epoch takes the next `steps`
+    /// batches of the current pass over the (shuffled) samples, cut short where the pass ends, and
+    /// the next epoch starts a new, reshuffled pass.
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.steps_per_epoch = Some(steps);
+        self
+    }
+
     /// Weighs each sample's loss, as Keras' `fit(sample_weight=…)`: the batch loss is
     /// `Σᵢ wᵢ·lᵢ / N`. Metrics stay unweighted (Keras weighs only its `weighted_metrics`).
     pub fn sample_weight(mut self, weights: Tensor) -> Self {
@@ -173,6 +184,7 @@ impl std::fmt::Debug for FitOptions {
                 &self.sample_weight.as_ref().map(|w| w.shape().to_vec()),
             )
             .field("class_weight", &self.class_weight)
+            .field("steps_per_epoch", &self.steps_per_epoch)
             .finish()
     }
 }
@@ -243,7 +255,10 @@ impl Model {
         }
         let mut batch = Batch::new(x.0.len());
         let mut batch_weights = Vec::with_capacity(options.batch_size);
-        let steps = n.div_ceil(options.batch_size);
+        let batches = n.div_ceil(options.batch_size);
+        if options.steps_per_epoch == Some(0) {
+            return Err(Error::invalid("fit", "steps_per_epoch must be at least 1"));
+        }
         // The rate is logged each epoch when it can change: under a schedule or a rate callback.
         let mut record_lr = matches!(c.optimizer.learning_rate(), LearningRate::Schedule(_));
         for_each_callback(&options.callbacks, |cb| {
@@ -258,6 +273,8 @@ impl Model {
             for_each_callback(&options.callbacks, |cb| {
                 cb.on_epoch_begin(epoch, &mut Training { c: &mut *c })
             })?;
+            let window = EpochWindow::of(epoch, batches, options.steps_per_epoch);
+            let steps = window.batches;
             let mut progress = EpochProgress::start(options.verbose, epoch, options.epochs, steps);
             c.reset_accumulators()?;
             // The state this epoch starts from, kept on the device to roll back to if it diverges.
@@ -266,14 +283,18 @@ impl Model {
                 c.session.keep_restore_point()?;
             }
             if options.shuffle {
-                // Each epoch's order depends only on (seed, epoch), so a resumed run shuffles
-                // exactly as an uninterrupted one.
-                let mut rng = StdRng::seed_from_u64(options.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                // Each pass's order depends only on (seed, pass), so a resumed run shuffles
+                // exactly as an uninterrupted one (a pass is an epoch without steps_per_epoch).
+                let pass = window.pass as u64 + 1;
+                let mut rng = StdRng::seed_from_u64(options.seed ^ pass.wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 order.iter_mut().enumerate().for_each(|(i, o)| *o = i);
                 order.shuffle(&mut rng);
             }
             let mut counts = Vec::new();
-            for (index, chunk) in order.chunks(options.batch_size).enumerate() {
+            let mut seen = 0;
+            let chunks = order.chunks(options.batch_size).skip(window.first).take(window.batches);
+            for (index, chunk) in chunks.enumerate() {
+                seen += chunk.len();
                 let plan = c.plan(mode, chunk.len())?;
                 batch.gather(&x, Some(y), chunk);
                 let step = c.next_step();
@@ -299,7 +320,7 @@ impl Model {
                     cb.on_batch_end(epoch, index, &mut Training { c: &mut *c })
                 })?;
             }
-            let mut logs = c.read_accumulators(n, &counts)?;
+            let mut logs = c.read_accumulators(seen, &counts)?;
             if options.terminate_on_nan {
                 if let Some(&(_, loss)) = logs.iter().find(|(name, v)| name == "loss" && !v.is_finite()) {
                     progress.finish(options.verbose, &logs);
@@ -333,6 +354,43 @@ impl Model {
         }
         for_each_callback(&options.callbacks, |cb| cb.on_train_end(&mut Training { c: &mut *c }))?;
         Ok(history)
+    }
+}
+
+/// The batches an epoch runs: Keras 3's `EpochIterator` with `steps_per_epoch` keeps one pass over
+/// the data going across epochs and cuts an epoch short where the pass ends
+/// (keras/src/trainers/epoch_iterator.py); without it every epoch is one whole pass.
+struct EpochWindow {
+    /// Which pass over the data (0-based): what the shuffle is seeded with.
+    pass: usize,
+    /// The pass's first batch this epoch runs.
+    first: usize,
+    batches: usize,
+}
+
+impl EpochWindow {
+    /// The window of 1-based `epoch` over passes of `batches` batches, worked out from epoch 1 so
+    /// a resumed run continues where the uninterrupted one would be.
+    fn of(epoch: usize, batches: usize, steps_per_epoch: Option<usize>) -> Self {
+        let Some(k) = steps_per_epoch else {
+            return EpochWindow {
+                pass: epoch - 1,
+                first: 0,
+                batches,
+            };
+        };
+        let (mut pass, mut first) = (0, 0);
+        for _ in 1..epoch {
+            first += k.min(batches - first);
+            if first >= batches {
+                (pass, first) = (pass + 1, 0);
+            }
+        }
+        EpochWindow {
+            pass,
+            first,
+            batches: k.min(batches - first),
+        }
     }
 }
 
