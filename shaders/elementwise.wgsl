@@ -107,6 +107,19 @@ fn scale_by_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if (i < p.n) { out[i] = load_a(i) * load_b(0u); }
 }
 
+// x^e for x ≥ 0 (NaN below, as the CPU reference): WGSL's pow is exp2(e · log2 x). 0^e is 1 for
+// e = 0 and 0 for e > 0, spelled out since log2(0) is -inf.
+@compute @workgroup_size(256)
+fn pow_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let x = load_a(i);
+    var y = pow(x, p.scalar);
+    if (x == 0.0) { y = select(select(bitcast<f32>(0x7f800000u), 0.0, p.scalar > 0.0), 1.0, p.scalar == 0.0); }
+    if (x < 0.0) { y = bitcast<f32>(0x7fc00000u); }
+    out[i] = y;
+}
+
 // Keras' clip-by-norm factor from a squared norm: c / max(sqrt(s), c).
 @compute @workgroup_size(256)
 fn clip_norm_factor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

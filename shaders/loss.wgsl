@@ -9,6 +9,7 @@
 // | 4       | c    | upstream gradient g: [rows] or [n]                       |
 // Softmax cross-entropy: Σ_c y_c (lse(z) - z_c); gradient (Σy · softmax(z) - y) · g.
 // Sigmoid BCE: max(z, 0) - z t + log(1 + e^-|z|); gradient (σ(z) - t) · g.
+// Huber and log-cosh: Keras' formulas elementwise (their gradients compose elementwise ops).
 
 override SPARSE: bool = true;
 
@@ -16,7 +17,7 @@ struct Params {
     rows: u32,
     cols: u32,
     n: u32,
-    pad: u32,
+    delta: f32,  // huber
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -102,4 +103,23 @@ fn absolute_error(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
     out[i] = abs(a[i] - b[i]);
+}
+
+// Keras' Huber: ½d² for |d| ≤ δ, δ(|d| - ½δ) beyond.
+@compute @workgroup_size(256)
+fn huber(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let d = abs(a[i] - b[i]);
+    out[i] = select(p.delta * (d - 0.5 * p.delta), 0.5 * d * d, d <= p.delta);
+}
+
+// Keras' log_cosh: d + softplus(-2d) - ln 2, softplus(z) = max(z, 0) + log(1 + e^-|z|).
+@compute @workgroup_size(256)
+fn log_cosh(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    let d = a[i] - b[i];
+    let z = -2.0 * d;
+    out[i] = d + max(z, 0.0) + log(1.0 + exp(-abs(z))) - log(2.0);
 }

@@ -516,6 +516,50 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| g.unary(ElementwiseOp::Greater { threshold: 0.5 }, x[0]),
             diff: &[],
         },
+        // Huber against a zero target, so |d| ∈ [0.1, 1] stays clear of the kink at δ: wholly past
+        // it, then wholly inside it.
+        Case {
+            name: "huber (linear part)",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| {
+                let zero = g.fill(0.0, g.shape(x[0])?.clone());
+                g.binary(LossOp::Huber { delta: 0.05 }, x[0], zero)
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "huber (quadratic part)",
+            inputs: |n| vec![(s(&[n, 3]), Signed)],
+            build: |g, x| {
+                let zero = g.fill(0.0, g.shape(x[0])?.clone());
+                g.binary(LossOp::Huber { delta: 2.0 }, x[0], zero)
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "log_cosh",
+            inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Signed)],
+            build: |g, x| g.binary(LossOp::LogCosh, x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "log_cosh (differences ±90)",
+            inputs: |n| vec![(s(&[n, 3]), Extreme), (s(&[n, 3]), Signed)],
+            build: |g, x| g.binary(LossOp::LogCosh, x[0], x[1]),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "pow",
+            inputs: |n| vec![(s(&[n, 3]), Positive)],
+            build: |g, x| g.unary(ElementwiseOp::Pow { exponent: 2.5 }, x[0]),
+            diff: &[0],
+        },
+        Case {
+            name: "pow (square root)",
+            inputs: |n| vec![(s(&[n, 3]), Positive)],
+            build: |g, x| g.unary(ElementwiseOp::Pow { exponent: 0.5 }, x[0]),
+            diff: &[0],
+        },
         // Gradient clipping's pieces: a squared norm, a rescale, and the factor on both sides of
         // its limit (the kink itself is left out of the gradient check).
         Case {

@@ -254,7 +254,7 @@ impl Model {
             eprintln!("warning: {w}");
         }
         let mut batch = Batch::new(x.0.len());
-        let mut batch_weights = Vec::with_capacity(options.batch_size);
+        let mut batch_weights = Vec::with_capacity(options.batch_size.min(n));
         let batches = n.div_ceil(options.batch_size);
         if options.steps_per_epoch == Some(0) {
             return Err(Error::invalid("fit", "steps_per_epoch must be at least 1"));

@@ -230,7 +230,8 @@ pub struct LossParams {
     pub rows: u32,
     pub cols: u32,
     pub n: u32,
-    pub pad: u32,
+    /// Huber's delta.
+    pub delta: f32,
 }
 
 /// `Params` of `optim.wgsl`.

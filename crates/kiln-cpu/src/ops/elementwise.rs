@@ -22,6 +22,7 @@ pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
         ElementwiseOp::Log => ln(a.x(0), out),
         ElementwiseOp::Clip { min, max } => clip(a.x(0), T::of(*min), T::of(*max), out),
         ElementwiseOp::ScaleByScalar => scale(a.x(0), a.x(1)[0], out),
+        ElementwiseOp::Pow { exponent } => pow(a.x(0), T::of(*exponent), out),
         ElementwiseOp::ClipNormFactor { max_norm } => out[0] = clip_norm_factor(a.x(0)[0], T::of(*max_norm)),
         ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1)[0], *rate, *seed, out),
     }
@@ -124,6 +125,11 @@ pub fn ln<T: Real>(x: &[T], out: &mut [T]) {
 /// `out = clamp(x, min, max)`. Gradient: `dy` where `min < x <= max`, else 0.
 pub fn clip<T: Real>(x: &[T], min: T, max: T, out: &mut [T]) {
     map(x, out, |v| v.max(min).min(max));
+}
+
+/// `xᵉ` for `x ≥ 0`, NaN below (as WGSL's `pow`, which the GPU runs).
+pub fn pow<T: Real>(x: &[T], e: T, out: &mut [T]) {
+    map(x, out, |v| if v < T::zero() { T::nan() } else { v.powf(e) });
 }
 
 /// `c / max(√s, c)`: the factor that brings a gradient of squared norm `s` to a norm of at most `c`.

@@ -22,6 +22,8 @@ pub fn compute<T: Real>(op: &LossOp, a: &Args<'_, T>, out: &mut [T]) {
         LossOp::SigmoidBinaryCrossEntropyGrad => sigmoid_binary_cross_entropy_grad(a.x(0), a.x(1), a.x(2), out),
         LossOp::SquaredError => squared_error(a.x(0), a.x(1), out),
         LossOp::AbsoluteError => absolute_error(a.x(0), a.x(1), out),
+        LossOp::Huber { delta } => huber(a.x(0), a.x(1), T::of(delta), out),
+        LossOp::LogCosh => log_cosh(a.x(0), a.x(1), out),
     }
 }
 
@@ -101,5 +103,29 @@ pub fn squared_error<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
 pub fn absolute_error<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = (x - y).abs();
+    }
+}
+
+/// Keras' Huber: `½d²` for `|d| ≤ δ`, `δ(|d| - ½δ)` beyond, with `d = a - b`.
+pub fn huber<T: Real>(a: &[T], b: &[T], delta: T, out: &mut [T]) {
+    let half = T::of(0.5);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let d = (x - y).abs();
+        *o = if d <= delta {
+            half * d * d
+        } else {
+            delta * (d - half * delta)
+        };
+    }
+}
+
+/// `log cosh(a - b)` as Keras writes it: `d + softplus(-2d) - ln 2`, with softplus(z) =
+/// `max(z, 0) + ln(1 + e^-|z|)` so nothing overflows.
+pub fn log_cosh<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
+    let two = T::of(2.0);
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let z = -two * (x - y);
+        let softplus = z.max(T::zero()) + (-z.abs()).exp().ln_1p();
+        *o = (x - y) + softplus - two.ln();
     }
 }

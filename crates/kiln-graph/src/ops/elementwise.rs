@@ -37,6 +37,9 @@ pub enum ElementwiseOp {
     Clip { min: f32, max: f32 },
     /// `x · s` with `s` a `[1]` tensor: operands `(x, s)`.
     ScaleByScalar,
+    /// `x^exponent` for `x ≥ 0` (NaN below 0 on every backend, as WGSL's `pow`): focal factors,
+    /// square roots of norms.
+    Pow { exponent: f32 },
     /// Keras' `clip_by_norm` factor from a squared norm `s [1]`: `c / max(√s, c)` with `c =
     /// max_norm`, so that `g · factor` has a norm of at most `c` (keras/src/ops/numerical... via
     /// `BaseOptimizer._clip_by_norm` and `clip_by_global_norm`).
@@ -62,6 +65,7 @@ op_names!(ElementwiseOp {
     Log => "log",
     Clip => "clip",
     ScaleByScalar => "scale_by_scalar",
+    Pow => "pow",
     ClipNormFactor => "clip_norm_factor",
     Dropout => "dropout",
 });
@@ -79,6 +83,7 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Greater { .. }
             | ElementwiseOp::Log
             | ElementwiseOp::Clip { .. }
+            | ElementwiseOp::Pow { .. }
             | ElementwiseOp::ClipNormFactor { .. } => 1,
             ElementwiseOp::BiasAdd
             | ElementwiseOp::Add
@@ -119,6 +124,12 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Greater { .. }
             | ElementwiseOp::Log
             | ElementwiseOp::Clip { .. } => s[0].clone(),
+            ElementwiseOp::Pow { exponent } => {
+                if !exponent.is_finite() {
+                    return Err(Error::invalid(name, format!("exponent {exponent} is not finite")));
+                }
+                s[0].clone()
+            }
             ElementwiseOp::ScaleByScalar => {
                 if s[1].numel() != 1 {
                     return Err(Error::shape(name, format!("scalar {}", s[1]), "[1]"));
@@ -185,6 +196,17 @@ impl Family for ElementwiseOp {
                     seed: *seed,
                 };
                 vec![Some(g.push(op, &[dy, x[1]])?), None]
+            }
+            // d xᵉ = e·xᵉ⁻¹·dy.
+            ElementwiseOp::Pow { exponent } => {
+                let slope = g.unary(
+                    ElementwiseOp::Pow {
+                        exponent: exponent - 1.0,
+                    },
+                    x[0],
+                )?;
+                let slope = g.scale(slope, *exponent)?;
+                vec![Some(g.mul(slope, dy)?)]
             }
             // d(x·s) = (dy·s, Σ dy·x).
             ElementwiseOp::ScaleByScalar => vec![

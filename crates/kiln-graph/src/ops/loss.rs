@@ -2,10 +2,10 @@
 //! (softmax and sigmoid cross-entropy on logits).
 
 use super::check::{not_differentiable, not_scalar, same, SECOND_ORDER};
-use super::{op_names, Backward, ElementwiseOp, Family};
+use super::{op_names, ActivationOp, Backward, ElementwiseOp, Family};
 use crate::{Error, Graph, NodeId, Result, Shape};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LossOp {
     /// Cross-entropy of `softmax(logits)` against labels, per row: operands `(logits[.., C],
     /// labels)` with labels `[..]` class indices (`sparse`) or `[.., C]` probabilities.
@@ -20,6 +20,12 @@ pub enum LossOp {
     SquaredError,
     /// `|a - b|` elementwise.
     AbsoluteError,
+    /// Keras' Huber loss elementwise on `(prediction, target)` with `d` their difference: `½d²` where
+    /// `|d| ≤ delta`, `delta·(|d| - ½delta)` beyond (keras/src/losses/losses.py, `huber`).
+    Huber { delta: f32 },
+    /// `log(cosh(a - b))` elementwise, computed as Keras' `log_cosh` does to stay finite:
+    /// `d + softplus(-2d) - ln 2`.
+    LogCosh,
 }
 
 impl LossOp {
@@ -54,6 +60,8 @@ op_names!(LossOp {
     SigmoidBinaryCrossEntropyGrad => "sigmoid_binary_cross_entropy_grad",
     SquaredError => "squared_error",
     AbsoluteError => "absolute_error",
+    Huber => "huber",
+    LogCosh => "log_cosh",
 });
 
 impl Family for LossOp {
@@ -66,7 +74,9 @@ impl Family for LossOp {
             LossOp::SoftmaxCrossEntropy { .. }
             | LossOp::SigmoidBinaryCrossEntropy
             | LossOp::SquaredError
-            | LossOp::AbsoluteError => 2,
+            | LossOp::AbsoluteError
+            | LossOp::Huber { .. }
+            | LossOp::LogCosh => 2,
             LossOp::SoftmaxCrossEntropyGrad { .. } | LossOp::SigmoidBinaryCrossEntropyGrad => 3,
         }
     }
@@ -79,7 +89,17 @@ impl Family for LossOp {
                 same(name, s[2], &self.softmax_rows(sparse, s[0], s[1])?)?;
                 s[0].clone()
             }
-            LossOp::SigmoidBinaryCrossEntropy | LossOp::SquaredError | LossOp::AbsoluteError => {
+            LossOp::Huber { delta } if !(delta.is_finite() && delta > 0.0) => {
+                return Err(Error::invalid(
+                    name,
+                    format!("delta {delta} is not a positive finite number"),
+                ))
+            }
+            LossOp::SigmoidBinaryCrossEntropy
+            | LossOp::SquaredError
+            | LossOp::AbsoluteError
+            | LossOp::Huber { .. }
+            | LossOp::LogCosh => {
                 same(name, s[0], s[1])?;
                 s[0].clone()
             }
@@ -113,6 +133,26 @@ impl Family for LossOp {
                 let diff = g.sub(x[0], x[1])?;
                 let sign = g.unary(ElementwiseOp::Sign, diff)?;
                 let d = g.mul(sign, dy)?;
+                vec![Some(d), Some(g.scale(d, -1.0)?)]
+            }
+            // d/da = clip(d, -δ, δ): d inside the band, ±δ beyond.
+            LossOp::Huber { delta } => {
+                let diff = g.sub(x[0], x[1])?;
+                let slope = g.unary(
+                    ElementwiseOp::Clip {
+                        min: -delta,
+                        max: delta,
+                    },
+                    diff,
+                )?;
+                let d = g.mul(slope, dy)?;
+                vec![Some(d), Some(g.scale(d, -1.0)?)]
+            }
+            // d/da log cosh(d) = tanh(d).
+            LossOp::LogCosh => {
+                let diff = g.sub(x[0], x[1])?;
+                let slope = g.unary(ActivationOp::Tanh, diff)?;
+                let d = g.mul(slope, dy)?;
                 vec![Some(d), Some(g.scale(d, -1.0)?)]
             }
             LossOp::SoftmaxCrossEntropyGrad { .. } | LossOp::SigmoidBinaryCrossEntropyGrad => {

@@ -40,6 +40,10 @@ pub(super) fn kernel(op: &ElementwiseOp, io: &Io) -> Kernel {
             ("clip", &[0])
         }
         ElementwiseOp::ScaleByScalar => ("scale_by_scalar", &[0, 1]),
+        ElementwiseOp::Pow { exponent } => {
+            p.scalar = exponent;
+            ("pow_", &[0])
+        }
         ElementwiseOp::ClipNormFactor { max_norm } => {
             p.scalar = max_norm;
             ("clip_norm_factor", &[0])

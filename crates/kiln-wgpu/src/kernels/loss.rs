@@ -13,6 +13,18 @@ pub(super) fn kernel(op: &LossOp, io: &Io) -> Kernel {
         LossOp::SigmoidBinaryCrossEntropyGrad => ("sigmoid_binary_cross_entropy_grad", &[0, 1, 2], None),
         LossOp::SquaredError => ("squared_error", &[0, 1], None),
         LossOp::AbsoluteError => ("absolute_error", &[0, 1], None),
+        LossOp::Huber { .. } => ("huber", &[0, 1], None),
+        LossOp::LogCosh => ("log_cosh", &[0, 1], None),
+    };
+    let delta = match *op {
+        LossOp::Huber { delta } => delta,
+        LossOp::SoftmaxCrossEntropy { .. }
+        | LossOp::SoftmaxCrossEntropyGrad { .. }
+        | LossOp::SigmoidBinaryCrossEntropy
+        | LossOp::SigmoidBinaryCrossEntropyGrad
+        | LossOp::SquaredError
+        | LossOp::AbsoluteError
+        | LossOp::LogCosh => 0.0,
     };
     let cols = io.ins[0].shape.last();
     let rows = io.ins[0].len() / cols.max(1);
@@ -20,7 +32,7 @@ pub(super) fn kernel(op: &LossOp, io: &Io) -> Kernel {
         rows: rows as u32,
         cols: cols as u32,
         n: io.n() as u32,
-        pad: 0,
+        delta,
     };
     let grid = grid_1d(if sparse.is_some() { rows } else { io.n() });
     let kernel = Kernel::new(Shader::Loss, entry, params, io.with_out(operands), grid);
