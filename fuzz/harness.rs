@@ -155,6 +155,15 @@ mod description {
         CategoricalLogits,
         SparseLogits,
         Weighted(Vec<f32>),
+        Huber(f32),
+        LogCosh,
+        Poisson,
+        KLDivergence,
+        Hinge,
+        SquaredHinge,
+        BinaryFocal(f32, f32, bool),
+        CategoricalFocal(f32, f32),
+        Smoothed(f32, bool),
     }
 
     #[derive(Arbitrary, Debug)]
@@ -250,6 +259,22 @@ mod description {
             LossSpec::CategoricalLogits => Loss::CategoricalCrossentropy.from_logits(),
             LossSpec::SparseLogits => Loss::SparseCategoricalCrossentropy.from_logits(),
             LossSpec::Weighted(w) => Loss::WeightedBinaryCrossentropy(w.into_iter().take(64).collect()),
+            LossSpec::Huber(delta) => Loss::huber(delta),
+            LossSpec::LogCosh => Loss::LogCosh,
+            LossSpec::Poisson => Loss::Poisson,
+            LossSpec::KLDivergence => Loss::KLDivergence,
+            LossSpec::Hinge => Loss::Hinge,
+            LossSpec::SquaredHinge => Loss::SquaredHinge,
+            LossSpec::BinaryFocal(alpha, gamma, apply_class_balancing) => Loss::BinaryFocalCrossentropy {
+                alpha,
+                gamma,
+                apply_class_balancing,
+            },
+            LossSpec::CategoricalFocal(alpha, gamma) => Loss::CategoricalFocalCrossentropy { alpha, gamma },
+            LossSpec::Smoothed(amount, categorical) if categorical => {
+                Loss::CategoricalCrossentropy.label_smoothing(amount)
+            }
+            LossSpec::Smoothed(amount, _) => Loss::BinaryCrossentropy.label_smoothing(amount),
         }
     }
 

@@ -300,3 +300,288 @@ fn a_user_composed_loss_equals_the_built_in_one_on_both_backends() {
         );
     }
 }
+
+fn softmax_rows(z: &[f64]) -> Vec<f64> {
+    z.chunks(K)
+        .flat_map(|row| {
+            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = row.iter().map(|v| (v - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.into_iter().map(move |v| v / s)
+        })
+        .collect()
+}
+
+/// Keras 3's formulas (keras/src/losses/losses.py) for the losses past the cross-entropies, on both
+/// backends: per element (or per row for the ones Keras sums over the last axis), then the mean.
+#[test]
+fn regression_divergence_hinge_focal_and_smoothed_losses_match_keras() {
+    let (z, t) = (logits(), targets());
+    let zd: Vec<f64> = z.iter().map(|&v| f64::from(v)).collect();
+    let td: Vec<f64> = t.iter().map(|&v| f64::from(v)).collect();
+    let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+    let rows = |v: Vec<f64>| mean(v.chunks(K).map(|r| r.iter().sum::<f64>()).collect());
+    let pairs = || zd.iter().zip(&td).map(|(&z, &t)| (z, t));
+    let sig: Vec<f64> = zd.iter().map(|&z| sigmoid(z)).collect();
+    let soft = softmax_rows(&zd);
+    // One-hot rows for the categorical losses: class (i mod K) for row i.
+    let one_hot: Vec<f32> = (0..B * K).map(|i| f32::from(i % K == (i / K) % K)).collect();
+    let oh: Vec<f64> = one_hot.iter().map(|&v| f64::from(v)).collect();
+    let e = 1e-7;
+    let huber = |d: f64, delta: f64| {
+        if d.abs() <= delta {
+            0.5 * d * d
+        } else {
+            delta * (d.abs() - 0.5 * delta)
+        }
+    };
+    let focal_b = |p: f64, t: f64, alpha: f64, gamma: f64, balanced: bool| {
+        let p_t = t * p + (1.0 - t) * (1.0 - p);
+        let f = (1.0 - p_t).powf(gamma) * bce(p, t);
+        if balanced {
+            (t * alpha + (1.0 - t) * (1.0 - alpha)) * f
+        } else {
+            f
+        }
+    };
+    let relu = |v: f64| v.max(0.0);
+    let signed = |t: f64| if t == 0.0 { -1.0 } else { t };
+    let cases: Vec<(&str, Loss, Activation, &[f32], f64)> = vec![
+        (
+            "huber",
+            Loss::huber(1.0),
+            Activation::Linear,
+            &t,
+            mean(pairs().map(|(z, t)| huber(z - t, 1.0)).collect()),
+        ),
+        (
+            "huber δ 0.3",
+            Loss::huber(0.3),
+            Activation::Linear,
+            &t,
+            mean(pairs().map(|(z, t)| huber(z - t, 0.3)).collect()),
+        ),
+        (
+            "log_cosh",
+            Loss::LogCosh,
+            Activation::Linear,
+            &t,
+            mean(pairs().map(|(z, t)| (z - t).cosh().ln()).collect()),
+        ),
+        (
+            "poisson",
+            Loss::Poisson,
+            Activation::Sigmoid,
+            &t,
+            mean(sig.iter().zip(&td).map(|(&p, &t)| p - t * (p + e).ln()).collect()),
+        ),
+        (
+            "kl_divergence",
+            Loss::KLDivergence,
+            Activation::Softmax,
+            &one_hot,
+            rows(
+                soft.iter()
+                    .zip(&oh)
+                    .map(|(&p, &y)| {
+                        let (y, p) = (y.clamp(e, 1.0), p.clamp(e, 1.0));
+                        y * (y / p).ln()
+                    })
+                    .collect(),
+            ),
+        ),
+        (
+            "hinge (0/1 labels read as ±1)",
+            Loss::Hinge,
+            Activation::Linear,
+            &one_hot,
+            mean(zd.iter().zip(&oh).map(|(&z, &y)| relu(1.0 - signed(y) * z)).collect()),
+        ),
+        (
+            "squared_hinge",
+            Loss::SquaredHinge,
+            Activation::Linear,
+            &one_hot,
+            mean(
+                zd.iter()
+                    .zip(&oh)
+                    .map(|(&z, &y)| relu(1.0 - signed(y) * z).powi(2))
+                    .collect(),
+            ),
+        ),
+        (
+            "binary_focal",
+            Loss::binary_focal(),
+            Activation::Sigmoid,
+            &t,
+            mean(
+                sig.iter()
+                    .zip(&td)
+                    .map(|(&p, &t)| focal_b(p, t, 0.25, 2.0, false))
+                    .collect(),
+            ),
+        ),
+        (
+            "binary_focal (balanced, γ 1.5, from logits)",
+            Loss::BinaryFocalCrossentropy {
+                alpha: 0.4,
+                gamma: 1.5,
+                apply_class_balancing: true,
+            }
+            .from_logits(),
+            Activation::Linear,
+            &t,
+            mean(
+                sig.iter()
+                    .zip(&td)
+                    .map(|(&p, &t)| focal_b(p, t, 0.4, 1.5, true))
+                    .collect(),
+            ),
+        ),
+        (
+            "categorical_focal",
+            Loss::categorical_focal(),
+            Activation::Softmax,
+            &one_hot,
+            rows(
+                soft.iter()
+                    .zip(&oh)
+                    .map(|(&p, &y)| {
+                        let p = p.clamp(e, 1.0 - e);
+                        0.25 * (1.0 - p).powi(2) * -y * p.ln()
+                    })
+                    .collect(),
+            ),
+        ),
+        (
+            "binary_crossentropy, label smoothing 0.2",
+            Loss::BinaryCrossentropy.label_smoothing(0.2),
+            Activation::Sigmoid,
+            &t,
+            mean(sig.iter().zip(&td).map(|(&p, &t)| bce(p, t * 0.8 + 0.1)).collect()),
+        ),
+        (
+            "categorical_crossentropy, label smoothing 0.1, from logits",
+            Loss::CategoricalCrossentropy.from_logits().label_smoothing(0.1),
+            Activation::Linear,
+            &one_hot,
+            rows(
+                soft.iter()
+                    .zip(&oh)
+                    .map(|(&p, &y)| -(y * 0.9 + 0.1 / K as f64) * p.ln())
+                    .collect(),
+            ),
+        ),
+    ];
+    for device in common::backends() {
+        for (what, loss, activation, y, want) in &cases {
+            let got = run(device.as_ref(), loss, *activation, &z, y, &[B, K]);
+            close(&format!("{what} on {}", device.name()), got, *want);
+        }
+    }
+}
+
+#[test]
+fn the_seed_004_cnn_trains_with_binary_focal_crossentropy() {
+    // Seed 004's model kind: a small CNN with per-label sigmoids, here on the coloured-squares task
+    // of tests/seeds.rs shrunk to 16×16 images.
+    let images = 96;
+    let mut x = vec![0.0f32; images * 16 * 16 * 3];
+    let mut y = vec![0.0f32; images * 3];
+    for i in 0..images {
+        for c in 0..3 {
+            if (i >> c) & 1 == 1 {
+                y[i * 3 + c] = 1.0;
+                let (r0, c0) = ((i * 5 + c * 3) % 10, (i * 3 + c * 7) % 10);
+                for r in r0..r0 + 5 {
+                    for col in c0..c0 + 5 {
+                        x[((i * 16 + r) * 16 + col) * 3 + c] = 1.0;
+                    }
+                }
+            }
+        }
+    }
+    let (x, y) = (
+        Tensor::new([images, 16, 16, 3], x).unwrap(),
+        Tensor::new([images, 3], y).unwrap(),
+    );
+    let mut m = Sequential::new()
+        .seed(1)
+        .add(
+            Conv2D::new(8, (3, 3))
+                .activation(Activation::Relu)
+                .input_shape([16, 16, 3]),
+        )
+        .add(MaxPooling2D::new((2, 2)))
+        .add(Flatten::new())
+        .add(Dense::new(3).activation(Activation::Sigmoid));
+    m.compile(
+        &CpuBackend,
+        Optimizer::adam_lr(0.01),
+        Loss::binary_focal(),
+        &[Metric::Accuracy],
+    )
+    .unwrap();
+    let h = m.fit(&x, &y, &FitOptions::new(15, 16).seed(2)).unwrap();
+    let (loss, accuracy) = (h.get("loss").unwrap(), h.last("accuracy").unwrap());
+    assert!(loss[14] < loss[0] / 3.0, "{loss:?}");
+    assert!(accuracy > 0.95, "binary accuracy {accuracy}");
+}
+
+#[test]
+fn loss_settings_outside_keras_ranges_or_on_the_wrong_output_are_refused() {
+    let compile = |loss: Loss, activation: Activation| {
+        let mut m = Sequential::new().add(Dense::new(3).activation(activation).input_dim(4));
+        m.compile(&CpuBackend, Optimizer::adam(), loss, &[]).map(|_| ())
+    };
+    let bad = [
+        (Loss::huber(0.0), Activation::Linear, "delta 0"),
+        (
+            Loss::BinaryFocalCrossentropy {
+                alpha: 1.5,
+                gamma: 2.0,
+                apply_class_balancing: true,
+            },
+            Activation::Sigmoid,
+            "alpha 1.5",
+        ),
+        (
+            Loss::CategoricalFocalCrossentropy {
+                alpha: 0.25,
+                gamma: -1.0,
+            },
+            Activation::Softmax,
+            "gamma -1",
+        ),
+        (
+            Loss::BinaryCrossentropy.label_smoothing(1.5),
+            Activation::Sigmoid,
+            "label_smoothing 1.5",
+        ),
+        (
+            Loss::SparseCategoricalCrossentropy.label_smoothing(0.1),
+            Activation::Softmax,
+            "no label smoothing",
+        ),
+        (
+            Loss::MeanSquaredError.label_smoothing(0.1),
+            Activation::Linear,
+            "no label smoothing",
+        ),
+        (Loss::binary_focal(), Activation::Relu, "expects probabilities"),
+        (Loss::categorical_focal(), Activation::Sigmoid, "softmax"),
+    ];
+    for (loss, activation, needle) in bad {
+        let e = compile(loss.clone(), activation).unwrap_err().to_string();
+        assert!(e.contains(needle), "{loss:?}: {e}");
+    }
+    for (loss, activation) in [
+        (Loss::huber(1.0), Activation::Linear),
+        (Loss::Hinge, Activation::Linear),
+        (Loss::Poisson, Activation::Relu),
+        (Loss::binary_focal().from_logits(), Activation::Linear),
+        (Loss::CategoricalCrossentropy.label_smoothing(0.1), Activation::Softmax),
+    ] {
+        compile(loss, activation).unwrap();
+    }
+}

@@ -21,21 +21,39 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
             loss.name()
         ));
     }
+    check_hyperparameters(loss)?;
     match (loss, activation) {
         (Loss::FromLogits(inner), Activation::Linear) => match **inner {
-            Loss::BinaryCrossentropy | Loss::CategoricalCrossentropy | Loss::SparseCategoricalCrossentropy => Ok(()),
+            Loss::BinaryCrossentropy
+            | Loss::CategoricalCrossentropy
+            | Loss::SparseCategoricalCrossentropy
+            | Loss::BinaryFocalCrossentropy { .. }
+            | Loss::CategoricalFocalCrossentropy { .. }
+            | Loss::LabelSmoothing { .. } => Ok(()),
             _ => Err(Error::invalid(
                 "loss",
                 format!("{} has no from_logits form", inner.name()),
             )),
         },
+        // Smoothing changes the labels, not what the output must be.
+        (Loss::LabelSmoothing { loss: inner, .. }, _) => check_model(inner, activation, output),
         (Loss::FromLogits(inner), other) => doctor(format!(
             "{} expects raw scores, but the output layer already applies {other}: the activation would be applied \
              twice. Drop the output activation, or drop from_logits.",
             inner.name() + " with from_logits"
         )),
-        (Loss::SparseCategoricalCrossentropy | Loss::CategoricalCrossentropy, Activation::Softmax) => Ok(()),
-        (Loss::SparseCategoricalCrossentropy | Loss::CategoricalCrossentropy, other) => doctor(format!(
+        (
+            Loss::SparseCategoricalCrossentropy
+            | Loss::CategoricalCrossentropy
+            | Loss::CategoricalFocalCrossentropy { .. },
+            Activation::Softmax,
+        ) => Ok(()),
+        (
+            Loss::SparseCategoricalCrossentropy
+            | Loss::CategoricalCrossentropy
+            | Loss::CategoricalFocalCrossentropy { .. },
+            other,
+        ) => doctor(format!(
             "{} expects the output layer to end in softmax, but it ends in {other}. Give the last Dense layer \
              activation softmax, or use {}.from_logits() on a linear output.",
             loss.name(),
@@ -56,15 +74,60 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
                 w.len()
             ),
         )),
-        (Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_), Activation::Sigmoid | Activation::Softmax) => {
-            Ok(())
-        }
-        (Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_), other) => doctor(format!(
+        (
+            Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_) | Loss::BinaryFocalCrossentropy { .. },
+            Activation::Sigmoid | Activation::Softmax,
+        ) => Ok(()),
+        (
+            Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_) | Loss::BinaryFocalCrossentropy { .. },
+            other,
+        ) => doctor(format!(
             "{} expects probabilities, but the output layer ends in {other}, whose outputs are not in [0, 1]. Give the \
              last Dense layer activation sigmoid, or use binary_crossentropy.from_logits() on a linear output.",
             loss.name()
         )),
-        (Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Custom(_), _) => Ok(()),
+        (
+            Loss::MeanSquaredError
+            | Loss::MeanAbsoluteError
+            | Loss::Huber { .. }
+            | Loss::LogCosh
+            | Loss::Poisson
+            | Loss::KLDivergence
+            | Loss::Hinge
+            | Loss::SquaredHinge
+            | Loss::Custom(_),
+            _,
+        ) => Ok(()),
+    }
+}
+
+/// The ranges Keras' loss constructors accept: Huber's delta positive, focal α in [0, 1] and γ ≥ 0,
+/// label smoothing in [0, 1] and only on binary or categorical cross-entropies.
+fn check_hyperparameters(loss: &Loss) -> Result<()> {
+    let bad = |what: String| Err(Error::invalid(loss.name(), what));
+    match *loss {
+        Loss::Huber { delta } if !(delta.is_finite() && delta > 0.0) => bad(format!("delta {delta} must be positive")),
+        Loss::BinaryFocalCrossentropy { alpha, gamma, .. } | Loss::CategoricalFocalCrossentropy { alpha, gamma }
+            if !((0.0..=1.0).contains(&alpha) && gamma.is_finite() && gamma >= 0.0) =>
+        {
+            bad(format!(
+                "alpha {alpha} must be in [0, 1] and gamma {gamma} ≥ 0 (Keras' defaults: 0.25 and 2)"
+            ))
+        }
+        Loss::LabelSmoothing { amount, .. } if !(0.0..=1.0).contains(&amount) => {
+            bad(format!("label_smoothing {amount} must be in [0, 1]"))
+        }
+        Loss::LabelSmoothing { ref loss, .. }
+            if !matches!(loss.kind(), LossKind::Binary | LossKind::Categorical)
+                || matches!(**loss, Loss::WeightedBinaryCrossentropy(_)) =>
+        {
+            bad(format!(
+                "{} has no label smoothing (Keras smooths binary and categorical cross-entropies)",
+                loss.name()
+            ))
+        }
+        Loss::FromLogits(ref inner) | Loss::LabelSmoothing { loss: ref inner, .. } => check_hyperparameters(inner),
+        _ => Ok(()),
     }
 }
 
@@ -170,7 +233,10 @@ pub fn check_labels(loss: &Loss, activation: Activation, y: &Tensor, output: &[u
                 ));
             }
             let bounded = matches!(activation, Activation::Sigmoid | Activation::Softmax);
-            let regression = matches!(loss, Loss::MeanSquaredError | Loss::MeanAbsoluteError);
+            let regression = matches!(
+                loss,
+                Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Huber { .. } | Loss::LogCosh
+            );
             if let Some((i, v)) = y.data().iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
                 if bounded && regression {
                     return doctor(format!(

@@ -14,6 +14,8 @@ use crate::{Error, Result};
 
 pub use crate::backend::EPSILON;
 
+mod formulas;
+
 /// The signature of a user-composed loss: `(graph, y_true, y_pred) -> loss` (any shape; its mean
 /// is the batch loss).
 pub type LossFn = dyn Fn(&mut Graph, NodeId, NodeId) -> kiln_graph::Result<NodeId> + Send + Sync;
@@ -51,6 +53,30 @@ pub enum Loss {
     FromLogits(Box<Loss>),
     /// Binary cross-entropy with one weight per output unit (seed 004's class-weighted BCE).
     WeightedBinaryCrossentropy(Vec<f32>),
+    /// Keras' `Huber(delta)` (default 1.0; [`Loss::huber`]).
+    Huber { delta: f32 },
+    /// Keras' `LogCosh`.
+    LogCosh,
+    /// Keras' `Poisson`: `pred - y·log(pred + ε)`, for counts.
+    Poisson,
+    /// Keras' `KLDivergence` between label and predicted distributions.
+    KLDivergence,
+    /// Keras' `Hinge` on ±1 (or 0/1) labels and raw scores.
+    Hinge,
+    /// Keras' `SquaredHinge`.
+    SquaredHinge,
+    /// Keras' `BinaryFocalCrossentropy` (defaults α 0.25, γ 2, no class balancing;
+    /// [`Loss::binary_focal`]).
+    BinaryFocalCrossentropy {
+        alpha: f32,
+        gamma: f32,
+        apply_class_balancing: bool,
+    },
+    /// Keras' `CategoricalFocalCrossentropy` (defaults α 0.25, γ 2; [`Loss::categorical_focal`]).
+    CategoricalFocalCrossentropy { alpha: f32, gamma: f32 },
+    /// A binary or categorical cross-entropy (plain, focal or from logits) on smoothed labels, as
+    /// Keras' `label_smoothing` ([`Loss::label_smoothing`]).
+    LabelSmoothing { loss: Box<Loss>, amount: f32 },
     /// A user-composed loss; see [`Loss::custom`].
     Custom(CustomLoss),
 }
@@ -69,6 +95,37 @@ impl Loss {
     /// This cross-entropy applied to raw scores (Keras' `from_logits=True`).
     pub fn from_logits(self) -> Loss {
         Loss::FromLogits(Box::new(self))
+    }
+
+    /// This cross-entropy on labels smoothed by `amount` (Keras' `label_smoothing`): binary
+    /// targets become `y·(1 - amount) + amount/2`, one-hot rows `y·(1 - amount) + amount/classes`.
+    pub fn label_smoothing(self, amount: f32) -> Loss {
+        Loss::LabelSmoothing {
+            loss: Box::new(self),
+            amount,
+        }
+    }
+
+    /// Keras' `Huber(delta)`.
+    pub fn huber(delta: f32) -> Loss {
+        Loss::Huber { delta }
+    }
+
+    /// Keras' `BinaryFocalCrossentropy()` defaults: α 0.25, γ 2, no class balancing.
+    pub fn binary_focal() -> Loss {
+        Loss::BinaryFocalCrossentropy {
+            alpha: 0.25,
+            gamma: 2.0,
+            apply_class_balancing: false,
+        }
+    }
+
+    /// Keras' `CategoricalFocalCrossentropy()` defaults: α 0.25, γ 2.
+    pub fn categorical_focal() -> Loss {
+        Loss::CategoricalFocalCrossentropy {
+            alpha: 0.25,
+            gamma: 2.0,
+        }
     }
 
     /// A loss composed from graph ops: `f(graph, y_true, y_pred)` returns the loss values (any
@@ -94,6 +151,15 @@ impl Loss {
             Loss::MeanAbsoluteError => "mae".into(),
             Loss::FromLogits(inner) => format!("{} (from logits)", inner.name()),
             Loss::WeightedBinaryCrossentropy(_) => "weighted_binary_crossentropy".into(),
+            Loss::Huber { .. } => "huber".into(),
+            Loss::LogCosh => "log_cosh".into(),
+            Loss::Poisson => "poisson".into(),
+            Loss::KLDivergence => "kl_divergence".into(),
+            Loss::Hinge => "hinge".into(),
+            Loss::SquaredHinge => "squared_hinge".into(),
+            Loss::BinaryFocalCrossentropy { .. } => "binary_focal_crossentropy".into(),
+            Loss::CategoricalFocalCrossentropy { .. } => "categorical_focal_crossentropy".into(),
+            Loss::LabelSmoothing { loss, amount } => format!("{} (label smoothing {amount})", loss.name()),
             Loss::Custom(c) => c.name.clone(),
         }
     }
@@ -101,11 +167,21 @@ impl Loss {
     /// The loss's family.
     pub fn kind(&self) -> LossKind {
         match self {
-            Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_) => LossKind::Binary,
-            Loss::CategoricalCrossentropy => LossKind::Categorical,
+            Loss::BinaryCrossentropy | Loss::WeightedBinaryCrossentropy(_) | Loss::BinaryFocalCrossentropy { .. } => {
+                LossKind::Binary
+            }
+            Loss::CategoricalCrossentropy | Loss::CategoricalFocalCrossentropy { .. } => LossKind::Categorical,
             Loss::SparseCategoricalCrossentropy => LossKind::Sparse,
-            Loss::FromLogits(inner) => inner.kind(),
-            Loss::MeanSquaredError | Loss::MeanAbsoluteError | Loss::Custom(_) => LossKind::Other,
+            Loss::FromLogits(inner) | Loss::LabelSmoothing { loss: inner, .. } => inner.kind(),
+            Loss::MeanSquaredError
+            | Loss::MeanAbsoluteError
+            | Loss::Huber { .. }
+            | Loss::LogCosh
+            | Loss::Poisson
+            | Loss::KLDivergence
+            | Loss::Hinge
+            | Loss::SquaredHinge
+            | Loss::Custom(_) => LossKind::Other,
         }
     }
 
@@ -150,11 +226,30 @@ impl Loss {
                     pre_activation: out.output,
                     output: out.output,
                 };
-                let as_if = match **inner {
-                    Loss::BinaryCrossentropy => Activation::Sigmoid,
-                    _ => Activation::Softmax,
+                let as_if = match inner.kind() {
+                    LossKind::Binary => Activation::Sigmoid,
+                    LossKind::Categorical | LossKind::Sparse | LossKind::Other => Activation::Softmax,
                 };
                 return inner.build(g, logits, as_if, y, weights);
+            }
+            Loss::LabelSmoothing { loss, amount } => {
+                let categorical = loss.kind() == LossKind::Categorical;
+                let smoothed = formulas::smooth(g, y, *amount, categorical)?;
+                return loss.build(g, out, activation, smoothed, weights);
+            }
+            Loss::Huber { delta } => formulas::huber(g, y, out.output, *delta)?,
+            Loss::LogCosh => formulas::log_cosh(g, y, out.output)?,
+            Loss::Poisson => formulas::poisson(g, y, out.output)?,
+            Loss::KLDivergence => formulas::kl_divergence(g, y, out.output)?,
+            Loss::Hinge => formulas::hinge(g, y, out.output, false)?,
+            Loss::SquaredHinge => formulas::hinge(g, y, out.output, true)?,
+            Loss::BinaryFocalCrossentropy {
+                alpha,
+                gamma,
+                apply_class_balancing,
+            } => formulas::binary_focal(g, y, out, activation, *alpha, *gamma, *apply_class_balancing)?,
+            Loss::CategoricalFocalCrossentropy { alpha, gamma } => {
+                formulas::categorical_focal(g, y, out, activation, *alpha, *gamma)?
             }
             Loss::Custom(c) => (c.f)(g, y, out.output)?,
         };
