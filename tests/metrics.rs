@@ -180,3 +180,119 @@ fn confusion_metrics_refuse_integer_labels() {
         .to_string();
     assert!(err.contains("precision") && err.contains("to_categorical"), "{err}");
 }
+
+/// A model whose output is its input (identity kernel, zero bias) through `activation`, so the
+/// predictions a metric sees are chosen by the test.
+fn pass_through(units: usize, activation: Activation, loss: Loss, metrics: &[Metric]) -> Sequential {
+    let mut m = Sequential::new().add(Dense::new(units).activation(activation).input_dim(units));
+    m.compile(&kiln::cpu::CpuBackend, Optimizer::adam(), loss, metrics)
+        .unwrap();
+    let identity: Vec<f32> = (0..units * units).map(|i| f32::from(i / units == i % units)).collect();
+    m.set_weights(&[
+        kiln::nn::Weight {
+            name: "dense/kernel".into(),
+            shape: vec![units, units],
+            values: identity,
+        },
+        kiln::nn::Weight {
+            name: "dense/bias".into(),
+            shape: vec![units],
+            values: vec![0.0; units],
+        },
+    ])
+    .unwrap();
+    m
+}
+
+#[test]
+fn regression_metrics_match_keras_formulas() {
+    let p = [1.0f32, 2.0, 0.5, -1.0, 3.0, 0.0, 2.0, 2.0];
+    let t = [1.5f32, 2.0, 0.0, -2.0, 2.0, 1.0, 2.5, 4.0];
+    let (x, y) = (
+        Tensor::new([4, 2], p.to_vec()).unwrap(),
+        Tensor::new([4, 2], t.to_vec()).unwrap(),
+    );
+    let metrics = [
+        Metric::RootMeanSquaredError,
+        Metric::MeanAbsolutePercentageError,
+        Metric::R2Score,
+    ];
+    let mut m = pass_through(2, Activation::Linear, Loss::MeanSquaredError, &metrics);
+    // Evaluated in batches of 3 and 1: the epoch statistics, not a mean of batch values.
+    let e = m.evaluate(&x, &y, 3).unwrap();
+    let pairs = || p.iter().zip(&t).map(|(&p, &t)| (f64::from(p), f64::from(t)));
+    let rmse = (pairs().map(|(p, t)| (p - t).powi(2)).sum::<f64>() / 8.0).sqrt();
+    let mape = 100.0 * pairs().map(|(p, t)| ((t - p) / t.abs().max(1e-7)).abs()).sum::<f64>() / 8.0;
+    let r2 = |j: usize| {
+        let col: Vec<(f64, f64)> = pairs().skip(j).step_by(2).collect();
+        let mean = col.iter().map(|c| c.1).sum::<f64>() / 4.0;
+        let res: f64 = col.iter().map(|(p, t)| (t - p).powi(2)).sum();
+        let tot: f64 = col.iter().map(|(_, t)| (t - mean).powi(2)).sum();
+        1.0 - res / tot
+    };
+    let want = [
+        ("root_mean_squared_error", rmse),
+        ("mean_absolute_percentage_error", mape),
+        ("r2_score", (r2(0) + r2(1)) / 2.0),
+    ];
+    for (name, want) in want {
+        let got = f64::from(e.get(name).unwrap());
+        assert!(
+            (got - want).abs() < 1e-4 * want.abs().max(1.0),
+            "{name}: {got}, Keras gives {want}"
+        );
+    }
+}
+
+#[test]
+fn top_k_accuracies_count_labels_among_the_k_highest_scores() {
+    // Scores per row, and the label's rank among them (0 = highest).
+    let scores = [
+        [0.1f32, 0.9, 0.3, 0.2], // label 1: rank 0
+        [0.5, 0.1, 0.4, 0.3],    // label 2: rank 1
+        [0.1, 0.2, 0.3, 0.4],    // label 0: rank 3
+        [0.3, 0.2, 0.9, 0.1],    // label 0: rank 1
+        [0.6, 0.5, 0.4, 0.7],    // label 2: rank 3
+    ];
+    let labels = [1.0f32, 2.0, 0.0, 0.0, 2.0];
+    let x = Tensor::from_rows(&scores.iter().map(|r| r.to_vec()).collect::<Vec<_>>()).unwrap();
+    let sparse = Tensor::vector(labels.to_vec());
+    let one_hot = to_categorical(&sparse, 4).unwrap();
+    for (k, want) in [(1, 1.0 / 5.0), (2, 3.0 / 5.0), (3, 3.0 / 5.0), (4, 1.0)] {
+        let mut m = pass_through(
+            4,
+            Activation::Softmax,
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::SparseTopKCategoricalAccuracy { k }],
+        );
+        let got = m
+            .evaluate(&x, &sparse, 2)
+            .unwrap()
+            .get("sparse_top_k_categorical_accuracy")
+            .unwrap();
+        assert!((got - want).abs() < 1e-6, "sparse k {k}: {got}, want {want}");
+        let mut m = pass_through(
+            4,
+            Activation::Softmax,
+            Loss::CategoricalCrossentropy,
+            &[Metric::TopKCategoricalAccuracy { k }],
+        );
+        let got = m
+            .evaluate(&x, &one_hot, 2)
+            .unwrap()
+            .get("top_k_categorical_accuracy")
+            .unwrap();
+        assert!((got - want).abs() < 1e-6, "k {k}: {got}, want {want}");
+    }
+    // Integer labels with the dense form (and the reverse) are refused with the fix named.
+    let mut m = Sequential::new().add(Dense::new(4).activation(Activation::Softmax).input_dim(4));
+    let e = m
+        .compile(
+            &kiln::cpu::CpuBackend,
+            Optimizer::adam(),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::top_k()],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("to_categorical"), "{e}");
+}

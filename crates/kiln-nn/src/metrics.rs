@@ -67,6 +67,18 @@ pub enum Metric {
     F1 { threshold: f32 },
     /// Area under the ROC curve, per label and macro-averaged.
     Auc,
+    /// `√(mean (prediction - target)²)` over the epoch (Keras' `RootMeanSquaredError`).
+    RootMeanSquaredError,
+    /// `100 · mean |(target - prediction) / max(|target|, ε)|` (Keras'
+    /// `MeanAbsolutePercentageError`).
+    MeanAbsolutePercentageError,
+    /// Keras' `R2Score()`: `1 - SS_res / SS_tot` per output over the epoch, averaged over outputs.
+    R2Score,
+    /// Whether the one-hot label's class is among the `k` highest scores (Keras'
+    /// `TopKCategoricalAccuracy`, default k = 5): fewer than `k` classes score strictly higher.
+    TopKCategoricalAccuracy { k: usize },
+    /// As [`Metric::TopKCategoricalAccuracy`] with integer class labels.
+    SparseTopKCategoricalAccuracy { k: usize },
     /// A user-defined metric; see [`Metric::custom`].
     Custom(CustomMetric),
 }
@@ -78,6 +90,8 @@ pub(crate) enum Accumulates {
     Mean,
     /// `[TP, FP, FN]` per label.
     Confusion { labels: usize },
+    /// `[Σ target, Σ target², Σ (target - prediction)²]` per output.
+    Moments { outputs: usize },
     /// Positives and negatives above each threshold, per label.
     Roc { labels: usize },
 }
@@ -96,6 +110,16 @@ impl Metric {
     /// F1 at threshold 0.5.
     pub fn f1() -> Self {
         Metric::F1 { threshold: 0.5 }
+    }
+
+    /// Keras' `TopKCategoricalAccuracy()` (k = 5).
+    pub fn top_k() -> Self {
+        Metric::TopKCategoricalAccuracy { k: 5 }
+    }
+
+    /// Keras' `SparseTopKCategoricalAccuracy()` (k = 5).
+    pub fn sparse_top_k() -> Self {
+        Metric::SparseTopKCategoricalAccuracy { k: 5 }
     }
 
     /// A metric composed from graph ops: `f(graph, y_true, y_pred)` returns per-element values (any
@@ -123,6 +147,11 @@ impl Metric {
             Metric::Recall { .. } => "recall",
             Metric::F1 { .. } => "f1",
             Metric::Auc => "auc",
+            Metric::RootMeanSquaredError => "root_mean_squared_error",
+            Metric::MeanAbsolutePercentageError => "mean_absolute_percentage_error",
+            Metric::R2Score => "r2_score",
+            Metric::TopKCategoricalAccuracy { .. } => "top_k_categorical_accuracy",
+            Metric::SparseTopKCategoricalAccuracy { .. } => "sparse_top_k_categorical_accuracy",
             Metric::Custom(c) => &c.name,
         }
     }
@@ -166,6 +195,26 @@ impl Metric {
                 needs_dense("auc")?;
                 Accumulates::Roc { labels: units }
             }
+            Metric::R2Score => {
+                needs_dense("r2_score")?;
+                Accumulates::Moments { outputs: units }
+            }
+            Metric::TopKCategoricalAccuracy { k } | Metric::SparseTopKCategoricalAccuracy { k } if *k == 0 => {
+                return Err(Error::invalid(self.name(), "k must be at least 1"))
+            }
+            Metric::TopKCategoricalAccuracy { .. } => {
+                needs_dense("top_k_categorical_accuracy")?;
+                Accumulates::Mean
+            }
+            Metric::SparseTopKCategoricalAccuracy { .. } if loss.kind() != LossKind::Sparse => {
+                return Err(Error::invalid(
+                    "sparse_top_k_categorical_accuracy",
+                    "needs integer class labels (a sparse loss); with one-hot labels use top_k_categorical_accuracy",
+                ))
+            }
+            Metric::SparseTopKCategoricalAccuracy { .. }
+            | Metric::RootMeanSquaredError
+            | Metric::MeanAbsolutePercentageError => Accumulates::Mean,
             Metric::Accuracy
             | Metric::BinaryAccuracy { .. }
             | Metric::CategoricalAccuracy
@@ -181,6 +230,7 @@ impl Metric {
         match kind {
             Accumulates::Mean => 1,
             Accumulates::Confusion { labels } => 3 * labels,
+            Accumulates::Moments { outputs } => 3 * outputs,
             Accumulates::Roc { labels } => 2 * labels * AUC_THRESHOLDS,
         }
     }
@@ -234,6 +284,28 @@ impl Metric {
                 out.output,
                 y,
             )?,
+            Metric::RootMeanSquaredError => g.binary(LossOp::SquaredError, out.output, y)?,
+            Metric::MeanAbsolutePercentageError => {
+                let error = g.binary(LossOp::AbsoluteError, out.output, y)?;
+                let zeros = g.fill(0.0, g.shape(y)?.clone());
+                let size = g.binary(LossOp::AbsoluteError, y, zeros)?;
+                let size = g.clip(size, crate::EPSILON, f32::MAX)?;
+                let ratio = g.div(error, size)?;
+                g.scale(ratio, 100.0)?
+            }
+            Metric::R2Score => {
+                // [B, 3K]: targets, their squares and the squared errors side by side.
+                let squares = g.mul(y, y)?;
+                let residuals = g.binary(LossOp::SquaredError, out.output, y)?;
+                let axis = g.shape(y)?.rank() - 1;
+                let both = g.push(LayoutOp::Concat { axis }, &[y, squares])?;
+                g.push(LayoutOp::Concat { axis }, &[both, residuals])?
+            }
+            Metric::TopKCategoricalAccuracy { k } => top_k(g, scores, y, *k)?,
+            Metric::SparseTopKCategoricalAccuracy { k } => {
+                let one_hot = one_hot(g, y, g.shape(scores)?.last())?;
+                top_k(g, scores, one_hot, *k)?
+            }
             Metric::Custom(c) => (c.f)(g, y, out.output)?,
         };
         let dims = g.shape(v)?.dims().to_vec();
@@ -251,7 +323,30 @@ impl Metric {
         per_sample: usize,
     ) -> Vec<(String, f32)> {
         let per_label: Vec<f32> = match kind {
-            Accumulates::Mean => return vec![(name.to_string(), acc[0] / (samples * per_sample) as f32)],
+            Accumulates::Mean => {
+                let mean = acc[0] / (samples * per_sample) as f32;
+                let value = match self {
+                    Metric::RootMeanSquaredError => mean.sqrt(),
+                    _ => mean,
+                };
+                return vec![(name.to_string(), value)];
+            }
+            Accumulates::Moments { outputs } => {
+                // Keras' R2Score: SS_tot = Σy² - (Σy)²/n per output; "uniform_average" over outputs.
+                let n = samples as f64;
+                let r2: Vec<f32> = (0..outputs)
+                    .map(|j| {
+                        let (sum, squares, residual) = (
+                            f64::from(acc[j]),
+                            f64::from(acc[outputs + j]),
+                            f64::from(acc[2 * outputs + j]),
+                        );
+                        let total = squares - sum * sum / n;
+                        (1.0 - residual / total) as f32
+                    })
+                    .collect();
+                return vec![(name.to_string(), r2.iter().sum::<f32>() / outputs as f32)];
+            }
             Accumulates::Confusion { labels } => (0..labels)
                 .map(|j| {
                     let (tp, fp, fn_) = (acc[j], acc[labels + j], acc[2 * labels + j]);
@@ -279,6 +374,37 @@ impl Metric {
         }
         out
     }
+}
+
+/// 1 per row where fewer than `k` classes score strictly higher than the labelled one (`y` one-hot
+/// rows `[B, C]`), else 0.
+fn top_k(g: &mut Graph, scores: NodeId, y: NodeId, k: usize) -> Result<NodeId> {
+    let classes = g.shape(scores)?.last();
+    let axis = g.shape(scores)?.rank() - 1;
+    let picked = g.mul(scores, y)?;
+    let labelled = g.push(ReduceOp::Sum { axis }, &[picked])?;
+    let labelled = g.push(ReduceOp::Broadcast { axis, size: classes }, &[labelled])?;
+    let margin = g.sub(scores, labelled)?;
+    let above = g.unary(ElementwiseOp::Greater { threshold: 0.0 }, margin)?;
+    let above = g.push(ReduceOp::Sum { axis }, &[above])?;
+    let missed = g.unary(
+        ElementwiseOp::Greater {
+            threshold: k as f32 - 0.5,
+        },
+        above,
+    )?;
+    let ones = g.fill(1.0, g.shape(missed)?.clone());
+    Ok(g.sub(ones, missed)?)
+}
+
+/// Integer labels `[B]` as one-hot rows `[B, classes]`: each label compared with `0..classes`.
+fn one_hot(g: &mut Graph, y: NodeId, classes: usize) -> Result<NodeId> {
+    let rows = g.shape(y)?.numel();
+    let ids: Vec<f32> = (0..classes).map(|c| c as f32).collect();
+    let ids = g.constant(&ids, [classes])?;
+    let ids = g.push(ReduceOp::Broadcast { axis: 0, size: rows }, &[ids])?;
+    let y = g.push(ReduceOp::Broadcast { axis: 1, size: classes }, &[y])?;
+    Ok(g.binary(ElementwiseOp::Equal, y, ids)?)
 }
 
 /// Trapezoid area under the ROC curve from the counts above each threshold (thresholds rising, so
