@@ -209,3 +209,34 @@ fn backup_and_restore_resumes_a_fit_killed_mid_epoch_to_the_uninterrupted_weight
         "the resumed run ends with the uninterrupted run's weights"
     );
 }
+
+#[test]
+fn a_backup_from_another_optimizer_is_refused_not_mixed_in() {
+    let (x, y) = data();
+    let dir = scratch("backup_other_optimizer");
+    let mut sgd = model(Optimizer::sgd_momentum(0.1, 0.9, false));
+    sgd.fit(&x, &y, &FitOptions::new(1, 16).verbose(0)).unwrap();
+    sgd.save(dir.join("backup.safetensors")).unwrap();
+    let backup = Arc::new(Mutex::new(BackupAndRestore::new(&dir)));
+    let e = model(Optimizer::adam())
+        .fit(&x, &y, &FitOptions::new(2, 16).verbose(0).callback(backup))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("another optimizer") && e.contains("backup.safetensors"),
+        "{e}"
+    );
+    // A backup whose only difference is a constant rate (ReduceLROnPlateau's doing) is taken.
+    let mut slower = model(Optimizer::sgd_momentum(0.05, 0.9, false));
+    slower.fit(&x, &y, &FitOptions::new(1, 16).verbose(0)).unwrap();
+    slower.save(dir.join("backup.safetensors")).unwrap();
+    let backup = Arc::new(Mutex::new(BackupAndRestore::new(&dir)));
+    let mut m = model(Optimizer::sgd_momentum(0.1, 0.9, false));
+    m.fit(&x, &y, &FitOptions::new(2, 16).verbose(0).callback(backup.clone()))
+        .unwrap();
+    assert_eq!(backup.lock().unwrap().resumed_after, Some(1));
+    assert_eq!(
+        m.optimizer().unwrap().learning_rate(),
+        &kiln::nn::LearningRate::Constant(0.05)
+    );
+}

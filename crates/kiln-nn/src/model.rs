@@ -411,13 +411,19 @@ impl Training<'_> {
             .filter(|s| s.kind.is_training_state())
             .map(|s| (s.name.clone(), s.shape.dims().to_vec()))
             .collect();
-        if saved.optimizer.state() != self.c.optimizer.state() {
+        // The compiled plans hold this optimizer's rule, clipping and schedule: the backup may
+        // differ only in a constant rate (which a rate callback changes and the host feeds).
+        let (was, is) = (&saved.optimizer, &self.c.optimizer);
+        let same_rate = match (was.learning_rate(), is.learning_rate()) {
+            (LearningRate::Constant(_), LearningRate::Constant(_)) => true,
+            (a, b) => a == b,
+        };
+        if was.op() != is.op() || was.clipping() != is.clipping() || was.state() != is.state() || !same_rate {
             return Err(Error::Io {
                 path: path.display().to_string(),
                 message: format!(
-                    "the backup was written with {} and this model trains with {}",
-                    saved.optimizer.name(),
-                    self.c.optimizer.name()
+                    "the backup was written with another optimizer ({was:?}) than this model trains with ({is:?}); \
+                     delete it to start over"
                 ),
             });
         }
