@@ -159,6 +159,7 @@ mod description {
         LogCosh,
         Poisson,
         KLDivergence,
+        CosineSimilarity,
         Hinge,
         SquaredHinge,
         BinaryFocal(f32, f32, bool),
@@ -263,6 +264,7 @@ mod description {
             LossSpec::LogCosh => Loss::LogCosh,
             LossSpec::Poisson => Loss::Poisson,
             LossSpec::KLDivergence => Loss::KLDivergence,
+            LossSpec::CosineSimilarity => Loss::CosineSimilarity,
             LossSpec::Hinge => Loss::Hinge,
             LossSpec::SquaredHinge => Loss::SquaredHinge,
             LossSpec::BinaryFocal(alpha, gamma, apply_class_balancing) => Loss::BinaryFocalCrossentropy {

@@ -391,6 +391,21 @@ fn regression_divergence_hinge_focal_and_smoothed_losses_match_keras() {
             ),
         ),
         (
+            "cosine_similarity",
+            Loss::CosineSimilarity,
+            Activation::Linear,
+            &t,
+            mean(
+                zd.chunks(K)
+                    .zip(td.chunks(K))
+                    .map(|(z, t)| {
+                        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().max(1e-14).sqrt();
+                        -z.iter().zip(t).map(|(a, b)| a * b).sum::<f64>() / (norm(z) * norm(t))
+                    })
+                    .collect(),
+            ),
+        ),
+        (
             "hinge (0/1 labels read as ±1)",
             Loss::Hinge,
             Activation::Linear,

@@ -93,6 +93,7 @@ pub fn check_model(loss: &Loss, activation: Activation, output: &[usize]) -> Res
             | Loss::LogCosh
             | Loss::Poisson
             | Loss::KLDivergence
+            | Loss::CosineSimilarity
             | Loss::Hinge
             | Loss::SquaredHinge
             | Loss::Custom(_),

@@ -61,6 +61,8 @@ pub enum Loss {
     Poisson,
     /// Keras' `KLDivergence` between label and predicted distributions.
     KLDivergence,
+    /// Keras' `CosineSimilarity`: minus the cosine between label and prediction rows.
+    CosineSimilarity,
     /// Keras' `Hinge` on ±1 (or 0/1) labels and raw scores.
     Hinge,
     /// Keras' `SquaredHinge`.
@@ -155,6 +157,7 @@ impl Loss {
             Loss::LogCosh => "log_cosh".into(),
             Loss::Poisson => "poisson".into(),
             Loss::KLDivergence => "kl_divergence".into(),
+            Loss::CosineSimilarity => "cosine_similarity".into(),
             Loss::Hinge => "hinge".into(),
             Loss::SquaredHinge => "squared_hinge".into(),
             Loss::BinaryFocalCrossentropy { .. } => "binary_focal_crossentropy".into(),
@@ -179,6 +182,7 @@ impl Loss {
             | Loss::LogCosh
             | Loss::Poisson
             | Loss::KLDivergence
+            | Loss::CosineSimilarity
             | Loss::Hinge
             | Loss::SquaredHinge
             | Loss::Custom(_) => LossKind::Other,
@@ -241,6 +245,7 @@ impl Loss {
             Loss::LogCosh => formulas::log_cosh(g, y, out.output)?,
             Loss::Poisson => formulas::poisson(g, y, out.output)?,
             Loss::KLDivergence => formulas::kl_divergence(g, y, out.output)?,
+            Loss::CosineSimilarity => formulas::cosine_similarity(g, y, out.output)?,
             Loss::Hinge => formulas::hinge(g, y, out.output, false)?,
             Loss::SquaredHinge => formulas::hinge(g, y, out.output, true)?,
             Loss::BinaryFocalCrossentropy {

@@ -36,6 +36,33 @@ pub fn kl_divergence(g: &mut Graph, y: NodeId, pred: NodeId) -> Result<NodeId> {
     sum_last(g, terms)
 }
 
+/// `cosine_similarity`: `-Σ_last ŷ·p̂` of the L2-normalised label and prediction rows, per sample;
+/// Keras normalises as `x · rsqrt(max(Σx², ε²))` (`keras.ops.normalize`), finite at zero rows.
+pub fn cosine_similarity(g: &mut Graph, y: NodeId, pred: NodeId) -> Result<NodeId> {
+    let (y, p) = (l2_normalize(g, y)?, l2_normalize(g, pred)?);
+    let products = g.mul(y, p)?;
+    let similarity = sum_last(g, products)?;
+    Ok(g.scale(similarity, -1.0)?)
+}
+
+/// Rows of `x` scaled to unit L2 norm along the last axis, as `keras.ops.normalize`.
+fn l2_normalize(g: &mut Graph, x: NodeId) -> Result<NodeId> {
+    let shape = g.shape(x)?.clone();
+    let axis = shape.rank() - 1;
+    let squares = g.mul(x, x)?;
+    let sum = sum_last(g, squares)?;
+    let sum = g.clip(sum, EPSILON * EPSILON, f32::MAX)?;
+    let inverse = g.unary(ElementwiseOp::Pow { exponent: -0.5 }, sum)?;
+    let inverse = g.push(
+        ReduceOp::Broadcast {
+            axis,
+            size: shape.last(),
+        },
+        &[inverse],
+    )?;
+    Ok(g.mul(x, inverse)?)
+}
+
 /// `hinge` (and, `squared`, `squared_hinge`): `max(1 - y·pred, 0)` (squared), with 0/1 labels read
 /// as -1/1 (Keras' `convert_binary_labels_to_hinge`; here every 0 becomes -1, which differs from
 /// Keras only for label sets mixing 0 with values other than ±1).
