@@ -55,7 +55,8 @@ pub fn nadam_u_product<T: Real>(beta1: T, t: T) -> T {
 }
 
 /// One update of `p` with its `state` (in [`UpdateOp::state_count`] order) by gradient `g` at
-/// learning rate `lr` and 1-based step `t`.
+/// learning rate `lr` and 1-based step `t`. Every rule is a branch-free pass zipping the slices it
+/// touches (options are decided outside the loops), so the compiler vectorises it.
 fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr: T, t: T) {
     let one = T::one();
     let decay = weight_decay(op);
@@ -63,30 +64,39 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
     if decay != T::zero() {
         p.iter_mut().for_each(|w| *w = *w - *w * decay * lr);
     }
+    let (first, rest) = state.split_first_mut().expect("every optimizer keeps state");
+    let first = first.as_mut_slice();
     match *op {
         UpdateOp::Adam {
             beta1,
             beta2,
             epsilon,
-            amsgrad,
             ..
         } => {
             let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
             // The bias correction folded into the step size: lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ).
             let alpha = lr * (one - b2.powf(t)).sqrt() / (one - b1.powf(t));
-            let [m, v, rest @ ..] = state else {
-                unreachable!("adam keeps m and v")
+            let moments = |m: &mut T, v: &mut T, g: T| {
+                *m = b1 * *m + (one - b1) * g;
+                *v = b2 * *v + (one - b2) * g * g;
             };
-            for i in 0..p.len() {
-                m[i] = b1 * m[i] + (one - b1) * g[i];
-                v[i] = b2 * v[i] + (one - b2) * g[i] * g[i];
-                let mut denom = v[i];
-                if amsgrad {
-                    let v_hat = &mut rest[0];
-                    v_hat[i] = v_hat[i].max(v[i]);
-                    denom = v_hat[i];
+            match rest {
+                [v] => {
+                    for (((p, m), v), &g) in p.iter_mut().zip(first.iter_mut()).zip(v.iter_mut()).zip(g) {
+                        moments(m, v, g);
+                        *p = *p - alpha * *m / (v.sqrt() + eps);
+                    }
                 }
-                p[i] = p[i] - alpha * m[i] / (denom.sqrt() + eps);
+                // AMSGrad: divide by the running maximum of v.
+                [v, v_hat] => {
+                    let both = v.iter_mut().zip(v_hat.iter_mut());
+                    for (((p, m), (v, h)), &g) in p.iter_mut().zip(first.iter_mut()).zip(both).zip(g) {
+                        moments(m, v, g);
+                        *h = h.max(*v);
+                        *p = *p - alpha * *m / (h.sqrt() + eps);
+                    }
+                }
+                _ => unreachable!("adam keeps m, v and with amsgrad v_hat"),
             }
         }
         UpdateOp::Nadam {
@@ -98,15 +108,13 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
             let u_product = nadam_u_product(b1, t);
             let u_product_next = u_product * u_next;
             let v_correction = one - b2.powf(t);
-            let [m, v] = state else {
-                unreachable!("nadam keeps m and v")
-            };
-            for i in 0..p.len() {
-                m[i] = b1 * m[i] + (one - b1) * g[i];
-                v[i] = b2 * v[i] + (one - b2) * g[i] * g[i];
-                let m_hat = u_next * m[i] / (one - u_product_next) + (one - u_t) * g[i] / (one - u_product);
-                let v_hat = v[i] / v_correction;
-                p[i] = p[i] - m_hat * lr / (v_hat.sqrt() + eps);
+            let [v] = rest else { unreachable!("nadam keeps m and v") };
+            for (((p, m), v), &g) in p.iter_mut().zip(first.iter_mut()).zip(v.iter_mut()).zip(g) {
+                *m = b1 * *m + (one - b1) * g;
+                *v = b2 * *v + (one - b2) * g * g;
+                let m_hat = u_next * *m / (one - u_product_next) + (one - u_t) * g / (one - u_product);
+                let v_hat = *v / v_correction;
+                *p = *p - m_hat * lr / (v_hat.sqrt() + eps);
             }
         }
         UpdateOp::Adamax {
@@ -114,24 +122,27 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
         } => {
             let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
             let correction = one - b1.powf(t);
-            let [m, u] = state else {
-                unreachable!("adamax keeps m and u")
-            };
-            for i in 0..p.len() {
-                m[i] = b1 * m[i] + (one - b1) * g[i];
-                u[i] = (b2 * u[i]).max(g[i].abs());
-                p[i] = p[i] - lr * m[i] / (correction * (u[i] + eps));
+            let [u] = rest else { unreachable!("adamax keeps m and u") };
+            for (((p, m), u), &g) in p.iter_mut().zip(first.iter_mut()).zip(u.iter_mut()).zip(g) {
+                *m = b1 * *m + (one - b1) * g;
+                *u = (b2 * *u).max(g.abs());
+                *p = *p - lr * *m / (correction * (*u + eps));
             }
         }
         UpdateOp::Sgd { momentum, nesterov, .. } => {
             // vel = μ·vel - lr·g, then p += vel (or, Nesterov, p += μ·vel - lr·g).
             let mu = T::of(momentum);
-            let [vel] = state else {
-                unreachable!("sgd keeps a velocity")
-            };
-            for i in 0..p.len() {
-                vel[i] = mu * vel[i] - lr * g[i];
-                p[i] = p[i] + if nesterov { mu * vel[i] - lr * g[i] } else { vel[i] };
+            let steps = p.iter_mut().zip(first.iter_mut()).zip(g);
+            if nesterov {
+                steps.for_each(|((p, vel), &g)| {
+                    *vel = mu * *vel - lr * g;
+                    *p = *p + mu * *vel - lr * g;
+                });
+            } else {
+                steps.for_each(|((p, vel), &g)| {
+                    *vel = mu * *vel - lr * g;
+                    *p = *p + *vel;
+                });
             }
         }
         UpdateOp::RmsProp {
@@ -142,50 +153,48 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
             ..
         } => {
             let (rho, mu, eps) = (T::of(rho), T::of(momentum), T::of(epsilon));
-            let (v, rest) = state.split_first_mut().expect("rmsprop keeps a velocity");
-            let (mom, avg) = match (momentum > 0.0, centered, rest) {
-                (true, true, [mom, avg]) => (Some(mom), Some(avg)),
-                (true, false, [mom]) => (Some(mom), None),
-                (false, true, [avg]) => (None, Some(avg)),
-                _ => (None, None),
-            };
-            let (mut mom, mut avg) = (mom, avg);
-            for i in 0..p.len() {
-                v[i] = rho * v[i] + (one - rho) * g[i] * g[i];
-                let denom = match avg.as_deref_mut() {
-                    Some(a) => {
-                        a[i] = rho * a[i] + (one - rho) * g[i];
-                        v[i] - a[i] * a[i] + eps
-                    }
-                    None => v[i] + eps,
-                };
-                let increment = lr * g[i] / denom.sqrt();
-                p[i] = p[i]
-                    - match mom.as_deref_mut() {
-                        Some(m) => {
-                            m[i] = mu * m[i] + increment;
-                            m[i]
-                        }
-                        None => increment,
-                    };
+            let velocity = |v: &mut T, g: T| *v = rho * *v + (one - rho) * g * g;
+            let average = |a: &mut T, g: T| *a = rho * *a + (one - rho) * g;
+            let steps = p.iter_mut().zip(first.iter_mut()).zip(g);
+            match (momentum > 0.0, centered, rest) {
+                (false, false, []) => steps.for_each(|((p, v), &g)| {
+                    velocity(v, g);
+                    *p = *p - lr * g / (*v + eps).sqrt();
+                }),
+                (true, false, [mom]) => steps.zip(mom.iter_mut()).for_each(|(((p, v), &g), mom)| {
+                    velocity(v, g);
+                    *mom = mu * *mom + lr * g / (*v + eps).sqrt();
+                    *p = *p - *mom;
+                }),
+                (false, true, [avg]) => steps.zip(avg.iter_mut()).for_each(|(((p, v), &g), a)| {
+                    velocity(v, g);
+                    average(a, g);
+                    *p = *p - lr * g / (*v - *a * *a + eps).sqrt();
+                }),
+                (true, true, [mom, avg]) => {
+                    let extra = mom.iter_mut().zip(avg.iter_mut());
+                    steps.zip(extra).for_each(|(((p, v), &g), (mom, a))| {
+                        velocity(v, g);
+                        average(a, g);
+                        *mom = mu * *mom + lr * g / (*v - *a * *a + eps).sqrt();
+                        *p = *p - *mom;
+                    })
+                }
+                _ => unreachable!("rmsprop keeps a velocity, and a momentum and an average as configured"),
             }
         }
         UpdateOp::Adagrad { epsilon, .. } => {
             let eps = T::of(epsilon);
-            let [acc] = state else {
-                unreachable!("adagrad keeps an accumulator")
-            };
-            for i in 0..p.len() {
-                acc[i] = acc[i] + g[i] * g[i];
-                p[i] = p[i] - lr * g[i] / (acc[i] + eps).sqrt();
+            for ((p, acc), &g) in p.iter_mut().zip(first.iter_mut()).zip(g) {
+                *acc = *acc + g * g;
+                *p = *p - lr * g / (*acc + eps).sqrt();
             }
         }
         UpdateOp::Lion { beta1, beta2, .. } => {
             let (b1, b2) = (T::of(beta1), T::of(beta2));
-            let [m] = state else { unreachable!("lion keeps m") };
-            for i in 0..p.len() {
-                p[i] = p[i] - lr * sign(m[i] * b1 + g[i] * (one - b1));
-                m[i] = m[i] * b2 + g[i] * (one - b2);
+            for ((p, m), &g) in p.iter_mut().zip(first.iter_mut()).zip(g) {
+                *p = *p - lr * sign(*m * b1 + g * (one - b1));
+                *m = *m * b2 + g * (one - b2);
             }
         }
         UpdateOp::AccumulateSum => unreachable!("the accumulator is not an optimizer"),
