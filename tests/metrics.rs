@@ -296,3 +296,67 @@ fn top_k_accuracies_count_labels_among_the_k_highest_scores() {
         .unwrap_err();
     assert!(e.to_string().contains("to_categorical"), "{e}");
 }
+
+#[test]
+fn pr_auc_follows_keras_interpolation_and_tracks_average_precision() {
+    // 40 samples, 2 labels: scores (the sigmoid of the inputs) against labels of mixed difficulty.
+    let n = 40;
+    let x: Vec<f32> = (0..n * 2).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.3).collect();
+    let labels: Vec<f32> = (0..n * 2)
+        .map(|i| f32::from((x[i] + ((i * 13 % 7) as f32 - 3.0) * 0.8) > 0.0))
+        .collect();
+    let (xt, yt) = (
+        Tensor::new([n, 2], x.clone()).unwrap(),
+        Tensor::new([n, 2], labels.clone()).unwrap(),
+    );
+    let mut m = pass_through(2, Activation::Sigmoid, Loss::BinaryCrossentropy, &[Metric::AucPr]);
+    let e = m.evaluate(&xt, &yt, 16).unwrap();
+    let scores: Vec<f64> = x.iter().map(|&v| 1.0 / (1.0 + (-f64::from(v)).exp())).collect();
+    for j in 0..2 {
+        let column: Vec<(f64, bool)> = (0..n).map(|r| (scores[r * 2 + j], labels[r * 2 + j] == 1.0)).collect();
+        // Keras' interpolate_pr_auc over the same thresholds, counted here on the host.
+        let k = kiln::nn::AUC_THRESHOLDS;
+        let counts: Vec<(f64, f64)> = (0..k)
+            .map(|t| {
+                let theta = f64::from(kiln::graph::roc_threshold(t, k));
+                let above = column.iter().filter(|(s, _)| *s > theta);
+                let tp = above.clone().filter(|(_, y)| *y).count() as f64;
+                (tp, above.count() as f64 - tp)
+            })
+            .collect();
+        let positives = counts[0].0;
+        let mut want = 0.0;
+        for t in 0..k - 1 {
+            let ((tp0, fp0), (tp1, fp1)) = (counts[t], counts[t + 1]);
+            let (p0, p1) = (tp0 + fp0, tp1 + fp1);
+            let dtp = tp0 - tp1;
+            let slope = if p0 - p1 > 0.0 { dtp / (p0 - p1) } else { 0.0 };
+            let ratio = if p0 > 0.0 && p1 > 0.0 { p0 / p1 } else { 1.0 };
+            want += slope * (dtp + (tp1 - slope * p1) * ratio.ln()) / positives;
+        }
+        let got = f64::from(e.get(&format!("pr_auc[{j}]")).unwrap());
+        assert!(
+            (got - want).abs() < 1e-4,
+            "label {j}: {got}, Keras' interpolation gives {want}"
+        );
+        // And it tracks the exact average precision of the ranking.
+        let mut ranked = column.clone();
+        ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+        let (mut hits, mut ap) = (0.0, 0.0);
+        for (i, (_, y)) in ranked.iter().enumerate() {
+            if *y {
+                hits += 1.0;
+                ap += hits / (i + 1) as f64;
+            }
+        }
+        ap /= positives;
+        assert!(
+            (got - ap).abs() < 0.05,
+            "label {j}: PR AUC {got}, average precision {ap}"
+        );
+    }
+    // A perfect ranking scores 1.
+    let perfect: Vec<f32> = labels.iter().map(|&y| if y == 1.0 { 3.0 } else { -3.0 }).collect();
+    let e = m.evaluate(&Tensor::new([n, 2], perfect).unwrap(), &yt, 16).unwrap();
+    assert!((e.get("pr_auc").unwrap() - 1.0).abs() < 1e-5, "{e:?}");
+}

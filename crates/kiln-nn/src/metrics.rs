@@ -67,6 +67,10 @@ pub enum Metric {
     F1 { threshold: f32 },
     /// Area under the ROC curve, per label and macro-averaged.
     Auc,
+    /// Area under the precision-recall curve (Keras' `AUC(curve="PR")`) with Keras' interpolation
+    /// between thresholds (Davis & Goadrich; `interpolate_pr_auc` in
+    /// keras/src/metrics/confusion_metrics.py), per label and macro-averaged.
+    AucPr,
     /// `√(mean (prediction - target)²)` over the epoch (Keras' `RootMeanSquaredError`).
     RootMeanSquaredError,
     /// `100 · mean |(target - prediction) / max(|target|, ε)|` (Keras'
@@ -147,6 +151,7 @@ impl Metric {
             Metric::Recall { .. } => "recall",
             Metric::F1 { .. } => "f1",
             Metric::Auc => "auc",
+            Metric::AucPr => "pr_auc",
             Metric::RootMeanSquaredError => "root_mean_squared_error",
             Metric::MeanAbsolutePercentageError => "mean_absolute_percentage_error",
             Metric::R2Score => "r2_score",
@@ -191,8 +196,8 @@ impl Metric {
                 needs_dense(self.name())?;
                 Accumulates::Confusion { labels: units }
             }
-            Metric::Auc => {
-                needs_dense("auc")?;
+            Metric::Auc | Metric::AucPr => {
+                needs_dense(self.name())?;
                 Accumulates::Roc { labels: units }
             }
             Metric::R2Score => {
@@ -277,7 +282,7 @@ impl Metric {
                 let both = g.push(LayoutOp::Concat { axis }, &[tp, fp])?;
                 g.push(LayoutOp::Concat { axis }, &[both, fn_])?
             }
-            Metric::Auc => g.binary(
+            Metric::Auc | Metric::AucPr => g.binary(
                 ReduceOp::CountAbove {
                     thresholds: AUC_THRESHOLDS,
                 },
@@ -364,7 +369,10 @@ impl Metric {
                 .map(|j| {
                     let pos = &acc[j * AUC_THRESHOLDS..(j + 1) * AUC_THRESHOLDS];
                     let neg = &acc[(labels + j) * AUC_THRESHOLDS..(labels + j + 1) * AUC_THRESHOLDS];
-                    roc_auc(pos, neg)
+                    match self {
+                        Metric::AucPr => pr_auc(pos, neg),
+                        _ => roc_auc(pos, neg),
+                    }
                 })
                 .collect(),
         };
@@ -405,6 +413,28 @@ fn one_hot(g: &mut Graph, y: NodeId, classes: usize) -> Result<NodeId> {
     let ids = g.push(ReduceOp::Broadcast { axis: 0, size: rows }, &[ids])?;
     let y = g.push(ReduceOp::Broadcast { axis: 1, size: classes }, &[y])?;
     Ok(g.binary(ElementwiseOp::Equal, y, ids)?)
+}
+
+/// Area under the precision-recall curve from the counts above each threshold, interpolated between
+/// thresholds as Keras' `interpolate_pr_auc` does: within an interval precision is taken as
+/// `(tp₁ + slope·(p - p₁)) / p` along the predicted positives `p`, integrated in closed form over
+/// recall. 0 without positives (Keras' `divide_no_nan`).
+fn pr_auc(pos: &[f32], neg: &[f32]) -> f32 {
+    let positives = f64::from(pos[0]);
+    if positives == 0.0 {
+        return 0.0;
+    }
+    let mut area = 0.0f64;
+    for t in 0..pos.len() - 1 {
+        let (tp0, tp1) = (f64::from(pos[t]), f64::from(pos[t + 1]));
+        let (p0, p1) = (tp0 + f64::from(neg[t]), tp1 + f64::from(neg[t + 1]));
+        let (dtp, dp) = (tp0 - tp1, (p0 - p1).max(0.0));
+        let slope = if dp > 0.0 { dtp / dp } else { 0.0 };
+        let intercept = tp1 - slope * p1;
+        let ratio = if p0 > 0.0 && p1 > 0.0 { p0 / p1 } else { 1.0 };
+        area += slope * (dtp + intercept * ratio.ln()) / positives;
+    }
+    area as f32
 }
 
 /// Trapezoid area under the ROC curve from the counts above each threshold (thresholds rising, so

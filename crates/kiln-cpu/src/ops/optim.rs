@@ -68,10 +68,7 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
     let first = first.as_mut_slice();
     match *op {
         UpdateOp::Adam {
-            beta1,
-            beta2,
-            epsilon,
-            ..
+            beta1, beta2, epsilon, ..
         } => {
             let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
             // The bias correction folded into the step size: lr · √(1 - β₂ᵗ) / (1 - β₁ᵗ).
@@ -122,7 +119,9 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
         } => {
             let (b1, b2, eps) = (T::of(beta1), T::of(beta2), T::of(epsilon));
             let correction = one - b1.powf(t);
-            let [u] = rest else { unreachable!("adamax keeps m and u") };
+            let [u] = rest else {
+                unreachable!("adamax keeps m and u")
+            };
             for (((p, m), u), &g) in p.iter_mut().zip(first.iter_mut()).zip(u.iter_mut()).zip(g) {
                 *m = b1 * *m + (one - b1) * g;
                 *u = (b2 * *u).max(g.abs());
