@@ -292,7 +292,7 @@ impl Optimizer {
         self
     }
 
-    /// The learning rate and weight decay every optimizer has.
+    /// The learning rate, weight decay and clipping every optimizer has, to set.
     fn fields(&mut self) -> (&mut LearningRate, &mut f32, &mut Clipping) {
         match self {
             Optimizer::Adam {
@@ -340,17 +340,57 @@ impl Optimizer {
         }
     }
 
+    /// The learning rate, weight decay and clipping every optimizer has, read.
+    fn common(&self) -> (&LearningRate, f32, Clipping) {
+        match self {
+            Optimizer::Adam {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Sgd {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::RmsProp {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Adagrad {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Nadam {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Adamax {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            }
+            | Optimizer::Lion {
+                lr,
+                weight_decay,
+                clipping,
+                ..
+            } => (lr, *weight_decay, *clipping),
+        }
+    }
+
     /// How gradients are clipped before the update.
     pub fn clipping(&self) -> Clipping {
-        match *self {
-            Optimizer::Adam { clipping, .. }
-            | Optimizer::Sgd { clipping, .. }
-            | Optimizer::RmsProp { clipping, .. }
-            | Optimizer::Adagrad { clipping, .. }
-            | Optimizer::Nadam { clipping, .. }
-            | Optimizer::Adamax { clipping, .. }
-            | Optimizer::Lion { clipping, .. } => clipping,
-        }
+        self.common().2
     }
 
     /// Keras' `clipnorm`: each gradient rescaled to an L2 norm of at most `max_norm`. Keras allows
@@ -375,15 +415,7 @@ impl Optimizer {
 
     /// The learning rate: a constant or a schedule.
     pub fn learning_rate(&self) -> &LearningRate {
-        match self {
-            Optimizer::Adam { lr, .. }
-            | Optimizer::Sgd { lr, .. }
-            | Optimizer::RmsProp { lr, .. }
-            | Optimizer::Adagrad { lr, .. }
-            | Optimizer::Nadam { lr, .. }
-            | Optimizer::Adamax { lr, .. }
-            | Optimizer::Lion { lr, .. } => lr,
-        }
+        self.common().0
     }
 
     /// Sets a constant learning rate (what `ReduceLROnPlateau` does between epochs).
@@ -393,15 +425,7 @@ impl Optimizer {
 
     /// The decoupled weight decay (0 when off).
     pub fn weight_decay(&self) -> f32 {
-        match *self {
-            Optimizer::Adam { weight_decay, .. }
-            | Optimizer::Sgd { weight_decay, .. }
-            | Optimizer::RmsProp { weight_decay, .. }
-            | Optimizer::Adagrad { weight_decay, .. }
-            | Optimizer::Nadam { weight_decay, .. }
-            | Optimizer::Adamax { weight_decay, .. }
-            | Optimizer::Lion { weight_decay, .. } => weight_decay,
-        }
+        self.common().1
     }
 
     /// Keras' name of the optimizer.

@@ -307,8 +307,8 @@ impl Schedule {
     /// The rate of 1-based update `step`, as the device computes it (in f64).
     pub fn rate(&self, step: u64) -> f64 {
         let (op, table) = self.op();
-        let table: Vec<f64> = table.unwrap_or_default().into_iter().map(f64::from).collect();
-        op.rate(step as f64, &table)
+        let table = table.unwrap_or_default();
+        op.rate(step as f64, |i| f64::from(table[i]))
     }
 
     /// Checks the schedule as Keras' constructors do, and what they leave to chance: a table of one

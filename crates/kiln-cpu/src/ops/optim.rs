@@ -16,12 +16,14 @@ pub fn update<T: Real>(op: &UpdateOp, ins: &[TensorRef], mem: &mut Memory<'_, T>
         return;
     }
     let g = op.grad_operand();
-    let mut written: Vec<Vec<T>> = ins[..g].iter().map(|r| mem.take(r)).collect();
+    // At most the parameter and three state tensors; the unused slots stay empty `Vec`s, which
+    // do not allocate, so a training step allocates nothing here.
+    let mut written: [Vec<T>; 4] = std::array::from_fn(|i| if i < g { mem.take(&ins[i]) } else { Vec::new() });
     let lr = mem.read(&ins[g + 1])[0];
     let step = op.uses_step().then(|| mem.read(&ins[g + 2])[0]);
-    let (p, state) = written.split_first_mut().expect("an update writes its parameter");
+    let (p, state) = written[..g].split_first_mut().expect("an update writes its parameter");
     apply(op, p, state, mem.read(&ins[g]), lr, step.unwrap_or_else(T::one));
-    for (r, v) in ins.iter().zip(written) {
+    for (r, v) in ins.iter().zip(written).take(g) {
         mem.put(r, v);
     }
 }

@@ -8,13 +8,5 @@ use crate::Real;
 
 pub fn compute<T: Real>(op: &ScheduleOp, a: &Args<'_, T>, out: &mut [T]) {
     let step = Real::to_f32(a.x(0)[0]) as f64;
-    let table: Vec<f64> = match op {
-        ScheduleOp::PiecewiseConstant { .. } => a.x(1).iter().map(|&v| Real::to_f32(v) as f64).collect(),
-        ScheduleOp::ExponentialDecay { .. }
-        | ScheduleOp::PolynomialDecay { .. }
-        | ScheduleOp::InverseTimeDecay { .. }
-        | ScheduleOp::CosineDecay { .. }
-        | ScheduleOp::CosineDecayRestarts { .. } => Vec::new(),
-    };
-    out[0] = T::of(op.rate(step, &table) as f32);
+    out[0] = T::of(op.rate(step, |i| Real::to_f32(a.x(1)[i]) as f64) as f32);
 }

@@ -71,8 +71,9 @@ op_names!(ScheduleOp {
 
 impl ScheduleOp {
     /// The rate for 1-based step `step`, in f64: the CPU backend's kernel, and the host's view of
-    /// the rate for logs. `table` is `PiecewiseConstant`'s boundaries then values (empty otherwise).
-    pub fn rate(&self, step: f64, table: &[f64]) -> f64 {
+    /// the rate for logs. `table(i)` reads entry `i` of `PiecewiseConstant`'s boundaries-then-values
+    /// operand (the other schedules never call it).
+    pub fn rate(&self, step: f64, table: impl Fn(usize) -> f64) -> f64 {
         let i = (step - 1.0).max(0.0);
         let f = |x: f32| x as f64;
         match *self {
@@ -86,9 +87,8 @@ impl ScheduleOp {
                 f(initial) * f(decay_rate).powf(if staircase { p.floor() } else { p })
             }
             ScheduleOp::PiecewiseConstant { pieces } => {
-                let (boundaries, values) = table.split_at(pieces - 1);
-                let k = boundaries.iter().take_while(|&&b| i > b).count();
-                values[k]
+                let k = (0..pieces - 1).take_while(|&b| i > table(b)).count();
+                table(pieces - 1 + k)
             }
             ScheduleOp::PolynomialDecay {
                 initial,

@@ -14,6 +14,17 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
         n: n as u32,
         ..Default::default()
     };
+    // The two-moment rules without a texel variant (Nadam, Adamax) share their parameters.
+    let moments = |entry, beta1, beta2, epsilon, weight_decay| {
+        let params = OptimParams {
+            beta1,
+            beta2,
+            epsilon,
+            weight_decay,
+            ..base
+        };
+        optim(entry, params, grid_1d(n))
+    };
     match *op {
         UpdateOp::Adam {
             beta1,
@@ -58,33 +69,13 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             beta2,
             epsilon,
             weight_decay,
-        } => optim(
-            "nadam_update",
-            OptimParams {
-                beta1,
-                beta2,
-                epsilon,
-                weight_decay,
-                ..base
-            },
-            grid_1d(n),
-        ),
+        } => moments("nadam_update", beta1, beta2, epsilon, weight_decay),
         UpdateOp::Adamax {
             beta1,
             beta2,
             epsilon,
             weight_decay,
-        } => optim(
-            "adamax_update",
-            OptimParams {
-                beta1,
-                beta2,
-                epsilon,
-                weight_decay,
-                ..base
-            },
-            grid_1d(n),
-        ),
+        } => moments("adamax_update", beta1, beta2, epsilon, weight_decay),
         UpdateOp::Sgd {
             momentum,
             nesterov,
