@@ -103,9 +103,9 @@ fn an_unresolved_accuracy_metric_and_an_empty_evaluation_do_not_panic() {
     let (y, p) = (g.input("y", [4, 1]), g.input("p", [4, 1]));
     let out = kiln::nn::layers::plain(p);
     let e = Metric::Accuracy
-        .values(&mut g, out, Activation::Sigmoid, y)
+        .values(&mut g, out, Activation::Sigmoid, y, None)
         .unwrap_err()
         .to_string();
     assert!(e.contains("Metric::resolve"), "{e}");
-    assert!(Evaluation { values: Vec::new() }.loss().is_nan());
+    assert!(Evaluation::default().loss().is_nan());
 }

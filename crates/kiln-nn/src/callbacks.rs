@@ -110,12 +110,22 @@ fn higher_is_better(monitor: &str) -> bool {
         .any(|s| monitor.contains(s))
 }
 
-/// The value of `monitor` in the epoch logs, or an error from `who` listing what there is.
-fn monitored(logs: &[(String, f32)], monitor: &str, who: &str) -> Result<f32> {
-    logs.iter().find(|(n, _)| n == monitor).map(|(_, v)| *v).ok_or_else(|| {
-        let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
-        Error::invalid(who, format!("monitors `{monitor}`, but the epoch logs hold {names:?}"))
-    })
+/// The value of `monitor` in the epoch logs; `None` for a `val_` value in an epoch of a validating
+/// fit that did not validate (`FitOptions::validation_freq`), which the callback skips as Keras'
+/// do; an error from `who` listing what there is when the name is not logged.
+fn monitored(logs: &[(String, f32)], monitor: &str, who: &str, training: &Training<'_>) -> Result<Option<f32>> {
+    if let Some((_, v)) = logs.iter().find(|(n, _)| n == monitor) {
+        return Ok(Some(*v));
+    }
+    let skipped = training.validates() && !logs.iter().any(|(n, _)| n.starts_with("val_"));
+    if monitor.starts_with("val_") && skipped {
+        return Ok(None);
+    }
+    let names: Vec<&str> = logs.iter().map(|(n, _)| n.as_str()).collect();
+    Err(Error::invalid(
+        who,
+        format!("monitors `{monitor}`, but the epoch logs hold {names:?}"),
+    ))
 }
 
 /// Whether `value` beats `best` by more than `min_delta` in the monitor's direction.
@@ -133,7 +143,9 @@ fn improves(monitor: &str, best: Option<f32>, value: f32, min_delta: f32) -> boo
 
 impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], training: &mut Training<'_>) -> Result<Control> {
-        let value = monitored(logs, &self.monitor, "EarlyStopping")?;
+        let Some(value) = monitored(logs, &self.monitor, "EarlyStopping", training)? else {
+            return Ok(Control::Continue);
+        };
         if improves(&self.monitor, self.best, value, self.min_delta) {
             // Weights that are not finite (set by another callback, say) are never the best.
             // `None`: not a best after all; `Some(None)`: a best whose weights are not kept.
@@ -209,7 +221,9 @@ impl Callback for ModelCheckpoint {
             return Ok(Control::Continue);
         }
         if self.best_only {
-            let value = monitored(logs, &self.monitor, "ModelCheckpoint")?;
+            let Some(value) = monitored(logs, &self.monitor, "ModelCheckpoint", training)? else {
+                return Ok(Control::Continue);
+            };
             if !improves(&self.monitor, self.best, value, 0.0) {
                 return Ok(Control::Continue);
             }
@@ -300,7 +314,9 @@ impl Callback for ReduceLROnPlateau {
                 format!("factor {} is not in (0, 1) (Keras' default: 0.1)", self.factor),
             ));
         }
-        let value = monitored(logs, &self.monitor, "ReduceLROnPlateau")?;
+        let Some(value) = monitored(logs, &self.monitor, "ReduceLROnPlateau", training)? else {
+            return Ok(Control::Continue);
+        };
         if self.cooldown_left > 0 {
             self.cooldown_left -= 1;
             self.wait = 0;
@@ -475,17 +491,22 @@ impl Callback for LambdaCallback {
 
 /// Streams each epoch's logs to a CSV file, as Keras' `CSVLogger`: a header `epoch,` then the log
 /// names sorted, one row per epoch with Keras' 0-based epoch index, flushed every epoch so the
-/// file is current if training dies. `append` continues an existing file (a resumed run).
+/// file is current if training dies. `append` continues an existing file (a resumed run). When a
+/// later epoch logs names the first did not (validation every few epochs), a file this run started
+/// is rewritten with the wider header, earlier rows left blank there (Keras drops such columns).
 #[derive(Debug)]
 pub struct CsvLogger {
     path: std::path::PathBuf,
     separator: char,
     append: bool,
     file: Option<std::io::BufWriter<std::fs::File>>,
-    /// The columns after `epoch`: this run's log names, sorted, fixed by its first epoch.
-    keys: Option<Vec<String>>,
-    /// Whether the file still needs its header (not when appending to rows already there).
-    needs_header: bool,
+    /// The columns after `epoch`: this run's log names, sorted.
+    keys: Vec<String>,
+    /// This run's rows, `(epoch, logs)`, kept to rewrite the file when columns are added.
+    rows: Vec<(usize, Vec<(String, f32)>)>,
+    /// Whether this run started the file (not appending to rows already there): only then is it
+    /// rewritten, and it needs a header.
+    owns_file: bool,
 }
 
 impl CsvLogger {
@@ -496,8 +517,9 @@ impl CsvLogger {
             separator: ',',
             append: false,
             file: None,
-            keys: None,
-            needs_header: true,
+            keys: Vec::new(),
+            rows: Vec::new(),
+            owns_file: true,
         }
     }
 
@@ -519,6 +541,26 @@ impl CsvLogger {
             message: e.to_string(),
         }
     }
+
+    /// One row: Keras' 0-based epoch index, then the value of each column (blank when not logged).
+    fn row(&self, epoch: usize, logs: &[(String, f32)]) -> String {
+        let value = |k: &String| {
+            logs.iter()
+                .find(|(n, _)| n == k)
+                .map_or(String::new(), |(_, v)| v.to_string())
+        };
+        let row: Vec<String> = std::iter::once((epoch - 1).to_string())
+            .chain(self.keys.iter().map(value))
+            .collect();
+        row.join(&self.separator.to_string()) + "\n"
+    }
+
+    fn header(&self) -> String {
+        let header: Vec<&str> = std::iter::once("epoch")
+            .chain(self.keys.iter().map(String::as_str))
+            .collect();
+        header.join(&self.separator.to_string()) + "\n"
+    }
 }
 
 impl Callback for CsvLogger {
@@ -532,40 +574,44 @@ impl Callback for CsvLogger {
             .open(&self.path)
             .map_err(|e| self.io(e))?;
         self.file = Some(std::io::BufWriter::new(file));
-        self.keys = None;
-        self.needs_header = !has_rows;
+        self.keys.clear();
+        self.rows.clear();
+        self.owns_file = !has_rows;
         Ok(())
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &[(String, f32)], _: &mut Training<'_>) -> Result<Control> {
-        use std::io::Write;
-        let sep = self.separator.to_string();
-        let keys = self.keys.get_or_insert_with(|| {
-            let mut keys: Vec<String> = logs.iter().map(|(n, _)| n.clone()).collect();
-            keys.sort();
-            keys
-        });
-        let mut lines = String::new();
-        if std::mem::take(&mut self.needs_header) {
-            let header: Vec<&str> = std::iter::once("epoch")
-                .chain(keys.iter().map(String::as_str))
-                .collect();
-            lines = header.join(&sep) + "\n";
-        }
-        let value = |k: &String| {
-            logs.iter()
-                .find(|(n, _)| n == k)
-                .map_or(String::new(), |(_, v)| v.to_string())
+        use std::io::{Seek, Write};
+        let first = self.rows.is_empty();
+        let new_keys = logs.iter().any(|(n, _)| !self.keys.contains(n));
+        self.rows.push((epoch, logs.to_vec()));
+        let lines = if first || (new_keys && self.owns_file) {
+            self.keys.extend(logs.iter().map(|(n, _)| n.clone()));
+            self.keys.sort();
+            self.keys.dedup();
+            let rows: String = self.rows.iter().map(|(e, logs)| self.row(*e, logs)).collect();
+            if self.owns_file {
+                self.header() + &rows
+            } else {
+                rows
+            }
+        } else {
+            self.row(epoch, logs)
         };
-        let row: Vec<String> = std::iter::once((epoch - 1).to_string())
-            .chain(keys.iter().map(value))
-            .collect();
-        lines += &(row.join(&sep) + "\n");
+        let rewrite = !first && new_keys && self.owns_file;
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| Error::invalid("CsvLogger", "the file was not opened: on_train_begin did not run"))?;
-        let written = file.write_all(lines.as_bytes()).and_then(|()| file.flush());
+        let written = (|| {
+            if rewrite {
+                file.flush()?;
+                file.get_ref().set_len(0)?;
+                file.rewind()?;
+            }
+            file.write_all(lines.as_bytes())?;
+            file.flush()
+        })();
         written.map_err(|e| self.io(e))?;
         Ok(Control::Continue)
     }

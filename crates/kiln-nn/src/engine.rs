@@ -10,6 +10,7 @@ use kiln_graph::{
     gradients, schedule, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, Session, UpdateOp,
 };
 
+use crate::confusion::Confusion;
 use crate::feeds::{Feed, StepFeeds};
 use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
@@ -61,6 +62,8 @@ pub(crate) enum Mode {
     /// A training step whose loss weighs each sample by a fed `sample_weight`.
     TrainWeighted,
     Evaluate,
+    /// An evaluation whose loss and weighted metrics weigh each sample by a fed `sample_weight`.
+    EvaluateWeighted,
     Predict,
 }
 
@@ -69,7 +72,23 @@ impl Mode {
     pub(crate) fn trains(self) -> bool {
         match self {
             Mode::Train | Mode::TrainWeighted => true,
-            Mode::Evaluate | Mode::Predict => false,
+            Mode::Evaluate | Mode::EvaluateWeighted | Mode::Predict => false,
+        }
+    }
+
+    /// Whether the plan takes a `sample_weight` feed.
+    pub(crate) fn weighted(self) -> bool {
+        match self {
+            Mode::TrainWeighted | Mode::EvaluateWeighted => true,
+            Mode::Train | Mode::Evaluate | Mode::Predict => false,
+        }
+    }
+
+    /// Whether the plan counts the confusion matrices.
+    fn evaluates(self) -> bool {
+        match self {
+            Mode::Evaluate | Mode::EvaluateWeighted => true,
+            Mode::Train | Mode::TrainWeighted | Mode::Predict => false,
         }
     }
 }
@@ -102,6 +121,8 @@ pub(crate) struct Compiled {
     pub(crate) loss_acc: PersistentId,
     /// `(reported name, resolved metric, what it accumulates, accumulator)`.
     pub(crate) metrics: Vec<(String, Metric, Accumulates, PersistentId)>,
+    /// The confusion matrices evaluation counts, for a classifier, and their accumulator.
+    pub(crate) confusion: Option<(Confusion, PersistentId)>,
     pub(crate) loss: Loss,
     pub(crate) optimizer: Optimizer,
     pub(crate) input_shapes: Vec<Vec<usize>>,
@@ -339,6 +360,9 @@ impl Compiled {
             self.session
                 .write_persistent(*acc, &vec![0.0; Metric::accumulator_len(*kind)])?;
         }
+        if let Some((confusion, acc)) = self.confusion {
+            self.session.write_persistent(acc, &vec![0.0; confusion.len()])?;
+        }
         Ok(())
     }
 
@@ -355,22 +379,47 @@ impl Compiled {
         Ok(out)
     }
 
-    pub(crate) fn run_evaluation(&mut self, x: &Inputs<'_>, y: &Tensor, batch_size: usize) -> Result<Evaluation> {
+    /// Loss, metrics and confusion matrices over `(x, y)`, each sample weighted by `weights` when
+    /// given (one per sample, checked by the caller).
+    pub(crate) fn run_evaluation(
+        &mut self,
+        x: &Inputs<'_>,
+        y: &Tensor,
+        batch_size: usize,
+        weights: Option<&[f32]>,
+    ) -> Result<Evaluation> {
         if batch_size == 0 {
             return Err(Error::invalid("evaluate", "batch_size must be at least 1"));
         }
         self.reset_accumulators()?;
+        let mode = if weights.is_some() {
+            Mode::EvaluateWeighted
+        } else {
+            Mode::Evaluate
+        };
         let mut batch = Batch::new(x.0.len());
+        let mut batch_weights = Vec::new();
         let all: Vec<usize> = (0..y.rows()).collect();
         let mut counts = Vec::new();
         for chunk in all.chunks(batch_size) {
-            let plan = self.plan(Mode::Evaluate, chunk.len())?;
+            let plan = self.plan(mode, chunk.len())?;
             batch.gather(x, Some(y), chunk);
-            self.session.run(plan.id, &batch.feeds(&self.input_names))?;
+            let mut feeds = batch.feeds(&self.input_names);
+            if let Some(w) = weights {
+                batch_weights.clear();
+                batch_weights.extend(chunk.iter().map(|&i| w[i]));
+                feeds.push((Feed::SAMPLE_WEIGHT, &batch_weights));
+            }
+            self.session.run(plan.id, &feeds)?;
             counts = plan.metric_counts;
         }
+        let confusion = match self.confusion {
+            Some((confusion, acc)) => confusion.matrices(&self.session.read_persistent(acc)?),
+            None => Vec::new(),
+        };
         Ok(Evaluation {
             values: self.read_accumulators(y.rows(), &counts)?,
+            confusion,
         })
     }
 
@@ -442,7 +491,7 @@ impl Compiled {
         let mut y_shape = vec![batch];
         y_shape.extend(self.loss.label_shape(&self.output_shape));
         let y = g.input(Feed::LABELS, y_shape);
-        let weights = (mode == Mode::TrainWeighted).then(|| g.input(Feed::SAMPLE_WEIGHT, [batch]));
+        let weights = mode.weighted().then(|| g.input(Feed::SAMPLE_WEIGHT, [batch]));
         let loss = self.loss.build(&mut g, out, self.last_activation, y, weights)?;
         // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
         let weighted = g.scale(loss, batch as f32)?;
@@ -450,10 +499,15 @@ impl Compiled {
         g.push(UpdateOp::AccumulateSum, &[acc, weighted])?;
         let mut counts = Vec::new();
         for (_, metric, _, acc_id) in &self.metrics {
-            let (values, per) = metric.values(&mut g, out, self.last_activation, y)?;
+            let (values, per) = metric.values(&mut g, out, self.last_activation, y, weights)?;
             let acc = g.persistent(*acc_id);
             g.push(UpdateOp::AccumulateSum, &[acc, values])?;
             counts.push(per);
+        }
+        if let (Some((confusion, acc_id)), true) = (self.confusion, mode.evaluates()) {
+            let values = confusion.counts(&mut g, out, self.last_activation, y, weights)?;
+            let acc = g.persistent(acc_id);
+            g.push(UpdateOp::AccumulateSum, &[acc, values])?;
         }
         if mode.trains() {
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();

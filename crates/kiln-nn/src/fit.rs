@@ -52,6 +52,9 @@ pub struct FitOptions {
     pub class_weight: Option<BTreeMap<usize, f32>>,
     /// Batches per epoch (Keras' `steps_per_epoch`); see [`FitOptions::steps_per_epoch`].
     pub steps_per_epoch: Option<usize>,
+    /// Validate every this many epochs (Keras' `validation_freq`, default 1); see
+    /// [`FitOptions::validation_freq`].
+    pub validation_freq: usize,
 }
 
 impl Default for FitOptions {
@@ -71,6 +74,7 @@ impl Default for FitOptions {
             sample_weight: None,
             class_weight: None,
             steps_per_epoch: None,
+            validation_freq: 1,
         }
     }
 }
@@ -148,6 +152,15 @@ impl FitOptions {
         self
     }
 
+    /// Validates only after epochs whose number is a multiple of `every` (Keras'
+    /// `validation_freq`, with 1-based epochs): the `val_` series in the history are then shorter
+    /// than the others, and [`History::validation_epochs`] says which epoch each value is from.
+    /// Callbacks monitoring a `val_` value skip the epochs without one, as Keras' do.
+    pub fn validation_freq(mut self, every: usize) -> Self {
+        self.validation_freq = every;
+        self
+    }
+
     /// Weighs each sample's loss, as Keras' `fit(sample_weight=…)`: the batch loss is
     /// `Σᵢ wᵢ·lᵢ / N`. Metrics stay unweighted (Keras weighs only its `weighted_metrics`).
     pub fn sample_weight(mut self, weights: Tensor) -> Self {
@@ -185,6 +198,7 @@ impl std::fmt::Debug for FitOptions {
             )
             .field("class_weight", &self.class_weight)
             .field("steps_per_epoch", &self.steps_per_epoch)
+            .field("validation_freq", &self.validation_freq)
             .finish()
     }
 }
@@ -204,7 +218,8 @@ impl Model {
             ));
         }
         c.check_data("fit", &x, Some(y))?;
-        let weights = crate::weights::per_sample(y, options.sample_weight.as_ref(), options.class_weight.as_ref())?;
+        let weights =
+            crate::weights::per_sample("fit", y, options.sample_weight.as_ref(), options.class_weight.as_ref())?;
         let mode = if weights.is_some() {
             Mode::TrainWeighted
         } else {
@@ -233,6 +248,7 @@ impl Model {
         if let Some((vx, vy)) = &validation {
             c.check_data("fit validation data", &Inputs::from(vx), Some(vy))?;
         }
+        let validates = validation.is_some();
         let mut order: Vec<usize> = (0..n).collect();
         let mut history = History {
             warnings: crate::doctor::warnings(
@@ -259,19 +275,24 @@ impl Model {
         if options.steps_per_epoch == Some(0) {
             return Err(Error::invalid("fit", "steps_per_epoch must be at least 1"));
         }
+        if options.validation_freq == 0 {
+            return Err(Error::invalid("fit", "validation_freq must be at least 1"));
+        }
         // The rate is logged each epoch when it can change: under a schedule or a rate callback.
         let mut record_lr = matches!(c.optimizer.learning_rate(), LearningRate::Schedule(_));
         for_each_callback(&options.callbacks, |cb| {
             record_lr |= cb.changes_learning_rate();
             Ok(())
         })?;
-        for_each_callback(&options.callbacks, |cb| cb.on_train_begin(&mut Training { c: &mut *c }))?;
+        for_each_callback(&options.callbacks, |cb| {
+            cb.on_train_begin(&mut Training { c: &mut *c, validates })
+        })?;
         // A callback that restored a backup (BackupAndRestore) moves the start past its epoch.
         let first_epoch = options.initial_epoch.max(c.resumed_epoch.take().unwrap_or(0)) + 1;
         history.first_epoch = first_epoch;
         for epoch in first_epoch..=options.epochs {
             for_each_callback(&options.callbacks, |cb| {
-                cb.on_epoch_begin(epoch, &mut Training { c: &mut *c })
+                cb.on_epoch_begin(epoch, &mut Training { c: &mut *c, validates })
             })?;
             let window = EpochWindow::of(epoch, batches, options.steps_per_epoch);
             let steps = window.batches;
@@ -317,7 +338,7 @@ impl Model {
                 progress.step(loss);
                 counts = plan.metric_counts;
                 for_each_callback(&options.callbacks, |cb| {
-                    cb.on_batch_end(epoch, index, &mut Training { c: &mut *c })
+                    cb.on_batch_end(epoch, index, &mut Training { c: &mut *c, validates })
                 })?;
             }
             let mut logs = c.read_accumulators(seen, &counts)?;
@@ -333,9 +354,13 @@ impl Model {
                 // The rate of the epoch's last update.
                 logs.push(("learning_rate".into(), c.optimizer.learning_rate().at(c.step) as f32));
             }
-            if let Some((vx, vy)) = &validation {
-                let val = c.run_evaluation(&Inputs::from(vx), vy, options.batch_size)?;
-                logs.extend(val.values.into_iter().map(|(name, v)| (format!("val_{name}"), v)));
+            match &validation {
+                Some((vx, vy)) if epoch % options.validation_freq == 0 => {
+                    let val = c.run_evaluation(&Inputs::from(vx), vy, options.batch_size, None)?;
+                    logs.extend(val.values.into_iter().map(|(name, v)| (format!("val_{name}"), v)));
+                    history.validation_epochs.push(epoch);
+                }
+                _ => {}
             }
             for (name, value) in &logs {
                 history.push(name, *value);
@@ -344,7 +369,7 @@ impl Model {
             progress.finish(options.verbose, &logs);
             let mut stop = false;
             for_each_callback(&options.callbacks, |cb| {
-                stop |= cb.on_epoch_end(epoch, &logs, &mut Training { c: &mut *c })? == Control::Stop;
+                stop |= cb.on_epoch_end(epoch, &logs, &mut Training { c: &mut *c, validates })? == Control::Stop;
                 Ok(())
             })?;
             if stop {
@@ -352,7 +377,9 @@ impl Model {
                 break;
             }
         }
-        for_each_callback(&options.callbacks, |cb| cb.on_train_end(&mut Training { c: &mut *c }))?;
+        for_each_callback(&options.callbacks, |cb| {
+            cb.on_train_end(&mut Training { c: &mut *c, validates })
+        })?;
         Ok(history)
     }
 }

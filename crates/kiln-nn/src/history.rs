@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::ConfusionMatrix;
+
 /// Training history, as Keras' `History.history`: `loss`, each metric, and `val_` versions when
 /// validation data was given.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -16,6 +18,9 @@ pub struct History {
     pub stopped_at: Option<usize>,
     /// Number of the first recorded epoch (1, or `initial_epoch + 1` when resumed).
     pub first_epoch: usize,
+    /// The epochs that validated, in order: the `val_` series hold one value for each (every
+    /// epoch unless [`crate::FitOptions::validation_freq`] is above 1).
+    pub validation_epochs: Vec<usize>,
 }
 
 impl History {
@@ -42,10 +47,15 @@ impl History {
     }
 }
 
-/// Loss and metrics of one pass over a dataset (`evaluate`), in compile order.
-#[derive(Clone, Debug, PartialEq)]
+/// Loss and metrics of one pass over a dataset (`evaluate`), in compile order, and a classifier's
+/// confusion matrices.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Evaluation {
     pub values: Vec<(String, f32)>,
+    /// For a classifier: one `classes × classes` matrix (softmax outputs), or one 2×2 matrix per
+    /// label (sigmoid outputs); empty for regression and beyond
+    /// [`crate::MAX_CONFUSION_CLASSES`] classes.
+    pub confusion: Vec<ConfusionMatrix>,
 }
 
 impl Evaluation {

@@ -6,6 +6,7 @@ mod activation;
 pub mod backend;
 mod by_name;
 mod callbacks;
+mod confusion;
 pub mod doctor;
 mod engine;
 mod error;
@@ -32,6 +33,7 @@ pub use callbacks::{
     BackupAndRestore, Callback, Control, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
     ModelCheckpoint, ReduceLROnPlateau, SharedCallback, TerminateOnNaN,
 };
+pub use confusion::{ConfusionMatrix, MAX_CONFUSION_CLASSES};
 pub use engine::{Inputs, Weight};
 pub use error::{Error, Result};
 pub use fit::FitOptions;

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use kiln_graph::{roc_threshold, ElementwiseOp, Graph, LayoutOp, LossOp, NodeId, ReduceOp};
+use kiln_graph::{roc_threshold, ElementwiseOp, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Shape};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerOut;
@@ -85,6 +85,9 @@ pub enum Metric {
     SparseTopKCategoricalAccuracy { k: usize },
     /// A user-defined metric; see [`Metric::custom`].
     Custom(CustomMetric),
+    /// The metric weighted by each sample's weight (Keras' `weighted_metrics`); see
+    /// [`Metric::weighted`].
+    Weighted(Box<Metric>),
 }
 
 /// How a metric's accumulator turns into reported values.
@@ -92,6 +95,9 @@ pub enum Metric {
 pub(crate) enum Accumulates {
     /// A sum of per-element values; the metric is their mean.
     Mean,
+    /// `[Σ wᵢ·v̄ᵢ, Σ wᵢ]` over samples `i` with weights `wᵢ` and mean values `v̄ᵢ`; the metric is
+    /// their ratio.
+    WeightedMean,
     /// `[TP, FP, FN]` per label.
     Confusion { labels: usize },
     /// `[Σ target, Σ target², Σ (target - prediction)²]` per output.
@@ -126,6 +132,21 @@ impl Metric {
         Metric::SparseTopKCategoricalAccuracy { k: 5 }
     }
 
+    /// This metric weighted by the samples' weights, as Keras' `compile(weighted_metrics=[…])`:
+    /// under `fit(sample_weight=…)`, `fit(class_weight=…)` or [`crate::Model::evaluate_weighted`]
+    /// each sample counts by its weight (a mean becomes `Σ wᵢ·v̄ᵢ / Σ wᵢ` with `v̄ᵢ` the sample's
+    /// mean value, Keras' `reduce_to_samplewise_values` in keras/src/metrics/reduction_metrics.py;
+    /// precision, recall and F1 count weighted true and false positives); without weights it equals
+    /// the unweighted metric. Reported under the metric's name, or `weighted_<name>` beside the same
+    /// unweighted metric (Keras' naming in keras/src/trainers/compile_utils.py). Means, precision,
+    /// recall and F1 can be weighted; AUC and R² cannot yet, and `compile` says so.
+    pub fn weighted(self) -> Self {
+        match self {
+            Metric::Weighted(_) => self,
+            other => Metric::Weighted(Box::new(other)),
+        }
+    }
+
     /// A metric composed from graph ops: `f(graph, y_true, y_pred)` returns per-element values (any
     /// shape with the batch first) whose mean over the epoch is reported under `name`.
     pub fn custom(
@@ -158,6 +179,7 @@ impl Metric {
             Metric::TopKCategoricalAccuracy { .. } => "top_k_categorical_accuracy",
             Metric::SparseTopKCategoricalAccuracy { .. } => "sparse_top_k_categorical_accuracy",
             Metric::Custom(c) => &c.name,
+            Metric::Weighted(m) => m.name(),
         }
     }
 
@@ -173,6 +195,7 @@ impl Metric {
                 (LossKind::Other, _) if units == 1 => Metric::BinaryAccuracy { threshold: 0.5 },
                 (LossKind::Other, _) => Metric::CategoricalAccuracy,
             },
+            Metric::Weighted(m) => Metric::Weighted(Box::new(m.resolve(loss, activation, units))),
             other => other.clone(),
         }
     }
@@ -217,16 +240,30 @@ impl Metric {
                     "needs integer class labels (a sparse loss); with one-hot labels use top_k_categorical_accuracy",
                 ))
             }
-            Metric::SparseTopKCategoricalAccuracy { .. }
+            Metric::MeanAbsoluteError
+            | Metric::MeanSquaredError
             | Metric::RootMeanSquaredError
-            | Metric::MeanAbsolutePercentageError => Accumulates::Mean,
-            Metric::Accuracy
+            | Metric::MeanAbsolutePercentageError => {
+                needs_dense(self.name())?;
+                Accumulates::Mean
+            }
+            Metric::SparseTopKCategoricalAccuracy { .. }
+            | Metric::Accuracy
             | Metric::BinaryAccuracy { .. }
             | Metric::CategoricalAccuracy
             | Metric::SparseCategoricalAccuracy
-            | Metric::MeanAbsoluteError
-            | Metric::MeanSquaredError
             | Metric::Custom(_) => Accumulates::Mean,
+            Metric::Weighted(m) => match m.accumulates(loss, units)? {
+                Accumulates::Mean | Accumulates::WeightedMean => Accumulates::WeightedMean,
+                confusion @ Accumulates::Confusion { .. } => confusion,
+                Accumulates::Moments { .. } | Accumulates::Roc { .. } => {
+                    return Err(Error::invalid(
+                        m.name(),
+                        "cannot be a weighted metric yet (weighted AUC and R² are not built); list it \
+                         unweighted",
+                    ))
+                }
+            },
         })
     }
 
@@ -234,6 +271,7 @@ impl Metric {
     pub(crate) fn accumulator_len(kind: Accumulates) -> usize {
         match kind {
             Accumulates::Mean => 1,
+            Accumulates::WeightedMean => 2,
             Accumulates::Confusion { labels } => 3 * labels,
             Accumulates::Moments { outputs } => 3 * outputs,
             Accumulates::Roc { labels } => 2 * labels * AUC_THRESHOLDS,
@@ -242,8 +280,16 @@ impl Metric {
 
     /// Adds what the metric accumulates for one batch; returns it with how many values each
     /// sample contributes (for means). Argmax runs on the logits of a softmax layer (same argmax,
-    /// no softmax needed while training).
-    pub fn values(&self, g: &mut Graph, out: LayerOut, activation: Activation, y: NodeId) -> Result<(NodeId, usize)> {
+    /// no softmax needed while training). `weights` (`[batch]`) are the samples' weights, read by
+    /// weighted metrics alone (which weigh every sample 1 without them).
+    pub fn values(
+        &self,
+        g: &mut Graph,
+        out: LayerOut,
+        activation: Activation,
+        y: NodeId,
+        weights: Option<NodeId>,
+    ) -> Result<(NodeId, usize)> {
         let scores = if activation == Activation::Softmax {
             out.pre_activation
         } else {
@@ -308,10 +354,11 @@ impl Metric {
             }
             Metric::TopKCategoricalAccuracy { k } => top_k(g, scores, y, *k)?,
             Metric::SparseTopKCategoricalAccuracy { k } => {
-                let one_hot = one_hot(g, y, g.shape(scores)?.last())?;
+                let one_hot = crate::confusion::one_hot(g, y, g.shape(scores)?.last())?;
                 top_k(g, scores, one_hot, *k)?
             }
             Metric::Custom(c) => (c.f)(g, y, out.output)?,
+            Metric::Weighted(m) => return weigh(g, m, out, activation, y, weights),
         };
         let dims = g.shape(v)?.dims().to_vec();
         Ok((v, dims.iter().skip(1).product::<usize>().max(1)))
@@ -328,9 +375,14 @@ impl Metric {
         per_sample: usize,
     ) -> Vec<(String, f32)> {
         let per_label: Vec<f32> = match kind {
-            Accumulates::Mean => {
-                let mean = acc[0] / (samples * per_sample) as f32;
-                let value = match self {
+            Accumulates::Mean | Accumulates::WeightedMean => {
+                let mean = match kind {
+                    Accumulates::WeightedMean if acc[1] > 0.0 => acc[0] / acc[1],
+                    // No weight at all: Keras' `divide_no_nan`.
+                    Accumulates::WeightedMean => 0.0,
+                    _ => acc[0] / (samples * per_sample) as f32,
+                };
+                let value = match self.unweighted() {
                     Metric::RootMeanSquaredError => mean.sqrt(),
                     _ => mean,
                 };
@@ -357,7 +409,7 @@ impl Metric {
                     let (tp, fp, fn_) = (acc[j], acc[labels + j], acc[2 * labels + j]);
                     let ratio = |a: f32, b: f32| if a + b > 0.0 { a / (a + b) } else { 0.0 };
                     let (precision, recall) = (ratio(tp, fp), ratio(tp, fn_));
-                    match self {
+                    match self.unweighted() {
                         Metric::Precision { .. } => precision,
                         Metric::Recall { .. } => recall,
                         _ if precision + recall > 0.0 => 2.0 * precision * recall / (precision + recall),
@@ -369,7 +421,7 @@ impl Metric {
                 .map(|j| {
                     let pos = &acc[j * AUC_THRESHOLDS..(j + 1) * AUC_THRESHOLDS];
                     let neg = &acc[(labels + j) * AUC_THRESHOLDS..(labels + j + 1) * AUC_THRESHOLDS];
-                    match self {
+                    match self.unweighted() {
                         Metric::AucPr => pr_auc(pos, neg),
                         _ => roc_auc(pos, neg),
                     }
@@ -382,6 +434,51 @@ impl Metric {
         }
         out
     }
+}
+
+impl Metric {
+    /// The metric a weighted one weighs; the metric itself otherwise.
+    fn unweighted(&self) -> &Metric {
+        match self {
+            Metric::Weighted(m) => m,
+            other => other,
+        }
+    }
+}
+
+/// The accumulated values of `metric` with each sample counted by its weight (`weights` `[B]`, or
+/// 1 each): per-sample means and weights `[B, 2]` for means, weighted counts for confusion counts.
+fn weigh(
+    g: &mut Graph,
+    metric: &Metric,
+    out: LayerOut,
+    activation: Activation,
+    y: NodeId,
+    weights: Option<NodeId>,
+) -> Result<(NodeId, usize)> {
+    let (values, per) = metric.values(g, out, activation, y, None)?;
+    let batch = g.shape(values)?.dims()[0];
+    let w = match weights {
+        Some(w) => w,
+        None => g.fill(1.0, Shape::new([batch])),
+    };
+    if let Metric::Precision { .. } | Metric::Recall { .. } | Metric::F1 { .. } = metric {
+        // [B, 3K] counts, each row scaled by its sample's weight.
+        let width = g.shape(values)?.last();
+        let w = g.push(ReduceOp::Broadcast { axis: 1, size: width }, &[w])?;
+        return Ok((g.mul(values, w)?, per));
+    }
+    // Each sample's mean value (Keras reduces to sample-wise values before weighing), beside its
+    // weight.
+    let rows = |shape: [usize; 2]| LayoutOp::Reshape {
+        shape: Shape::new(shape),
+    };
+    let flat = g.push(rows([batch, per]), &[values])?;
+    let means = g.push(ReduceOp::Mean { axis: 1 }, &[flat])?;
+    let weighted = g.mul(means, w)?;
+    let weighted = g.push(rows([batch, 1]), &[weighted])?;
+    let w = g.push(rows([batch, 1]), &[w])?;
+    Ok((g.push(LayoutOp::Concat { axis: 1 }, &[weighted, w])?, 1))
 }
 
 /// 1 per row where fewer than `k` classes score strictly higher than the labelled one (`y` one-hot
@@ -403,16 +500,6 @@ fn top_k(g: &mut Graph, scores: NodeId, y: NodeId, k: usize) -> Result<NodeId> {
     )?;
     let ones = g.fill(1.0, g.shape(missed)?.clone());
     Ok(g.sub(ones, missed)?)
-}
-
-/// Integer labels `[B]` as one-hot rows `[B, classes]`: each label compared with `0..classes`.
-fn one_hot(g: &mut Graph, y: NodeId, classes: usize) -> Result<NodeId> {
-    let rows = g.shape(y)?.numel();
-    let ids: Vec<f32> = (0..classes).map(|c| c as f32).collect();
-    let ids = g.constant(&ids, [classes])?;
-    let ids = g.push(ReduceOp::Broadcast { axis: 0, size: rows }, &[ids])?;
-    let y = g.push(ReduceOp::Broadcast { axis: 1, size: classes }, &[y])?;
-    Ok(g.binary(ElementwiseOp::Equal, y, ids)?)
 }
 
 /// Area under the precision-recall curve from the counts above each threshold, interpolated between

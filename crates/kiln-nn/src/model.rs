@@ -9,6 +9,7 @@ use kiln_graph::{Backend, Counters, KernelTime, PersistentId, PersistentKind, Pe
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+use crate::confusion::Confusion;
 use crate::engine::{Batch, Compiled, Inputs, Mode, Weight};
 use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
@@ -106,10 +107,12 @@ impl Model {
         for m in metrics {
             let metric = m.resolve(&loss, last_activation, units);
             let kind = metric.accumulates(&loss, units)?;
-            let acc = accumulator(m.name(), Metric::accumulator_len(kind));
-            resolved.push((m.name().to_string(), metric, kind, acc));
+            let name = reported_name(m, metrics);
+            let acc = accumulator(&name, Metric::accumulator_len(kind));
+            resolved.push((name, metric, kind, acc));
         }
         let metrics = resolved;
+        let confusion = Confusion::of(&loss, last_activation, units).map(|c| (c, accumulator("confusion", c.len())));
 
         let mut session = device.new_session(&specs)?;
         let mut rng = StdRng::seed_from_u64(self.seed);
@@ -129,6 +132,7 @@ impl Model {
             opt_state,
             loss_acc,
             metrics,
+            confusion,
             loss,
             optimizer,
             input_names: (0..shapes.inputs.len()).map(Feed::x).collect(),
@@ -248,7 +252,26 @@ impl Model {
         let x = x.into();
         let c = self.compiled("evaluate")?;
         c.check_data("evaluate", &x, Some(y))?;
-        c.run_evaluation(&x, y, batch_size)
+        c.run_evaluation(&x, y, batch_size, None)
+    }
+
+    /// Loss and metrics over `(x, y)` like [`Model::evaluate`], each sample weighted by
+    /// `sample_weight` (`[N]` or `[N, 1]`, finite and ≥ 0), as Keras' `evaluate(sample_weight=…)`:
+    /// the loss is `Σᵢ wᵢ·lᵢ / N` per batch, the [weighted metrics](Metric::weighted) and the
+    /// confusion matrices count each sample by its weight, and the other metrics stay unweighted.
+    pub fn evaluate_weighted<'a>(
+        &mut self,
+        x: impl Into<Inputs<'a>>,
+        y: &Tensor,
+        sample_weight: &Tensor,
+        batch_size: usize,
+    ) -> Result<Evaluation> {
+        let x = x.into();
+        let c = self.compiled("evaluate")?;
+        c.check_data("evaluate", &x, Some(y))?;
+        let weights =
+            crate::weights::per_sample("evaluate", y, Some(sample_weight), None)?.expect("a sample_weight was given");
+        c.run_evaluation(&x, y, batch_size, Some(&weights))
     }
 
     /// The model's outputs for `x` (probabilities for sigmoid/softmax outputs), `[N, ..]`.
@@ -372,9 +395,17 @@ impl std::fmt::Debug for Model {
 /// What a callback may touch while training: the weights.
 pub struct Training<'a> {
     pub(crate) c: &'a mut Compiled,
+    /// Whether this `fit` validates (has validation data), every epoch or every few.
+    pub(crate) validates: bool,
 }
 
 impl Training<'_> {
+    /// Whether this `fit` has validation data, so `val_` values appear in the epoch logs (in
+    /// every epoch, or every [`crate::FitOptions::validation_freq`] epochs).
+    pub fn validates(&self) -> bool {
+        self.validates
+    }
+
     /// Every parameter, read back from the device.
     pub fn weights(&mut self) -> Result<Vec<Weight>> {
         self.c.weights()
@@ -543,4 +574,19 @@ pub fn load_model(path: impl AsRef<std::path::Path>, device: &dyn Backend) -> Re
     model.compile(device, optimizer, loss, &metrics)?;
     model.restore(&wanted, values, step, epoch)?;
     Ok(model)
+}
+
+/// The name `metric` is reported under among `metrics`: its own, or for a weighted metric beside
+/// the same unweighted one `weighted_<name>` (Keras' rule in keras/src/trainers/compile_utils.py).
+fn reported_name(metric: &Metric, metrics: &[Metric]) -> String {
+    let name = metric.name();
+    let shadowed = matches!(metric, Metric::Weighted(_))
+        && metrics
+            .iter()
+            .any(|m| !matches!(m, Metric::Weighted(_)) && m.name() == name);
+    if shadowed {
+        format!("weighted_{name}")
+    } else {
+        name.to_string()
+    }
 }

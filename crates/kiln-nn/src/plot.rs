@@ -28,7 +28,20 @@ impl History {
         (0..self.epochs()).map(|i| self.first_epoch.max(1) + i).collect()
     }
 
-    /// The history as CSV: an `epoch` column, then one column per quantity.
+    /// `(epoch, value)` of `name` for every epoch that recorded it: each epoch for training
+    /// quantities, [`History::validation_epochs`] for `val_` ones.
+    pub fn series(&self, name: &str) -> Vec<(usize, f32)> {
+        let values = self.get(name).unwrap_or_default();
+        let epochs = if name.starts_with("val_") && self.validation_epochs.len() == values.len() {
+            self.validation_epochs.clone()
+        } else {
+            self.epoch_numbers()
+        };
+        epochs.into_iter().zip(values.iter().copied()).collect()
+    }
+
+    /// The history as CSV: an `epoch` column, then one column per quantity (blank in the epochs
+    /// that did not record it, as validation every few epochs leaves them).
     pub fn to_csv(&self) -> String {
         let mut s = String::from("epoch");
         for (name, _) in &self.metrics {
@@ -36,10 +49,12 @@ impl History {
             s += name;
         }
         s += "\n";
-        for (i, epoch) in self.epoch_numbers().into_iter().enumerate() {
+        let columns: Vec<Vec<(usize, f32)>> = self.metrics.iter().map(|(name, _)| self.series(name)).collect();
+        for epoch in self.epoch_numbers() {
             let _ = write!(s, "{epoch}");
-            for (_, values) in &self.metrics {
-                let _ = write!(s, ",{}", values.get(i).map_or(String::new(), f32::to_string));
+            for column in &columns {
+                let value = column.iter().find(|(e, _)| *e == epoch).map(|(_, v)| v);
+                let _ = write!(s, ",{}", value.map_or(String::new(), f32::to_string));
             }
             s += "\n";
         }
@@ -77,11 +92,12 @@ impl History {
         let epochs = self.epoch_numbers();
         let x_range = epochs[0] as f32..(epochs[epochs.len() - 1] as f32).max(epochs[0] as f32 + 1.0);
         for (area, name) in root.split_evenly((rows, columns)).iter().zip(panels) {
-            let train = self.get(name).unwrap_or_default();
-            let val = self.get(&format!("val_{name}")).unwrap_or_default();
+            let train = self.series(name);
+            let val = self.series(&format!("val_{name}"));
             let (lo, hi) = train
                 .iter()
-                .chain(val)
+                .chain(&val)
+                .map(|(_, v)| v)
                 .filter(|v| v.is_finite())
                 .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
                     (lo.min(v), hi.max(v))
@@ -113,11 +129,10 @@ impl History {
                 if values.is_empty() {
                     continue;
                 }
-                let points = epochs
-                    .iter()
-                    .zip(values)
+                let points = values
+                    .into_iter()
                     .filter(|(_, v)| v.is_finite())
-                    .map(|(&e, &v)| (e as f32, v.clamp(lo, hi)));
+                    .map(|(e, v)| (e as f32, v.clamp(lo, hi)));
                 chart
                     .draw_series(LineSeries::new(points, color.stroke_width(2)))
                     .map_err(|e| io(path, e))?

@@ -12,6 +12,7 @@ use crate::{Error, Result};
 /// for one-hot (or multi-hot) rows of more than one column, by rounding a single column, and
 /// takes integer labels as they are; a class without a weight gets 1.
 pub(crate) fn per_sample(
+    context: &str,
     y: &Tensor,
     sample_weight: Option<&Tensor>,
     class_weight: Option<&BTreeMap<usize, f32>>,
@@ -20,7 +21,7 @@ pub(crate) fn per_sample(
     let weights = match (sample_weight, class_weight) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid(
-                "fit",
+                context,
                 "sample_weight and class_weight cannot both be set (Keras refuses the same); fold the class \
                  weights into the sample weights",
             ))
@@ -29,7 +30,7 @@ pub(crate) fn per_sample(
         (Some(w), None) => {
             if w.rows() != n || w.data().len() != n {
                 return Err(Error::Data(format!(
-                    "fit: sample_weight has shape {:?}, but there are {n} samples: give one weight per sample",
+                    "{context}: sample_weight has shape {:?}, but there are {n} samples: give one weight per sample",
                     w.shape()
                 )));
             }
@@ -38,7 +39,7 @@ pub(crate) fn per_sample(
         (None, Some(classes)) => {
             if let Some((c, w)) = classes.iter().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
                 return Err(Error::invalid(
-                    "fit",
+                    context,
                     format!("class_weight for class {c} is {w}: class weights must be finite and ≥ 0"),
                 ));
             }
@@ -49,7 +50,7 @@ pub(crate) fn per_sample(
     };
     if let Some((i, w)) = weights.iter().enumerate().find(|(_, w)| !(w.is_finite() && **w >= 0.0)) {
         return Err(Error::Data(format!(
-            "fit: sample_weight of sample {i} is {w}: weights must be finite and ≥ 0"
+            "{context}: sample_weight of sample {i} is {w}: weights must be finite and ≥ 0"
         )));
     }
     Ok(Some(weights))
