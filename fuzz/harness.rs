@@ -100,6 +100,15 @@ mod description {
         Relu,
         Sigmoid,
         Softmax,
+        Tanh,
+        Gelu(bool),
+        LeakyRelu(f32),
+        Elu(f32),
+        Selu,
+        Softplus,
+        Silu,
+        HardSigmoid,
+        Relu6,
     }
 
     impl From<Act> for Activation {
@@ -109,6 +118,15 @@ mod description {
                 Act::Relu => Activation::Relu,
                 Act::Sigmoid => Activation::Sigmoid,
                 Act::Softmax => Activation::Softmax,
+                Act::Tanh => Activation::Tanh,
+                Act::Gelu(approximate) => Activation::Gelu { approximate },
+                Act::LeakyRelu(negative_slope) => Activation::LeakyRelu { negative_slope },
+                Act::Elu(alpha) => Activation::Elu { alpha },
+                Act::Selu => Activation::Selu,
+                Act::Softplus => Activation::Softplus,
+                Act::Silu => Activation::Silu,
+                Act::HardSigmoid => Activation::HardSigmoid,
+                Act::Relu6 => Activation::Relu6,
             }
         }
     }

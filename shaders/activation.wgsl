@@ -1,19 +1,75 @@
-// activation.wgsl — activations and their gradients in terms of the forward output y.
+// activation.wgsl — activations and their gradients, in terms of the forward output y where the
+// function allows, else of the input x (gelu, softplus, silu). Formulas: keras/src/backend/numpy/nn.py.
 //
-// | binding | name | shape                      |
-// |---------|------|----------------------------|
-// | 0       | p    | Params                     |
-// | 1       | out  | [rows, cols]               |
-// | 2       | a    | x, or y for the gradients  |
-// | 3       | b    | dy (gradients only)        |
-// relu, sigmoid, tanh and their gradients: one invocation per element (n = rows * cols).
+// | binding | name | shape                                        |
+// |---------|------|----------------------------------------------|
+// | 0       | p    | Params                                       |
+// | 1       | out  | [rows, cols]                                 |
+// | 2       | a    | x, or for the gradients y (or x, see above)  |
+// | 3       | b    | dy (gradients only)                          |
+// Elementwise entries: one invocation per element (n = rows * cols).
 // softmax and softmax_grad: one invocation per row over the last axis.
 
 struct Params {
-    n: u32,     // elements (elementwise entries) or rows (row entries)
-    cols: u32,  // length of the last axis
-    pad0: u32,
-    pad1: u32,
+    n: u32,      // elements (elementwise entries) or rows (row entries)
+    cols: u32,   // length of the last axis
+    slope: f32,  // leaky_relu's negative slope
+    alpha: f32,  // elu's alpha
+}
+
+// SELU's constants (keras/src/backend/numpy/nn.py).
+const SELU_ALPHA: f32 = 1.6732632423543772;
+const SELU_SCALE: f32 = 1.0507009873554805;
+// √(2/π), gelu's tanh form.
+const GELU_C: f32 = 0.7978845608028654;
+// 1/√(2π), the normal density's factor.
+const INV_SQRT_2PI: f32 = 0.3989422804014327;
+
+// tanh from e^(-2|x|), which never overflows (a driver's tanh builtin may give NaN for large |x|).
+fn tanh1(x: f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+}
+
+// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), odd by symmetry.
+fn erf1(x: f32) -> f32 {
+    let z = abs(x);
+    let t = 1.0 / (1.0 + 0.3275911 * z);
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-z * z));
+}
+
+// ln(1 + e) accurate for tiny e (Goldberg's form: the rounding of 1 + e cancels out).
+fn log1p1(e: f32) -> f32 {
+    let u = 1.0 + e;
+    if (u == 1.0) { return e; }
+    return log(u) * e / (u - 1.0);
+}
+
+// eˣ - 1 accurate near 0 (Kahan's form).
+fn expm1_(x: f32) -> f32 {
+    let u = exp(x);
+    if (u == 1.0) { return x; }
+    let um1 = u - 1.0;
+    if (um1 == -1.0) { return -1.0; }
+    return um1 * x / log(u);
+}
+
+fn elu1(x: f32, alpha: f32) -> f32 {
+    return select(alpha * expm1_(x), x, x > 0.0);
+}
+
+// gelu and its derivative at x: vec2(value, derivative).
+fn gelu_exact(x: f32) -> vec2<f32> {
+    let cdf = 0.5 * (1.0 + erf1(x * 0.7071067811865476));
+    let pdf = INV_SQRT_2PI * exp(-0.5 * x * x);
+    return vec2<f32>(x * cdf, cdf + x * pdf);
+}
+
+fn gelu_tanh(x: f32) -> vec2<f32> {
+    let t = tanh1(GELU_C * (x + 0.044715 * x * x * x));
+    let dt = GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
+    return vec2<f32>(0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dt);
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -47,16 +103,11 @@ fn sigmoid_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if (i < p.n) { out[i] = load_b(i) * load_a(i) * (1.0 - load_a(i)); }
 }
 
-// tanh from e^(-2|x|), which never overflows (a driver's tanh builtin may give NaN for large |x|);
-// named `tanh_` because the builtin holds the name.
+// Named `tanh_` because the builtin holds the name.
 @compute @workgroup_size(256)
 fn tanh_(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) {
-        let x = load_a(i);
-        let e = exp(-2.0 * abs(x));
-        out[i] = sign(x) * (1.0 - e) / (1.0 + e);
-    }
+    if (i < p.n) { out[i] = tanh1(load_a(i)); }
 }
 
 @compute @workgroup_size(256)
@@ -91,4 +142,129 @@ fn softmax_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     var dot = 0.0;
     for (var j = 0u; j < p.cols; j++) { dot += load_a(base + j) * load_b(base + j); }
     for (var j = 0u; j < p.cols; j++) { out[base + j] = load_a(base + j) * (load_b(base + j) - dot); }
+}
+
+@compute @workgroup_size(256)
+fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = gelu_exact(load_a(i)).x; }
+}
+
+@compute @workgroup_size(256)
+fn gelu_approximate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = gelu_tanh(load_a(i)).x; }
+}
+
+@compute @workgroup_size(256)
+fn leaky_relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { let x = load_a(i); out[i] = select(p.slope * x, x, x > 0.0); }
+}
+
+@compute @workgroup_size(256)
+fn elu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = elu1(load_a(i), p.alpha); }
+}
+
+@compute @workgroup_size(256)
+fn selu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = SELU_SCALE * elu1(load_a(i), SELU_ALPHA); }
+}
+
+// ln(1 + eˣ) = max(x, 0) + ln(1 + e^-|x|): never overflows.
+@compute @workgroup_size(256)
+fn softplus(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { let x = load_a(i); out[i] = max(x, 0.0) + log1p1(exp(-abs(x))); }
+}
+
+@compute @workgroup_size(256)
+fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { let x = load_a(i); out[i] = x * sigmoid1(x); }
+}
+
+@compute @workgroup_size(256)
+fn hard_sigmoid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = clamp(load_a(i) / 6.0 + 0.5, 0.0, 1.0); }
+}
+
+@compute @workgroup_size(256)
+fn relu6(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = clamp(load_a(i), 0.0, 6.0); }
+}
+
+// a = x.
+@compute @workgroup_size(256)
+fn gelu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = load_b(i) * gelu_exact(load_a(i)).y; }
+}
+
+// a = x.
+@compute @workgroup_size(256)
+fn gelu_approximate_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = load_b(i) * gelu_tanh(load_a(i)).y; }
+}
+
+// a = y, which has x's sign for slope ≥ 0.
+@compute @workgroup_size(256)
+fn leaky_relu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = load_b(i) * select(p.slope, 1.0, load_a(i) > 0.0); }
+}
+
+// a = y: below 0, alpha·eˣ = y + alpha.
+@compute @workgroup_size(256)
+fn elu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { let y = load_a(i); out[i] = load_b(i) * select(y + p.alpha, 1.0, y > 0.0); }
+}
+
+// a = y.
+@compute @workgroup_size(256)
+fn selu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) {
+        let y = load_a(i);
+        out[i] = load_b(i) * select(y + SELU_SCALE * SELU_ALPHA, SELU_SCALE, y > 0.0);
+    }
+}
+
+// a = x.
+@compute @workgroup_size(256)
+fn softplus_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = load_b(i) * sigmoid1(load_a(i)); }
+}
+
+// a = x.
+@compute @workgroup_size(256)
+fn silu_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) {
+        let x = load_a(i);
+        let s = sigmoid1(x);
+        out[i] = load_b(i) * s * (1.0 + x * (1.0 - s));
+    }
+}
+
+// a = y.
+@compute @workgroup_size(256)
+fn hard_sigmoid_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { let y = load_a(i); out[i] = select(0.0, load_b(i) / 6.0, y > 0.0 && y < 1.0); }
+}
+
+// a = y.
+@compute @workgroup_size(256)
+fn relu6_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { let y = load_a(i); out[i] = select(0.0, load_b(i), y > 0.0 && y < 6.0); }
 }

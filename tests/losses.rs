@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use kiln::cpu::CpuBackend;
-use kiln::graph::{schedule, ActivationOp, Backend, Graph};
+use kiln::graph::{schedule, Backend, Graph};
 use kiln::nn::backend as k;
 use kiln::nn::layers::LayerOut;
 use kiln::prelude::*;
@@ -28,12 +28,7 @@ fn run(backend: &dyn Backend, loss: &Loss, activation: Activation, z: &[f32], y:
     let mut g = Graph::new(Vec::new());
     let zn = g.input("z", [B, K]);
     let yn = g.input("y", y_shape.to_vec());
-    let output = match activation {
-        Activation::Linear => zn,
-        Activation::Sigmoid => g.unary(ActivationOp::Sigmoid, zn).unwrap(),
-        Activation::Softmax => g.unary(ActivationOp::Softmax, zn).unwrap(),
-        Activation::Relu => g.unary(ActivationOp::Relu, zn).unwrap(),
-    };
+    let output = kiln::nn::layers::activate(&mut g, zn, activation).unwrap();
     let out = LayerOut {
         pre_activation: zn,
         output,

@@ -23,6 +23,8 @@ pub enum Values {
     Unit,
     /// ±[60, 90]: extreme logits.
     Extreme,
+    /// ±[0.1, 8], at least 0.1 from ±3 and ±6: across the pieces of hard_sigmoid and relu6.
+    Wide,
     /// [0.2, 2]: strictly positive, for logarithms.
     Positive,
     /// Every element `v` (a step counter, say).
@@ -59,6 +61,14 @@ impl Values {
             Values::Positive => (0..n).map(|_| rng.random_range(0.2..2.0)).collect(),
             Values::Const(v) => vec![v; n],
             Values::Table(t) => t.to_vec(),
+            Values::Wide => (0..n)
+                .map(|_| loop {
+                    let m: f32 = rng.random_range(0.1..8.0);
+                    if (m - 3.0).abs() > 0.1 && (m - 6.0).abs() > 0.1 {
+                        break if rng.random_bool(0.5) { m } else { -m };
+                    }
+                })
+                .collect(),
             Values::Extreme => (0..n)
                 .map(|_| {
                     let m: f32 = rng.random_range(60.0..90.0);
@@ -117,6 +127,18 @@ macro_rules! schedule_case {
             inputs: |n| vec![(s(&[1]), Values::Const(n as f32))],
             build: |g, x| g.push($op, &[x[0]]),
             diff: &[],
+        }
+    };
+}
+
+/// A row for the elementwise activation `op` on `[n, 3]` inputs of kind `values`, differentiated.
+macro_rules! activation_case {
+    ($name:expr, $values:expr, $op:expr) => {
+        Case {
+            name: $name,
+            inputs: |n| vec![(s(&[n, 3]), $values)],
+            build: |g, x| g.unary($op, x[0]),
+            diff: &[0],
         }
     };
 }
@@ -688,6 +710,24 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| g.unary(ActivationOp::Tanh, x[0]),
             diff: &[0],
         },
+        activation_case!("gelu", Wide, ActivationOp::Gelu { approximate: false }),
+        activation_case!("gelu (inputs ±90)", Extreme, ActivationOp::Gelu { approximate: false }),
+        activation_case!("gelu_approximate", Wide, ActivationOp::Gelu { approximate: true }),
+        activation_case!(
+            "gelu_approximate (inputs ±90)",
+            Extreme,
+            ActivationOp::Gelu { approximate: true }
+        ),
+        activation_case!("leaky_relu", Signed, ActivationOp::LeakyRelu { slope: 0.2 }),
+        activation_case!("elu", Wide, ActivationOp::Elu { alpha: 1.0 }),
+        activation_case!("elu (alpha 0.5)", Signed, ActivationOp::Elu { alpha: 0.5 }),
+        activation_case!("selu", Wide, ActivationOp::Selu),
+        activation_case!("softplus", Wide, ActivationOp::Softplus),
+        activation_case!("softplus (inputs ±90)", Extreme, ActivationOp::Softplus),
+        activation_case!("silu", Wide, ActivationOp::Silu),
+        activation_case!("silu (inputs ±90)", Extreme, ActivationOp::Silu),
+        activation_case!("hard_sigmoid", Wide, ActivationOp::HardSigmoid),
+        activation_case!("relu6", Wide, ActivationOp::Relu6),
         Case {
             name: "div",
             inputs: |n| vec![(s(&[n, 3]), Signed), (s(&[n, 3]), Positive)],

@@ -8,6 +8,8 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
     fn of(x: f32) -> Self;
     /// Converts back to f32.
     fn to_f32(self) -> f32;
+    /// The error function (for the exact gelu), from libm at this precision.
+    fn erf(self) -> Self;
     /// `c = a · b` with element strides (row, column) for each operand; `c` is row-major `m × n`.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -25,13 +27,16 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
 }
 
 macro_rules! real_impl {
-    ($t:ty, $gemm:path) => {
+    ($t:ty, $gemm:path, $erf:path) => {
         impl Real for $t {
             fn of(x: f32) -> Self {
                 x as $t
             }
             fn to_f32(self) -> f32 {
                 self as f32
+            }
+            fn erf(self) -> Self {
+                $erf(self)
             }
             fn gemm(
                 m: usize,
@@ -78,5 +83,5 @@ macro_rules! real_impl {
     };
 }
 
-real_impl!(f32, matrixmultiply::sgemm);
-real_impl!(f64, matrixmultiply::dgemm);
+real_impl!(f32, matrixmultiply::sgemm, libm::erff);
+real_impl!(f64, matrixmultiply::dgemm, libm::erf);

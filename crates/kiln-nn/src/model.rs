@@ -73,6 +73,9 @@ impl Model {
     ) -> Result<()> {
         optimizer.validate()?;
         let shapes = self.network.shapes()?;
+        for app in &self.network.nodes {
+            app.layer.activation().validate(&app.name)?;
+        }
         self.network.check_index_sources()?;
         if let Some((i, s)) = shapes.inputs.iter().enumerate().find(|(_, s)| s.contains(&0)) {
             return Err(Error::invalid(

@@ -209,8 +209,8 @@ pub struct ElementwiseParams {
 pub struct ActivationParams {
     pub n: u32,
     pub cols: u32,
-    pub pad0: u32,
-    pub pad1: u32,
+    pub slope: f32,
+    pub alpha: f32,
 }
 
 /// `Params` of `reduce.wgsl`.

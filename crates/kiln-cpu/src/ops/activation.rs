@@ -1,7 +1,9 @@
-//! Activations and their gradients, each written in terms of the forward output `y`:
-//! relu' = `[y > 0]`, sigmoid' = `y(1 - y)`, tanh' = `1 - y²`, softmax' · dy = `y ⊙ (dy - Σ dy·y)` per row.
+//! Activations and their gradients, written in terms of the forward output `y` where the function
+//! allows (relu' = `[y > 0]`, sigmoid' = `y(1 - y)`, tanh' = `1 - y²`, softmax' · dy =
+//! `y ⊙ (dy - Σ dy·y)` per row, elu' = `y + α` below 0), else of the input `x` (gelu, softplus,
+//! silu). Formulas: keras/src/backend/numpy/nn.py.
 
-use kiln_graph::ActivationOp;
+use kiln_graph::{ActivationOp, SELU_ALPHA, SELU_SCALE};
 
 use crate::executor::Args;
 use crate::Real;
@@ -9,15 +11,122 @@ use crate::Real;
 /// Runs one activation step.
 pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
     let cols = a.shape(0).last();
+    // The input, or the forward value a gradient reads (`x` or `y`); the gradients' `dy` is a.x(1).
+    let x = a.x(0);
     match op {
-        ActivationOp::Relu => relu(a.x(0), out),
-        ActivationOp::Sigmoid => sigmoid(a.x(0), out),
-        ActivationOp::Softmax => softmax(a.x(0), cols, out),
-        ActivationOp::Tanh => tanh(a.x(0), out),
-        ActivationOp::ReluGrad => relu_grad(a.x(0), a.x(1), out),
-        ActivationOp::SigmoidGrad => sigmoid_grad(a.x(0), a.x(1), out),
-        ActivationOp::SoftmaxGrad => softmax_grad(a.x(0), a.x(1), cols, out),
-        ActivationOp::TanhGrad => tanh_grad(a.x(0), a.x(1), out),
+        ActivationOp::Relu => map(x, out, |v| v.max(T::zero())),
+        ActivationOp::Sigmoid => map(x, out, sigmoid_scalar),
+        ActivationOp::Softmax => softmax(x, cols, out),
+        ActivationOp::Tanh => map(x, out, T::tanh),
+        ActivationOp::Gelu { approximate } => map(x, out, |v| gelu(v, approximate).0),
+        ActivationOp::LeakyRelu { slope } => {
+            let slope = T::of(slope);
+            map(x, out, |v| if v > T::zero() { v } else { slope * v })
+        }
+        ActivationOp::Elu { alpha } => map(x, out, |v| elu(v, T::of(alpha))),
+        ActivationOp::Selu => {
+            let (alpha, scale) = selu_constants();
+            map(x, out, |v| scale * elu(v, alpha))
+        }
+        ActivationOp::Softplus => map(x, out, |v| v.max(T::zero()) + (-v.abs()).exp().ln_1p()),
+        ActivationOp::Silu => map(x, out, |v| v * sigmoid_scalar(v)),
+        ActivationOp::HardSigmoid => map(x, out, |v| (v / T::of(6.0) + T::of(0.5)).max(T::zero()).min(T::one())),
+        ActivationOp::Relu6 => map(x, out, |v| v.max(T::zero()).min(T::of(6.0))),
+        ActivationOp::ReluGrad => zip(x, a.x(1), out, |y, d| if y > T::zero() { d } else { T::zero() }),
+        ActivationOp::SigmoidGrad => zip(x, a.x(1), out, |y, d| d * y * (T::one() - y)),
+        ActivationOp::SoftmaxGrad => softmax_grad(x, a.x(1), cols, out),
+        ActivationOp::TanhGrad => zip(x, a.x(1), out, |y, d| d * (T::one() - y * y)),
+        ActivationOp::GeluGrad { approximate } => zip(x, a.x(1), out, |v, d| d * gelu(v, approximate).1),
+        ActivationOp::LeakyReluGrad { slope } => {
+            let slope = T::of(slope);
+            zip(x, a.x(1), out, |y, d| if y > T::zero() { d } else { d * slope })
+        }
+        ActivationOp::EluGrad { alpha } => {
+            let alpha = T::of(alpha);
+            zip(x, a.x(1), out, |y, d| if y > T::zero() { d } else { d * (y + alpha) })
+        }
+        ActivationOp::SeluGrad => {
+            let (alpha, scale) = selu_constants();
+            zip(x, a.x(1), out, |y, d| {
+                if y > T::zero() {
+                    d * scale
+                } else {
+                    d * (y + scale * alpha)
+                }
+            })
+        }
+        ActivationOp::SoftplusGrad => zip(x, a.x(1), out, |v, d| d * sigmoid_scalar(v)),
+        ActivationOp::SiluGrad => zip(x, a.x(1), out, |v, d| {
+            let s = sigmoid_scalar(v);
+            d * s * (T::one() + v * (T::one() - s))
+        }),
+        ActivationOp::HardSigmoidGrad => zip(x, a.x(1), out, |y, d| {
+            if y > T::zero() && y < T::one() {
+                d / T::of(6.0)
+            } else {
+                T::zero()
+            }
+        }),
+        ActivationOp::Relu6Grad => zip(x, a.x(1), out, |y, d| {
+            if y > T::zero() && y < T::of(6.0) {
+                d
+            } else {
+                T::zero()
+            }
+        }),
+    }
+}
+
+/// `out[i] = f(x[i])`.
+fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`.
+fn zip<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
+    for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
+        *o = f(u, v);
+    }
+}
+
+/// `x` above 0, `alpha·(eˣ - 1)` below (`exp_m1`, exact near 0).
+fn elu<T: Real>(x: T, alpha: T) -> T {
+    if x > T::zero() {
+        x
+    } else {
+        alpha * x.exp_m1()
+    }
+}
+
+/// SELU's `(alpha, scale)` at this precision.
+fn selu_constants<T: Real>() -> (T, T) {
+    (
+        T::from(SELU_ALPHA).expect("a float"),
+        T::from(SELU_SCALE).expect("a float"),
+    )
+}
+
+/// gelu(x) and its derivative: exact `x·Φ(x)` with `Φ(x) = ½(1 + erf(x/√2))` and derivative
+/// `Φ(x) + x·φ(x)`, or the tanh approximation `½x(1 + t)`, `t = tanh(c(x + 0.044715x³))`,
+/// `c = √(2/π)`, with derivative `½(1 + t) + ½x(1 - t²)·c(1 + 3·0.044715x²)`.
+pub fn gelu<T: Real>(x: T, approximate: bool) -> (T, T) {
+    let half = T::of(0.5);
+    if approximate {
+        let c = T::from(std::f64::consts::FRAC_2_PI.sqrt()).expect("a float");
+        let k = T::from(0.044715).expect("a float");
+        let t = (c * (x + k * x * x * x)).tanh();
+        let dt = c * (T::one() + T::of(3.0) * k * x * x);
+        (
+            half * x * (T::one() + t),
+            half * (T::one() + t) + half * x * (T::one() - t * t) * dt,
+        )
+    } else {
+        let cdf = half * (T::one() + (x * T::from(std::f64::consts::FRAC_1_SQRT_2).expect("a float")).erf());
+        let pdf = (-half * x * x).exp()
+            * T::from(0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2).expect("a float");
+        (x * cdf, cdf + x * pdf)
     }
 }
 
@@ -28,20 +137,6 @@ pub fn sigmoid_scalar<T: Real>(x: T) -> T {
     } else {
         let e = x.exp();
         e / (T::one() + e)
-    }
-}
-
-/// `out = max(x, 0)`.
-pub fn relu<T: Real>(x: &[T], out: &mut [T]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.max(T::zero());
-    }
-}
-
-/// `out = sigmoid(x)`.
-pub fn sigmoid<T: Real>(x: &[T], out: &mut [T]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = sigmoid_scalar(v);
     }
 }
 
@@ -57,34 +152,6 @@ pub fn softmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
         for o in or.iter_mut() {
             *o = *o / sum;
         }
-    }
-}
-
-/// `out = tanh(x)`.
-pub fn tanh<T: Real>(x: &[T], out: &mut [T]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = v.tanh();
-    }
-}
-
-/// `out = dy · (1 - y²)`.
-pub fn tanh_grad<T: Real>(y: &[T], dy: &[T], out: &mut [T]) {
-    for ((o, &yv), &d) in out.iter_mut().zip(y).zip(dy) {
-        *o = d * (T::one() - yv * yv);
-    }
-}
-
-/// `out = dy · [y > 0]`.
-pub fn relu_grad<T: Real>(y: &[T], dy: &[T], out: &mut [T]) {
-    for ((o, &yv), &d) in out.iter_mut().zip(y).zip(dy) {
-        *o = if yv > T::zero() { d } else { T::zero() };
-    }
-}
-
-/// `out = dy · y · (1 - y)`.
-pub fn sigmoid_grad<T: Real>(y: &[T], dy: &[T], out: &mut [T]) {
-    for ((o, &yv), &d) in out.iter_mut().zip(y).zip(dy) {
-        *o = d * yv * (T::one() - yv);
     }
 }
 

@@ -23,7 +23,7 @@ pub mod update;
 use crate::error::shapes_list;
 use crate::{Error, Graph, NodeId, PersistentId, Result, Shape};
 
-pub use activation::ActivationOp;
+pub use activation::{ActivationOp, SELU_ALPHA, SELU_SCALE};
 pub use conv::{ConvOp, Window2d};
 pub use elementwise::{dropout_keeps, dropout_threshold, lowbias32, ElementwiseOp};
 pub use embedding::EmbeddingOp;

@@ -1,5 +1,6 @@
 //! Layers: each declares its parameters and adds its ops to a graph.
 
+mod activation;
 mod concatenate;
 mod conv2d;
 mod dense;
@@ -8,6 +9,7 @@ mod embedding;
 mod mean;
 mod reshape;
 
+pub use activation::ActivationLayer;
 pub use concatenate::Concatenate;
 pub use conv2d::{Conv2D, MaxPooling2D, Padding};
 pub use dense::Dense;
@@ -40,6 +42,7 @@ pub enum LayerConfig {
     GlobalAveragePooling1D(GlobalAveragePooling1D),
     GlobalAveragePooling2D(GlobalAveragePooling2D),
     Concatenate(Concatenate),
+    Activation(ActivationLayer),
 }
 
 impl LayerConfig {
@@ -57,6 +60,7 @@ impl LayerConfig {
             LayerConfig::GlobalAveragePooling1D(l) => Arc::new(l),
             LayerConfig::GlobalAveragePooling2D(l) => Arc::new(l),
             LayerConfig::Concatenate(l) => Arc::new(l),
+            LayerConfig::Activation(l) => Arc::new(l),
         }
     }
 }
@@ -153,11 +157,8 @@ pub fn plain(output: NodeId) -> LayerOut {
 
 /// Applies `activation` to `z` in `g`.
 pub fn activate(g: &mut Graph, z: NodeId, activation: Activation) -> Result<NodeId> {
-    use kiln_graph::ActivationOp;
-    match activation {
-        Activation::Linear => Ok(z),
-        Activation::Relu => Ok(g.unary(ActivationOp::Relu, z)?),
-        Activation::Sigmoid => Ok(g.unary(ActivationOp::Sigmoid, z)?),
-        Activation::Softmax => Ok(g.unary(ActivationOp::Softmax, z)?),
+    match activation.op() {
+        Some(op) => Ok(g.unary(op, z)?),
+        None => Ok(z),
     }
 }

@@ -148,7 +148,17 @@ fn probabilities(g: &mut Graph, out: LayerOut, activation: Activation) -> Result
     Ok(match activation {
         Activation::Sigmoid => g.unary(ActivationOp::Sigmoid, out.pre_activation)?,
         Activation::Softmax => g.unary(ActivationOp::Softmax, out.pre_activation)?,
-        Activation::Linear | Activation::Relu => out.output,
+        Activation::Linear
+        | Activation::Relu
+        | Activation::Tanh
+        | Activation::Gelu { .. }
+        | Activation::LeakyRelu { .. }
+        | Activation::Elu { .. }
+        | Activation::Selu
+        | Activation::Softplus
+        | Activation::Silu
+        | Activation::HardSigmoid
+        | Activation::Relu6 => out.output,
     })
 }
 

@@ -1,0 +1,166 @@
+//! The activation family at the model level: each activation's values against Keras' formulas
+//! (computed independently in f64, keras/src/activations/activations.py), on both backends; the
+//! `Activation` layer; Keras' names; training through them; saving their parameters.
+
+mod common;
+
+use kiln::cpu::CpuBackend;
+use kiln::prelude::*;
+
+const XS: [f32; 7] = [-4.0, -1.0, -0.25, 0.0, 0.5, 2.0, 7.0];
+
+/// `(activation, Keras' values at XS)`, from the formulas in f64.
+fn expected() -> Vec<(Activation, [f64; 7])> {
+    vec![
+        (
+            Activation::gelu(),
+            [-0.0001267, -0.1586553, -0.1003234, 0.0, 0.3457312, 1.9544997, 7.0],
+        ),
+        (
+            Activation::Gelu { approximate: true },
+            [-0.0000702, -0.158808, -0.1003246, 0.0, 0.345714, 1.9545977, 7.0],
+        ),
+        (Activation::leaky_relu(), [-0.8, -0.2, -0.05, 0.0, 0.5, 2.0, 7.0]),
+        (
+            Activation::elu(),
+            [-0.9816844, -0.6321206, -0.2211992, 0.0, 0.5, 2.0, 7.0],
+        ),
+        (
+            Activation::Selu,
+            [-1.7258986, -1.1113307, -0.3888902, 0.0, 0.5253505, 2.101402, 7.3549069],
+        ),
+        (
+            Activation::Softplus,
+            [
+                0.0181499,
+                0.3132617,
+                0.5759394,
+                std::f64::consts::LN_2,
+                0.974077,
+                2.126928,
+                7.0009115,
+            ],
+        ),
+        (
+            Activation::Silu,
+            [-0.0719448, -0.2689414, -0.1094559, 0.0, 0.3112297, 1.7615942, 6.9936226],
+        ),
+        (
+            Activation::HardSigmoid,
+            [0.0, 0.3333333, 0.4583333, 0.5, 0.5833333, 0.8333333, 1.0],
+        ),
+        (Activation::Relu6, [0.0, 0.0, 0.0, 0.0, 0.5, 2.0, 6.0]),
+        (
+            Activation::Tanh,
+            [-0.9993293, -0.7615942, -0.2449187, 0.0, 0.4621172, 0.9640276, 0.9999983],
+        ),
+    ]
+}
+
+#[test]
+fn each_activation_layer_computes_keras_values_on_both_backends() {
+    let x = Tensor::new([1, 7], XS.to_vec()).unwrap();
+    for device in common::backends() {
+        for (activation, want) in expected() {
+            let mut m = Sequential::new().add(ActivationLayer::new(activation).input_dim(7));
+            m.compile(device.as_ref(), Optimizer::adam(), Loss::MeanSquaredError, &[])
+                .unwrap();
+            let got = m.predict(&x, 1).unwrap();
+            let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+            common::assert_close(
+                &format!("{activation} on {}", device.name()),
+                got.data(),
+                &want,
+                2e-6,
+                2e-6,
+            );
+        }
+    }
+}
+
+#[test]
+fn keras_names_parse_with_keras_defaults() {
+    let parsed: Vec<Activation> = ["gelu", "leaky_relu", "elu", "swish", "silu", "hard_sigmoid", "relu6"]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(
+        parsed,
+        [
+            Activation::Gelu { approximate: false },
+            Activation::LeakyRelu { negative_slope: 0.2 },
+            Activation::Elu { alpha: 1.0 },
+            Activation::Silu,
+            Activation::Silu,
+            Activation::HardSigmoid,
+            Activation::Relu6,
+        ]
+    );
+    let err = "mish".parse::<Activation>().unwrap_err().to_string();
+    assert!(err.contains("mish") && err.contains("gelu"), "{err}");
+}
+
+#[test]
+fn a_negative_slope_is_refused_at_compile() {
+    let mut m = Sequential::new().add(
+        Dense::new(2)
+            .activation(Activation::LeakyRelu { negative_slope: -0.1 })
+            .input_dim(3),
+    );
+    let err = m
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("negative_slope") && err.contains("-0.1"), "{err}");
+}
+
+#[test]
+fn models_train_through_every_activation_on_both_backends() {
+    // y = sin-like target of 3 features; each hidden activation must bring the loss down.
+    let x = random::normal([64, 3], 5);
+    let y = Tensor::new(
+        [64, 1],
+        x.data().chunks(3).map(|r| (r[0] - 0.5 * r[1] * r[2]).tanh()).collect(),
+    )
+    .unwrap();
+    for device in common::backends() {
+        for (activation, _) in expected() {
+            let mut m = Sequential::new()
+                .seed(1)
+                .add(Dense::new(16).activation(activation).input_dim(3))
+                .add(Dense::new(1));
+            m.compile(device.as_ref(), Optimizer::adam_lr(0.02), Loss::MeanSquaredError, &[])
+                .unwrap();
+            let h = m.fit(&x, &y, &FitOptions::new(15, 16).seed(3)).unwrap();
+            let loss = h.get("loss").unwrap();
+            assert!(
+                loss[14] < 0.6 * loss[0],
+                "{activation} on {}: loss {} -> {}",
+                device.name(),
+                loss[0],
+                loss[14]
+            );
+        }
+    }
+}
+
+#[test]
+fn activation_parameters_survive_saving() {
+    let dir = std::env::temp_dir().join(format!("kiln-activations-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.safetensors");
+    let x = random::normal([5, 3], 1);
+    let mut m = Sequential::new()
+        .add(
+            Dense::new(4)
+                .activation(Activation::LeakyRelu { negative_slope: 0.05 })
+                .input_dim(3),
+        )
+        .add(ActivationLayer::new(Activation::Elu { alpha: 0.7 }));
+    m.compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap();
+    m.save(&path).unwrap();
+    let mut loaded = load_model(&path, &CpuBackend).unwrap();
+    assert_eq!(m.predict(&x, 5).unwrap(), loaded.predict(&x, 5).unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
