@@ -15,6 +15,7 @@
 // | rmsprop_centered_momentum_update | param | velocity | momentum | avg_grad | grad  | lr   |      |
 // | adagrad_update, lion_update      | param | acc or m | grad     | lr       |       |      |      |
 // | accumulate_sum, accumulate_rows  | acc   | x        |          |          |       |      |      |
+// | moving_average                   | avg   | x        |          |          |       |      |      |
 // accumulate_sum: acc [1] += Σ x (one workgroup, a fixed tree). accumulate_rows: acc [width] +=
 // column sums of x viewed as [n / width, width], one invocation per column.
 
@@ -230,4 +231,12 @@ fn accumulate_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     var s = 0.0;
     for (var i = j; i < p.n; i += p.width) { s += t1[i]; }
     t0[j] = t0[j] + s;
+}
+
+// BatchNormalization's moving statistics: avg = avg · momentum + x · (1 - momentum).
+@compute @workgroup_size(256)
+fn moving_average(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= p.n) { return; }
+    t0[i] = t0[i] * p.momentum + t1[i] * (1.0 - p.momentum);
 }

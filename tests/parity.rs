@@ -103,7 +103,7 @@ fn grids_past_65535_workgroups() {
 /// Every optimizer update (each with its options and a weight decay) and the accumulator update
 /// persistent tensors in place identically on both backends over several steps.
 #[test]
-fn optimizer_and_accumulator_updates_match_the_cpu() {
+fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
     let n = 257;
     let adam = |weight_decay, amsgrad| UpdateOp::Adam {
@@ -162,7 +162,7 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
             weight_decay: 0.01,
         },
     ];
-    // Per update: a parameter and its state tensors; then the two accumulators.
+    // Per update: a parameter and its state tensors; then the two accumulators and a moving average.
     let mut specs = Vec::new();
     let mut operands = Vec::new();
     for (u, op) in updates.iter().enumerate() {
@@ -189,6 +189,11 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
             kind: PersistentKind::Accumulator,
         });
     }
+    specs.push(PersistentSpec {
+        name: "moving_average".into(),
+        shape: Shape::new([n]),
+        kind: PersistentKind::State,
+    });
     let mut g = kiln::graph::Graph::new(specs.clone());
     let ids: Vec<_> = (0..specs.len())
         .map(|i| g.persistent(kiln::graph::PersistentId(i)))
@@ -204,10 +209,12 @@ fn optimizer_and_accumulator_updates_match_the_cpu() {
         }
         g.push(*op, &ins).unwrap();
     }
-    let accs = specs.len() - 2;
+    let accs = specs.len() - 3;
     g.push(UpdateOp::AccumulateSum, &[ids[accs], grad]).unwrap();
     let rows = g.input("rows", Shape::new([5, 3]));
     g.push(UpdateOp::AccumulateSum, &[ids[accs + 1], rows]).unwrap();
+    g.push(UpdateOp::MovingAverage { momentum: 0.9 }, &[ids[accs + 2], grad])
+        .unwrap();
     let plan = Arc::new(schedule(&g, &[]).unwrap());
     let mut cpu: Box<dyn Session> = Box::new(CpuSession::<f32>::new(&specs));
     let mut gpu_session = gpu.new_session(&specs).unwrap();

@@ -710,6 +710,25 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| g.unary(ActivationOp::Tanh, x[0]),
             diff: &[0],
         },
+        Case {
+            name: "batch_normalization (training: batch moments, gamma, beta)",
+            inputs: |n| vec![(s(&[n + 1, 5]), Wide), (s(&[5]), Positive), (s(&[5]), Signed)],
+            build: |g, x| {
+                use kiln::nn::layers::batch_norm::{moments, normalize};
+                let (mean, variance) = moments(g, x[0]).expect("moments build");
+                Ok(normalize(g, x[0], mean, variance, Some(x[1]), Some(x[2]), 1e-3).expect("normalize builds"))
+            },
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "batch_normalization (inference: given statistics, no gamma or beta)",
+            inputs: |n| vec![(s(&[n, 4]), Signed), (s(&[4]), Signed), (s(&[4]), Positive)],
+            build: |g, x| {
+                let y = kiln::nn::layers::batch_norm::normalize(g, x[0], x[1], x[2], None, None, 1e-3);
+                Ok(y.expect("normalize builds"))
+            },
+            diff: &[0, 1, 2],
+        },
         activation_case!("gelu", Wide, ActivationOp::Gelu { approximate: false }),
         activation_case!("gelu (inputs ±90)", Extreme, ActivationOp::Gelu { approximate: false }),
         activation_case!("gelu_approximate", Wide, ActivationOp::Gelu { approximate: true }),

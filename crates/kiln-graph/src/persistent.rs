@@ -1,4 +1,4 @@
-//! Tensors that live across runs: parameters, optimizer state and metric accumulators.
+//! Tensors that live across runs: parameters, optimizer state, layer state and metric accumulators.
 
 use crate::Shape;
 
@@ -15,6 +15,9 @@ pub enum PersistentKind {
     OptimizerState,
     /// A metric or loss accumulator, reset by the host at the start of an epoch.
     Accumulator,
+    /// A layer's non-trainable state, saved with the model and updated in place by the training
+    /// step (BatchNormalization's moving statistics).
+    State,
 }
 
 impl PersistentKind {
@@ -22,7 +25,7 @@ impl PersistentKind {
     /// metric accumulators that every epoch resets.
     pub fn is_training_state(self) -> bool {
         match self {
-            PersistentKind::Parameter | PersistentKind::OptimizerState => true,
+            PersistentKind::Parameter | PersistentKind::OptimizerState | PersistentKind::State => true,
             PersistentKind::Accumulator => false,
         }
     }

@@ -331,7 +331,11 @@ impl Compiled {
     }
 
     pub(crate) fn save(&mut self, path: &std::path::Path, interrupt_after: Option<usize>) -> Result<()> {
-        let tensors = self.named(&[PersistentKind::Parameter, PersistentKind::OptimizerState])?;
+        let tensors = self.named(&[
+            PersistentKind::Parameter,
+            PersistentKind::OptimizerState,
+            PersistentKind::State,
+        ])?;
         if let Some(t) = tensors.iter().find(|t| t.values.iter().any(|v| !v.is_finite())) {
             return Err(Error::Diverged(format!(
                 "save: `{}` holds non-finite values, so {} was left as it was; the model's training \
@@ -510,6 +514,8 @@ impl Compiled {
             g.push(UpdateOp::AccumulateSum, &[acc, values])?;
         }
         if mode.trains() {
+            // Layer state (moving statistics) is updated by the layers themselves, not trained.
+            params.retain(|(id, _)| self.specs[id.0].kind == PersistentKind::Parameter);
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
             let grads = self.optimizer.clipping().apply(&mut g, grads)?;

@@ -10,6 +10,8 @@ pub enum Init {
     GlorotUniform { fan_in: usize, fan_out: usize },
     /// All zeros: Keras' default for biases.
     Zeros,
+    /// All ones (BatchNormalization's `gamma` and moving variance).
+    Ones,
     /// Uniform in ±`limit` (Keras' `uniform` embeddings use 0.05).
     Uniform { limit: f32 },
 }
@@ -23,6 +25,7 @@ impl Init {
                 (0..n).map(|_| rng.random_range(-limit..limit)).collect()
             }
             Init::Zeros => vec![0.0; n],
+            Init::Ones => vec![1.0; n],
             Init::Uniform { limit } => (0..n).map(|_| rng.random_range(-limit..limit)).collect(),
         }
     }

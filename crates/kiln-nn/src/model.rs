@@ -211,14 +211,14 @@ impl Model {
     /// Saves the parameters alone in `precision` (f16 halves the file).
     pub fn save_weights_as(&mut self, path: impl AsRef<std::path::Path>, precision: Precision) -> Result<()> {
         let c = self.compiled("save_weights")?;
-        let tensors = c.named(&[PersistentKind::Parameter])?;
+        let tensors = c.named(&[PersistentKind::Parameter, PersistentKind::State])?;
         saving::save_weights(&tensors, path.as_ref(), precision)
     }
 
     /// Loads parameters saved by [`Model::save_weights`] or [`Model::save`] into this compiled
     /// model; every parameter must be in the file with the model's shape.
     pub fn load_weights(&mut self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        let wanted = self.saved_tensor_specs(&[PersistentKind::Parameter]);
+        let wanted = self.saved_tensor_specs(&[PersistentKind::Parameter, PersistentKind::State]);
         let c = self.compiled("load_weights")?;
         let values = saving::load_tensors(path.as_ref(), &wanted)?;
         c.write_named(&wanted, values)
@@ -356,33 +356,36 @@ impl Model {
         self.compiled("set_weights")?.set_weights(weights)
     }
 
-    /// Keras-style summary: layers, output shapes and parameter counts.
+    /// Keras-style summary: each layer with its type (`conv2d (Conv2D)`), output shape and
+    /// parameter count, then the total, trainable and non-trainable counts.
     pub fn summary(&self) -> String {
-        let mut s = format!("{:<24}{:<20}{:>10}\n", "Layer", "Output shape", "Params");
+        let mut s = format!("{:<32}{:<20}{:>10}\n", "Layer (type)", "Output shape", "Params");
         let Ok(shapes) = self.network.shapes() else {
             return s + "(shapes unknown until the input shape is set)\n";
         };
-        let mut total = 0;
+        let (mut trainable, mut fixed) = (0, 0);
         for (app, (ins, out)) in self.network.nodes.iter().zip(&shapes.nodes) {
-            let params: usize = app
-                .layer
-                .params(ins)
-                .iter()
-                .map(|p| p.shape.iter().product::<usize>())
-                .sum();
-            total += params;
+            let decls = app.layer.params(ins);
+            let count = |want: bool| -> usize {
+                decls
+                    .iter()
+                    .filter(|p| p.trainable == want)
+                    .map(|p| p.shape.iter().product::<usize>())
+                    .sum()
+            };
+            let (t, f) = (count(true), count(false));
+            (trainable, fixed) = (trainable + t, fixed + f);
             let out = format!(
                 "(None, {})",
                 out.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
             );
-            s += &format!(
-                "{:<24}{:<20}{:>10}\n",
-                format!("{} ({})", app.name, app.layer.activation()),
-                out,
-                params
-            );
+            let name = format!("{} ({})", app.name, app.layer.config().class_name());
+            s += &format!("{name:<32}{out:<20}{:>10}\n", t + f);
         }
-        s + &format!("Total params: {total}\n")
+        s + &format!(
+            "Total params: {}\nTrainable params: {trainable}\nNon-trainable params: {fixed}\n",
+            trainable + fixed
+        )
     }
 }
 
@@ -518,7 +521,11 @@ impl TrainingState {
                 specs.push(PersistentSpec {
                     name: format!("{}/{}", app.name, d.name),
                     shape: Shape::new(d.shape.clone()),
-                    kind: PersistentKind::Parameter,
+                    kind: if d.trainable {
+                        PersistentKind::Parameter
+                    } else {
+                        PersistentKind::State
+                    },
                 });
                 inits.push(d.init);
             }
@@ -526,7 +533,14 @@ impl TrainingState {
         }
         let mut opt_state = HashMap::new();
         let mut state_starts = Vec::new();
-        for p in layer_params.iter().flatten() {
+        // Only trainable parameters get optimizer state.
+        let trainable: Vec<PersistentId> = layer_params
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|p| specs[p.0].kind == PersistentKind::Parameter)
+            .collect();
+        for p in &trainable {
             let mut states = Vec::new();
             for (s, start) in optimizer.state() {
                 let id = PersistentId(specs.len());

@@ -15,6 +15,15 @@ pub fn update<T: Real>(op: &UpdateOp, ins: &[TensorRef], mem: &mut Memory<'_, T>
         mem.put(&ins[0], acc);
         return;
     }
+    if let UpdateOp::MovingAverage { momentum } = *op {
+        let mut avg = mem.take(&ins[0]);
+        let (keep, take) = (T::of(momentum), T::one() - T::of(momentum));
+        for (a, &x) in avg.iter_mut().zip(mem.read(&ins[1])) {
+            *a = *a * keep + x * take;
+        }
+        mem.put(&ins[0], avg);
+        return;
+    }
     let g = op.grad_operand();
     // At most the parameter and three state tensors; the unused slots stay empty `Vec`s, which
     // do not allocate, so a training step allocates nothing here.
@@ -198,7 +207,9 @@ fn apply<T: Real>(op: &UpdateOp, p: &mut [T], state: &mut [Vec<T>], g: &[T], lr:
                 *m = *m * b2 + g * (one - b2);
             }
         }
-        UpdateOp::AccumulateSum => unreachable!("the accumulator is not an optimizer"),
+        UpdateOp::AccumulateSum | UpdateOp::MovingAverage { .. } => {
+            unreachable!("statistics are not optimizers")
+        }
     }
 }
 
@@ -212,7 +223,7 @@ fn weight_decay<T: Real>(op: &UpdateOp) -> T {
         | UpdateOp::RmsProp { weight_decay, .. }
         | UpdateOp::Adagrad { weight_decay, .. }
         | UpdateOp::Lion { weight_decay, .. } => weight_decay,
-        UpdateOp::AccumulateSum => 0.0,
+        UpdateOp::AccumulateSum | UpdateOp::MovingAverage { .. } => 0.0,
     })
 }
 

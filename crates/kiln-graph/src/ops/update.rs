@@ -62,6 +62,10 @@ pub enum UpdateOp {
     /// `acc[j] += Σ_r x[r·m + j]` where `m` is the accumulator's element count (a scalar accumulator
     /// sums all of `x`), in place on `acc`; operands `(acc, x)`.
     AccumulateSum,
+    /// `avg = avg·momentum + x·(1 - momentum)` element by element, in place on `avg`; operands
+    /// `(avg, x)` of one shape. BatchNormalization's moving statistics
+    /// (keras/src/layers/normalization/batch_normalization.py).
+    MovingAverage { momentum: f32 },
 }
 
 op_names!(UpdateOp {
@@ -73,6 +77,7 @@ op_names!(UpdateOp {
     Adagrad => "adagrad_update",
     Lion => "lion_update",
     AccumulateSum => "accumulate_sum",
+    MovingAverage => "moving_average",
 });
 
 impl UpdateOp {
@@ -83,7 +88,7 @@ impl UpdateOp {
             UpdateOp::Nadam { .. } | UpdateOp::Adamax { .. } => 2,
             UpdateOp::RmsProp { momentum, centered, .. } => 1 + usize::from(momentum > 0.0) + usize::from(centered),
             UpdateOp::Sgd { .. } | UpdateOp::Adagrad { .. } | UpdateOp::Lion { .. } => 1,
-            UpdateOp::AccumulateSum => 0,
+            UpdateOp::AccumulateSum | UpdateOp::MovingAverage { .. } => 0,
         }
     }
 
@@ -95,7 +100,23 @@ impl UpdateOp {
             | UpdateOp::RmsProp { .. }
             | UpdateOp::Adagrad { .. }
             | UpdateOp::Lion { .. }
-            | UpdateOp::AccumulateSum => false,
+            | UpdateOp::AccumulateSum
+            | UpdateOp::MovingAverage { .. } => false,
+        }
+    }
+
+    /// Whether the update is an optimizer's (reads a gradient and the learning rate), not a
+    /// statistic's (the accumulator, a moving average).
+    pub fn is_optimizer(&self) -> bool {
+        match self {
+            UpdateOp::Adam { .. }
+            | UpdateOp::Nadam { .. }
+            | UpdateOp::Adamax { .. }
+            | UpdateOp::Sgd { .. }
+            | UpdateOp::RmsProp { .. }
+            | UpdateOp::Adagrad { .. }
+            | UpdateOp::Lion { .. } => true,
+            UpdateOp::AccumulateSum | UpdateOp::MovingAverage { .. } => false,
         }
     }
 
@@ -112,13 +133,13 @@ impl Family for UpdateOp {
     }
 
     fn arity(&self) -> usize {
-        // The accumulator reads only `x`; an optimizer also reads the learning rate.
-        let lr = usize::from(!matches!(self, UpdateOp::AccumulateSum));
+        // The statistics read only `x`; an optimizer also reads the learning rate.
+        let lr = usize::from(self.is_optimizer());
         self.grad_operand() + 1 + lr + usize::from(self.uses_step())
     }
 
     fn mutated_operands(&self) -> &'static [usize] {
-        // The parameter and its state (the accumulator alone for AccumulateSum).
+        // The parameter and its state (the statistic alone for the accumulator and moving average).
         &[0, 1, 2, 3][..self.state_count() + 1]
     }
 
@@ -134,6 +155,12 @@ impl Family for UpdateOp {
                 ));
             }
             return Ok(None);
+        }
+        if let UpdateOp::MovingAverage { momentum } = *self {
+            if !(0.0..=1.0).contains(&momentum) {
+                return Err(Error::invalid(name, format!("momentum {momentum} is not in [0, 1]")));
+            }
+            return same(name, s[0], s[1]).map(|_| None);
         }
         let grad = self.grad_operand();
         for t in &s[1..=grad] {

@@ -132,6 +132,7 @@ impl Layer for Conv2D {
         let (kh, kw) = self.kernel;
         // Keras' glorot_uniform for a conv kernel counts the receptive field in both fans.
         let mut p = vec![ParamDecl {
+            trainable: true,
             name: "kernel",
             shape: vec![kh * kw * c, self.filters],
             init: Init::GlorotUniform {
@@ -141,6 +142,7 @@ impl Layer for Conv2D {
         }];
         if self.use_bias {
             p.push(ParamDecl {
+                trainable: true,
                 name: "bias",
                 shape: vec![self.filters],
                 init: Init::Zeros,

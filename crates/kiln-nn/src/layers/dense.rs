@@ -81,6 +81,7 @@ impl Layer for Dense {
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let fan_in = inputs.first().and_then(|i| i.first()).copied().unwrap_or(0);
         let mut p = vec![ParamDecl {
+            trainable: true,
             name: "kernel",
             shape: vec![fan_in, self.units],
             init: Init::GlorotUniform {
@@ -90,6 +91,7 @@ impl Layer for Dense {
         }];
         if self.use_bias {
             p.push(ParamDecl {
+                trainable: true,
                 name: "bias",
                 shape: vec![self.units],
                 init: Init::Zeros,

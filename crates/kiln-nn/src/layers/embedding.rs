@@ -62,6 +62,7 @@ impl Layer for Embedding {
 
     fn params(&self, _inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         vec![ParamDecl {
+            trainable: true,
             name: "embeddings",
             shape: vec![self.input_dim, self.output_dim],
             init: Init::Uniform { limit: 0.05 },

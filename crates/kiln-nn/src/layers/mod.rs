@@ -1,6 +1,7 @@
 //! Layers: each declares its parameters and adds its ops to a graph.
 
 mod activation;
+pub mod batch_norm;
 mod concatenate;
 mod conv2d;
 mod dense;
@@ -10,6 +11,7 @@ mod mean;
 mod reshape;
 
 pub use activation::ActivationLayer;
+pub use batch_norm::BatchNormalization;
 pub use concatenate::Concatenate;
 pub use conv2d::{Conv2D, MaxPooling2D, Padding};
 pub use dense::Dense;
@@ -43,9 +45,29 @@ pub enum LayerConfig {
     GlobalAveragePooling2D(GlobalAveragePooling2D),
     Concatenate(Concatenate),
     Activation(ActivationLayer),
+    BatchNormalization(BatchNormalization),
 }
 
 impl LayerConfig {
+    /// Keras' class name of the layer (`Conv2D`), as `summary()` shows it and files record it.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            LayerConfig::Dense(_) => "Dense",
+            LayerConfig::Dropout(_) => "Dropout",
+            LayerConfig::Conv2D(_) => "Conv2D",
+            LayerConfig::MaxPooling2D(_) => "MaxPooling2D",
+            LayerConfig::Flatten(_) => "Flatten",
+            LayerConfig::Reshape(_) => "Reshape",
+            LayerConfig::Embedding(_) => "Embedding",
+            LayerConfig::Mean(_) => "Mean",
+            LayerConfig::GlobalAveragePooling1D(_) => "GlobalAveragePooling1D",
+            LayerConfig::GlobalAveragePooling2D(_) => "GlobalAveragePooling2D",
+            LayerConfig::Concatenate(_) => "Concatenate",
+            LayerConfig::Activation(_) => "Activation",
+            LayerConfig::BatchNormalization(_) => "BatchNormalization",
+        }
+    }
+
     /// The layer this configuration describes.
     pub fn into_layer(self) -> Arc<dyn Layer> {
         match self {
@@ -61,6 +83,7 @@ impl LayerConfig {
             LayerConfig::GlobalAveragePooling2D(l) => Arc::new(l),
             LayerConfig::Concatenate(l) => Arc::new(l),
             LayerConfig::Activation(l) => Arc::new(l),
+            LayerConfig::BatchNormalization(l) => Arc::new(l),
         }
     }
 }
@@ -72,6 +95,10 @@ pub struct ParamDecl {
     pub name: &'static str,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// Whether the optimizer trains it; a non-trainable tensor (BatchNormalization's moving
+    /// statistics) is layer state that the layer's training graph updates itself, saved with the
+    /// model and counted apart by `summary()`.
+    pub trainable: bool,
 }
 
 /// What a layer adds to a graph.

@@ -148,5 +148,9 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
             };
             optim("accumulate_rows", params, grid_1d(n))
         }
+        UpdateOp::MovingAverage { momentum } => {
+            let params = OptimParams { momentum, ..base };
+            optim("moving_average", params, grid_1d(n))
+        }
     }
 }
