@@ -20,11 +20,11 @@ pub mod prelude {
     pub use crate::Device;
     pub use kiln_data::{datasets, random, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor};
     pub use kiln_nn::{
-        load_model, Activation, ActivationLayer, BatchNormalization, Call, Concatenate, ConfusionMatrix, Conv2D, Dense,
-        Dropout, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, History, Input, Layer, LearningRate, LearningRateScheduler, Loss, MaxPooling2D, Mean,
-        Metric, Model, ModelCheckpoint, Optimizer, Padding, Precision, ReduceLROnPlateau, Reshape, Schedule,
-        Sequential,
+        load_model, Activation, ActivationLayer, Add, Average, BatchNormalization, Call, Concatenate, ConfusionMatrix,
+        Conv2D, Dense, Dropout, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, History, Input, Layer, LearningRate, LearningRateScheduler, Loss, MaxPooling2D,
+        Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint, Multiply, Optimizer, Padding, Precision,
+        ReduceLROnPlateau, Reshape, Schedule, Sequential, Subtract,
     };
     pub use kiln_nn::{Error, Result};
 }

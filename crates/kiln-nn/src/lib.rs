@@ -41,8 +41,9 @@ pub use functional::{Call, Input, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{
-    ActivationLayer, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Embedding, Flatten,
-    GlobalAveragePooling1D, GlobalAveragePooling2D, Layer, MaxPooling2D, Mean, Padding, Reshape,
+    ActivationLayer, Add, Average, BatchNormalization, Concatenate, Conv2D, Dense, Dropout, Embedding, Flatten,
+    GlobalAveragePooling1D, GlobalAveragePooling2D, Layer, MaxPooling2D, Maximum, Mean, Minimum, Multiply, Padding,
+    Reshape, Subtract,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

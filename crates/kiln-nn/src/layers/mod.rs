@@ -8,6 +8,7 @@ mod dense;
 mod dropout;
 mod embedding;
 mod mean;
+mod merge;
 mod reshape;
 
 pub use activation::ActivationLayer;
@@ -18,6 +19,7 @@ pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
+pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use reshape::{Flatten, Reshape};
 
 use std::sync::Arc;
@@ -46,6 +48,12 @@ pub enum LayerConfig {
     Concatenate(Concatenate),
     Activation(ActivationLayer),
     BatchNormalization(BatchNormalization),
+    Add(Add),
+    Subtract(Subtract),
+    Multiply(Multiply),
+    Average(Average),
+    Maximum(Maximum),
+    Minimum(Minimum),
 }
 
 impl LayerConfig {
@@ -65,6 +73,12 @@ impl LayerConfig {
             LayerConfig::Concatenate(_) => "Concatenate",
             LayerConfig::Activation(_) => "Activation",
             LayerConfig::BatchNormalization(_) => "BatchNormalization",
+            LayerConfig::Add(_) => "Add",
+            LayerConfig::Subtract(_) => "Subtract",
+            LayerConfig::Multiply(_) => "Multiply",
+            LayerConfig::Average(_) => "Average",
+            LayerConfig::Maximum(_) => "Maximum",
+            LayerConfig::Minimum(_) => "Minimum",
         }
     }
 
@@ -84,6 +98,12 @@ impl LayerConfig {
             LayerConfig::Concatenate(l) => Arc::new(l),
             LayerConfig::Activation(l) => Arc::new(l),
             LayerConfig::BatchNormalization(l) => Arc::new(l),
+            LayerConfig::Add(l) => Arc::new(l),
+            LayerConfig::Subtract(l) => Arc::new(l),
+            LayerConfig::Multiply(l) => Arc::new(l),
+            LayerConfig::Average(l) => Arc::new(l),
+            LayerConfig::Maximum(l) => Arc::new(l),
+            LayerConfig::Minimum(l) => Arc::new(l),
         }
     }
 }
