@@ -21,7 +21,8 @@ fn each_merge_computes_its_keras_value_on_both_backends() {
     let a = Tensor::new([2, 4], vec![1.0, -2.0, 3.0, 0.5, -1.0, 4.0, 2.0, -3.0]).unwrap();
     let b = Tensor::new([2, 4], vec![2.0, -3.0, 1.0, 0.5, 5.0, -4.0, 2.5, 1.0]).unwrap();
     type Want = fn(f32, f32) -> f32;
-    let cases: [(&str, Box<dyn Fn(&[&SymbolicTensor]) -> Result<SymbolicTensor>>, Want); 6] = [
+    type Merge = Box<dyn Fn(&[&SymbolicTensor]) -> Result<SymbolicTensor>>;
+    let cases: [(&str, Merge, Want); 6] = [
         ("add", Box::new(|x| Add::new().call_many(x)), |p, q| p + q),
         ("subtract", Box::new(|x| Subtract::new().call_many(x)), |p, q| p - q),
         ("multiply", Box::new(|x| Multiply::new().call_many(x)), |p, q| p * q),
