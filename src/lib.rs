@@ -22,7 +22,7 @@ pub mod prelude {
     pub use kiln_nn::{
         load_model, Activation, ActivationLayer, Add, Average, BatchNormalization, Call, Concatenate, ConfusionMatrix,
         Conv2D, Dense, Dropout, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, History, Input, Layer, LearningRate, LearningRateScheduler, Loss, MaxPooling2D,
+        GlobalAveragePooling2D, History, Init, Input, Layer, LearningRate, LearningRateScheduler, Loss, MaxPooling2D,
         Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint, Multiply, Optimizer, Padding, Precision,
         ReduceLROnPlateau, Reshape, Schedule, Sequential, Subtract,
     };

@@ -73,8 +73,11 @@ impl Model {
     ) -> Result<()> {
         optimizer.validate()?;
         let shapes = self.network.shapes()?;
-        for app in &self.network.nodes {
+        for (app, (ins, _)) in self.network.nodes.iter().zip(&shapes.nodes) {
             app.layer.activation().validate(&app.name)?;
+            for p in app.layer.params(ins) {
+                p.init.validate(&format!("{}/{}", app.name, p.name))?;
+            }
         }
         self.network.check_index_sources()?;
         if let Some((i, s)) = shapes.inputs.iter().enumerate().find(|(_, s)| s.contains(&0)) {
@@ -119,8 +122,8 @@ impl Model {
 
         let mut session = device.new_session(&specs)?;
         let mut rng = StdRng::seed_from_u64(self.seed);
-        for (id, init) in layer_params.iter().flatten().zip(inits) {
-            session.write_persistent(*id, &init.sample(specs[id.0].shape.numel(), &mut rng))?;
+        for (id, (init, fans)) in layer_params.iter().flatten().zip(inits) {
+            session.write_persistent(*id, &init.sample(specs[id.0].shape.numel(), fans, &mut rng))?;
         }
         // Optimizer state that does not start at zero (Adagrad's accumulator).
         for (id, start) in state_starts {
@@ -502,7 +505,7 @@ struct TrainingState {
     /// Per layer application, its parameters in declaration order.
     layer_params: Vec<Vec<PersistentId>>,
     /// Per parameter, its initializer.
-    inits: Vec<crate::Init>,
+    inits: Vec<(crate::Init, (usize, usize))>,
     /// Per parameter, its optimizer state.
     opt_state: HashMap<PersistentId, Vec<PersistentId>>,
     /// Optimizer state that starts at a value other than zero, with that value.
@@ -527,7 +530,7 @@ impl TrainingState {
                         PersistentKind::State
                     },
                 });
-                inits.push(d.init);
+                inits.push((d.init, d.fans));
             }
             layer_params.push(ids);
         }

@@ -125,6 +125,7 @@ impl Layer for BatchNormalization {
             name,
             shape: vec![channels],
             init,
+            fans: (channels, channels),
             trainable,
         };
         let mut p = Vec::with_capacity(4);

@@ -43,6 +43,10 @@ pub struct Conv2D {
     activation: Activation,
     use_bias: bool,
     input_shape: Option<Vec<usize>>,
+    #[serde(default = "super::glorot_uniform")]
+    kernel_initializer: Init,
+    #[serde(default = "super::zeros")]
+    bias_initializer: Init,
 }
 
 impl Conv2D {
@@ -56,7 +60,21 @@ impl Conv2D {
             activation: Activation::Linear,
             use_bias: true,
             input_shape: None,
+            kernel_initializer: Init::GlorotUniform,
+            bias_initializer: Init::Zeros,
         }
+    }
+
+    /// How the kernel starts (Keras' `kernel_initializer`; glorot_uniform by default).
+    pub fn kernel_initializer(mut self, init: Init) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// How the bias starts (Keras' `bias_initializer`; zeros by default).
+    pub fn bias_initializer(mut self, init: Init) -> Self {
+        self.bias_initializer = init;
+        self
     }
 
     /// Sets the strides.
@@ -130,23 +148,20 @@ impl Layer for Conv2D {
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let c = inputs.first().and_then(|i| i.get(2)).copied().unwrap_or(0);
         let (kh, kw) = self.kernel;
-        // Keras' glorot_uniform for a conv kernel counts the receptive field in both fans.
-        let mut p = vec![ParamDecl {
-            trainable: true,
-            name: "kernel",
-            shape: vec![kh * kw * c, self.filters],
-            init: Init::GlorotUniform {
-                fan_in: kh * kw * c,
-                fan_out: kh * kw * self.filters,
-            },
-        }];
+        // Keras' fans of a conv kernel count the receptive field on both sides.
+        let mut p = vec![ParamDecl::weight(
+            "kernel",
+            vec![kh * kw * c, self.filters],
+            self.kernel_initializer,
+            (kh * kw * c, kh * kw * self.filters),
+        )];
         if self.use_bias {
-            p.push(ParamDecl {
-                trainable: true,
-                name: "bias",
-                shape: vec![self.filters],
-                init: Init::Zeros,
-            });
+            p.push(ParamDecl::weight(
+                "bias",
+                vec![self.filters],
+                self.bias_initializer,
+                (0, 0),
+            ));
         }
         p
     }

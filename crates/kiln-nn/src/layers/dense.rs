@@ -14,6 +14,10 @@ pub struct Dense {
     activation: Activation,
     use_bias: bool,
     input_shape: Option<Vec<usize>>,
+    #[serde(default = "super::glorot_uniform")]
+    kernel_initializer: Init,
+    #[serde(default = "super::zeros")]
+    bias_initializer: Init,
 }
 
 impl Dense {
@@ -24,7 +28,21 @@ impl Dense {
             activation: Activation::Linear,
             use_bias: true,
             input_shape: None,
+            kernel_initializer: Init::GlorotUniform,
+            bias_initializer: Init::Zeros,
         }
+    }
+
+    /// How the kernel starts (Keras' `kernel_initializer`; glorot_uniform by default).
+    pub fn kernel_initializer(mut self, init: Init) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// How the bias starts (Keras' `bias_initializer`; zeros by default).
+    pub fn bias_initializer(mut self, init: Init) -> Self {
+        self.bias_initializer = init;
+        self
     }
 
     /// Sets the activation.
@@ -80,22 +98,19 @@ impl Layer for Dense {
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let fan_in = inputs.first().and_then(|i| i.first()).copied().unwrap_or(0);
-        let mut p = vec![ParamDecl {
-            trainable: true,
-            name: "kernel",
-            shape: vec![fan_in, self.units],
-            init: Init::GlorotUniform {
-                fan_in,
-                fan_out: self.units,
-            },
-        }];
+        let mut p = vec![ParamDecl::weight(
+            "kernel",
+            vec![fan_in, self.units],
+            self.kernel_initializer,
+            (fan_in, self.units),
+        )];
         if self.use_bias {
-            p.push(ParamDecl {
-                trainable: true,
-                name: "bias",
-                shape: vec![self.units],
-                init: Init::Zeros,
-            });
+            p.push(ParamDecl::weight(
+                "bias",
+                vec![self.units],
+                self.bias_initializer,
+                (0, 0),
+            ));
         }
         p
     }

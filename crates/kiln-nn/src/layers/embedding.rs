@@ -61,12 +61,16 @@ impl Layer for Embedding {
     }
 
     fn params(&self, _inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
-        vec![ParamDecl {
-            trainable: true,
-            name: "embeddings",
-            shape: vec![self.input_dim, self.output_dim],
-            init: Init::Uniform { limit: 0.05 },
-        }]
+        let init = Init::RandomUniform {
+            minval: -0.05,
+            maxval: 0.05,
+        };
+        vec![ParamDecl::weight(
+            "embeddings",
+            vec![self.input_dim, self.output_dim],
+            init,
+            (self.input_dim, self.output_dim),
+        )]
     }
 
     fn reads_indices(&self) -> bool {

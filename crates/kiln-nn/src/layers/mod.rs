@@ -115,10 +115,35 @@ pub struct ParamDecl {
     pub name: &'static str,
     pub shape: Vec<usize>,
     pub init: Init,
+    /// `(fan_in, fan_out)` as Keras' `compute_fans` counts them, for the variance-scaling
+    /// initialisers.
+    pub fans: (usize, usize),
     /// Whether the optimizer trains it; a non-trainable tensor (BatchNormalization's moving
     /// statistics) is layer state that the layer's training graph updates itself, saved with the
     /// model and counted apart by `summary()`.
     pub trainable: bool,
+}
+
+impl ParamDecl {
+    /// A trainable parameter.
+    pub fn weight(name: &'static str, shape: Vec<usize>, init: Init, fans: (usize, usize)) -> Self {
+        ParamDecl {
+            name,
+            shape,
+            init,
+            fans,
+            trainable: true,
+        }
+    }
+}
+
+/// Serde defaults of the initialiser fields (files written before they existed).
+pub(crate) fn glorot_uniform() -> Init {
+    Init::GlorotUniform
+}
+
+pub(crate) fn zeros() -> Init {
+    Init::Zeros
 }
 
 /// What a layer adds to a graph.
