@@ -294,6 +294,32 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            name: "im2col 1×3 causal (left padding only), stride 2, 6 channels",
+            inputs: |n| vec![(s(&[n, 1, 9, 6]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    ConvOp::Im2Col {
+                        window: Window2d::left_padded(1, 9, 6, (1, 3), (1, 2), 2)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "max_pool 1×3 over 1×10 rows, stride 2, same (a 1-D pool)",
+            inputs: |n| vec![(s(&[n, 1, 10, 4]), Signed)],
+            build: |g, x| {
+                g.unary(
+                    ConvOp::MaxPool2d {
+                        window: Window2d::new(1, 10, 4, (1, 3), (1, 2), true)?,
+                    },
+                    x[0],
+                )
+            },
+            diff: &[0],
+        },
+        Case {
             name: "im2col 3×2 stride 2 same, 5 channels",
             inputs: |n| vec![(s(&[n, 5, 7, 5]), Signed)],
             build: |g, x| {

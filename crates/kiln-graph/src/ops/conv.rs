@@ -102,6 +102,26 @@ impl Window2d {
         })
     }
 
+    /// A window padded by `pad_left` zeros before the first column only, and not at all
+    /// vertically: Keras' `causal` padding of a 1-D convolution (`pad_left = k - 1`), whose output
+    /// at position t sees inputs up to t alone.
+    pub fn left_padded(
+        in_h: usize,
+        in_w: usize,
+        channels: usize,
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        pad_left: usize,
+    ) -> Result<Self> {
+        let wide = in_w
+            .checked_add(pad_left)
+            .ok_or_else(|| Error::invalid("window", "padding overflows"))?;
+        let mut w = Window2d::new(in_h, wide, channels, kernel, strides, false)?;
+        w.in_w = in_w;
+        w.pad_left = pad_left;
+        Ok(w)
+    }
+
     /// Floats in one window (one im2col row).
     pub fn patch(&self) -> usize {
         self.kh * self.kw * self.channels

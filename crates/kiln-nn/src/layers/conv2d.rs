@@ -1,4 +1,4 @@
-//! `Conv2D` and `MaxPooling2D` on channels-last (NHWC) images, as Keras has them.
+//! `Conv2D` on channels-last (NHWC) images, as Keras has it, and the convolution Conv1D shares.
 //!
 //! A convolution is im2col (windows as rows) times the kernel viewed as a `[kh·kw·c, filters]`
 //! matrix, so the scheduler fuses its bias and activation into the matmul epilogue and the GPU
@@ -7,7 +7,7 @@
 use kiln_graph::{ConvOp, Graph, LayoutOp, NodeId, Shape, Window2d};
 use serde::{Deserialize, Serialize};
 
-use super::{activate, checked_product, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
+use super::{activate, checked_product, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
 use crate::{Error, Result};
 
@@ -19,10 +19,13 @@ pub enum Padding {
     Valid,
     /// Pad so the output is `ceil(input / stride)` along each axis.
     Same,
+    /// Pad `kernel - 1` zeros before the sequence only, so no output sees a later input (Conv1D
+    /// alone, as in Keras).
+    Causal,
 }
 
 /// The `[h, w, c]` of a layer's one input, or an error naming the layer.
-fn image<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
+pub(super) fn image<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
     let input = single(layer, inputs)?;
     if input.len() != 3 {
         return Err(Error::invalid(
@@ -31,6 +34,28 @@ fn image<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
         ));
     }
     Ok(input)
+}
+
+/// The window of a 2-D layer over `input` `[h, w, c]`; causal padding is Conv1D's alone.
+pub(super) fn window_2d(
+    layer: &str,
+    input: &[usize],
+    kernel: (usize, usize),
+    strides: (usize, usize),
+    padding: Padding,
+) -> Result<Window2d> {
+    let same = match padding {
+        Padding::Valid => false,
+        Padding::Same => true,
+        Padding::Causal => {
+            return Err(Error::invalid(
+                layer,
+                "causal padding is for 1-D layers (Conv1D), as in Keras; use valid or same",
+            ))
+        }
+    };
+    Window2d::new(input[0], input[1], input[2], kernel, strides, same)
+        .map_err(|e| Error::invalid(layer, format!("{e} (input {input:?})")))
 }
 
 /// A 2-D convolution, as Keras' `Conv2D(filters, kernel_size, strides, padding, activation)`.
@@ -108,15 +133,7 @@ impl Conv2D {
     }
 
     fn window(&self, input: &[usize]) -> Result<Window2d> {
-        Window2d::new(
-            input[0],
-            input[1],
-            input[2],
-            self.kernel,
-            self.strides,
-            self.padding == Padding::Same,
-        )
-        .map_err(|e| Error::invalid("Conv2D", format!("{e} (input {input:?})")))
+        window_2d("Conv2D", input, self.kernel, self.strides, self.padding)
     }
 }
 
@@ -173,89 +190,39 @@ impl Layer for Conv2D {
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
-        let cols = g.push(ConvOp::Im2Col { window: w }, &[xs[0]])?;
-        let mut z = g.matmul(cols, params[0], false, false)?;
-        if self.use_bias {
-            z = g.bias_add(z, params[1])?;
-        }
-        let y = activate(g, z, self.activation)?;
-        let image = Shape::new([dims[0], w.out_h, w.out_w, self.filters]);
-        // The logits of a convolutional output layer are its pre-activation, reshaped alike.
-        let pre_activation = if y == z {
-            None
-        } else {
-            Some(g.push(LayoutOp::Reshape { shape: image.clone() }, &[z])?)
-        };
-        let output = g.push(LayoutOp::Reshape { shape: image }, &[y])?;
-        Ok(LayerOut {
-            pre_activation: pre_activation.unwrap_or(output),
-            output,
-        })
+        let bias = self.use_bias.then(|| params[1]);
+        convolve(g, xs[0], w, params[0], bias, self.activation)
     }
 }
 
-/// Max over windows, as Keras' `MaxPooling2D(pool_size, strides, padding)`; strides default to the
-/// pool size.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MaxPooling2D {
-    pool: (usize, usize),
-    strides: Option<(usize, usize)>,
-    padding: Padding,
-}
-
-impl MaxPooling2D {
-    /// `pool` windows, stride = pool, valid padding.
-    pub fn new(pool: (usize, usize)) -> Self {
-        MaxPooling2D {
-            pool,
-            strides: None,
-            padding: Padding::Valid,
-        }
+/// `activation(im2col(x) · kernel + bias)` over the NHWC batch `x` with window `w`, reshaped to
+/// the output images `[n, out_h, out_w, filters]`, with the pre-activation reshaped alike (the
+/// logits of a convolutional output layer). Conv1D runs through here with images one row high.
+pub(super) fn convolve(
+    g: &mut Graph,
+    x: NodeId,
+    w: Window2d,
+    kernel: NodeId,
+    bias: Option<NodeId>,
+    activation: Activation,
+) -> Result<LayerOut> {
+    let n = g.shape(x)?.dims()[0];
+    let filters = g.shape(kernel)?.last();
+    let cols = g.push(ConvOp::Im2Col { window: w }, &[x])?;
+    let mut z = g.matmul(cols, kernel, false, false)?;
+    if let Some(bias) = bias {
+        z = g.bias_add(z, bias)?;
     }
-
-    /// Sets the strides.
-    pub fn strides(mut self, strides: (usize, usize)) -> Self {
-        self.strides = Some(strides);
-        self
-    }
-
-    /// Sets the padding.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    fn window(&self, input: &[usize]) -> Result<Window2d> {
-        Window2d::new(
-            input[0],
-            input[1],
-            input[2],
-            self.pool,
-            self.strides.unwrap_or(self.pool),
-            self.padding == Padding::Same,
-        )
-        .map_err(|e| Error::invalid("MaxPooling2D", format!("{e} (input {input:?})")))
-    }
-}
-
-impl Layer for MaxPooling2D {
-    fn config(&self) -> LayerConfig {
-        LayerConfig::MaxPooling2D(self.clone())
-    }
-
-    fn kind(&self) -> &'static str {
-        "max_pooling2d"
-    }
-
-    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
-        let input = image("MaxPooling2D", inputs)?;
-        let w = self.window(input)?;
-        Ok(vec![w.out_h, w.out_w, input[2]])
-    }
-
-    fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
-        let dims = g.shape(xs[0])?.dims().to_vec();
-        let w = self.window(&dims[1..])?;
-        Ok(plain(g.push(ConvOp::MaxPool2d { window: w }, &[xs[0]])?))
-    }
+    let y = activate(g, z, activation)?;
+    let image = Shape::new([n, w.out_h, w.out_w, filters]);
+    let pre_activation = if y == z {
+        None
+    } else {
+        Some(g.push(LayoutOp::Reshape { shape: image.clone() }, &[z])?)
+    };
+    let output = g.push(LayoutOp::Reshape { shape: image }, &[y])?;
+    Ok(LayerOut {
+        pre_activation: pre_activation.unwrap_or(output),
+        output,
+    })
 }

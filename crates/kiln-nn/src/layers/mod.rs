@@ -3,23 +3,29 @@
 mod activation;
 pub mod batch_norm;
 mod concatenate;
+mod conv1d;
 mod conv2d;
 mod dense;
 mod dropout;
 mod embedding;
 mod mean;
 mod merge;
+mod pooling;
 mod reshape;
 
 pub use activation::ActivationLayer;
 pub use batch_norm::BatchNormalization;
 pub use concatenate::Concatenate;
-pub use conv2d::{Conv2D, MaxPooling2D, Padding};
+pub use conv1d::Conv1D;
+pub use conv2d::{Conv2D, Padding};
 pub use dense::Dense;
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
+pub use pooling::{
+    AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
+};
 pub use reshape::{Flatten, Reshape};
 
 use std::sync::Arc;
@@ -54,6 +60,12 @@ pub enum LayerConfig {
     Average(Average),
     Maximum(Maximum),
     Minimum(Minimum),
+    Conv1D(Conv1D),
+    MaxPooling1D(MaxPooling1D),
+    AveragePooling1D(AveragePooling1D),
+    AveragePooling2D(AveragePooling2D),
+    GlobalMaxPooling1D(GlobalMaxPooling1D),
+    GlobalMaxPooling2D(GlobalMaxPooling2D),
 }
 
 impl LayerConfig {
@@ -79,6 +91,12 @@ impl LayerConfig {
             LayerConfig::Average(_) => "Average",
             LayerConfig::Maximum(_) => "Maximum",
             LayerConfig::Minimum(_) => "Minimum",
+            LayerConfig::Conv1D(_) => "Conv1D",
+            LayerConfig::MaxPooling1D(_) => "MaxPooling1D",
+            LayerConfig::AveragePooling1D(_) => "AveragePooling1D",
+            LayerConfig::AveragePooling2D(_) => "AveragePooling2D",
+            LayerConfig::GlobalMaxPooling1D(_) => "GlobalMaxPooling1D",
+            LayerConfig::GlobalMaxPooling2D(_) => "GlobalMaxPooling2D",
         }
     }
 
@@ -104,6 +122,12 @@ impl LayerConfig {
             LayerConfig::Average(l) => Arc::new(l),
             LayerConfig::Maximum(l) => Arc::new(l),
             LayerConfig::Minimum(l) => Arc::new(l),
+            LayerConfig::Conv1D(l) => Arc::new(l),
+            LayerConfig::MaxPooling1D(l) => Arc::new(l),
+            LayerConfig::AveragePooling1D(l) => Arc::new(l),
+            LayerConfig::AveragePooling2D(l) => Arc::new(l),
+            LayerConfig::GlobalMaxPooling1D(l) => Arc::new(l),
+            LayerConfig::GlobalMaxPooling2D(l) => Arc::new(l),
         }
     }
 }

@@ -1,0 +1,188 @@
+//! `Conv1D` over sequences `[steps, channels]` (NWC), as Keras has it: the 2-D convolution of
+//! images one row high, so it shares Conv2D's im2col, matmul and fused epilogue.
+
+use kiln_graph::{Graph, LayoutOp, NodeId, Shape, Window2d};
+use serde::{Deserialize, Serialize};
+
+use super::conv2d::convolve;
+use super::pooling::sequence;
+use super::{checked_product, Layer, LayerConfig, LayerOut, Padding, ParamDecl};
+use crate::{Activation, Init};
+use crate::{Error, Result};
+
+/// A 1-D convolution, as Keras' `Conv1D(filters, kernel_size, strides, padding, activation)`:
+/// `valid` (no padding), `same` (output `ceil(steps / stride)`) or `causal` (`kernel - 1` zeros
+/// before the sequence, so step t sees inputs up to t alone). The kernel is `[k·c, filters]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Conv1D {
+    filters: usize,
+    kernel: usize,
+    stride: usize,
+    padding: Padding,
+    activation: Activation,
+    use_bias: bool,
+    input_shape: Option<Vec<usize>>,
+    kernel_initializer: Init,
+    bias_initializer: Init,
+}
+
+impl Conv1D {
+    /// `filters` outputs per step from windows of `kernel` steps, stride 1, valid padding.
+    pub fn new(filters: usize, kernel: usize) -> Self {
+        Conv1D {
+            filters,
+            kernel,
+            stride: 1,
+            padding: Padding::Valid,
+            activation: Activation::Linear,
+            use_bias: true,
+            input_shape: None,
+            kernel_initializer: Init::GlorotUniform,
+            bias_initializer: Init::Zeros,
+        }
+    }
+
+    /// Sets the stride.
+    pub fn strides(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets the padding (`Valid`, `Same` or `Causal`).
+    pub fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the activation.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// Drops the bias.
+    pub fn without_bias(mut self) -> Self {
+        self.use_bias = false;
+        self
+    }
+
+    /// Keras' `input_shape=(steps, channels)` on a first layer.
+    pub fn input_shape(mut self, shape: [usize; 2]) -> Self {
+        self.input_shape = Some(shape.to_vec());
+        self
+    }
+
+    /// How the kernel starts (glorot_uniform by default).
+    pub fn kernel_initializer(mut self, init: Init) -> Self {
+        self.kernel_initializer = init;
+        self
+    }
+
+    /// How the bias starts (zeros by default).
+    pub fn bias_initializer(mut self, init: Init) -> Self {
+        self.bias_initializer = init;
+        self
+    }
+
+    /// The window over `[steps, channels]`, as a one-row image.
+    fn window(&self, input: &[usize]) -> Result<Window2d> {
+        let (steps, channels) = (input[0], input[1]);
+        let window = match self.padding {
+            Padding::Causal => Window2d::left_padded(
+                1,
+                steps,
+                channels,
+                (1, self.kernel),
+                (1, self.stride),
+                self.kernel.saturating_sub(1),
+            ),
+            Padding::Valid | Padding::Same => Window2d::new(
+                1,
+                steps,
+                channels,
+                (1, self.kernel),
+                (1, self.stride),
+                self.padding == Padding::Same,
+            ),
+        };
+        window.map_err(|e| Error::invalid("Conv1D", format!("{e} (input {input:?})")))
+    }
+}
+
+impl Layer for Conv1D {
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Conv1D(self.clone())
+    }
+
+    fn kind(&self) -> &'static str {
+        "conv1d"
+    }
+
+    fn input_shape(&self) -> Option<Vec<usize>> {
+        self.input_shape.clone()
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let input = sequence("Conv1D", inputs)?;
+        if self.filters == 0 {
+            return Err(Error::invalid("Conv1D", "filters must be at least 1"));
+        }
+        let w = self.window(input)?;
+        checked_product("Conv1D", &[self.kernel, input[1].max(self.filters)])?;
+        Ok(vec![w.out_w, self.filters])
+    }
+
+    fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+        let c = inputs.first().and_then(|i| i.get(1)).copied().unwrap_or(0);
+        let k = self.kernel;
+        let mut p = vec![ParamDecl::weight(
+            "kernel",
+            vec![k * c, self.filters],
+            self.kernel_initializer,
+            (k * c, k * self.filters),
+        )];
+        if self.use_bias {
+            p.push(ParamDecl::weight(
+                "bias",
+                vec![self.filters],
+                self.bias_initializer,
+                (0, 0),
+            ));
+        }
+        p
+    }
+
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
+        let dims = g.shape(xs[0])?.dims().to_vec();
+        let (n, steps, channels) = (dims[0], dims[1], dims[2]);
+        let w = self.window(&[steps, channels])?;
+        let rows = g.push(
+            LayoutOp::Reshape {
+                shape: Shape::new([n, 1, steps, channels]),
+            },
+            &[xs[0]],
+        )?;
+        let bias = self.use_bias.then(|| params[1]);
+        let out = convolve(g, rows, w, params[0], bias, self.activation)?;
+        let sequence = Shape::new([n, w.out_w, self.filters]);
+        let flat = |g: &mut Graph, v: NodeId| {
+            g.push(
+                LayoutOp::Reshape {
+                    shape: sequence.clone(),
+                },
+                &[v],
+            )
+        };
+        let output = flat(g, out.output)?;
+        let pre_activation = if out.pre_activation == out.output {
+            output
+        } else {
+            flat(g, out.pre_activation)?
+        };
+        Ok(LayerOut { pre_activation, output })
+    }
+}
