@@ -27,6 +27,8 @@ pub struct Conv1D {
 }
 
 impl Conv1D {
+    super::kernel_builders!();
+
     /// `filters` outputs per step from windows of `kernel` steps, stride 1, valid padding.
     pub fn new(filters: usize, kernel: usize) -> Self {
         Conv1D {
@@ -54,33 +56,9 @@ impl Conv1D {
         self
     }
 
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Drops the bias.
-    pub fn without_bias(mut self) -> Self {
-        self.use_bias = false;
-        self
-    }
-
     /// Keras' `input_shape=(steps, channels)` on a first layer.
     pub fn input_shape(mut self, shape: [usize; 2]) -> Self {
         self.input_shape = Some(shape.to_vec());
-        self
-    }
-
-    /// How the kernel starts (glorot_uniform by default).
-    pub fn kernel_initializer(mut self, init: Init) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
-    /// How the bias starts (zeros by default).
-    pub fn bias_initializer(mut self, init: Init) -> Self {
-        self.bias_initializer = init;
         self
     }
 

@@ -75,6 +75,8 @@ pub struct Conv2D {
 }
 
 impl Conv2D {
+    super::kernel_builders!();
+
     /// `filters` outputs per pixel from `kernel` windows, stride 1, valid padding, with a bias.
     pub fn new(filters: usize, kernel: (usize, usize)) -> Self {
         Conv2D {
@@ -90,18 +92,6 @@ impl Conv2D {
         }
     }
 
-    /// How the kernel starts (Keras' `kernel_initializer`; glorot_uniform by default).
-    pub fn kernel_initializer(mut self, init: Init) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
-    /// How the bias starts (Keras' `bias_initializer`; zeros by default).
-    pub fn bias_initializer(mut self, init: Init) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
     /// Sets the strides.
     pub fn strides(mut self, strides: (usize, usize)) -> Self {
         self.strides = strides;
@@ -111,18 +101,6 @@ impl Conv2D {
     /// Sets the padding.
     pub fn padding(mut self, padding: Padding) -> Self {
         self.padding = padding;
-        self
-    }
-
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Drops the bias.
-    pub fn without_bias(mut self) -> Self {
-        self.use_bias = false;
         self
     }
 

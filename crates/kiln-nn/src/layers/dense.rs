@@ -21,6 +21,8 @@ pub struct Dense {
 }
 
 impl Dense {
+    super::kernel_builders!();
+
     /// `units` outputs, linear activation, with a bias.
     pub fn new(units: usize) -> Self {
         Dense {
@@ -33,33 +35,9 @@ impl Dense {
         }
     }
 
-    /// How the kernel starts (Keras' `kernel_initializer`; glorot_uniform by default).
-    pub fn kernel_initializer(mut self, init: Init) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
-    /// How the bias starts (Keras' `bias_initializer`; zeros by default).
-    pub fn bias_initializer(mut self, init: Init) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
     /// Keras' `input_shape=(dim,)` on a first layer.
     pub fn input_dim(mut self, dim: usize) -> Self {
         self.input_shape = Some(vec![dim]);
-        self
-    }
-
-    /// Drops the bias.
-    pub fn without_bias(mut self) -> Self {
-        self.use_bias = false;
         self
     }
 

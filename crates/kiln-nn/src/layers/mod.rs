@@ -161,6 +161,37 @@ impl ParamDecl {
     }
 }
 
+/// The builder methods of every layer with a kernel (Dense, Conv1D, Conv2D), over their fields
+/// `activation`, `use_bias`, `kernel_initializer` and `bias_initializer`.
+macro_rules! kernel_builders {
+    () => {
+        /// Sets the activation.
+        pub fn activation(mut self, activation: crate::Activation) -> Self {
+            self.activation = activation;
+            self
+        }
+
+        /// Drops the bias.
+        pub fn without_bias(mut self) -> Self {
+            self.use_bias = false;
+            self
+        }
+
+        /// How the kernel starts (Keras' `kernel_initializer`; glorot_uniform by default).
+        pub fn kernel_initializer(mut self, init: crate::Init) -> Self {
+            self.kernel_initializer = init;
+            self
+        }
+
+        /// How the bias starts (Keras' `bias_initializer`; zeros by default).
+        pub fn bias_initializer(mut self, init: crate::Init) -> Self {
+            self.bias_initializer = init;
+            self
+        }
+    };
+}
+pub(crate) use kernel_builders;
+
 /// Serde defaults of the initialiser fields (files written before they existed).
 pub(crate) fn glorot_uniform() -> Init {
     Init::GlorotUniform
