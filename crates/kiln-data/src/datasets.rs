@@ -5,6 +5,7 @@ use crate::Result;
 
 use crate::csv::parse_csv;
 use crate::idx::parse_idx;
+use crate::npy::parse_npy;
 use crate::Tensor;
 
 /// A train/test split of one dataset.
@@ -74,3 +75,41 @@ pub fn mnist() -> Result<Dataset> {
         y_test: labels.slice_rows(cut..n),
     })
 }
+
+/// A time-series set of the UCR/UEA archive, with the archive's own train/test split (see
+/// `data/ucr/README.md`): `x` `[N, steps, channels]` (channels-last, as Conv1D takes it), `y`
+/// class indices. `name` is one of [`UCR_SETS`].
+pub fn ucr(name: &str) -> Result<Dataset> {
+    macro_rules! set {
+        ($name:literal) => {
+            (
+                $name,
+                [
+                    include_bytes!(concat!("../data/ucr/", $name, "_train_x.npy")).as_slice(),
+                    include_bytes!(concat!("../data/ucr/", $name, "_train_y.npy")).as_slice(),
+                    include_bytes!(concat!("../data/ucr/", $name, "_test_x.npy")).as_slice(),
+                    include_bytes!(concat!("../data/ucr/", $name, "_test_y.npy")).as_slice(),
+                ],
+            )
+        };
+    }
+    let sets = [set!("GunPoint"), set!("ItalyPowerDemand"), set!("BasicMotions")];
+    let Some((name, [xtr, ytr, xte, yte])) = sets.into_iter().find(|(n, _)| *n == name) else {
+        return Err(crate::Error::InvalidArgument {
+            context: "datasets::ucr".into(),
+            message: format!("no bundled set `{name}`; there are {UCR_SETS:?}"),
+        });
+    };
+    Ok(Dataset {
+        name,
+        feature_names: Vec::new(),
+        x_train: parse_npy(name, xtr)?,
+        y_train: parse_npy(name, ytr)?,
+        x_test: parse_npy(name, xte)?,
+        y_test: parse_npy(name, yte)?,
+    })
+}
+
+/// The bundled UCR/UEA sets: GunPoint (150 steps, 1 channel, 2 classes), ItalyPowerDemand (24, 1,
+/// 2) and BasicMotions (100, 6, 4).
+pub const UCR_SETS: [&str; 3] = ["GunPoint", "ItalyPowerDemand", "BasicMotions"];
