@@ -224,3 +224,39 @@ fn a_batch_normalized_mlp_trains_and_the_backends_agree() {
         common::assert_close("first 20 batch losses, GPU vs CPU", gpu, cpu, 1e-3, 1e-3);
     }
 }
+
+#[test]
+fn the_doctor_warns_when_moving_statistics_lag_the_weights() {
+    let data = datasets::breast_cancer().unwrap();
+    let (x, y) = (data.x_train.slice_rows(0..256), data.y_train.slice_rows(0..256));
+    let fit = |momentum: f32, epochs: usize| {
+        // Raw features (means in the hundreds): moving statistics starting at 0 and 1 need many
+        // steps at momentum 0.99 to reach them.
+        let mut m = Sequential::new()
+            .seed(3)
+            .add(BatchNormalization::new().momentum(momentum).input_shape([30]))
+            .add(Dense::new(8).activation(Activation::Relu))
+            .add(Dense::new(1).activation(Activation::Sigmoid));
+        m.compile(&CpuBackend, Optimizer::adam_lr(0.01), Loss::BinaryCrossentropy, &[])
+            .unwrap();
+        m.fit(&x, &y, &FitOptions::new(epochs, 32).seed(1)).unwrap()
+    };
+    let lagging = fit(0.99, 1);
+    let warning = lagging
+        .warnings
+        .iter()
+        .find(|w| w.contains("moving statistics lag"))
+        .unwrap_or_else(|| panic!("no lag warning in {:?}", lagging.warnings));
+    assert!(
+        warning.contains("`batch_normalization`")
+            && warning.contains("Lower the momentum")
+            && warning.contains("train longer"),
+        "{warning}"
+    );
+    let caught_up = fit(0.5, 3);
+    assert!(
+        caught_up.warnings.iter().all(|w| !w.contains("moving statistics lag")),
+        "{:?}",
+        caught_up.warnings
+    );
+}

@@ -74,12 +74,14 @@ fn softmax_cross_entropy(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
 
 fn adam(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
     let update = UpdateOp::Adam {
-        lr: 1e-3,
         beta1: 0.9,
         beta2: 0.999,
         epsilon: 1e-7,
+        weight_decay: 0.0,
+        amsgrad: false,
     };
-    g.push(update, &[p[0], p[1], p[2], p[3], p[4]])?;
+    // (param, m, v, grad, learning rate, step).
+    g.push(update, &[p[0], p[1], p[2], p[3], p[4], p[5]])?;
     Ok(vec![])
 }
 
@@ -123,7 +125,7 @@ const FAMILIES: &[Family] = &[
     },
     Family {
         name: "adam_1M",
-        operands: &[&[1 << 20], &[1 << 20], &[1 << 20], &[1 << 20], &[1]],
+        operands: &[&[1 << 20], &[1 << 20], &[1 << 20], &[1 << 20], &[1], &[1]],
         build: adam,
     },
 ];

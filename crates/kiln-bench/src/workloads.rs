@@ -12,16 +12,21 @@ pub enum Workload {
     Cnn,
     /// Embedding(1000, 64) over 20 tokens → GlobalAveragePooling1D → Dense(5, sigmoid), batch 32.
     Embed,
+    /// The residual CNN of `examples/residual_cnn.rs` on 28×28×1 images: Conv2D(32, 3, same) → BN →
+    /// ReLU, a residual block of two such convolutions joined by Add → ReLU, MaxPooling2D,
+    /// Conv2D(64, 3, same) → BN → ReLU, GlobalAveragePooling2D, Dense(10, softmax); batch 32.
+    Resnet,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 3] = [Workload::Mlp, Workload::Cnn, Workload::Embed];
+    pub const ALL: [Workload; 4] = [Workload::Mlp, Workload::Cnn, Workload::Embed, Workload::Resnet];
 
     pub fn name(self) -> &'static str {
         match self {
             Workload::Mlp => "mlp",
             Workload::Cnn => "cnn",
             Workload::Embed => "embed",
+            Workload::Resnet => "resnet",
         }
     }
 
@@ -33,13 +38,13 @@ impl Workload {
     pub fn batch(self) -> usize {
         match self {
             Workload::Mlp => 128,
-            Workload::Cnn | Workload::Embed => 32,
+            Workload::Cnn | Workload::Embed | Workload::Resnet => 32,
         }
     }
 
-    /// The uncompiled model.
-    pub fn model(self) -> Sequential {
-        match self {
+    /// The uncompiled model, seeded.
+    pub fn model(self) -> Result<Model> {
+        let stack = match self {
             Workload::Mlp => Sequential::new()
                 .add(Dense::new(128).activation(Activation::Relu).input_dim(784))
                 .add(Dense::new(10).activation(Activation::Softmax)),
@@ -59,19 +64,21 @@ impl Workload {
                 .add(Embedding::new(1000, 64).input_length(20))
                 .add(GlobalAveragePooling1D::new())
                 .add(Dense::new(5).activation(Activation::Sigmoid)),
-        }
+            Workload::Resnet => return residual_cnn(),
+        };
+        Ok(stack.seed(1).into_model())
     }
 
     fn loss(self) -> Loss {
         match self {
-            Workload::Mlp => Loss::SparseCategoricalCrossentropy,
+            Workload::Mlp | Workload::Resnet => Loss::SparseCategoricalCrossentropy,
             Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
         }
     }
 
     /// The model compiled on `device` with Adam (Keras defaults) and the workload's loss.
     pub fn compile(self, device: &dyn Backend) -> Result<Model> {
-        let mut model = self.model().seed(1).into_model();
+        let mut model = self.model()?;
         model.compile(device, Optimizer::adam(), self.loss(), &[])?;
         Ok(model)
     }
@@ -91,8 +98,37 @@ impl Workload {
                 random::integers(0, 1000, [samples, 20], seed),
                 random::integers(0, 2, [samples, 5], seed + 1),
             ),
+            Workload::Resnet => (
+                random::uniform([samples, 28, 28, 1], seed),
+                random::integers(0, 10, [samples], seed + 1),
+            ),
         }
     }
+}
+
+/// The residual CNN of [`Workload::Resnet`].
+fn residual_cnn() -> Result<Model> {
+    use kiln::nn::SymbolicTensor;
+    let conv_bn = |x: &SymbolicTensor, filters: usize, relu: bool| -> Result<SymbolicTensor> {
+        let h = Conv2D::new(filters, (3, 3)).padding(Padding::Same).call(x)?;
+        let h = BatchNormalization::new().call(&h)?;
+        if relu {
+            ActivationLayer::new(Activation::Relu).call(&h)
+        } else {
+            Ok(h)
+        }
+    };
+    let input = Input::new([28, 28, 1]);
+    let h = conv_bn(&input, 32, true)?;
+    let r = conv_bn(&h, 32, true)?;
+    let r = conv_bn(&r, 32, false)?;
+    let h = Add::new().call_many(&[&h, &r])?;
+    let h = ActivationLayer::new(Activation::Relu).call(&h)?;
+    let h = MaxPooling2D::new((2, 2)).call(&h)?;
+    let h = conv_bn(&h, 64, true)?;
+    let h = GlobalAveragePooling2D::new().call(&h)?;
+    let out = Dense::new(10).activation(Activation::Softmax).call(&h)?;
+    Ok(Model::new(&[input], &out)?.with_seed(1))
 }
 
 /// Square matmul `[n, n] · [n, n]` of two persistent tensors: the plan, and the specs of a session

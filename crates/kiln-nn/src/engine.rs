@@ -143,6 +143,16 @@ pub(crate) struct Compiled {
     pub(crate) seed: u64,
 }
 
+/// A forward pass in a graph: the input nodes, every parameter's node, each layer application's
+/// output and the nodes it was fed.
+pub(crate) struct Forward {
+    pub(crate) g: Graph,
+    pub(crate) inputs: Vec<NodeId>,
+    pub(crate) params: Vec<(PersistentId, NodeId)>,
+    pub(crate) outs: Vec<LayerOut>,
+    pub(crate) layer_inputs: Vec<Vec<NodeId>>,
+}
+
 /// Host staging for one batch: the gathered rows of every input and of the labels, reused across
 /// steps so batching allocates nothing after the first.
 pub(crate) struct Batch {
@@ -458,7 +468,8 @@ impl Compiled {
 
     /// The graph of one step: forward; then for training and evaluation the loss and metric
     /// accumulation; then for training the gradients and the optimizer's in-place updates.
-    pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
+    /// The network's forward pass over a batch of `batch` samples; `training` as Keras' `call`.
+    pub(crate) fn forward(&self, batch: usize, training: bool) -> Result<Forward> {
         let mut g = Graph::new(self.specs.clone());
         let inputs: Vec<NodeId> = self
             .input_names
@@ -472,6 +483,7 @@ impl Compiled {
             .collect();
         let mut params = Vec::new();
         let mut outs: Vec<LayerOut> = Vec::with_capacity(self.network.nodes.len());
+        let mut layer_inputs = Vec::with_capacity(self.network.nodes.len());
         for (app, ids) in self.network.nodes.iter().zip(&self.layer_params) {
             let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
             params.extend(ids.iter().copied().zip(nodes.iter().copied()));
@@ -483,8 +495,26 @@ impl Compiled {
                     Source::Node(j) => outs[j].output,
                 })
                 .collect();
-            outs.push(app.layer.build(&mut g, &xs, &nodes, mode.trains())?);
+            outs.push(app.layer.build(&mut g, &xs, &nodes, training)?);
+            layer_inputs.push(xs);
         }
+        Ok(Forward {
+            g,
+            inputs,
+            params,
+            outs,
+            layer_inputs,
+        })
+    }
+
+    pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
+        let Forward {
+            mut g,
+            inputs,
+            mut params,
+            outs,
+            ..
+        } = self.forward(batch, mode.trains())?;
         let out = match self.network.output.expect("compile checked the model has an output") {
             Source::Node(j) => outs[j],
             Source::Input(i) => crate::layers::plain(inputs[i]),

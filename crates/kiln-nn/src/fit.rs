@@ -377,6 +377,12 @@ impl Model {
                 break;
             }
         }
+        // The doctor's after-fit check: BatchNormalization statistics that lag the weights.
+        let lagging = c.moving_statistics_warnings(&x, &order, options.batch_size)?;
+        for w in &lagging {
+            eprintln!("warning: {w}");
+        }
+        history.warnings.extend(lagging);
         for_each_callback(&options.callbacks, |cb| {
             cb.on_train_end(&mut Training { c: &mut *c, validates })
         })?;

@@ -19,6 +19,7 @@ pub mod layers;
 mod loss;
 mod metrics;
 mod model;
+mod moving_stats;
 mod network;
 mod optimizer;
 mod plot;

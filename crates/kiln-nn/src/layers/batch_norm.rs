@@ -80,6 +80,11 @@ impl BatchNormalization {
     pub fn get_momentum(&self) -> f32 {
         self.momentum
     }
+
+    /// The layer's epsilon.
+    pub fn get_epsilon(&self) -> f32 {
+        self.epsilon
+    }
 }
 
 impl Layer for BatchNormalization {
