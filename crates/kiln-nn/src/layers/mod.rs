@@ -6,11 +6,13 @@ mod concatenate;
 mod conv1d;
 mod conv2d;
 mod dense;
+mod depthwise;
 mod dropout;
 mod embedding;
 mod mean;
 mod merge;
 mod pooling;
+mod rescaling;
 mod reshape;
 
 pub use activation::ActivationLayer;
@@ -19,6 +21,7 @@ pub use concatenate::Concatenate;
 pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Padding};
 pub use dense::Dense;
+pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
@@ -26,6 +29,7 @@ pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
+pub use rescaling::Rescaling;
 pub use reshape::{Flatten, Reshape};
 
 use std::sync::Arc;
@@ -66,6 +70,9 @@ pub enum LayerConfig {
     AveragePooling2D(AveragePooling2D),
     GlobalMaxPooling1D(GlobalMaxPooling1D),
     GlobalMaxPooling2D(GlobalMaxPooling2D),
+    DepthwiseConv2D(DepthwiseConv2D),
+    SeparableConv2D(SeparableConv2D),
+    Rescaling(Rescaling),
 }
 
 impl LayerConfig {
@@ -97,6 +104,9 @@ impl LayerConfig {
             LayerConfig::AveragePooling2D(_) => "AveragePooling2D",
             LayerConfig::GlobalMaxPooling1D(_) => "GlobalMaxPooling1D",
             LayerConfig::GlobalMaxPooling2D(_) => "GlobalMaxPooling2D",
+            LayerConfig::DepthwiseConv2D(_) => "DepthwiseConv2D",
+            LayerConfig::SeparableConv2D(_) => "SeparableConv2D",
+            LayerConfig::Rescaling(_) => "Rescaling",
         }
     }
 
@@ -128,6 +138,9 @@ impl LayerConfig {
             LayerConfig::AveragePooling2D(l) => Arc::new(l),
             LayerConfig::GlobalMaxPooling1D(l) => Arc::new(l),
             LayerConfig::GlobalMaxPooling2D(l) => Arc::new(l),
+            LayerConfig::DepthwiseConv2D(l) => Arc::new(l),
+            LayerConfig::SeparableConv2D(l) => Arc::new(l),
+            LayerConfig::Rescaling(l) => Arc::new(l),
         }
     }
 }
