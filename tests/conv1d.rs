@@ -9,8 +9,8 @@ use kiln::graph::Backend;
 use kiln::nn::Layer;
 use kiln::prelude::*;
 
-/// `conv1d(x, kernel [k·c, f], bias)` for one sample `[steps, c]`, zero-padded by `left` before
-/// and as much as needed after, output length `out`.
+/// `conv1d(x, kernel [k·c, f], bias)` for one sample `[steps, c]`, taps `dilation` apart,
+/// zero-padded by `left` before and as much as needed after, output length `out`.
 #[allow(clippy::too_many_arguments)]
 fn host_conv1d(
     x: &[f32],
@@ -19,7 +19,7 @@ fn host_conv1d(
     kernel: &[f32],
     bias: &[f32],
     k: usize,
-    stride: usize,
+    (stride, dilation): (usize, usize),
     left: usize,
     out: usize,
 ) -> Vec<f32> {
@@ -29,7 +29,7 @@ fn host_conv1d(
         for o in 0..f {
             let mut acc = f64::from(bias[o]);
             for j in 0..k {
-                let pos = (t * stride + j) as i64 - left as i64;
+                let pos = (t * stride + j * dilation) as i64 - left as i64;
                 if pos < 0 || pos >= steps as i64 {
                     continue;
                 }
@@ -62,31 +62,52 @@ fn model_with_input(device: &dyn Backend, layer: impl Layer + 'static, input: Op
 fn conv1d_matches_a_host_loop_for_each_padding() {
     let (n, steps, c, f, k) = (3, 11, 2, 4, 3);
     let x = random::normal([n, steps, c], 8);
-    // (padding, stride, left padding, output length) as Keras computes them.
+    // (padding, stride, dilation, left padding, output length) as Keras computes them.
     let cases = [
-        (Padding::Valid, 1, 0, steps - k + 1),
-        (Padding::Valid, 2, 0, (steps - k) / 2 + 1),
-        (Padding::Same, 1, 1, steps),
-        (Padding::Same, 2, 1, steps.div_ceil(2)),
-        (Padding::Causal, 1, k - 1, steps),
-        (Padding::Causal, 3, k - 1, (steps - 1) / 3 + 1),
+        (Padding::Valid, 1, 1, 0, steps - k + 1),
+        (Padding::Valid, 2, 1, 0, (steps - k) / 2 + 1),
+        (Padding::Same, 1, 1, 1, steps),
+        (Padding::Same, 2, 1, 1, steps.div_ceil(2)),
+        (Padding::Causal, 1, 1, k - 1, steps),
+        (Padding::Causal, 3, 1, k - 1, (steps - 1) / 3 + 1),
+        (Padding::Valid, 1, 2, 0, steps - 2 * (k - 1)),
+        (Padding::Same, 1, 3, 3, steps),
+        (Padding::Causal, 1, 2, 2 * (k - 1), steps),
+        (Padding::Causal, 1, 4, 4 * (k - 1), steps),
     ];
     for device in common::backends() {
-        for (padding, stride, left, out) in cases {
+        for (padding, stride, dilation, left, out) in cases {
             let layer = Conv1D::new(f, k)
                 .strides(stride)
+                .dilation_rate(dilation)
                 .padding(padding)
                 .bias_initializer(Init::RandomNormal { mean: 0.0, stddev: 0.5 })
                 .input_shape([steps, c]);
             let mut m = model_of(device.as_ref(), layer);
             let w = m.weights().unwrap();
             let got = m.predict(&x, n).unwrap();
-            assert_eq!(got.shape(), [n, out, f], "{padding:?} stride {stride}");
+            assert_eq!(
+                got.shape(),
+                [n, out, f],
+                "{padding:?} stride {stride} dilation {dilation}"
+            );
             let want: Vec<f32> = (0..n)
-                .flat_map(|i| host_conv1d(x.row(i), steps, c, &w[0].values, &w[1].values, k, stride, left, out))
+                .flat_map(|i| {
+                    host_conv1d(
+                        x.row(i),
+                        steps,
+                        c,
+                        &w[0].values,
+                        &w[1].values,
+                        k,
+                        (stride, dilation),
+                        left,
+                        out,
+                    )
+                })
                 .collect();
             common::assert_close(
-                &format!("{padding:?} stride {stride} on {}", device.name()),
+                &format!("{padding:?} stride {stride} dilation {dilation} on {}", device.name()),
                 got.data(),
                 &want,
                 1e-5,
@@ -94,6 +115,67 @@ fn conv1d_matches_a_host_loop_for_each_padding() {
             );
         }
     }
+}
+
+#[test]
+fn dilated_conv2d_matches_a_host_loop_and_strides_with_dilation_are_refused() {
+    let (n, h, w, c, f) = (2, 7, 8, 3, 4);
+    let x = random::normal([n, h, w, c], 9);
+    for device in common::backends() {
+        for (padding, pads, out) in [(Padding::Valid, (0, 0), (3, 6)), (Padding::Same, (2, 1), (7, 8))] {
+            // A 3×2 window dilated 2×2: spans 5×3.
+            let layer = Conv2D::new(f, (3, 2))
+                .dilation_rate((2, 2))
+                .padding(padding)
+                .bias_initializer(Init::RandomNormal { mean: 0.0, stddev: 0.5 })
+                .input_shape([h, w, c]);
+            let mut m = model_of(device.as_ref(), layer);
+            let weights = m.weights().unwrap();
+            let (kernel, bias) = (&weights[0].values, &weights[1].values);
+            let got = m.predict(&x, n).unwrap();
+            assert_eq!(got.shape(), [n, out.0, out.1, f]);
+            let mut want = Vec::new();
+            for i in 0..n {
+                let img = x.row(i);
+                for oy in 0..out.0 {
+                    for ox in 0..out.1 {
+                        for o in 0..f {
+                            let mut acc = f64::from(bias[o]);
+                            for ky in 0..3 {
+                                for kx in 0..2 {
+                                    let (y, xx) = (
+                                        (oy + 2 * ky) as i64 - pads.0 as i64,
+                                        (ox + 2 * kx) as i64 - pads.1 as i64,
+                                    );
+                                    if y < 0 || xx < 0 || y >= h as i64 || xx >= w as i64 {
+                                        continue;
+                                    }
+                                    for ch in 0..c {
+                                        let v = img[(y as usize * w + xx as usize) * c + ch];
+                                        acc += f64::from(v) * f64::from(kernel[((ky * 2 + kx) * c + ch) * f + o]);
+                                    }
+                                }
+                            }
+                            want.push(acc as f32);
+                        }
+                    }
+                }
+            }
+            common::assert_close(
+                &format!("dilated {padding:?} on {}", device.name()),
+                got.data(),
+                &want,
+                1e-5,
+                1e-4,
+            );
+        }
+    }
+    let err = Sequential::new()
+        .add(Conv1D::new(2, 3).strides(2).dilation_rate(2).input_shape([10, 1]))
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("dilation") && err.contains("stride"), "{err}");
 }
 
 #[test]

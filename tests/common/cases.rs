@@ -307,6 +307,26 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            name: "dilated window columns (1×3 taps 2 apart, causal: a dilated Conv1D's)",
+            inputs: |n| vec![(s(&[n, 1, 9, 5]), Signed)],
+            build: |g, x| {
+                use kiln::nn::layers::{dilated::Dilated, Padding};
+                let d = Dilated::new("case", (1, 9, 5), (1, 3), (1, 2), Padding::Causal).expect("geometry");
+                Ok(d.columns(g, x[0]).expect("columns build"))
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "dilated window columns (3×2 taps 2×3 apart, same)",
+            inputs: |n| vec![(s(&[n, 6, 7, 3]), Signed)],
+            build: |g, x| {
+                use kiln::nn::layers::{dilated::Dilated, Padding};
+                let d = Dilated::new("case", (6, 7, 3), (3, 2), (2, 3), Padding::Same).expect("geometry");
+                Ok(d.columns(g, x[0]).expect("columns build"))
+            },
+            diff: &[0],
+        },
+        Case {
             name: "max_pool 1×3 over 1×10 rows, stride 2, same (a 1-D pool)",
             inputs: |n| vec![(s(&[n, 1, 10, 4]), Signed)],
             build: |g, x| {

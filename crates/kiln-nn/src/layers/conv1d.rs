@@ -1,10 +1,10 @@
 //! `Conv1D` over sequences `[steps, channels]` (NWC), as Keras has it: the 2-D convolution of
 //! images one row high, so it shares Conv2D's im2col, matmul and fused epilogue.
 
-use kiln_graph::{Graph, LayoutOp, NodeId, Shape, Window2d};
+use kiln_graph::{Graph, LayoutOp, NodeId, Shape};
 use serde::{Deserialize, Serialize};
 
-use super::conv2d::convolve;
+use super::conv2d::{convolve, Windows};
 use super::pooling::sequence;
 use super::{checked_product, Layer, LayerConfig, LayerOut, Padding, ParamDecl};
 use crate::{Activation, Init};
@@ -19,6 +19,7 @@ pub struct Conv1D {
     kernel: usize,
     stride: usize,
     padding: Padding,
+    dilation: usize,
     activation: Activation,
     use_bias: bool,
     input_shape: Option<Vec<usize>>,
@@ -36,6 +37,7 @@ impl Conv1D {
             kernel,
             stride: 1,
             padding: Padding::Valid,
+            dilation: 1,
             activation: Activation::Linear,
             use_bias: true,
             input_shape: None,
@@ -62,28 +64,23 @@ impl Conv1D {
         self
     }
 
-    /// The window over `[steps, channels]`, as a one-row image.
-    fn window(&self, input: &[usize]) -> Result<Window2d> {
-        let (steps, channels) = (input[0], input[1]);
-        let window = match self.padding {
-            Padding::Causal => Window2d::left_padded(
-                1,
-                steps,
-                channels,
-                (1, self.kernel),
-                (1, self.stride),
-                self.kernel.saturating_sub(1),
-            ),
-            Padding::Valid | Padding::Same => Window2d::new(
-                1,
-                steps,
-                channels,
-                (1, self.kernel),
-                (1, self.stride),
-                self.padding == Padding::Same,
-            ),
-        };
-        window.map_err(|e| Error::invalid("Conv1D", format!("{e} (input {input:?})")))
+    /// Taps `rate` steps apart (Keras' `dilation_rate`; stride 1 only): with causal padding, the
+    /// WaveNet-style stack of growing receptive fields.
+    pub fn dilation_rate(mut self, rate: usize) -> Self {
+        self.dilation = rate;
+        self
+    }
+
+    /// The windows over `[steps, channels]`, as a one-row image.
+    fn window(&self, input: &[usize]) -> Result<Windows> {
+        Windows::of(
+            "Conv1D",
+            &[1, input[0], input[1]],
+            (1, self.kernel),
+            (1, self.stride),
+            (1, self.dilation),
+            self.padding,
+        )
     }
 }
 
@@ -105,9 +102,9 @@ impl Layer for Conv1D {
         if self.filters == 0 {
             return Err(Error::invalid("Conv1D", "filters must be at least 1"));
         }
-        let w = self.window(input)?;
+        let (_, out_w) = self.window(input)?.out();
         checked_product("Conv1D", &[self.kernel, input[1].max(self.filters)])?;
-        Ok(vec![w.out_w, self.filters])
+        Ok(vec![out_w, self.filters])
     }
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
@@ -145,8 +142,8 @@ impl Layer for Conv1D {
             &[xs[0]],
         )?;
         let bias = self.use_bias.then(|| params[1]);
-        let out = convolve(g, rows, w, params[0], bias, self.activation)?;
-        let sequence = Shape::new([n, w.out_w, self.filters]);
+        let out = convolve(g, rows, &w, params[0], bias, self.activation)?;
+        let sequence = Shape::new([n, w.out().1, self.filters]);
         let flat = |g: &mut Graph, v: NodeId| {
             g.push(
                 LayoutOp::Reshape {

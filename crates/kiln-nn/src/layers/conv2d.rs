@@ -7,6 +7,7 @@
 use kiln_graph::{ConvOp, Graph, LayoutOp, NodeId, Shape, Window2d};
 use serde::{Deserialize, Serialize};
 
+use super::dilated::Dilated;
 use super::{activate, checked_product, single, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Init};
 use crate::{Error, Result};
@@ -34,6 +35,11 @@ pub(super) fn image<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [us
         ));
     }
     Ok(input)
+}
+
+/// Serde default of `dilation` (files written before it existed).
+fn no_dilation() -> (usize, usize) {
+    (1, 1)
 }
 
 /// The window of a 2-D layer over `input` `[h, w, c]`; causal padding is Conv1D's alone.
@@ -65,6 +71,8 @@ pub struct Conv2D {
     kernel: (usize, usize),
     strides: (usize, usize),
     padding: Padding,
+    #[serde(default = "no_dilation")]
+    dilation: (usize, usize),
     activation: Activation,
     use_bias: bool,
     input_shape: Option<Vec<usize>>,
@@ -84,6 +92,7 @@ impl Conv2D {
             kernel,
             strides: (1, 1),
             padding: Padding::Valid,
+            dilation: (1, 1),
             activation: Activation::Linear,
             use_bias: true,
             input_shape: None,
@@ -110,8 +119,20 @@ impl Conv2D {
         self
     }
 
-    fn window(&self, input: &[usize]) -> Result<Window2d> {
-        window_2d("Conv2D", input, self.kernel, self.strides, self.padding)
+    /// Taps `rate` apart (Keras' `dilation_rate`; stride 1 only).
+    pub fn dilation_rate(mut self, rate: (usize, usize)) -> Self {
+        self.dilation = rate;
+        self
+    }
+
+    fn window(&self, input: &[usize]) -> Result<Windows> {
+        if self.padding == Padding::Causal {
+            return Err(Error::invalid(
+                "Conv2D",
+                "causal padding is for 1-D layers (Conv1D), as in Keras; use valid or same",
+            ));
+        }
+        Windows::of("Conv2D", input, self.kernel, self.strides, self.dilation, self.padding)
     }
 }
 
@@ -133,11 +154,11 @@ impl Layer for Conv2D {
         if self.filters == 0 {
             return Err(Error::invalid("Conv2D", "filters must be at least 1"));
         }
-        let w = self.window(input)?;
+        let (out_h, out_w) = self.window(input)?.out();
         // The kernel's shape and fans (see `params`) must be representable.
         let (kh, kw) = self.kernel;
         checked_product("Conv2D", &[kh, kw, input[2].max(self.filters)])?;
-        Ok(vec![w.out_h, w.out_w, self.filters])
+        Ok(vec![out_h, out_w, self.filters])
     }
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
@@ -169,30 +190,98 @@ impl Layer for Conv2D {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.window(&dims[1..])?;
         let bias = self.use_bias.then(|| params[1]);
-        convolve(g, xs[0], w, params[0], bias, self.activation)
+        convolve(g, xs[0], &w, params[0], bias, self.activation)
     }
 }
 
-/// `activation(im2col(x) · kernel + bias)` over the NHWC batch `x` with window `w`, reshaped to
+/// Where a convolution's windows go: the im2col op's geometry, or taps spread by a dilation rate.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Windows {
+    Dense(Window2d),
+    Dilated(Dilated),
+}
+
+impl Windows {
+    /// The output's height and width.
+    pub(super) fn out(&self) -> (usize, usize) {
+        match self {
+            Windows::Dense(w) => (w.out_h, w.out_w),
+            Windows::Dilated(d) => (d.out_h, d.out_w),
+        }
+    }
+
+    /// The window columns of the NHWC batch `x`, `[n·out_h·out_w, kh·kw·c]`.
+    fn columns(&self, g: &mut Graph, x: NodeId) -> Result<NodeId> {
+        match self {
+            Windows::Dense(w) => Ok(g.push(ConvOp::Im2Col { window: *w }, &[x])?),
+            Windows::Dilated(d) => d.columns(g, x),
+        }
+    }
+
+    /// The windows of a convolution over `input` `[h, w, c]`: im2col's without dilation; Keras
+    /// refuses strides above 1 with a dilation rate above 1, and so does this.
+    pub(super) fn of(
+        layer: &str,
+        input: &[usize],
+        kernel: (usize, usize),
+        strides: (usize, usize),
+        dilation: (usize, usize),
+        padding: Padding,
+    ) -> Result<Self> {
+        if dilation == (1, 1) {
+            return Ok(Windows::Dense(match padding {
+                Padding::Causal => Window2d::left_padded(
+                    input[0],
+                    input[1],
+                    input[2],
+                    kernel,
+                    strides,
+                    kernel.1.saturating_sub(1),
+                )
+                .map_err(|e| Error::invalid(layer, format!("{e} (input {input:?})")))?,
+                Padding::Valid | Padding::Same => window_2d(layer, input, kernel, strides, padding)?,
+            }));
+        }
+        if strides != (1, 1) {
+            return Err(Error::invalid(
+                layer,
+                format!(
+                    "strides {strides:?} with dilation_rate {dilation:?}: a dilated convolution takes stride 1 \
+                     (Keras refuses the combination too)"
+                ),
+            ));
+        }
+        Ok(Windows::Dilated(Dilated::new(
+            layer,
+            (input[0], input[1], input[2]),
+            kernel,
+            dilation,
+            padding,
+        )?))
+    }
+}
+
+/// `activation(columns(x) · kernel + bias)` over the NHWC batch `x` with windows `w`, reshaped to
 /// the output images `[n, out_h, out_w, filters]`, with the pre-activation reshaped alike (the
 /// logits of a convolutional output layer). Conv1D runs through here with images one row high.
 pub(super) fn convolve(
     g: &mut Graph,
     x: NodeId,
-    w: Window2d,
+    w: &Windows,
     kernel: NodeId,
     bias: Option<NodeId>,
     activation: Activation,
 ) -> Result<LayerOut> {
     let n = g.shape(x)?.dims()[0];
     let filters = g.shape(kernel)?.last();
-    let cols = g.push(ConvOp::Im2Col { window: w }, &[x])?;
+    let cols = w.columns(g, x)?;
     let mut z = g.matmul(cols, kernel, false, false)?;
     if let Some(bias) = bias {
         z = g.bias_add(z, bias)?;
     }
     let y = activate(g, z, activation)?;
-    let image = Shape::new([n, w.out_h, w.out_w, filters]);
+    let (out_h, out_w) = w.out();
+    let image = Shape::new([n, out_h, out_w, filters]);
     let pre_activation = if y == z {
         None
     } else {

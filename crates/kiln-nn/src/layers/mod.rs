@@ -7,6 +7,7 @@ mod conv1d;
 mod conv2d;
 mod dense;
 mod depthwise;
+pub mod dilated;
 mod dropout;
 mod embedding;
 mod mean;
