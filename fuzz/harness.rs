@@ -63,8 +63,10 @@ mod description {
     use arbitrary::{Arbitrary, Unstructured};
     use kiln_data::Tensor;
     use kiln_nn::{
-        Activation, Conv2D, Dense, Dropout, Embedding, FitOptions, Flatten, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, Loss, MaxPooling2D, Mean, Metric, Optimizer, Padding, Reshape, Sequential,
+        Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
+        DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+        GlobalMaxPooling1D, GlobalMaxPooling2D, Loss, MaxPooling1D, MaxPooling2D, Mean, Metric, Optimizer, Padding,
+        Rescaling, Reshape, SeparableConv2D, Sequential,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -160,6 +162,44 @@ mod description {
         GlobalAveragePooling1D,
         GlobalAveragePooling2D,
         Dropout(f32),
+        Conv1D {
+            filters: Dim,
+            kernel: Dim,
+            stride: Dim,
+            dilation: Dim,
+            padding: u8,
+            activation: Act,
+        },
+        DilatedConv2D {
+            filters: Dim,
+            kernel: (Dim, Dim),
+            dilation: (Dim, Dim),
+            same: bool,
+        },
+        BatchNormalization {
+            momentum: f32,
+            epsilon: f32,
+            center: bool,
+            scale: bool,
+        },
+        Pooling {
+            kind: u8,
+            pool: Dim,
+            stride: Dim,
+            same: bool,
+        },
+        Activation(Act),
+        Rescaling(f32, f32),
+        Depthwise {
+            kernel: (Dim, Dim),
+            strides: (Dim, Dim),
+            same: bool,
+        },
+        Separable {
+            filters: Dim,
+            kernel: (Dim, Dim),
+            same: bool,
+        },
     }
 
     #[derive(Arbitrary, Debug)]
@@ -264,6 +304,68 @@ mod description {
             LayerSpec::GlobalAveragePooling1D => m.add(GlobalAveragePooling1D::new()),
             LayerSpec::GlobalAveragePooling2D => m.add(GlobalAveragePooling2D::new()),
             LayerSpec::Dropout(rate) => m.add(Dropout::new(rate)),
+            LayerSpec::Conv1D {
+                filters,
+                kernel,
+                stride,
+                dilation,
+                padding,
+                activation,
+            } => m.add(
+                Conv1D::new(filters.get(), kernel.get())
+                    .strides(stride.get())
+                    .dilation_rate(dilation.get())
+                    .padding([Padding::Valid, Padding::Same, Padding::Causal][padding as usize % 3])
+                    .activation(activation.into()),
+            ),
+            LayerSpec::DilatedConv2D {
+                filters,
+                kernel,
+                dilation,
+                same,
+            } => m.add(
+                Conv2D::new(filters.get(), (kernel.0.get(), kernel.1.get()))
+                    .dilation_rate((dilation.0.get(), dilation.1.get()))
+                    .padding(padding(same)),
+            ),
+            LayerSpec::BatchNormalization {
+                momentum,
+                epsilon,
+                center,
+                scale,
+            } => m.add(
+                BatchNormalization::new()
+                    .momentum(momentum)
+                    .epsilon(epsilon)
+                    .center(center)
+                    .scale(scale),
+            ),
+            LayerSpec::Pooling {
+                kind,
+                pool,
+                stride,
+                same,
+            } => {
+                let (p, s, pad) = (pool.get(), stride.get(), padding(same));
+                match kind % 6 {
+                    0 => m.add(MaxPooling1D::new(p).strides(s).padding(pad)),
+                    1 => m.add(AveragePooling1D::new(p).strides(s).padding(pad)),
+                    2 => m.add(AveragePooling2D::new((p, p)).strides((s, s)).padding(pad)),
+                    3 => m.add(GlobalMaxPooling1D::new()),
+                    4 => m.add(GlobalMaxPooling2D::new()),
+                    _ => m.add(MaxPooling2D::new((p, p)).strides((s, s)).padding(pad)),
+                }
+            }
+            LayerSpec::Activation(a) => m.add(ActivationLayer::new(a.into())),
+            LayerSpec::Rescaling(scale, offset) => m.add(Rescaling::new(scale, offset)),
+            LayerSpec::Depthwise { kernel, strides, same } => m.add(
+                DepthwiseConv2D::new((kernel.0.get(), kernel.1.get()))
+                    .strides((strides.0.get(), strides.1.get()))
+                    .padding(padding(same)),
+            ),
+            LayerSpec::Separable { filters, kernel, same } => {
+                m.add(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))
+            }
         }
     }
 
