@@ -22,10 +22,10 @@ pub mod prelude {
     pub use kiln_nn::{
         load_model, Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
         Call, Concatenate, ConfusionMatrix, Conv1D, Conv2D, Dense, DepthwiseConv2D, Dropout, EarlyStopping, Embedding,
-        Evaluation, FitOptions, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+        Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
         GlobalMaxPooling2D, History, Init, Input, Layer, LearningRate, LearningRateScheduler, Loss, MaxPooling1D,
         MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint, Multiply, Optimizer, Padding, Precision,
-        ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Subtract,
+        RandomFlip, ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Subtract,
     };
     pub use kiln_nn::{Error, Result};
 }

@@ -43,9 +43,9 @@ pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{
     ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D,
-    Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D,
     GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum, Multiply,
-    Padding, Rescaling, Reshape, SeparableConv2D, Subtract,
+    Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Subtract,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

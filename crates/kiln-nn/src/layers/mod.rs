@@ -13,6 +13,7 @@ mod embedding;
 mod mean;
 mod merge;
 mod pooling;
+mod random_flip;
 mod rescaling;
 mod reshape;
 
@@ -30,6 +31,7 @@ pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
+pub use random_flip::{FlipMode, RandomFlip};
 pub use rescaling::Rescaling;
 pub use reshape::{Flatten, Reshape};
 
@@ -74,6 +76,7 @@ pub enum LayerConfig {
     DepthwiseConv2D(DepthwiseConv2D),
     SeparableConv2D(SeparableConv2D),
     Rescaling(Rescaling),
+    RandomFlip(RandomFlip),
 }
 
 impl LayerConfig {
@@ -108,6 +111,7 @@ impl LayerConfig {
             LayerConfig::DepthwiseConv2D(_) => "DepthwiseConv2D",
             LayerConfig::SeparableConv2D(_) => "SeparableConv2D",
             LayerConfig::Rescaling(_) => "Rescaling",
+            LayerConfig::RandomFlip(_) => "RandomFlip",
         }
     }
 
@@ -142,6 +146,7 @@ impl LayerConfig {
             LayerConfig::DepthwiseConv2D(l) => Arc::new(l),
             LayerConfig::SeparableConv2D(l) => Arc::new(l),
             LayerConfig::Rescaling(l) => Arc::new(l),
+            LayerConfig::RandomFlip(l) => Arc::new(l),
         }
     }
 }
