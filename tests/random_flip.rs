@@ -31,7 +31,10 @@ fn mirrored(img: &[f32], horizontal: bool, vertical: bool) -> Vec<f32> {
     let mut out = vec![0.0; img.len()];
     for y in 0..h {
         for x in 0..w {
-            let (sy, sx) = (if vertical { h - 1 - y } else { y }, if horizontal { w - 1 - x } else { x });
+            let (sy, sx) = (
+                if vertical { h - 1 - y } else { y },
+                if horizontal { w - 1 - x } else { x },
+            );
             for ch in 0..c {
                 out[(y * w + x) * c + ch] = img[(sy * w + sx) * c + ch];
             }
@@ -63,7 +66,11 @@ fn training_images_come_out_mirrored_at_random_alike_on_both_backends() {
         let seen = outcomes(&x, &y);
         for k in 0..4 {
             let count = seen.iter().filter(|&&s| s == k).count();
-            assert!((6..=28).contains(&count), "{}: outcome {k} {count} times of 64", device.name());
+            assert!(
+                (6..=28).contains(&count),
+                "{}: outcome {k} {count} times of 64",
+                device.name()
+            );
         }
         // Another step draws other coins.
         let later = outcomes(&x, &flip(device.as_ref(), &both, &x, 2.0));

@@ -14,7 +14,12 @@ fn the_first_20_batch_losses_agree_between_cpu_and_gpu() {
         Err(e) => return eprintln!("no GPU adapter, skipped outside CI: {e}"),
     };
     let data = datasets::mnist().unwrap();
-    let x = data.x_train.slice_rows(0..640).map(|p| p / 255.0).reshape([640, 28, 28, 1]).unwrap();
+    let x = data
+        .x_train
+        .slice_rows(0..640)
+        .map(|p| p / 255.0)
+        .reshape([640, 28, 28, 1])
+        .unwrap();
     let y = data.y_train.slice_rows(0..640);
     let options = FitOptions::new(1, 32).seed(1).record_batch_loss();
     let mut losses = Vec::new();
