@@ -18,6 +18,9 @@ use crate::{Activation, Loss, Result};
 /// Classes beyond which no matrix is kept: its accumulator grows with the square of the classes.
 pub const MAX_CONFUSION_CLASSES: usize = 256;
 
+/// Sigmoid labels beyond which no matrices are kept (four counts each).
+pub const MAX_CONFUSION_LABELS: usize = 65_536;
+
 /// A confusion matrix: `count(actual, predicted)` samples (weighted by their sample weights under
 /// [`crate::Model::evaluate_weighted`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -95,16 +98,18 @@ pub(crate) enum Confusion {
 
 impl Confusion {
     /// The matrices a classifier with this loss, output activation and width gets; `None` for
-    /// regression and for more than [`MAX_CONFUSION_CLASSES`] classes.
+    /// regression, for more than [`MAX_CONFUSION_CLASSES`] classes and for more than
+    /// [`MAX_CONFUSION_LABELS`] sigmoid labels.
     pub(crate) fn of(loss: &Loss, activation: Activation, units: usize) -> Option<Self> {
         let threshold = if activation == Activation::Sigmoid { 0.5 } else { 0.0 };
         let classes =
             |sparse| (units <= MAX_CONFUSION_CLASSES).then_some(Confusion::Classes { classes: units, sparse });
         match (loss.kind(), activation) {
-            (LossKind::Binary, _) | (LossKind::Other, Activation::Sigmoid) => Some(Confusion::Labels {
-                labels: units,
-                threshold,
-            }),
+            (LossKind::Binary, _) | (LossKind::Other, Activation::Sigmoid) => (units <= MAX_CONFUSION_LABELS)
+                .then_some(Confusion::Labels {
+                    labels: units,
+                    threshold,
+                }),
             (LossKind::Categorical, _) | (LossKind::Other, Activation::Softmax) => classes(false),
             (LossKind::Sparse, _) => classes(true),
             (LossKind::Other, _) => None,

@@ -34,7 +34,7 @@ pub use callbacks::{
     BackupAndRestore, Callback, Control, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler,
     ModelCheckpoint, ReduceLROnPlateau, SharedCallback, TerminateOnNaN,
 };
-pub use confusion::{ConfusionMatrix, MAX_CONFUSION_CLASSES};
+pub use confusion::{ConfusionMatrix, MAX_CONFUSION_CLASSES, MAX_CONFUSION_LABELS};
 pub use engine::{Inputs, Weight};
 pub use error::{Error, Result};
 pub use fit::FitOptions;
