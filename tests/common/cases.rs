@@ -767,6 +767,15 @@ pub fn cases() -> Vec<Case> {
             diff: &[0, 1, 2],
         },
         Case {
+            name: "layer_normalization (rows of 6 features, gamma, beta)",
+            inputs: |n| vec![(s(&[n, 6]), Wide), (s(&[6]), Positive), (s(&[6]), Signed)],
+            build: |g, x| {
+                let y = kiln::nn::layers::layer_norm::normalize_rows(g, x[0], Some(x[1]), Some(x[2]), 1e-3);
+                Ok(y.expect("normalize_rows builds"))
+            },
+            diff: &[0, 1, 2],
+        },
+        Case {
             name: "batch_normalization (inference: given statistics, no gamma or beta)",
             inputs: |n| vec![(s(&[n, 4]), Signed), (s(&[4]), Signed), (s(&[4]), Positive)],
             build: |g, x| {

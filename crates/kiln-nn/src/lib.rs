@@ -44,8 +44,8 @@ pub use init::Init;
 pub use layers::{
     ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D,
     Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D,
-    GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum, Multiply,
-    Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Subtract,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Maximum, Mean,
+    Minimum, Multiply, Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Subtract,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

@@ -10,6 +10,7 @@ mod depthwise;
 pub mod dilated;
 mod dropout;
 mod embedding;
+pub mod layer_norm;
 mod mean;
 mod merge;
 mod pooling;
@@ -26,6 +27,7 @@ pub use dense::Dense;
 pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
+pub use layer_norm::LayerNormalization;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use pooling::{
@@ -77,6 +79,7 @@ pub enum LayerConfig {
     SeparableConv2D(SeparableConv2D),
     Rescaling(Rescaling),
     RandomFlip(RandomFlip),
+    LayerNormalization(LayerNormalization),
 }
 
 impl LayerConfig {
@@ -112,6 +115,7 @@ impl LayerConfig {
             LayerConfig::SeparableConv2D(_) => "SeparableConv2D",
             LayerConfig::Rescaling(_) => "Rescaling",
             LayerConfig::RandomFlip(_) => "RandomFlip",
+            LayerConfig::LayerNormalization(_) => "LayerNormalization",
         }
     }
 
@@ -147,6 +151,7 @@ impl LayerConfig {
             LayerConfig::SeparableConv2D(l) => Arc::new(l),
             LayerConfig::Rescaling(l) => Arc::new(l),
             LayerConfig::RandomFlip(l) => Arc::new(l),
+            LayerConfig::LayerNormalization(l) => Arc::new(l),
         }
     }
 }
