@@ -64,9 +64,9 @@ mod description {
     use kiln_data::Tensor;
     use kiln_nn::{
         Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
-        DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D,
-        GlobalMaxPooling1D, GlobalMaxPooling2D, Loss, MaxPooling1D, MaxPooling2D, Mean, Metric, Optimizer, Padding,
-        Rescaling, Reshape, SeparableConv2D, Sequential,
+        DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, Loss, MaxPooling1D,
+        MaxPooling2D, Mean, Metric, Optimizer, Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Sequential,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -200,6 +200,8 @@ mod description {
             kernel: (Dim, Dim),
             same: bool,
         },
+        LayerNormalization(f32, bool, bool),
+        RandomFlip(u8, u32),
     }
 
     #[derive(Arbitrary, Debug)]
@@ -363,6 +365,17 @@ mod description {
                     .strides((strides.0.get(), strides.1.get()))
                     .padding(padding(same)),
             ),
+            LayerSpec::LayerNormalization(epsilon, center, scale) => {
+                m.add(LayerNormalization::new().epsilon(epsilon).center(center).scale(scale))
+            }
+            LayerSpec::RandomFlip(mode, seed) => {
+                let modes = [
+                    FlipMode::Horizontal,
+                    FlipMode::Vertical,
+                    FlipMode::HorizontalAndVertical,
+                ];
+                m.add(RandomFlip::new(modes[mode as usize % 3]).seed(seed))
+            }
             LayerSpec::Separable { filters, kernel, same } => {
                 m.add(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))
             }
