@@ -17,60 +17,8 @@ struct Params {
     alpha: f32,  // elu's alpha
 }
 
-// SELU's constants (keras/src/backend/numpy/nn.py).
-const SELU_ALPHA: f32 = 1.6732632423543772;
-const SELU_SCALE: f32 = 1.0507009873554805;
-// √(2/π), gelu's tanh form.
-const GELU_C: f32 = 0.7978845608028654;
-// 1/√(2π), the normal density's factor.
-const INV_SQRT_2PI: f32 = 0.3989422804014327;
-
-// tanh from e^(-2|x|), which never overflows (a driver's tanh builtin may give NaN for large |x|).
-fn tanh1(x: f32) -> f32 {
-    let e = exp(-2.0 * abs(x));
-    return sign(x) * (1.0 - e) / (1.0 + e);
-}
-
-// erf by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7), odd by symmetry.
-fn erf1(x: f32) -> f32 {
-    let z = abs(x);
-    let t = 1.0 / (1.0 + 0.3275911 * z);
-    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-    return sign(x) * (1.0 - poly * exp(-z * z));
-}
-
-// ln(1 + e) accurate for tiny e (Goldberg's form: the rounding of 1 + e cancels out).
-fn log1p1(e: f32) -> f32 {
-    let u = 1.0 + e;
-    if (u == 1.0) { return e; }
-    return log(u) * e / (u - 1.0);
-}
-
-// eˣ - 1 accurate near 0 (Kahan's form).
-fn expm1_(x: f32) -> f32 {
-    let u = exp(x);
-    if (u == 1.0) { return x; }
-    let um1 = u - 1.0;
-    if (um1 == -1.0) { return -1.0; }
-    return um1 * x / log(u);
-}
-
-fn elu1(x: f32, alpha: f32) -> f32 {
-    return select(alpha * expm1_(x), x, x > 0.0);
-}
-
-// gelu and its derivative at x: vec2(value, derivative).
-fn gelu_exact(x: f32) -> vec2<f32> {
-    let cdf = 0.5 * (1.0 + erf1(x * 0.7071067811865476));
-    let pdf = INV_SQRT_2PI * exp(-0.5 * x * x);
-    return vec2<f32>(x * cdf, cdf + x * pdf);
-}
-
-fn gelu_tanh(x: f32) -> vec2<f32> {
-    let t = tanh1(GELU_C * (x + 0.044715 * x * x * x));
-    let dt = GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
-    return vec2<f32>(0.5 * x * (1.0 + t), 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dt);
-}
+// The scalar helpers (tanh1, erf1, gelu_exact, activate1, ...) are in common.wgsl, which the
+// matmul epilogues share.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -147,13 +95,13 @@ fn softmax_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(256)
 fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = gelu_exact(load_a(i)).x; }
+    if (i < p.n) { out[i] = activate1(4u, load_a(i)); }
 }
 
 @compute @workgroup_size(256)
 fn gelu_approximate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = gelu_tanh(load_a(i)).x; }
+    if (i < p.n) { out[i] = activate1(5u, load_a(i)); }
 }
 
 @compute @workgroup_size(256)
@@ -171,32 +119,31 @@ fn elu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 @compute @workgroup_size(256)
 fn selu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = SELU_SCALE * elu1(load_a(i), SELU_ALPHA); }
+    if (i < p.n) { out[i] = activate1(6u, load_a(i)); }
 }
 
-// ln(1 + eˣ) = max(x, 0) + ln(1 + e^-|x|): never overflows.
 @compute @workgroup_size(256)
 fn softplus(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { let x = load_a(i); out[i] = max(x, 0.0) + log1p1(exp(-abs(x))); }
+    if (i < p.n) { out[i] = activate1(7u, load_a(i)); }
 }
 
 @compute @workgroup_size(256)
 fn silu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { let x = load_a(i); out[i] = x * sigmoid1(x); }
+    if (i < p.n) { out[i] = activate1(8u, load_a(i)); }
 }
 
 @compute @workgroup_size(256)
 fn hard_sigmoid(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = clamp(load_a(i) / 6.0 + 0.5, 0.0, 1.0); }
+    if (i < p.n) { out[i] = activate1(9u, load_a(i)); }
 }
 
 @compute @workgroup_size(256)
 fn relu6(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i < p.n) { out[i] = clamp(load_a(i), 0.0, 6.0); }
+    if (i < p.n) { out[i] = activate1(10u, load_a(i)); }
 }
 
 // a = x.

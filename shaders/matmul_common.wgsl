@@ -1,7 +1,7 @@
 // matmul_common.wgsl — prepended to every matmul family: the params and the epilogue's overrides.
 
 override HAS_BIAS: bool = false;
-// 0 linear, 1 relu, 2 sigmoid
+// The epilogue's activation, as common.wgsl's activate1 numbers them (0 linear, 1 relu, ...).
 override ACT: u32 = 0u;
 
 struct Params {

@@ -37,8 +37,7 @@ fn finish(r: u32, c: u32, v: f32) {
     if (r >= p.m) { return; }
     var z = v;
     if (HAS_BIAS) { z += bias[c]; }
-    if (ACT == 1u) { z = max(z, 0.0); }
-    if (ACT == 2u) { z = sigmoid1(z); }
+    z = activate1(ACT, z);
     out[r * p.n + c] = z;
 }
 

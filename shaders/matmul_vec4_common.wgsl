@@ -8,8 +8,11 @@ fn finish(r: u32, cv: u32, v: vec4<f32>) {
     if (r >= p.m) { return; }
     var z = v;
     if (HAS_BIAS) { z += bias[cv]; }
-    if (ACT == 1u) { z = max(z, vec4<f32>(0.0)); }
-    if (ACT == 2u) { z = vec4<f32>(sigmoid1(z.x), sigmoid1(z.y), sigmoid1(z.z), sigmoid1(z.w)); }
+    if (ACT == 1u) {
+        z = max(z, vec4<f32>(0.0));
+    } else if (ACT != 0u) {
+        z = vec4<f32>(activate1(ACT, z.x), activate1(ACT, z.y), activate1(ACT, z.z), activate1(ACT, z.w));
+    }
     out[r * (p.n / 4u) + cv] = z;
 }
 

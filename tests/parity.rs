@@ -257,3 +257,55 @@ fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
         );
     }
 }
+
+/// Gelu, softplus and silu fuse into the matmul epilogue where nothing else reads the product
+/// (inference: their gradients read it in training): the fused plan matches the CPU's, which runs
+/// the same fused op, and the unfused activation.
+#[test]
+fn input_read_activations_fused_in_inference_match_the_cpu() {
+    use kiln::graph::{ActivationOp, Epilogue, Graph, StepOp};
+    let Some(gpu) = gpu() else { return };
+    let ops = [
+        ActivationOp::Gelu { approximate: false },
+        ActivationOp::Gelu { approximate: true },
+        ActivationOp::Softplus,
+        ActivationOp::Silu,
+    ];
+    let mut rng = StdRng::seed_from_u64(3);
+    let values = |n: usize, rng: &mut StdRng| -> Vec<f32> {
+        use rand::RngExt;
+        (0..n).map(|_| rng.random_range(-3.0..3.0)).collect()
+    };
+    let (x, w, b) = (values(65 * 13, &mut rng), values(13 * 7, &mut rng), values(7, &mut rng));
+    for op in ops {
+        let plan_for = |fuse: bool| {
+            let mut g = Graph::new(Vec::new());
+            let (xn, wn, bn) = (g.input("x", [65, 13]), g.input("w", [13, 7]), g.input("b", [7]));
+            let z = g.matmul(xn, wn, false, false).unwrap();
+            let z = g.bias_add(z, bn).unwrap();
+            let y = g.unary(op, z).unwrap();
+            // Reading the product as well keeps it apart: the unfused reference.
+            let outputs = if fuse { vec![y] } else { vec![y, z] };
+            Arc::new(schedule(&g, &outputs).unwrap())
+        };
+        let fused = plan_for(true);
+        let epilogue = fused.steps.iter().find_map(|s| {
+            let StepOp::MatMul(m) = &s.op else { return None };
+            Some(m.epilogue)
+        });
+        assert_eq!(epilogue, op.epilogue(), "{op:?} was not fused");
+        assert_ne!(epilogue, Some(Epilogue::Linear));
+        let feeds: [(&str, &[f32]); 3] = [("x", &x), ("w", &w), ("b", &b)];
+        let run = |plan: Arc<kiln::graph::Plan>, session: &mut dyn Session| {
+            let id = session.load(plan).unwrap();
+            session.run(id, &feeds).unwrap();
+            session.read_outputs(id).unwrap().swap_remove(0)
+        };
+        let mut cpu = CpuSession::<f32>::new(&[]);
+        let reference = run(plan_for(false), &mut cpu);
+        let on_cpu = run(fused.clone(), &mut cpu);
+        let on_gpu = run(fused, gpu.new_session(&[]).unwrap().as_mut());
+        assert_close(&format!("{op:?} fused on the CPU"), &on_cpu, &reference, 1e-6, 1e-6);
+        assert_close(&format!("{op:?} fused on the GPU"), &on_gpu, &reference, 1e-5, 1e-4);
+    }
+}

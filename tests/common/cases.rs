@@ -131,6 +131,18 @@ macro_rules! schedule_case {
     };
 }
 
+/// A row for `act(x · w + b)` with the activation fused into the matmul epilogue.
+macro_rules! dense_case {
+    ($name:expr, $op:expr, $diff:expr) => {
+        Case {
+            name: $name,
+            inputs: |n| vec![(s(&[n, 13]), Signed), (s(&[13, 6]), Signed), (s(&[6]), Signed)],
+            build: |g, x| dense(g, x, Some($op)),
+            diff: $diff,
+        }
+    };
+}
+
 /// A row for the elementwise activation `op` on `[n, 3]` inputs of kind `values`, differentiated.
 macro_rules! activation_case {
     ($name:expr, $values:expr, $op:expr) => {
@@ -229,6 +241,17 @@ pub fn cases() -> Vec<Case> {
             build: |g, x| dense(g, x, Some(ActivationOp::Sigmoid)),
             diff: &[0, 1, 2],
         },
+        // The other epilogues whose gradient reads y, fused in training graphs too (gelu, softplus
+        // and silu read their input, which keeps the product apart in training: tests/parity.rs
+        // checks their inference-only fusion).
+        dense_case!("dense_tanh (tanh fused)", ActivationOp::Tanh, &[0, 1, 2]),
+        dense_case!("dense_selu (selu fused)", ActivationOp::Selu, &[0, 1, 2]),
+        dense_case!(
+            "dense_hard_sigmoid (hard_sigmoid fused)",
+            ActivationOp::HardSigmoid,
+            &[0, 1, 2]
+        ),
+        dense_case!("dense_relu6 (relu6 fused)", ActivationOp::Relu6, &[0, 1, 2]),
         Case {
             name: "matmul_relu (no bias, relu fused)",
             inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5, 4]), Signed)],

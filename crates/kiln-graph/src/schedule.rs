@@ -281,7 +281,8 @@ fn fuse_bias(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bo
     }
 }
 
-/// `Relu|Sigmoid(MatMul(..))` → `MatMul(.., epilogue)` when nothing else reads the pre-activation.
+/// `Act(MatMul(..))` → `MatMul(.., epilogue)` for the activations with an epilogue, when nothing else
+/// reads the pre-activation.
 fn fuse_activation(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bool]) {
     let uses = consumers(nodes, live);
     for i in 0..nodes.len() {

@@ -3,7 +3,7 @@
 //! `y ⊙ (dy - Σ dy·y)` per row, elu' = `y + α` below 0), else of the input `x` (gelu, softplus,
 //! silu). Formulas: keras/src/backend/numpy/nn.py.
 
-use kiln_graph::{ActivationOp, SELU_ALPHA, SELU_SCALE};
+use kiln_graph::{ActivationOp, Epilogue, SELU_ALPHA, SELU_SCALE};
 
 use crate::executor::Args;
 use crate::Real;
@@ -18,20 +18,18 @@ pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
         ActivationOp::Sigmoid => map(x, out, sigmoid_scalar),
         ActivationOp::Softmax => softmax(x, cols, out),
         ActivationOp::Tanh => map(x, out, T::tanh),
-        ActivationOp::Gelu { approximate } => map(x, out, |v| gelu(v, approximate).0),
+        ActivationOp::Gelu { approximate: false } => map(x, out, gelu_exact),
+        ActivationOp::Gelu { approximate: true } => map(x, out, gelu_tanh),
         ActivationOp::LeakyRelu { slope } => {
             let slope = T::of(slope);
             map(x, out, |v| if v > T::zero() { v } else { slope * v })
         }
         ActivationOp::Elu { alpha } => map(x, out, |v| elu(v, T::of(alpha))),
-        ActivationOp::Selu => {
-            let (alpha, scale) = selu_constants();
-            map(x, out, |v| scale * elu(v, alpha))
-        }
-        ActivationOp::Softplus => map(x, out, |v| v.max(T::zero()) + (-v.abs()).exp().ln_1p()),
-        ActivationOp::Silu => map(x, out, |v| v * sigmoid_scalar(v)),
-        ActivationOp::HardSigmoid => map(x, out, |v| (v / T::of(6.0) + T::of(0.5)).max(T::zero()).min(T::one())),
-        ActivationOp::Relu6 => map(x, out, |v| v.max(T::zero()).min(T::of(6.0))),
+        ActivationOp::Selu => map(x, out, selu),
+        ActivationOp::Softplus => map(x, out, softplus),
+        ActivationOp::Silu => map(x, out, silu),
+        ActivationOp::HardSigmoid => map(x, out, hard_sigmoid),
+        ActivationOp::Relu6 => map(x, out, relu6),
         ActivationOp::ReluGrad => zip(x, a.x(1), out, |y, d| if y > T::zero() { d } else { T::zero() }),
         ActivationOp::SigmoidGrad => zip(x, a.x(1), out, |y, d| d * y * (T::one() - y)),
         ActivationOp::SoftmaxGrad => softmax_grad(x, a.x(1), cols, out),
@@ -75,6 +73,54 @@ pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
             }
         }),
     }
+}
+
+/// The scalar form of a matmul epilogue's activation (the same functions the activation ops
+/// map), `None` for the identity.
+pub fn epilogue_fn<T: Real>(epilogue: Epilogue) -> Option<fn(T) -> T> {
+    Some(match epilogue {
+        Epilogue::Linear => return None,
+        Epilogue::Relu => |v: T| v.max(T::zero()),
+        Epilogue::Sigmoid => sigmoid_scalar,
+        Epilogue::Tanh => T::tanh,
+        Epilogue::Gelu => gelu_exact,
+        Epilogue::GeluTanh => gelu_tanh,
+        Epilogue::Selu => selu,
+        Epilogue::Softplus => softplus,
+        Epilogue::Silu => silu,
+        Epilogue::HardSigmoid => hard_sigmoid,
+        Epilogue::Relu6 => relu6,
+    })
+}
+
+fn gelu_exact<T: Real>(v: T) -> T {
+    gelu(v, false).0
+}
+
+fn gelu_tanh<T: Real>(v: T) -> T {
+    gelu(v, true).0
+}
+
+fn selu<T: Real>(v: T) -> T {
+    let (alpha, scale) = selu_constants();
+    scale * elu(v, alpha)
+}
+
+/// `ln(1 + eˣ)` as `max(x, 0) + ln(1 + e^-|x|)`, which never overflows.
+fn softplus<T: Real>(v: T) -> T {
+    v.max(T::zero()) + (-v.abs()).exp().ln_1p()
+}
+
+fn silu<T: Real>(v: T) -> T {
+    v * sigmoid_scalar(v)
+}
+
+fn hard_sigmoid<T: Real>(v: T) -> T {
+    (v / T::of(6.0) + T::of(0.5)).max(T::zero()).min(T::one())
+}
+
+fn relu6<T: Real>(v: T) -> T {
+    v.max(T::zero()).min(T::of(6.0))
 }
 
 /// `out[i] = f(x[i])`.

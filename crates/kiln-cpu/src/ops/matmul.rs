@@ -35,13 +35,15 @@ pub fn matmul<T: Real>(
     if bias.is_none() && epilogue == Epilogue::Linear {
         return;
     }
+    // Relu, the common case, inline; the other activations through their scalar function.
+    let act = super::activation::epilogue_fn::<T>(epilogue);
     for row in out.chunks_mut(n.max(1)) {
         for (j, c) in row.iter_mut().enumerate() {
             let z = *c + bias.map_or(T::zero(), |b| b[j]);
-            *c = match epilogue {
-                Epilogue::Linear => z,
-                Epilogue::Relu => z.max(T::zero()),
-                Epilogue::Sigmoid => super::activation::sigmoid_scalar(z),
+            *c = match (epilogue, act) {
+                (Epilogue::Relu, _) => z.max(T::zero()),
+                (_, Some(f)) => f(z),
+                (_, None) => z,
             };
         }
     }

@@ -76,20 +76,20 @@ impl ActivationOp {
     /// The matmul epilogue that computes this activation, where there is one (the scheduler fuses
     /// `act(matmul(..))` into it).
     pub fn epilogue(self) -> Option<Epilogue> {
-        match self {
-            ActivationOp::Relu => Some(Epilogue::Relu),
-            ActivationOp::Sigmoid => Some(Epilogue::Sigmoid),
-            ActivationOp::Softmax
-            | ActivationOp::Tanh
-            | ActivationOp::Gelu { .. }
-            | ActivationOp::LeakyRelu { .. }
-            | ActivationOp::Elu { .. }
-            | ActivationOp::Selu
-            | ActivationOp::Softplus
-            | ActivationOp::Silu
-            | ActivationOp::HardSigmoid
-            | ActivationOp::Relu6
-            | ActivationOp::ReluGrad
+        Some(match self {
+            ActivationOp::Relu => Epilogue::Relu,
+            ActivationOp::Sigmoid => Epilogue::Sigmoid,
+            ActivationOp::Tanh => Epilogue::Tanh,
+            ActivationOp::Gelu { approximate: false } => Epilogue::Gelu,
+            ActivationOp::Gelu { approximate: true } => Epilogue::GeluTanh,
+            ActivationOp::Selu => Epilogue::Selu,
+            ActivationOp::Softplus => Epilogue::Softplus,
+            ActivationOp::Silu => Epilogue::Silu,
+            ActivationOp::HardSigmoid => Epilogue::HardSigmoid,
+            ActivationOp::Relu6 => Epilogue::Relu6,
+            // Parameters do not fit the epilogue's pipeline constant; rows are not elementwise.
+            ActivationOp::LeakyRelu { .. } | ActivationOp::Elu { .. } | ActivationOp::Softmax => return None,
+            ActivationOp::ReluGrad
             | ActivationOp::SigmoidGrad
             | ActivationOp::SoftmaxGrad
             | ActivationOp::TanhGrad
@@ -100,8 +100,8 @@ impl ActivationOp {
             | ActivationOp::SoftplusGrad
             | ActivationOp::SiluGrad
             | ActivationOp::HardSigmoidGrad
-            | ActivationOp::Relu6Grad => None,
-        }
+            | ActivationOp::Relu6Grad => return None,
+        })
     }
 
     /// Whether the op works on whole rows of the last axis rather than element by element.

@@ -4,12 +4,40 @@ use super::check::not_differentiable;
 use super::{Backward, Family};
 use crate::{Error, Graph, NodeId, Result, Shape};
 
-/// Activation fused into a matmul epilogue.
+/// Activation fused into a matmul epilogue: the parameterless elementwise activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Epilogue {
     Linear,
     Relu,
     Sigmoid,
+    Tanh,
+    Gelu,
+    GeluTanh,
+    Selu,
+    Softplus,
+    Silu,
+    HardSigmoid,
+    Relu6,
+}
+
+impl Epilogue {
+    /// The activation op this epilogue computes; `None` for the identity.
+    pub fn activation(self) -> Option<super::ActivationOp> {
+        use super::ActivationOp as A;
+        Some(match self {
+            Epilogue::Linear => return None,
+            Epilogue::Relu => A::Relu,
+            Epilogue::Sigmoid => A::Sigmoid,
+            Epilogue::Tanh => A::Tanh,
+            Epilogue::Gelu => A::Gelu { approximate: false },
+            Epilogue::GeluTanh => A::Gelu { approximate: true },
+            Epilogue::Selu => A::Selu,
+            Epilogue::Softplus => A::Softplus,
+            Epilogue::Silu => A::Silu,
+            Epilogue::HardSigmoid => A::HardSigmoid,
+            Epilogue::Relu6 => A::Relu6,
+        })
+    }
 }
 
 /// `C = op(A) · op(B)` on 2-D operands, `op` transposing where asked; the scheduler may fuse a bias

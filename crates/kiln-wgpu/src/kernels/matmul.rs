@@ -93,10 +93,19 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
     let (a, b) = (&io.ins[0], &io.ins[1]);
     let (m, k, n) = op.dims(&a.shape, &b.shape);
     let v = variant(op, (m, k, n), caps, caps.texel_fits(a) && caps.texel_fits(b));
+    // common.wgsl's activate1 numbering.
     let act = match op.epilogue {
         Epilogue::Linear => 0.0,
         Epilogue::Relu => 1.0,
         Epilogue::Sigmoid => 2.0,
+        Epilogue::Tanh => 3.0,
+        Epilogue::Gelu => 4.0,
+        Epilogue::GeluTanh => 5.0,
+        Epilogue::Selu => 6.0,
+        Epilogue::Softplus => 7.0,
+        Epilogue::Silu => 8.0,
+        Epilogue::HardSigmoid => 9.0,
+        Epilogue::Relu6 => 10.0,
     };
     let params = MatmulParams {
         m: m as u32,
