@@ -34,7 +34,13 @@ fn parse() -> Result<Args, String> {
         quick: false,
         json: false,
         backends: None,
-        workloads: vec!["mlp".into(), "cnn".into(), "embed".into(), "resnet".into(), "matmul".into()],
+        workloads: vec![
+            "mlp".into(),
+            "cnn".into(),
+            "embed".into(),
+            "resnet".into(),
+            "matmul".into(),
+        ],
         cold: false,
     };
     let mut it = std::env::args().skip(1);

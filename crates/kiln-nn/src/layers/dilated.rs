@@ -47,13 +47,26 @@ impl Dilated {
         let (Some(span_h), Some(span_w)) = (span(kh, dh), span(kw, dw)) else {
             return Err(Error::invalid(layer, "the dilated window's size overflows"));
         };
+        // As with undilated windows, a padded window may reach past the input but not beyond twice
+        // its size: past that it reads padding alone (a mistyped or hostile size).
+        let too_wide = |span: usize, len: usize| span > len.max(1).saturating_mul(2);
+        if span_h.max(span_w) > u32::MAX as usize || too_wide(span_h, in_h) || too_wide(span_w, in_w) {
+            return Err(Error::shape(
+                layer,
+                format!("a {kh}×{kw} window dilated {dh}×{dw} over a {in_h}×{in_w} input"),
+                "a dilated window spanning at most twice the input along each axis",
+            ));
+        }
         let pads = match padding {
             Padding::Valid => [0; 4],
             Padding::Same => [span_h / 2, span_h - span_h / 2, span_w / 2, span_w - span_w / 2],
             Padding::Causal => [0, 0, span_w, 0],
         };
-        let (high, wide) = (in_h + pads[0] + pads[1], in_w + pads[2] + pads[3]);
-        if span_h >= high || span_w >= wide || span_h.max(span_w) > u32::MAX as usize {
+        let (high, wide) = (
+            in_h.saturating_add(pads[0] + pads[1]),
+            in_w.saturating_add(pads[2] + pads[3]),
+        );
+        if span_h >= high || span_w >= wide || high.max(wide) == usize::MAX {
             return Err(Error::shape(
                 layer,
                 format!("a {kh}×{kw} window dilated {dh}×{dw} over a {in_h}×{in_w} input with {padding:?} padding"),
