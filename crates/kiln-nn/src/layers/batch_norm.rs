@@ -45,34 +45,12 @@ impl BatchNormalization {
         }
     }
 
+    super::normalization_builders!();
+
     /// How much of the moving statistics each step keeps (Keras' default 0.99; lower follows the
     /// weights faster, which short runs need).
     pub fn momentum(mut self, momentum: f32) -> Self {
         self.momentum = momentum;
-        self
-    }
-
-    /// Added to the variance before the square root.
-    pub fn epsilon(mut self, epsilon: f32) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
-    /// Whether to learn the shift `beta` (Keras' `center`).
-    pub fn center(mut self, on: bool) -> Self {
-        self.center = on;
-        self
-    }
-
-    /// Whether to learn the scale `gamma` (Keras' `scale`).
-    pub fn scale(mut self, on: bool) -> Self {
-        self.scale = on;
-        self
-    }
-
-    /// The shape of one input sample, when this is a model's first layer.
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
         self
     }
 

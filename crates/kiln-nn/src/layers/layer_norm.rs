@@ -37,29 +37,7 @@ impl LayerNormalization {
         }
     }
 
-    /// Added to the variance before the square root (Keras' Transformer examples use 1e-6).
-    pub fn epsilon(mut self, epsilon: f32) -> Self {
-        self.epsilon = epsilon;
-        self
-    }
-
-    /// Whether to learn the shift `beta`.
-    pub fn center(mut self, on: bool) -> Self {
-        self.center = on;
-        self
-    }
-
-    /// Whether to learn the scale `gamma`.
-    pub fn scale(mut self, on: bool) -> Self {
-        self.scale = on;
-        self
-    }
-
-    /// The shape of one input sample, when this is a model's first layer.
-    pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
-        self.input_shape = Some(shape.into());
-        self
-    }
+    super::normalization_builders!();
 }
 
 impl Layer for LayerNormalization {

@@ -216,6 +216,37 @@ macro_rules! kernel_builders {
 }
 pub(crate) use kernel_builders;
 
+/// The builder methods of the normalisation layers (BatchNormalization, LayerNormalization), over
+/// their fields `epsilon`, `center`, `scale` and `input_shape`.
+macro_rules! normalization_builders {
+    () => {
+        /// Added to the variance before the square root.
+        pub fn epsilon(mut self, epsilon: f32) -> Self {
+            self.epsilon = epsilon;
+            self
+        }
+
+        /// Whether to learn the shift `beta` (Keras' `center`).
+        pub fn center(mut self, on: bool) -> Self {
+            self.center = on;
+            self
+        }
+
+        /// Whether to learn the scale `gamma` (Keras' `scale`).
+        pub fn scale(mut self, on: bool) -> Self {
+            self.scale = on;
+            self
+        }
+
+        /// The shape of one input sample, when this is a model's first layer.
+        pub fn input_shape(mut self, shape: impl Into<Vec<usize>>) -> Self {
+            self.input_shape = Some(shape.into());
+            self
+        }
+    };
+}
+pub(crate) use normalization_builders;
+
 /// Serde defaults of the initialiser fields (files written before they existed).
 pub(crate) fn glorot_uniform() -> Init {
     Init::GlorotUniform
