@@ -150,6 +150,57 @@ pub enum Optimizer {
     },
 }
 
+/// `body` over the learning rate, weight decay and clipping that every optimizer variant holds
+/// (bound by reference, as `self` is), listing the variants once for reading and for setting.
+macro_rules! common_fields {
+    ($self:expr, |$lr:ident, $wd:ident, $clip:ident| $body:expr) => {
+        match $self {
+            Optimizer::Adam {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            }
+            | Optimizer::Sgd {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            }
+            | Optimizer::RmsProp {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            }
+            | Optimizer::Adagrad {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            }
+            | Optimizer::Nadam {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            }
+            | Optimizer::Adamax {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            }
+            | Optimizer::Lion {
+                lr: $lr,
+                weight_decay: $wd,
+                clipping: $clip,
+                ..
+            } => $body,
+        }
+    };
+}
+
 impl Optimizer {
     /// Adam with Keras' defaults.
     pub fn adam() -> Self {
@@ -294,98 +345,12 @@ impl Optimizer {
 
     /// The learning rate, weight decay and clipping every optimizer has, to set.
     fn fields(&mut self) -> (&mut LearningRate, &mut f32, &mut Clipping) {
-        match self {
-            Optimizer::Adam {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Sgd {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::RmsProp {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Adagrad {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Nadam {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Adamax {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Lion {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            } => (lr, weight_decay, clipping),
-        }
+        common_fields!(self, |lr, weight_decay, clipping| (lr, weight_decay, clipping))
     }
 
     /// The learning rate, weight decay and clipping every optimizer has, read.
     fn common(&self) -> (&LearningRate, f32, Clipping) {
-        match self {
-            Optimizer::Adam {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Sgd {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::RmsProp {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Adagrad {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Nadam {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Adamax {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            }
-            | Optimizer::Lion {
-                lr,
-                weight_decay,
-                clipping,
-                ..
-            } => (lr, *weight_decay, *clipping),
-        }
+        common_fields!(self, |lr, weight_decay, clipping| (lr, *weight_decay, *clipping))
     }
 
     /// How gradients are clipped before the update.

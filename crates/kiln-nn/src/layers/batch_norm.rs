@@ -1,7 +1,7 @@
 //! BatchNormalization, as Keras' `layers.BatchNormalization` over the last axis
 //! (keras/src/layers/normalization/batch_normalization.py).
 
-use kiln_graph::{ElementwiseOp, Graph, LayoutOp, NodeId, ReduceOp, Shape, UpdateOp};
+use kiln_graph::{ElementwiseOp, Graph, LayoutOp, NodeId, ReduceOp, UpdateOp};
 use serde::{Deserialize, Serialize};
 
 use super::{checked_product, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
@@ -140,12 +140,7 @@ impl Layer for BatchNormalization {
         };
         let (moving_mean, moving_variance) = (rest[0], rest[1]);
         // Every position of every sample is a row of channels.
-        let flat = g.push(
-            LayoutOp::Reshape {
-                shape: Shape::new([rows, channels]),
-            },
-            &[x],
-        )?;
+        let flat = super::reshape(g, x, &[rows, channels])?;
         let (mean, variance) = if training {
             let (mean, variance) = moments(g, flat)?;
             let update = UpdateOp::MovingAverage {

@@ -42,6 +42,14 @@ fn no_dilation() -> (usize, usize) {
     (1, 1)
 }
 
+/// The error of a 2-D layer given causal padding.
+fn causal_refused(layer: &str) -> Error {
+    Error::invalid(
+        layer,
+        "causal padding is for 1-D layers (Conv1D), as in Keras; use valid or same",
+    )
+}
+
 /// The window of a 2-D layer over `input` `[h, w, c]`; causal padding is Conv1D's alone.
 pub(super) fn window_2d(
     layer: &str,
@@ -53,12 +61,7 @@ pub(super) fn window_2d(
     let same = match padding {
         Padding::Valid => false,
         Padding::Same => true,
-        Padding::Causal => {
-            return Err(Error::invalid(
-                layer,
-                "causal padding is for 1-D layers (Conv1D), as in Keras; use valid or same",
-            ))
-        }
+        Padding::Causal => return Err(causal_refused(layer)),
     };
     Window2d::new(input[0], input[1], input[2], kernel, strides, same)
         .map_err(|e| Error::invalid(layer, format!("{e} (input {input:?})")))
@@ -127,10 +130,7 @@ impl Conv2D {
 
     fn window(&self, input: &[usize]) -> Result<Windows> {
         if self.padding == Padding::Causal {
-            return Err(Error::invalid(
-                "Conv2D",
-                "causal padding is for 1-D layers (Conv1D), as in Keras; use valid or same",
-            ));
+            return Err(causal_refused("Conv2D"));
         }
         Windows::of("Conv2D", input, self.kernel, self.strides, self.dilation, self.padding)
     }

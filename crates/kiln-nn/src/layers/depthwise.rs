@@ -20,12 +20,7 @@ fn depthwise(g: &mut Graph, x: NodeId, w: Window2d, kernel: NodeId) -> Result<No
     let n = g.shape(x)?.dims()[0];
     let (positions, taps, c) = (n * w.out_h * w.out_w, w.kh * w.kw, w.channels);
     let cols = g.push(ConvOp::Im2Col { window: w }, &[x])?;
-    let cols = g.push(
-        LayoutOp::Reshape {
-            shape: Shape::new([positions, taps, c]),
-        },
-        &[cols],
-    )?;
+    let cols = super::reshape(g, cols, &[positions, taps, c])?;
     let spread = g.push(
         ReduceOp::Broadcast {
             axis: 0,

@@ -131,11 +131,6 @@ impl Dilated {
             }
         }
         let columns = columns.expect("a window has at least one tap");
-        Ok(g.push(
-            LayoutOp::Reshape {
-                shape: Shape::new([n * self.out_h * self.out_w, kh * kw * c]),
-            },
-            &[columns],
-        )?)
+        super::reshape(g, columns, &[n * self.out_h * self.out_w, kh * kw * c])
     }
 }

@@ -4,11 +4,11 @@
 //! pooling sums each window's im2col row and divides by the number of cells inside the input
 //! (padding does not count, as TensorFlow's `avg_pool` with "same" padding).
 
-use kiln_graph::{ConvOp, Graph, LayoutOp, NodeId, ReduceOp, Shape, Window2d};
+use kiln_graph::{ConvOp, Graph, NodeId, ReduceOp, Window2d};
 use serde::{Deserialize, Serialize};
 
 use super::conv2d::{image, window_2d};
-use super::{plain, single, Layer, LayerConfig, LayerOut, Padding};
+use super::{plain, reshape, single, Layer, LayerConfig, LayerOut, Padding};
 use crate::{Error, Result};
 
 /// What a window reduces to.
@@ -28,15 +28,6 @@ pub(super) fn sequence<'a>(layer: &str, inputs: &'a [Vec<usize>]) -> Result<&'a 
         ));
     }
     Ok(input)
-}
-
-fn reshape(g: &mut Graph, x: NodeId, dims: &[usize]) -> Result<NodeId> {
-    Ok(g.push(
-        LayoutOp::Reshape {
-            shape: Shape::new(dims.to_vec()),
-        },
-        &[x],
-    )?)
 }
 
 /// Pools the NHWC batch `x` over windows `w`: `[n, out_h, out_w, c]`.

@@ -11,7 +11,7 @@ use kiln_graph::{lowbias32, ElementwiseOp, Graph, LayoutOp, NodeId, Op, Shape, S
 use serde::{Deserialize, Serialize};
 
 use super::conv2d::image;
-use super::{plain, Layer, LayerConfig, LayerOut};
+use super::{plain, reshape, Layer, LayerConfig, LayerOut};
 use crate::feeds::Feed;
 use crate::Result;
 
@@ -54,15 +54,6 @@ impl RandomFlip {
         self.input_shape = Some(shape.to_vec());
         self
     }
-}
-
-fn reshape(g: &mut Graph, x: NodeId, dims: &[usize]) -> Result<NodeId> {
-    Ok(g.push(
-        LayoutOp::Reshape {
-            shape: Shape::new(dims.to_vec()),
-        },
-        &[x],
-    )?)
 }
 
 /// `x` mirrored left–right: each row's `w` pixels of `c` channels reversed.
