@@ -63,10 +63,11 @@ mod description {
     use arbitrary::{Arbitrary, Unstructured};
     use kiln_data::Tensor;
     use kiln_nn::{
-        Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Conv1D, Conv2D, Dense,
-        DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
+        Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Conv1D,
+        Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
         GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, Loss, MaxPooling1D,
         MaxPooling2D, Mean, Metric, Optimizer, Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Sequential,
+        GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -202,6 +203,12 @@ mod description {
         },
         LayerNormalization(f32, bool, bool),
         RandomFlip(u8, u32),
+        Recurrent {
+            kind: u8,
+            units: Dim,
+            sequences: bool,
+            backwards: bool,
+        },
     }
 
     #[derive(Arbitrary, Debug)]
@@ -375,6 +382,20 @@ mod description {
                     FlipMode::HorizontalAndVertical,
                 ];
                 m.add(RandomFlip::new(modes[mode as usize % 3]).seed(seed))
+            }
+            LayerSpec::Recurrent {
+                kind,
+                units,
+                sequences,
+                backwards,
+            } => {
+                let units = units.get();
+                match kind % 4 {
+                    0 => m.add(LSTM::new(units).return_sequences(sequences).go_backwards(backwards)),
+                    1 => m.add(GRU::new(units).return_sequences(sequences).go_backwards(backwards)),
+                    2 => m.add(GRU::new(units).reset_after(false).return_sequences(sequences)),
+                    _ => m.add(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),
+                }
             }
             LayerSpec::Separable { filters, kernel, same } => {
                 m.add(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))

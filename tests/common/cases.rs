@@ -7,6 +7,7 @@ use kiln::graph::{
     ActivationOp, ConvOp, ElementwiseOp, EmbeddingOp, Epilogue, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Result,
     ScheduleOp, Shape, Window2d,
 };
+use kiln::nn::{GRU, LSTM};
 use rand::rngs::StdRng;
 use rand::RngExt;
 
@@ -151,6 +152,30 @@ macro_rules! activation_case {
             inputs: |n| vec![(s(&[n, 3]), $values)],
             build: |g, x| g.unary($op, x[0]),
             diff: &[0],
+        }
+    };
+}
+
+/// A row for a recurrent layer over `[n, 21, 2]` sequences, 3 units with `gates` gate blocks and
+/// a bias of shape `bias`, differentiated in the input and every weight (gradients through time).
+macro_rules! recurrent_case {
+    ($name:expr, $gates:expr, $bias:expr, $layer:expr) => {
+        Case {
+            name: $name,
+            inputs: |n| {
+                vec![
+                    (s(&[n, 21, 2]), Signed),
+                    (s(&[2, 3 * $gates]), Signed),
+                    (s(&[3, 3 * $gates]), Signed),
+                    (s($bias), Signed),
+                ]
+            },
+            build: |g, x| {
+                let layer = kiln::nn::layers::recurrent::Wrapped::from($layer);
+                let y = kiln::nn::layers::recurrent::recurrence(g, &layer, x[0], x[1], x[2], Some(x[3]));
+                Ok(y.expect("the recurrence builds"))
+            },
+            diff: &[0, 1, 2, 3],
         }
     };
 }
@@ -798,6 +823,30 @@ pub fn cases() -> Vec<Case> {
             },
             diff: &[0, 1, 2],
         },
+        recurrent_case!(
+            "lstm (21 steps, every step's output)",
+            4,
+            &[12],
+            LSTM::new(3).return_sequences(true)
+        ),
+        recurrent_case!(
+            "lstm (21 steps backwards, last output)",
+            4,
+            &[12],
+            LSTM::new(3).go_backwards(true)
+        ),
+        recurrent_case!(
+            "gru (reset after, 21 steps, every step's output)",
+            3,
+            &[2, 9],
+            GRU::new(3).return_sequences(true)
+        ),
+        recurrent_case!(
+            "gru (reset before, 21 steps backwards, last output)",
+            3,
+            &[9],
+            GRU::new(3).reset_after(false).go_backwards(true)
+        ),
         Case {
             name: "batch_normalization (inference: given statistics, no gamma or beta)",
             inputs: |n| vec![(s(&[n, 4]), Signed), (s(&[4]), Signed), (s(&[4]), Positive)],

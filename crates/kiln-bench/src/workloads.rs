@@ -16,10 +16,19 @@ pub enum Workload {
     /// ReLU, a residual block of two such convolutions joined by Add → ReLU, MaxPooling2D,
     /// Conv2D(64, 3, same) → BN → ReLU, GlobalAveragePooling2D, Dense(10, softmax); batch 32.
     Resnet,
+    /// LSTM(64) → Dense(4, softmax) on sequences of 100 steps × 6 channels (BasicMotions' shape),
+    /// sparse categorical cross-entropy, batch 16.
+    Lstm,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 4] = [Workload::Mlp, Workload::Cnn, Workload::Embed, Workload::Resnet];
+    pub const ALL: [Workload; 5] = [
+        Workload::Mlp,
+        Workload::Cnn,
+        Workload::Embed,
+        Workload::Resnet,
+        Workload::Lstm,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -27,6 +36,7 @@ impl Workload {
             Workload::Cnn => "cnn",
             Workload::Embed => "embed",
             Workload::Resnet => "resnet",
+            Workload::Lstm => "lstm",
         }
     }
 
@@ -39,6 +49,7 @@ impl Workload {
         match self {
             Workload::Mlp => 128,
             Workload::Cnn | Workload::Embed | Workload::Resnet => 32,
+            Workload::Lstm => 16,
         }
     }
 
@@ -65,13 +76,17 @@ impl Workload {
                 .add(GlobalAveragePooling1D::new())
                 .add(Dense::new(5).activation(Activation::Sigmoid)),
             Workload::Resnet => return residual_cnn(),
+            Workload::Lstm => Sequential::new()
+                .input_shape([100, 6])
+                .add(LSTM::new(64))
+                .add(Dense::new(4).activation(Activation::Softmax)),
         };
         Ok(stack.seed(1).into_model())
     }
 
     fn loss(self) -> Loss {
         match self {
-            Workload::Mlp | Workload::Resnet => Loss::SparseCategoricalCrossentropy,
+            Workload::Mlp | Workload::Resnet | Workload::Lstm => Loss::SparseCategoricalCrossentropy,
             Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
         }
     }
@@ -101,6 +116,10 @@ impl Workload {
             Workload::Resnet => (
                 random::uniform([samples, 28, 28, 1], seed),
                 random::integers(0, 10, [samples], seed + 1),
+            ),
+            Workload::Lstm => (
+                random::normal([samples, 100, 6], seed),
+                random::integers(0, 4, [samples], seed + 1),
             ),
         }
     }

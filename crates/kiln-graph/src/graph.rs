@@ -1,6 +1,6 @@
 //! The static graph builder: nodes are appended in dependency order and shape-checked on the way in.
 
-use crate::ops::{ElementwiseOp, Leaf, MatMulOp, ReduceOp};
+use crate::ops::{ElementwiseOp, LayoutOp, Leaf, MatMulOp, ReduceOp};
 use crate::{Error, Op, PersistentId, PersistentSpec, Result, Shape};
 
 /// Handle of a node in a [`Graph`].
@@ -150,6 +150,30 @@ impl Graph {
     /// `op(a) · op(b)`.
     pub fn matmul(&mut self, a: NodeId, b: NodeId, trans_a: bool, trans_b: bool) -> Result<NodeId> {
         self.push(MatMulOp::plain(trans_a, trans_b), &[a, b])
+    }
+
+    /// `parts` joined along `axis`, pairwise in a balanced tree, so each value is copied
+    /// `log₂(parts)` times rather than once per part after it.
+    pub fn concat(&mut self, parts: &[NodeId], axis: usize) -> Result<NodeId> {
+        match parts {
+            [] => Err(Error::invalid("concat", "nothing to join")),
+            [one] => Ok(*one),
+            _ => {
+                let (a, b) = parts.split_at(parts.len() / 2);
+                let (a, b) = (self.concat(a, axis)?, self.concat(b, axis)?);
+                self.push(LayoutOp::Concat { axis }, &[a, b])
+            }
+        }
+    }
+
+    /// `len` entries of `x` along `axis`, from `start`.
+    pub fn slice(&mut self, x: NodeId, axis: usize, start: usize, len: usize) -> Result<NodeId> {
+        self.push(LayoutOp::Slice { axis, start, len }, &[x])
+    }
+
+    /// `x` viewed with the dimensions `shape` (the same element count).
+    pub fn reshape(&mut self, x: NodeId, shape: impl Into<Shape>) -> Result<NodeId> {
+        self.push(LayoutOp::Reshape { shape: shape.into() }, &[x])
     }
 
     /// `x + bias` over the last axis.

@@ -41,6 +41,13 @@ pub enum Init {
     RandomNormal { mean: f32, stddev: f32 },
     /// Normal truncated at two standard deviations (Keras' `TruncatedNormal`, 0 and 0.05).
     TruncatedNormal { mean: f32, stddev: f32 },
+    /// A random orthogonal matrix times `gain` (Keras' `Orthogonal`, gain 1: the default
+    /// `recurrent_initializer` of LSTM and GRU). The parameter is viewed as `[rows, columns]`
+    /// with `columns` its last axis; its rows (or columns, whichever are fewer) are orthonormal.
+    Orthogonal { gain: f32 },
+    /// Zeros but for ones in the second quarter: an LSTM bias with Keras' `unit_forget_bias`,
+    /// which starts the forget gate (gates in the order input, forget, cell, output) open.
+    UnitForgetBias,
 }
 
 /// Keras' factor from a truncated standard normal's standard deviation (0.8796) back to 1:
@@ -48,8 +55,9 @@ pub enum Init {
 const TRUNCATED_STDDEV: f64 = 0.879_625_661_034_239_8;
 
 impl Init {
-    /// `n` initial values drawn from `rng` for a parameter with these `(fan_in, fan_out)`.
-    pub fn sample(self, n: usize, (fan_in, fan_out): (usize, usize), rng: &mut StdRng) -> Vec<f32> {
+    /// Initial values of a parameter of `shape`, drawn from `rng`, with these `(fan_in, fan_out)`.
+    pub fn sample(self, shape: &[usize], (fan_in, fan_out): (usize, usize), rng: &mut StdRng) -> Vec<f32> {
+        let n = shape.iter().product();
         let uniform = |limit: f32, rng: &mut StdRng| (0..n).map(|_| rng.random_range(-limit..limit)).collect();
         // Keras' VarianceScaling: scale / n with n the fan of the mode, at least 1.
         let fan = |n: usize| n.max(1) as f64;
@@ -82,6 +90,13 @@ impl Init {
                 })
                 .collect(),
             Init::TruncatedNormal { mean, stddev } => truncated(f64::from(mean), f64::from(stddev), rng),
+            Init::Orthogonal { gain } => orthogonal(shape, gain, rng),
+            Init::UnitForgetBias => {
+                let quarter = n / 4;
+                (0..n)
+                    .map(|i| if i / quarter.max(1) == 1 { 1.0 } else { 0.0 })
+                    .collect()
+            }
         }
     }
 
@@ -92,8 +107,9 @@ impl Init {
             Init::RandomNormal { mean, stddev } | Init::TruncatedNormal { mean, stddev } => {
                 mean.is_finite() && stddev.is_finite() && stddev >= 0.0
             }
-            Init::Constant { value } => value.is_finite(),
-            Init::GlorotUniform
+            Init::Constant { value } | Init::Orthogonal { gain: value } => value.is_finite(),
+            Init::UnitForgetBias
+            | Init::GlorotUniform
             | Init::GlorotNormal
             | Init::HeNormal
             | Init::HeUniform
@@ -139,15 +155,51 @@ impl FromStr for Init {
                 mean: 0.0,
                 stddev: 0.05,
             },
+            "orthogonal" => Init::Orthogonal { gain: 1.0 },
             other => {
                 return Err(Error::invalid(
                     "Init",
                     format!(
                         "unknown initializer `{other}`; known: glorot_uniform, glorot_normal, he_normal, he_uniform, \
-                         lecun_normal, lecun_uniform, zeros, ones, random_uniform, random_normal, truncated_normal"
+                         lecun_normal, lecun_uniform, zeros, ones, random_uniform, random_normal, truncated_normal, \
+                         orthogonal"
                     ),
                 ))
             }
         })
     }
+}
+
+/// Keras' `Orthogonal` (keras/src/initializers/random_initializers.py): a standard normal
+/// `[max(r, c), min(r, c)]` matrix, the `Q` of its QR decomposition with the signs of `R`'s
+/// diagonal folded in (so `R`'s diagonal is positive: the QR that Gram–Schmidt computes), transposed
+/// when `r < c`, times `gain`; `r` is the product of all axes but the last, `c` the last.
+fn orthogonal(shape: &[usize], gain: f32, rng: &mut StdRng) -> Vec<f32> {
+    let cols = shape.last().copied().unwrap_or(1);
+    let rows = shape.iter().product::<usize>() / cols.max(1);
+    let (tall, wide) = (rows.max(cols), rows.min(cols));
+    // `wide` columns of length `tall`, orthonormalised in turn (modified Gram–Schmidt, in f64).
+    let mut q: Vec<Vec<f64>> = (0..wide)
+        .map(|_| (0..tall).map(|_| StandardNormal.sample(rng)).collect())
+        .collect();
+    for j in 0..wide {
+        let (done, rest) = q.split_at_mut(j);
+        let v = &mut rest[0];
+        for u in done.iter() {
+            let dot: f64 = u.iter().zip(v.iter()).map(|(a, b)| a * b).sum();
+            v.iter_mut().zip(u).for_each(|(x, a)| *x -= dot * a);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    let gain = f64::from(gain);
+    let mut out = vec![0.0f32; rows * cols];
+    for (j, column) in q.iter().enumerate() {
+        for (i, &x) in column.iter().enumerate() {
+            // Q is [tall, wide] with entry (i, j); laid out as [rows, cols], transposed when wide.
+            let at = if rows >= cols { i * cols + j } else { j * cols + i };
+            out[at] = (gain * x) as f32;
+        }
+    }
+    out
 }

@@ -123,7 +123,7 @@ impl Model {
         let mut session = device.new_session(&specs)?;
         let mut rng = StdRng::seed_from_u64(self.seed);
         for (id, (init, fans)) in layer_params.iter().flatten().zip(inits) {
-            session.write_persistent(*id, &init.sample(specs[id.0].shape.numel(), fans, &mut rng))?;
+            session.write_persistent(*id, &init.sample(specs[id.0].shape.dims(), fans, &mut rng))?;
         }
         // Optimizer state that does not start at zero (Adagrad's accumulator).
         for (id, start) in state_starts {

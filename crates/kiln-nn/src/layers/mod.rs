@@ -15,6 +15,7 @@ mod mean;
 mod merge;
 mod pooling;
 mod random_flip;
+pub mod recurrent;
 mod rescaling;
 mod reshape;
 
@@ -34,6 +35,7 @@ pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
 pub use random_flip::{FlipMode, RandomFlip};
+pub use recurrent::{Bidirectional, GRU, LSTM};
 pub use rescaling::Rescaling;
 pub use reshape::{Flatten, Reshape};
 
@@ -47,6 +49,7 @@ use crate::{Error, Result};
 
 /// A layer as a model file holds it: Keras' `class_name` with the layer's `config`. Loading a
 /// file whose `class_name` is none of these fails with serde's "unknown variant" naming it.
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "class_name", content = "config")]
 pub enum LayerConfig {
@@ -80,6 +83,9 @@ pub enum LayerConfig {
     Rescaling(Rescaling),
     RandomFlip(RandomFlip),
     LayerNormalization(LayerNormalization),
+    LSTM(LSTM),
+    GRU(GRU),
+    Bidirectional(Bidirectional),
 }
 
 impl LayerConfig {
@@ -116,6 +122,9 @@ impl LayerConfig {
             LayerConfig::Rescaling(_) => "Rescaling",
             LayerConfig::RandomFlip(_) => "RandomFlip",
             LayerConfig::LayerNormalization(_) => "LayerNormalization",
+            LayerConfig::LSTM(_) => "LSTM",
+            LayerConfig::GRU(_) => "GRU",
+            LayerConfig::Bidirectional(_) => "Bidirectional",
         }
     }
 
@@ -152,6 +161,9 @@ impl LayerConfig {
             LayerConfig::Rescaling(l) => Arc::new(l),
             LayerConfig::RandomFlip(l) => Arc::new(l),
             LayerConfig::LayerNormalization(l) => Arc::new(l),
+            LayerConfig::LSTM(l) => Arc::new(l),
+            LayerConfig::GRU(l) => Arc::new(l),
+            LayerConfig::Bidirectional(l) => Arc::new(l),
         }
     }
 }

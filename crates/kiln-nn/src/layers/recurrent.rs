@@ -1,0 +1,663 @@
+//! Recurrent layers, as Keras 3 defines them: `LSTM` (keras/src/layers/rnn/lstm.py), `GRU`
+//! (keras/src/layers/rnn/gru.py) and the `Bidirectional` wrapper (keras/src/layers/rnn/
+//! bidirectional.py).
+//!
+//! The recurrence is unrolled into the static graph: the input projection `x · kernel + bias` of
+//! every step is one matrix product over the whole sequence, then each step adds `h · recurrent`
+//! and applies its gates with existing ops. Autodiff differentiates the unrolled steps like any
+//! other graph (backpropagation through time), a training step stays one submit, and the
+//! scheduler fuses each step's gate arithmetic. Weights are laid out and named as Keras stores
+//! them: `kernel [features, gates·units]`, `recurrent_kernel [units, gates·units]`, `bias`,
+//! gates in Keras' order (LSTM: input, forget, cell, output; GRU: update, reset, candidate).
+
+use kiln_graph::{Graph, NodeId};
+use serde::{Deserialize, Serialize};
+
+use super::{activate, checked_product, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
+use crate::{Activation, Error, Init, Result};
+
+/// The longest sequence a recurrent layer unrolls: each step adds about twenty ops to the graph
+/// (and as many to its backward pass).
+pub const MAX_STEPS: usize = 4096;
+
+/// The settings LSTM and GRU share, with Keras' names and defaults.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Recurrent {
+    units: usize,
+    activation: Activation,
+    recurrent_activation: Activation,
+    use_bias: bool,
+    return_sequences: bool,
+    go_backwards: bool,
+    kernel_initializer: Init,
+    recurrent_initializer: Init,
+    bias_initializer: Init,
+    #[serde(default)]
+    input_shape: Option<Vec<usize>>,
+}
+
+impl Recurrent {
+    fn new(units: usize) -> Self {
+        Recurrent {
+            units,
+            activation: Activation::Tanh,
+            recurrent_activation: Activation::Sigmoid,
+            use_bias: true,
+            return_sequences: false,
+            go_backwards: false,
+            kernel_initializer: Init::GlorotUniform,
+            recurrent_initializer: Init::Orthogonal { gain: 1.0 },
+            bias_initializer: Init::Zeros,
+            input_shape: None,
+        }
+    }
+
+    /// `[steps, features]` of a sample, or an error naming `class`.
+    fn sequence(&self, class: &str, inputs: &[Vec<usize>]) -> Result<(usize, usize)> {
+        let input = single(class, inputs)?;
+        let &[steps, features] = input else {
+            return Err(Error::invalid(
+                class,
+                format!("expects samples [time steps, features], got {input:?}"),
+            ));
+        };
+        if self.units == 0 || steps == 0 || features == 0 {
+            return Err(Error::invalid(
+                class,
+                format!(
+                    "needs units, time steps and features ≥ 1 (units {}, input {input:?})",
+                    self.units
+                ),
+            ));
+        }
+        if steps > MAX_STEPS {
+            return Err(Error::invalid(
+                class,
+                format!(
+                    "{steps} time steps: the recurrence is unrolled into the graph, which takes at most \
+                     {MAX_STEPS} steps; cut the sequences into windows or downsample them"
+                ),
+            ));
+        }
+        checked_product(class, &[features.max(self.units), self.units, 4])?;
+        checked_product(class, &[steps, self.units, 2])?;
+        Ok((steps, features))
+    }
+
+    fn output_shape(&self, steps: usize) -> Vec<usize> {
+        if self.return_sequences {
+            vec![steps, self.units]
+        } else {
+            vec![self.units]
+        }
+    }
+}
+
+/// The builder methods LSTM and GRU share, over their `rnn: Recurrent` field.
+macro_rules! recurrent_builders {
+    () => {
+        /// The activation of the cell state and the output (Keras' `activation`, tanh).
+        pub fn activation(mut self, activation: Activation) -> Self {
+            self.rnn.activation = activation;
+            self
+        }
+
+        /// The gates' activation (Keras' `recurrent_activation`, sigmoid).
+        pub fn recurrent_activation(mut self, activation: Activation) -> Self {
+            self.rnn.recurrent_activation = activation;
+            self
+        }
+
+        /// Drops the biases.
+        pub fn without_bias(mut self) -> Self {
+            self.rnn.use_bias = false;
+            self
+        }
+
+        /// Outputs every step's state `[steps, units]`, not only the last `[units]`.
+        pub fn return_sequences(mut self, on: bool) -> Self {
+            self.rnn.return_sequences = on;
+            self
+        }
+
+        /// Reads the sequence from its last step to its first; a returned sequence is in that
+        /// (reversed) order, as Keras returns it.
+        pub fn go_backwards(mut self, on: bool) -> Self {
+            self.rnn.go_backwards = on;
+            self
+        }
+
+        /// How the input kernel starts (glorot_uniform).
+        pub fn kernel_initializer(mut self, init: Init) -> Self {
+            self.rnn.kernel_initializer = init;
+            self
+        }
+
+        /// How the recurrent kernel starts (orthogonal).
+        pub fn recurrent_initializer(mut self, init: Init) -> Self {
+            self.rnn.recurrent_initializer = init;
+            self
+        }
+
+        /// How the bias starts (zeros).
+        pub fn bias_initializer(mut self, init: Init) -> Self {
+            self.rnn.bias_initializer = init;
+            self
+        }
+
+        /// Keras' `input_shape=(steps, features)` on a first layer.
+        pub fn input_shape(mut self, shape: [usize; 2]) -> Self {
+            self.rnn.input_shape = Some(shape.to_vec());
+            self
+        }
+    };
+}
+
+/// Long short-term memory (Hochreiter & Schmidhuber, 1997) as Keras' `LSTM` computes a step:
+/// `z = x·kernel + h·recurrent_kernel + bias` cut into `i, f, c̃, o`;
+/// `c' = σ(f)·c + σ(i)·tanh(c̃)`, `h' = σ(o)·tanh(c')` (σ the recurrent activation, tanh the
+/// activation); state starts at zero. With `unit_forget_bias` (the default) the forget gate's
+/// bias starts at one.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LSTM {
+    #[serde(flatten)]
+    rnn: Recurrent,
+    unit_forget_bias: bool,
+}
+
+impl LSTM {
+    /// `units` of state, Keras' defaults otherwise.
+    pub fn new(units: usize) -> Self {
+        LSTM {
+            rnn: Recurrent::new(units),
+            unit_forget_bias: true,
+        }
+    }
+
+    recurrent_builders!();
+
+    /// Whether the forget gate's bias starts at one (Keras' `unit_forget_bias`, on); on, it
+    /// overrides the bias initializer as Keras does.
+    pub fn unit_forget_bias(mut self, on: bool) -> Self {
+        self.unit_forget_bias = on;
+        self
+    }
+}
+
+/// Gated recurrent unit (Cho et al., 2014) as Keras' `GRU` computes a step: `z, r` the update and
+/// reset gates of `x·kernel + h·recurrent_kernel` (plus biases), the candidate
+/// `h̃ = tanh(x·W_h + r ⊙ (h·U_h + b_rh))` (`reset_after`, Keras 3's default; before: `(r ⊙ h)·U_h`),
+/// and `h' = z ⊙ h + (1 - z) ⊙ h̃`. With `reset_after` the bias is `[2, 3·units]`: the input
+/// bias, then the recurrent one.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GRU {
+    #[serde(flatten)]
+    rnn: Recurrent,
+    reset_after: bool,
+}
+
+impl GRU {
+    /// `units` of state, Keras' defaults otherwise (`reset_after`).
+    pub fn new(units: usize) -> Self {
+        GRU {
+            rnn: Recurrent::new(units),
+            reset_after: true,
+        }
+    }
+
+    recurrent_builders!();
+
+    /// Applies the reset gate after the recurrent product (Keras 3's default, and cuDNN's) or
+    /// before it (the original GRU).
+    pub fn reset_after(mut self, on: bool) -> Self {
+        self.reset_after = on;
+        self
+    }
+}
+
+/// A recurrent cell: its gates, weights and one step.
+trait Cell {
+    fn rnn(&self) -> &Recurrent;
+
+    /// Keras' class name.
+    fn class(&self) -> &'static str;
+
+    /// Gate blocks in the kernels' columns.
+    fn gates(&self) -> usize;
+
+    /// The bias shape, and how it starts.
+    fn bias(&self) -> (Vec<usize>, Init);
+
+    /// The bias added to the whole sequence's input projection (with the GRU's recurrent bias
+    /// held back for the step).
+    fn input_bias(&self, g: &mut Graph, bias: NodeId) -> Result<NodeId>;
+
+    /// One step from the input projection `xw [n, gates·units]` and the state (none at the
+    /// first step: zeros); returns the new state, whose first entry is the output `h`.
+    fn step(&self, g: &mut Graph, xw: NodeId, state: Option<&[NodeId]>, w: &Weights) -> Result<Vec<NodeId>>;
+
+    fn params(&self, features: usize) -> Vec<ParamDecl> {
+        let rnn = self.rnn();
+        let (units, gates) = (rnn.units, self.gates());
+        let mut p = vec![
+            ParamDecl::weight(
+                "kernel",
+                vec![features, gates * units],
+                rnn.kernel_initializer,
+                (features, gates * units),
+            ),
+            ParamDecl::weight(
+                "recurrent_kernel",
+                vec![units, gates * units],
+                rnn.recurrent_initializer,
+                (units, gates * units),
+            ),
+        ];
+        if rnn.use_bias {
+            let (shape, init) = self.bias();
+            p.push(ParamDecl::weight("bias", shape, init, (0, 0)));
+        }
+        p
+    }
+}
+
+/// The weight nodes of one recurrent layer.
+struct Weights {
+    kernel: NodeId,
+    recurrent: NodeId,
+    bias: Option<NodeId>,
+}
+
+impl Weights {
+    fn of(params: &[NodeId]) -> Self {
+        Weights {
+            kernel: params[0],
+            recurrent: params[1],
+            bias: params.get(2).copied(),
+        }
+    }
+}
+
+/// Gate block `k` (of `units` columns) of `z [n, gates·units]`.
+fn gate(g: &mut Graph, z: NodeId, k: usize, units: usize) -> Result<NodeId> {
+    Ok(g.slice(z, 1, k * units, units)?)
+}
+
+impl Cell for LSTM {
+    fn rnn(&self) -> &Recurrent {
+        &self.rnn
+    }
+
+    fn class(&self) -> &'static str {
+        "LSTM"
+    }
+
+    fn gates(&self) -> usize {
+        4
+    }
+
+    fn bias(&self) -> (Vec<usize>, Init) {
+        let init = if self.unit_forget_bias {
+            Init::UnitForgetBias
+        } else {
+            self.rnn.bias_initializer
+        };
+        (vec![4 * self.rnn.units], init)
+    }
+
+    fn input_bias(&self, _g: &mut Graph, bias: NodeId) -> Result<NodeId> {
+        Ok(bias)
+    }
+
+    fn step(&self, g: &mut Graph, xw: NodeId, state: Option<&[NodeId]>, w: &Weights) -> Result<Vec<NodeId>> {
+        let (units, act, rec) = (self.rnn.units, self.rnn.activation, self.rnn.recurrent_activation);
+        let z = match state {
+            Some(s) => {
+                let hu = g.matmul(s[0], w.recurrent, false, false)?;
+                g.add(xw, hu)?
+            }
+            None => xw,
+        };
+        let i = gate(g, z, 0, units)?;
+        let i = activate(g, i, rec)?;
+        let cand = gate(g, z, 2, units)?;
+        let cand = activate(g, cand, act)?;
+        let mut c = g.mul(i, cand)?;
+        if let Some(s) = state {
+            let f = gate(g, z, 1, units)?;
+            let f = activate(g, f, rec)?;
+            let kept = g.mul(f, s[1])?;
+            c = g.add(kept, c)?;
+        }
+        let o = gate(g, z, 3, units)?;
+        let o = activate(g, o, rec)?;
+        let squashed = activate(g, c, act)?;
+        Ok(vec![g.mul(o, squashed)?, c])
+    }
+}
+
+impl Cell for GRU {
+    fn rnn(&self) -> &Recurrent {
+        &self.rnn
+    }
+
+    fn class(&self) -> &'static str {
+        "GRU"
+    }
+
+    fn gates(&self) -> usize {
+        3
+    }
+
+    fn bias(&self) -> (Vec<usize>, Init) {
+        let width = 3 * self.rnn.units;
+        let shape = if self.reset_after { vec![2, width] } else { vec![width] };
+        (shape, self.rnn.bias_initializer)
+    }
+
+    fn input_bias(&self, g: &mut Graph, bias: NodeId) -> Result<NodeId> {
+        if !self.reset_after {
+            return Ok(bias);
+        }
+        let width = 3 * self.rnn.units;
+        let row = g.slice(bias, 0, 0, 1)?;
+        Ok(g.reshape(row, [width])?)
+    }
+
+    fn step(&self, g: &mut Graph, xw: NodeId, state: Option<&[NodeId]>, w: &Weights) -> Result<Vec<NodeId>> {
+        let (units, act, rec) = (self.rnn.units, self.rnn.activation, self.rnn.recurrent_activation);
+        let n = g.shape(xw)?.dims()[0];
+        let recurrent_bias = match (self.reset_after, w.bias) {
+            (true, Some(b)) => {
+                let row = g.slice(b, 0, 1, 1)?;
+                Some(g.reshape(row, [3 * units])?)
+            }
+            _ => None,
+        };
+        // `h·U` (the first two blocks only, before the reset, without reset_after) plus the
+        // recurrent bias; at the first step h is zero, leaving the bias alone.
+        let inner = match (state, self.reset_after) {
+            (Some(s), true) => Some(g.matmul(s[0], w.recurrent, false, false)?),
+            (Some(s), false) => {
+                let u = g.slice(w.recurrent, 1, 0, 2 * units)?;
+                Some(g.matmul(s[0], u, false, false)?)
+            }
+            (None, _) => None,
+        };
+        let inner = match (inner, recurrent_bias) {
+            (Some(m), Some(b)) => Some(g.bias_add(m, b)?),
+            (Some(m), None) => Some(m),
+            (None, Some(b)) => Some(g.push(kiln_graph::ReduceOp::Broadcast { axis: 0, size: n }, &[b])?),
+            (None, None) => None,
+        };
+        let gate_of = |g: &mut Graph, k: usize| -> Result<NodeId> {
+            let x = gate(g, xw, k, units)?;
+            match inner {
+                Some(m) => {
+                    let r = gate(g, m, k, units)?;
+                    Ok(g.add(x, r)?)
+                }
+                None => Ok(x),
+            }
+        };
+        let z = gate_of(g, 0)?;
+        let z = activate(g, z, rec)?;
+        let r = gate_of(g, 1)?;
+        let r = activate(g, r, rec)?;
+        let x_h = gate(g, xw, 2, units)?;
+        let recurrent_h = match (state, self.reset_after, inner) {
+            (_, true, Some(m)) => {
+                let m_h = gate(g, m, 2, units)?;
+                Some(g.mul(r, m_h)?)
+            }
+            (Some(s), false, _) => {
+                let u_h = g.slice(w.recurrent, 1, 2 * units, units)?;
+                let reset = g.mul(r, s[0])?;
+                Some(g.matmul(reset, u_h, false, false)?)
+            }
+            _ => None,
+        };
+        let hh = match recurrent_h {
+            Some(rh) => g.add(x_h, rh)?,
+            None => x_h,
+        };
+        let hh = activate(g, hh, act)?;
+        // h' = z·h + (1 - z)·h̃ = h̃ + z·(h - h̃).
+        let h = match state {
+            Some(s) => {
+                let diff = g.sub(s[0], hh)?;
+                let moved = g.mul(z, diff)?;
+                g.add(hh, moved)?
+            }
+            None => {
+                let moved = g.mul(z, hh)?;
+                g.sub(hh, moved)?
+            }
+        };
+        Ok(vec![h])
+    }
+}
+
+/// Runs `cell` over `x [n, steps, features]`, the steps in reverse when `reverse`; returns each
+/// step's output `[n, units]` in the order the steps ran.
+fn unroll(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool) -> Result<Vec<NodeId>> {
+    let &[n, steps, features] = g.shape(x)?.dims() else {
+        return Err(Error::invalid(
+            cell.class(),
+            "expects a batch of sequences [n, steps, features]",
+        ));
+    };
+    let width = cell.gates() * cell.rnn().units;
+    // The input projection of every step in one product.
+    let rows = g.reshape(x, [n * steps, features])?;
+    let mut xw = g.matmul(rows, w.kernel, false, false)?;
+    if let Some(b) = w.bias {
+        let b = cell.input_bias(g, b)?;
+        xw = g.bias_add(xw, b)?;
+    }
+    let xw = g.reshape(xw, [n, steps, width])?;
+    let mut state: Option<Vec<NodeId>> = None;
+    let mut outputs = Vec::with_capacity(steps);
+    let order: Box<dyn Iterator<Item = usize>> = if reverse {
+        Box::new((0..steps).rev())
+    } else {
+        Box::new(0..steps)
+    };
+    for t in order {
+        let at = g.slice(xw, 1, t, 1)?;
+        let at = g.reshape(at, [n, width])?;
+        let next = cell.step(g, at, state.as_deref(), w)?;
+        outputs.push(next[0]);
+        state = Some(next);
+    }
+    Ok(outputs)
+}
+
+/// The layer's output from its steps' outputs `[n, units]`: the last one, or all of them as
+/// `[n, steps, units]` in the given order.
+fn collect(g: &mut Graph, outputs: &[NodeId], sequences: bool) -> Result<NodeId> {
+    if !sequences {
+        return Ok(*outputs.last().expect("a sequence has a step"));
+    }
+    let [n, units] = g
+        .shape(outputs[0])?
+        .dims()
+        .try_into()
+        .expect("step outputs are [n, units]");
+    let steps = outputs
+        .iter()
+        .map(|&h| g.reshape(h, [n, 1, units]))
+        .collect::<kiln_graph::Result<Vec<_>>>()?;
+    Ok(g.concat(&steps, 1)?)
+}
+
+/// The layer impl of a recurrent cell.
+macro_rules! recurrent_layer {
+    ($ty:ident, $kind:literal) => {
+        impl Layer for $ty {
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+
+            fn config(&self) -> LayerConfig {
+                LayerConfig::$ty(self.clone())
+            }
+
+            fn input_shape(&self) -> Option<Vec<usize>> {
+                self.rnn.input_shape.clone()
+            }
+
+            fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+                let (steps, _) = self.rnn.sequence(self.class(), inputs)?;
+                Ok(self.rnn.output_shape(steps))
+            }
+
+            fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+                let features = inputs.first().and_then(|s| s.last()).copied().unwrap_or(0);
+                Cell::params(self, features)
+            }
+
+            fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
+                let outputs = unroll(g, self, xs[0], &Weights::of(params), self.rnn.go_backwards)?;
+                Ok(plain(collect(g, &outputs, self.rnn.return_sequences)?))
+            }
+        }
+    };
+}
+
+recurrent_layer!(LSTM, "lstm");
+recurrent_layer!(GRU, "gru");
+
+/// `x [n, steps, features]` through `layer` (an [`LSTM`] or a [`GRU`]) with these weights, in
+/// Keras' layout: the layer's output, built on its own (for tests, and for layers composed from
+/// a recurrence).
+pub fn recurrence(
+    g: &mut Graph,
+    layer: &Wrapped,
+    x: NodeId,
+    kernel: NodeId,
+    recurrent: NodeId,
+    bias: Option<NodeId>,
+) -> Result<NodeId> {
+    let (cell, w) = (
+        layer.cell(),
+        Weights {
+            kernel,
+            recurrent,
+            bias,
+        },
+    );
+    let outputs = unroll(g, cell, x, &w, cell.rnn().go_backwards)?;
+    collect(g, &outputs, cell.rnn().return_sequences)
+}
+
+/// The recurrent layers [`Bidirectional`] can wrap.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "class_name", content = "config")]
+pub enum Wrapped {
+    LSTM(LSTM),
+    GRU(GRU),
+}
+
+impl From<LSTM> for Wrapped {
+    fn from(l: LSTM) -> Self {
+        Wrapped::LSTM(l)
+    }
+}
+
+impl From<GRU> for Wrapped {
+    fn from(l: GRU) -> Self {
+        Wrapped::GRU(l)
+    }
+}
+
+impl Wrapped {
+    fn cell(&self) -> &dyn Cell {
+        match self {
+            Wrapped::LSTM(l) => l,
+            Wrapped::GRU(l) => l,
+        }
+    }
+}
+
+/// Keras' `Bidirectional` with `merge_mode="concat"`: the wrapped layer reads the sequence
+/// forwards, a copy with its own weights reads it backwards (`go_backwards` flipped), and their
+/// outputs are joined on the last axis, the forward one first. With `return_sequences` the
+/// backward outputs are put back in time order first, so step `t` joins both readings of `t`.
+/// Weights: the forward layer's, then the backward one's, named `forward_…` and `backward_…`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bidirectional {
+    layer: Wrapped,
+}
+
+impl Bidirectional {
+    /// Wraps an [`LSTM`] or a [`GRU`].
+    pub fn new(layer: impl Into<Wrapped>) -> Self {
+        Bidirectional { layer: layer.into() }
+    }
+}
+
+/// `forward_…` / `backward_…` names of the wrapped layer's weights.
+fn directed(name: &'static str, forward: bool) -> &'static str {
+    match (name, forward) {
+        ("kernel", true) => "forward_kernel",
+        ("recurrent_kernel", true) => "forward_recurrent_kernel",
+        ("bias", true) => "forward_bias",
+        ("kernel", false) => "backward_kernel",
+        ("recurrent_kernel", false) => "backward_recurrent_kernel",
+        ("bias", false) => "backward_bias",
+        (other, _) => other,
+    }
+}
+
+impl Layer for Bidirectional {
+    fn kind(&self) -> &'static str {
+        "bidirectional"
+    }
+
+    fn config(&self) -> LayerConfig {
+        LayerConfig::Bidirectional(self.clone())
+    }
+
+    fn input_shape(&self) -> Option<Vec<usize>> {
+        self.layer.cell().rnn().input_shape.clone()
+    }
+
+    fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
+        let rnn = self.layer.cell().rnn();
+        let (steps, _) = rnn.sequence("Bidirectional", inputs)?;
+        let mut out = rnn.output_shape(steps);
+        *out.last_mut().expect("an output has an axis") *= 2;
+        Ok(out)
+    }
+
+    fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+        let features = inputs.first().and_then(|s| s.last()).copied().unwrap_or(0);
+        let one = self.layer.cell().params(features);
+        let named = |forward: bool| {
+            one.iter().cloned().map(move |mut p| {
+                p.name = directed(p.name, forward);
+                p
+            })
+        };
+        named(true).chain(named(false)).collect()
+    }
+
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
+        let cell = self.layer.cell();
+        let rnn = cell.rnn();
+        let half = params.len() / 2;
+        let forward = unroll(g, cell, xs[0], &Weights::of(&params[..half]), rnn.go_backwards)?;
+        let mut backward = unroll(g, cell, xs[0], &Weights::of(&params[half..]), !rnn.go_backwards)?;
+        if rnn.return_sequences {
+            backward.reverse();
+        }
+        let forward = collect(g, &forward, rnn.return_sequences)?;
+        let backward = collect(g, &backward, rnn.return_sequences)?;
+        let axis = g.shape(forward)?.rank() - 1;
+        Ok(plain(g.concat(&[forward, backward], axis)?))
+    }
+}

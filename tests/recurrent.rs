@@ -1,0 +1,317 @@
+//! LSTM, GRU and Bidirectional against Keras' step formulas computed on the host in f64
+//! (keras/src/layers/rnn/lstm.py and gru.py, `call` of the cells), on both backends: every step's
+//! output, reversed reading, both GRU reset placements; Keras' initialisers and parameter counts;
+//! and a model with a recurrent layer learning a task that needs memory.
+
+mod common;
+
+use kiln::cpu::CpuBackend;
+use kiln::nn::layers::recurrent::Wrapped;
+use kiln::nn::Weight;
+use kiln::prelude::*;
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// `x [features]` · `w [features, cols]` + `h [units]` · `u [units, cols]`, in f64.
+fn affine(x: &[f64], w: &[f32], h: &[f64], u: &[f32], cols: usize) -> Vec<f64> {
+    (0..cols)
+        .map(|j| {
+            let a: f64 = x.iter().enumerate().map(|(i, &v)| v * f64::from(w[i * cols + j])).sum();
+            let b: f64 = h.iter().enumerate().map(|(i, &v)| v * f64::from(u[i * cols + j])).sum();
+            a + b
+        })
+        .collect()
+}
+
+/// Keras' LSTM over one sequence `[steps][features]`: every step's `h`, in the order read.
+fn host_lstm(seq: &[Vec<f64>], w: &[Weight], units: usize) -> Vec<Vec<f64>> {
+    let (mut h, mut c) = (vec![0.0; units], vec![0.0; units]);
+    let mut out = Vec::new();
+    for x in seq {
+        let mut z = affine(x, &w[0].values, &h, &w[1].values, 4 * units);
+        z.iter_mut().zip(&w[2].values).for_each(|(v, &b)| *v += f64::from(b));
+        for k in 0..units {
+            let (i, f) = (sigmoid(z[k]), sigmoid(z[units + k]));
+            let (cand, o) = (z[2 * units + k].tanh(), sigmoid(z[3 * units + k]));
+            c[k] = f * c[k] + i * cand;
+            h[k] = o * c[k].tanh();
+        }
+        out.push(h.clone());
+    }
+    out
+}
+
+/// Keras' GRU (either reset placement) over one sequence: every step's `h`, in the order read.
+fn host_gru(seq: &[Vec<f64>], w: &[Weight], units: usize, reset_after: bool) -> Vec<Vec<f64>> {
+    let width = 3 * units;
+    let bias = |row: usize, j: usize| f64::from(w[2].values[row * width + j]);
+    let mut h = vec![0.0; units];
+    let mut out = Vec::new();
+    for x in seq {
+        let zero = vec![0.0; units];
+        let xw = affine(x, &w[0].values, &zero, &w[1].values, width);
+        let hu = affine(&zero[..0], &[], &h, &w[1].values, width);
+        let (b_in, b_rec) = if reset_after { (0, 1) } else { (0, usize::MAX) };
+        let rb = |j: usize| if b_rec == usize::MAX { 0.0 } else { bias(b_rec, j) };
+        let mut next = vec![0.0; units];
+        let mut r = vec![0.0; units];
+        let mut z = vec![0.0; units];
+        for k in 0..units {
+            z[k] = sigmoid(xw[k] + bias(b_in, k) + hu[k] + rb(k));
+            r[k] = sigmoid(xw[units + k] + bias(b_in, units + k) + hu[units + k] + rb(units + k));
+        }
+        // Without reset_after the candidate's recurrent product reads r ⊙ h.
+        let reset: Vec<f64> = h.iter().zip(&r).map(|(a, b)| a * b).collect();
+        let rh_before = affine(&zero[..0], &[], &reset, &w[1].values, width);
+        for k in 0..units {
+            let j = 2 * units + k;
+            let recurrent = if reset_after {
+                r[k] * (hu[j] + rb(j))
+            } else {
+                rh_before[j]
+            };
+            let hh = (xw[j] + bias(b_in, j) + recurrent).tanh();
+            next[k] = z[k] * h[k] + (1.0 - z[k]) * hh;
+        }
+        h = next;
+        out.push(h.clone());
+    }
+    out
+}
+
+/// `m` with the recurrent layer added.
+fn with(m: Sequential, layer: Wrapped) -> Sequential {
+    match layer {
+        Wrapped::LSTM(l) => m.add(l),
+        Wrapped::GRU(l) => m.add(l),
+    }
+}
+
+/// The sequences of `x [n, steps, features]` as f64 rows, optionally each read backwards.
+fn sequences(x: &Tensor, reverse: bool) -> Vec<Vec<Vec<f64>>> {
+    let [n, steps, features] = x.shape().try_into().unwrap();
+    (0..n)
+        .map(|s| {
+            let mut seq: Vec<Vec<f64>> = (0..steps)
+                .map(|t| {
+                    let at = (s * steps + t) * features;
+                    x.data()[at..at + features].iter().map(|&v| f64::from(v)).collect()
+                })
+                .collect();
+            if reverse {
+                seq.reverse();
+            }
+            seq
+        })
+        .collect()
+}
+
+/// A host reference: every step's output of one sequence under the read-back weights.
+type Host = dyn Fn(&[Vec<f64>], &[Weight]) -> Vec<Vec<f64>>;
+
+/// Trains one step (so the weights leave their initial values), then compares `predict` with
+/// `host` on the read-back weights: every step's output when `sequences`, else the last.
+fn check(
+    what: &str,
+    layer: impl Into<Wrapped> + Clone,
+    host: &Host,
+    reverse: bool,
+    sequences_out: bool,
+) {
+    let x = random::normal([3, 21, 2], 4);
+    for device in common::backends() {
+        let mut m = with(Sequential::new().input_shape([21, 2]), layer.clone().into());
+        m.compile(device.as_ref(), Optimizer::adam_lr(0.05), Loss::MeanSquaredError, &[])
+            .unwrap();
+        let out_shape: Vec<usize> = if sequences_out { vec![3, 21, 3] } else { vec![3, 3] };
+        m.train_on_batch(&x, &random::normal(out_shape, 5)).unwrap();
+        let w = m.weights().unwrap();
+        let got = m.predict(&x, 3).unwrap();
+        let want: Vec<f32> = sequences(&x, reverse)
+            .iter()
+            .flat_map(|seq| {
+                let steps = host(seq, &w);
+                let kept = if sequences_out {
+                    steps
+                } else {
+                    vec![steps.last().unwrap().clone()]
+                };
+                kept.into_iter().flatten().map(|v| v as f32)
+            })
+            .collect();
+        common::assert_close(&format!("{what} on {}", device.name()), got.data(), &want, 1e-5, 1e-4);
+    }
+}
+
+#[test]
+fn lstm_matches_keras_step_formulas_over_21_steps() {
+    let host = |seq: &[Vec<f64>], w: &[Weight]| host_lstm(seq, w, 3);
+    check(
+        "lstm sequences",
+        LSTM::new(3).return_sequences(true),
+        &host,
+        false,
+        true,
+    );
+    check("lstm last", LSTM::new(3), &host, false, false);
+    check(
+        "lstm backwards",
+        LSTM::new(3).go_backwards(true).return_sequences(true),
+        &host,
+        true,
+        true,
+    );
+}
+
+#[test]
+fn gru_matches_keras_step_formulas_with_either_reset_placement() {
+    let after = |seq: &[Vec<f64>], w: &[Weight]| host_gru(seq, w, 3, true);
+    let before = |seq: &[Vec<f64>], w: &[Weight]| host_gru(seq, w, 3, false);
+    check(
+        "gru reset_after",
+        GRU::new(3).return_sequences(true),
+        &after,
+        false,
+        true,
+    );
+    check(
+        "gru reset before",
+        GRU::new(3).reset_after(false).return_sequences(true),
+        &before,
+        false,
+        true,
+    );
+    check(
+        "gru backwards, last",
+        GRU::new(3).go_backwards(true),
+        &after,
+        true,
+        false,
+    );
+}
+
+#[test]
+fn bidirectional_joins_the_forward_reading_and_the_backward_one_in_time_order() {
+    let x = random::normal([2, 6, 3], 8);
+    for device in common::backends() {
+        let mut m = Sequential::new()
+            .input_shape([6, 3])
+            .add(Bidirectional::new(LSTM::new(2).return_sequences(true)));
+        m.compile(device.as_ref(), Optimizer::adam(), Loss::MeanSquaredError, &[])
+            .unwrap();
+        let w = m.weights().unwrap();
+        let names: Vec<&str> = w.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "bidirectional/forward_kernel",
+                "bidirectional/forward_recurrent_kernel",
+                "bidirectional/forward_bias",
+                "bidirectional/backward_kernel",
+                "bidirectional/backward_recurrent_kernel",
+                "bidirectional/backward_bias",
+            ]
+        );
+        let got = m.predict(&x, 2).unwrap();
+        assert_eq!(got.shape(), [2, 6, 4]);
+        let (fw, bw) = (sequences(&x, false), sequences(&x, true));
+        let mut want = Vec::new();
+        for s in 0..2 {
+            let forward = host_lstm(&fw[s], &w[..3], 2);
+            let mut backward = host_lstm(&bw[s], &w[3..], 2);
+            backward.reverse();
+            for t in 0..6 {
+                want.extend(forward[t].iter().chain(&backward[t]).map(|&v| v as f32));
+            }
+        }
+        common::assert_close(
+            &format!("bidirectional on {}", device.name()),
+            got.data(),
+            &want,
+            1e-5,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn initial_weights_and_parameter_counts_are_keras() {
+    let mut m = Sequential::new().input_shape([100, 6]).add(LSTM::new(64));
+    m.compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap();
+    // Keras: 4·(64·6 + 64·64 + 64) = 18,176.
+    assert!(
+        m.summary().contains("18,176") || m.summary().contains("18176"),
+        "{}",
+        m.summary()
+    );
+    let w = m.weights().unwrap();
+    // Orthogonal recurrent kernel [64, 256]: its rows are orthonormal.
+    let u = &w[1].values;
+    for i in 0..64 {
+        for j in 0..64 {
+            let dot: f32 = (0..256).map(|k| u[i * 256 + k] * u[j * 256 + k]).sum();
+            let want = if i == j { 1.0 } else { 0.0 };
+            assert!((dot - want).abs() < 1e-4, "row {i}·row {j} = {dot}");
+        }
+    }
+    // unit_forget_bias: ones for the forget gate (the second block), zeros elsewhere.
+    let b = &w[2].values;
+    assert!(b
+        .iter()
+        .enumerate()
+        .all(|(k, &v)| v == if (64..128).contains(&k) { 1.0 } else { 0.0 }));
+
+    let mut m = Sequential::new().input_shape([100, 6]).add(GRU::new(64));
+    m.compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap();
+    // Keras (reset_after): 3·(64·6 + 64·64 + 2·64) = 13,824, bias [2, 192].
+    assert!(
+        m.summary().contains("13,824") || m.summary().contains("13824"),
+        "{}",
+        m.summary()
+    );
+    assert_eq!(m.weights().unwrap()[2].shape, [2, 192]);
+}
+
+#[test]
+fn recurrent_layers_refuse_inputs_that_are_not_sequences() {
+    let mut m = Sequential::new().input_shape([12]).add(LSTM::new(4));
+    let err = m
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("[time steps, features]"), "{err}");
+    let mut m = Sequential::new().input_shape([5, 3]).add(GRU::new(0));
+    let err = m
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("units"), "{err}");
+}
+
+/// The label is the sign of the sequence's first value, seen 15 steps before the end: a model
+/// without memory across steps cannot beat chance.
+#[test]
+fn an_lstm_and_a_gru_learn_a_task_that_needs_memory() {
+    let n = 256;
+    let x = random::normal([n, 16, 1], 11);
+    let labels: Vec<f32> = x.data().chunks(16).map(|s| f32::from(s[0] > 0.0)).collect();
+    let y = Tensor::new([n, 1], labels).unwrap();
+    for layer in [Wrapped::from(LSTM::new(8)), Wrapped::from(GRU::new(8))] {
+        let mut m = with(Sequential::new().seed(3).input_shape([16, 1]), layer.clone())
+            .add(Dense::new(1).activation(Activation::Sigmoid));
+        m.compile(
+            &CpuBackend,
+            Optimizer::adam_lr(0.01),
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        m.fit(&x, &y, &FitOptions::new(30, 32).seed(1)).unwrap();
+        let acc = m.evaluate(&x, &y, 64).unwrap().get("accuracy").unwrap();
+        assert!(acc > 0.9, "{layer:?}: accuracy {acc}");
+    }
+}
