@@ -4,8 +4,8 @@
 // | binding | name | shape                                              |
 // |---------|------|----------------------------------------------------|
 // | 0       | p    | Params                                             |
-// | 1       | out  | concat: [outer, len_a + len_b, inner]; slice: [outer, len_b, inner] |
-// | 2       | a    | concat: [outer, len_a, inner]; slice: [outer, len_a, inner] (the source) |
+// | 1       | out  | concat: [outer, len_a + len_b, inner]; slice: [outer, len_b, inner]; swap: [outer, len_b, len_a, inner] |
+// | 2       | a    | concat: [outer, len_a, inner]; slice: [outer, len_a, inner] (the source); swap: [outer, len_a, len_b, inner] |
 // | 3       | b    | concat: [outer, len_b, inner]; slice: bound to a, unread |
 
 struct Params {
@@ -47,6 +47,18 @@ fn slice(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let o = t / row;
     let r = t % row;
     out[t] = a[o * p.len_a * p.inner + p.start * p.inner + r];
+}
+
+// [outer, len_a, len_b, inner] to [outer, len_b, len_a, inner].
+@compute @workgroup_size(256)
+fn swap_axes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= p.outer * p.len_a * p.len_b * p.inner) { return; }
+    let r = t % p.inner;
+    let i = (t / p.inner) % p.len_a;
+    let j = (t / (p.inner * p.len_a)) % p.len_b;
+    let o = t / (p.inner * p.len_a * p.len_b);
+    out[t] = a[((o * p.len_a + i) * p.len_b + j) * p.inner + r];
 }
 
 // reshape: the values unchanged (outer = element count).

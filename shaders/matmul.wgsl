@@ -5,11 +5,11 @@
 // | binding | name | shape                                   |
 // |---------|------|-----------------------------------------|
 // | 0       | p    | Params                                  |
-// | 1       | out  | C [m, n]                                |
-// | 2       | a    | A [m, k], or [k, m] when TRANS_A        |
-// | 3       | b    | B [k, n], or [n, k] when TRANS_B        |
+// | 1       | out  | C [batch, m, n]                         |
+// | 2       | a    | A [batch, m, k], or [batch, k, m] when TRANS_A |
+// | 3       | b    | B [batch, k, n], or [batch, n, k] when TRANS_B |
 // | 4       | bias | [n] when HAS_BIAS (else bound to A, unread) |
-// Grid: (ceil(n / 32), ceil(m / 32)) workgroups of 8×8.
+// Grid: (ceil(n / 32), ceil(m / 32), batch) workgroups of 8×8: the third axis picks the matrix.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -19,14 +19,19 @@ override TRANS_B: bool = false;
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bias: array<f32>;
 
+// The first element of this invocation's matrix in A, B and C.
+var<private> base_a: u32;
+var<private> base_b: u32;
+var<private> base_c: u32;
+
 fn load_a(r: u32, kk: u32) -> f32 {
-    if (TRANS_A) { return a[kk * p.m + r]; }
-    return a[r * p.k + kk];
+    if (TRANS_A) { return a[base_a + kk * p.m + r]; }
+    return a[base_a + r * p.k + kk];
 }
 
 fn load_b(kk: u32, c: u32) -> f32 {
-    if (TRANS_B) { return b[c * p.k + kk]; }
-    return b[kk * p.n + c];
+    if (TRANS_B) { return b[base_b + c * p.k + kk]; }
+    return b[base_b + kk * p.n + c];
 }
 
 fn finish(r: u32, c: u32, v: f32) {
@@ -34,7 +39,7 @@ fn finish(r: u32, c: u32, v: f32) {
     var z = v;
     if (HAS_BIAS) { z += bias[c]; }
     z = activate1(ACT, z);
-    out[r * p.n + c] = z;
+    out[base_c + r * p.n + c] = z;
 }
 
 @compute @workgroup_size(8, 8)
@@ -42,6 +47,9 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r0 = gid.y * 4u;
     let c0 = gid.x * 4u;
     if (r0 >= p.m || c0 >= p.n) { return; }
+    base_a = gid.z * p.m * p.k;
+    base_b = gid.z * p.k * p.n;
+    base_c = gid.z * p.m * p.n;
     // Clamp edge rows/columns to valid ones: their results are computed but never stored.
     let rl = p.m - 1u;
     let cl = p.n - 1u;

@@ -25,8 +25,9 @@ pub mod prelude {
         EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
         GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, History, Init, Input, Layer,
         LayerNormalization, LearningRate, LearningRateScheduler, Loss, MaxPooling1D, MaxPooling2D, Maximum, Mean,
-        Metric, Minimum, Model, ModelCheckpoint, Multiply, Optimizer, Padding, Precision, RandomFlip,
-        ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Subtract, GRU, LSTM,
+        Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Optimizer, Padding, PositionEmbedding,
+        Precision, RandomFlip, ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Subtract,
+        GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

@@ -113,13 +113,7 @@ type Host = dyn Fn(&[Vec<f64>], &[Weight]) -> Vec<Vec<f64>>;
 
 /// Trains one step (so the weights leave their initial values), then compares `predict` with
 /// `host` on the read-back weights: every step's output when `sequences`, else the last.
-fn check(
-    what: &str,
-    layer: impl Into<Wrapped> + Clone,
-    host: &Host,
-    reverse: bool,
-    sequences_out: bool,
-) {
+fn check(what: &str, layer: impl Into<Wrapped> + Clone, host: &Host, reverse: bool, sequences_out: bool) {
     let x = random::normal([3, 21, 2], 4);
     for device in common::backends() {
         let mut m = with(Sequential::new().input_shape([21, 2]), layer.clone().into());

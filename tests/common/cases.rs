@@ -191,6 +191,36 @@ pub fn cases() -> Vec<Case> {
             diff: &[0, 1],
         },
         Case {
+            name: "matmul (a batch of 5 products)",
+            inputs: |n| vec![(s(&[5, n, 7]), Signed), (s(&[5, 7, 6]), Signed)],
+            build: mm(false, false),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_ta (a batch of 3)",
+            inputs: |n| vec![(s(&[3, 7, n]), Signed), (s(&[3, 7, 5]), Signed)],
+            build: mm(true, false),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "matmul_tb (a batch of 4: attention's q·kᵀ)",
+            inputs: |n| vec![(s(&[4, n, 8]), Signed), (s(&[4, n + 2, 8]), Signed)],
+            build: mm(false, true),
+            diff: &[0, 1],
+        },
+        Case {
+            name: "swap_axes (1 and 2 of [n, 3, 5, 2])",
+            inputs: |n| vec![(s(&[n, 3, 5, 2]), Signed)],
+            build: |g, x| g.push(LayoutOp::SwapAxes { axis: 1 }, &[x[0]]),
+            diff: &[0],
+        },
+        Case {
+            name: "swap_axes (the last two of [n, 7])",
+            inputs: |n| vec![(s(&[n, 7]), Signed)],
+            build: |g, x| g.push(LayoutOp::SwapAxes { axis: 0 }, &[x[0]]),
+            diff: &[0],
+        },
+        Case {
             name: "matmul_ta",
             inputs: |n| vec![(s(&[13, n]), Signed), (s(&[13, 9]), Signed)],
             build: mm(true, false),
@@ -847,6 +877,49 @@ pub fn cases() -> Vec<Case> {
             &[9],
             GRU::new(3).reset_after(false).go_backwards(true)
         ),
+        Case {
+            name: "multi_head_attention (2 heads, causal, 5 steps of 4 features)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 5, 4]), Signed),
+                    (s(&[4, 2, 3]), Signed),
+                    (s(&[2, 3]), Signed),
+                    (s(&[4, 2, 3]), Signed),
+                    (s(&[2, 3]), Signed),
+                    (s(&[4, 2, 3]), Signed),
+                    (s(&[2, 3]), Signed),
+                    (s(&[2, 3, 4]), Signed),
+                    (s(&[4]), Signed),
+                ]
+            },
+            build: |g, x| {
+                use kiln::nn::Layer;
+                let mha = kiln::nn::MultiHeadAttention::new(2, 3).causal(true);
+                let y = mha.build(g, &[x[0], x[0]], &x[1..], false).expect("attention builds");
+                Ok(y.output)
+            },
+            diff: &[0, 1, 2, 3, 4, 5, 6, 7, 8],
+        },
+        Case {
+            name: "multi_head_attention (cross: 3 query steps over 7 key/value steps)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 3, 2]), Signed),
+                    (s(&[n, 7, 3]), Signed),
+                    (s(&[2, 1, 2]), Signed),
+                    (s(&[3, 1, 2]), Signed),
+                    (s(&[3, 1, 2]), Signed),
+                    (s(&[1, 2, 2]), Signed),
+                ]
+            },
+            build: |g, x| {
+                use kiln::nn::Layer;
+                let mha = kiln::nn::MultiHeadAttention::new(1, 2).without_bias();
+                let y = mha.build(g, &[x[0], x[1]], &x[2..], false).expect("attention builds");
+                Ok(y.output)
+            },
+            diff: &[0, 1, 2, 3, 4, 5],
+        },
         Case {
             name: "batch_normalization (inference: given statistics, no gamma or beta)",
             inputs: |n| vec![(s(&[n, 4]), Signed), (s(&[4]), Signed), (s(&[4]), Positive)],

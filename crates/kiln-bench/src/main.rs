@@ -2,7 +2,7 @@
 //! throughput, time to first step, work per step, per-kernel times and matmul GFLOP/s.
 //!
 //! ```text
-//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,matmul] [--cold]
+//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,transformer,matmul] [--cold]
 //! ```
 
 use std::process::ExitCode;
@@ -18,7 +18,8 @@ const USAGE: &str = "usage: kiln-bench [--quick] [--json] [--backend LIST] [--wo
   --quick          short windows and small matmuls (CI smoke run)
   --json           print the report as JSON instead of tables
   --backend LIST   comma-separated: cpu, vulkan, metal, dx12, gl (default: every one found)
-  --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, matmul (default: all)
+  --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, transformer, matmul
+                   (default: all)
   --cold           disable the driver's shader cache (Mesa), so time to first step is a first run";
 
 struct Args {
@@ -40,6 +41,7 @@ fn parse() -> Result<Args, String> {
             "embed".into(),
             "resnet".into(),
             "lstm".into(),
+            "transformer".into(),
             "matmul".into(),
         ],
         cold: false,

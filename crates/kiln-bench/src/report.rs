@@ -55,7 +55,7 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:<8} {:<34} {:<6} {:>5} {:>12} {:>7} {:>10} {:>8} {:>11} {:>9} {:>12}",
+            "{:<8} {:<34} {:<11} {:>5} {:>12} {:>7} {:>10} {:>8} {:>11} {:>9} {:>12}",
             "backend",
             "device",
             "work",
@@ -72,7 +72,7 @@ impl Report {
             for w in &d.workloads {
                 let _ = writeln!(
                     s,
-                    "{:<8} {:<34} {:<6} {:>5} {:>12} {:>6.0}% {:>10.2} {:>8.2} {:>11.1} {:>9.1} {:>12}",
+                    "{:<8} {:<34} {:<11} {:>5} {:>12} {:>6.0}% {:>10.2} {:>8.2} {:>11.1} {:>9.1} {:>12}",
                     d.backend,
                     truncate(&d.device, 34),
                     w.workload,
@@ -89,7 +89,7 @@ impl Report {
             for (what, e) in &d.errors {
                 let _ = writeln!(
                     s,
-                    "{:<8} {:<34} {:<6} failed: {e}",
+                    "{:<8} {:<34} {:<11} failed: {e}",
                     d.backend,
                     truncate(&d.device, 34),
                     what
@@ -100,7 +100,7 @@ impl Report {
         for d in &self.devices {
             for w in &d.workloads {
                 if w.kernels.is_empty() {
-                    let _ = writeln!(s, "{:<8} {:<6} (no timestamp queries)", d.backend, w.workload);
+                    let _ = writeln!(s, "{:<8} {:<11} (no timestamp queries)", d.backend, w.workload);
                     continue;
                 }
                 let top: Vec<String> = w
@@ -117,7 +117,7 @@ impl Report {
                         )
                     })
                     .collect();
-                let _ = writeln!(s, "{:<8} {:<6} {}", d.backend, w.workload, top.join(", "));
+                let _ = writeln!(s, "{:<8} {:<11} {}", d.backend, w.workload, top.join(", "));
             }
         }
         let _ = writeln!(s, "\nmatmul GFLOP/s (median [min–max])");

@@ -19,15 +19,21 @@ pub enum Workload {
     /// LSTM(64) → Dense(4, softmax) on sequences of 100 steps × 6 channels (BasicMotions' shape),
     /// sparse categorical cross-entropy, batch 16.
     Lstm,
+    /// The Transformer classifier of `examples/transformer_timeseries.rs` on sequences of 24 steps
+    /// × 1 channel (ItalyPowerDemand's shape): Dense(16), two encoder blocks of
+    /// MultiHeadAttention(2 heads, key_dim 16, dropout 0.1) with Add + LayerNormalization and a
+    /// Conv1D feed-forward, GlobalAveragePooling1D, Dense(32, relu), Dense(2, softmax); batch 16.
+    Transformer,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Mlp,
         Workload::Cnn,
         Workload::Embed,
         Workload::Resnet,
         Workload::Lstm,
+        Workload::Transformer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +43,7 @@ impl Workload {
             Workload::Embed => "embed",
             Workload::Resnet => "resnet",
             Workload::Lstm => "lstm",
+            Workload::Transformer => "transformer",
         }
     }
 
@@ -49,7 +56,7 @@ impl Workload {
         match self {
             Workload::Mlp => 128,
             Workload::Cnn | Workload::Embed | Workload::Resnet => 32,
-            Workload::Lstm => 16,
+            Workload::Lstm | Workload::Transformer => 16,
         }
     }
 
@@ -76,6 +83,7 @@ impl Workload {
                 .add(GlobalAveragePooling1D::new())
                 .add(Dense::new(5).activation(Activation::Sigmoid)),
             Workload::Resnet => return residual_cnn(),
+            Workload::Transformer => return transformer(),
             Workload::Lstm => Sequential::new()
                 .input_shape([100, 6])
                 .add(LSTM::new(64))
@@ -86,7 +94,9 @@ impl Workload {
 
     fn loss(self) -> Loss {
         match self {
-            Workload::Mlp | Workload::Resnet | Workload::Lstm => Loss::SparseCategoricalCrossentropy,
+            Workload::Mlp | Workload::Resnet | Workload::Lstm | Workload::Transformer => {
+                Loss::SparseCategoricalCrossentropy
+            }
             Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
         }
     }
@@ -121,6 +131,10 @@ impl Workload {
                 random::normal([samples, 100, 6], seed),
                 random::integers(0, 4, [samples], seed + 1),
             ),
+            Workload::Transformer => (
+                random::normal([samples, 24, 1], seed),
+                random::integers(0, 2, [samples], seed + 1),
+            ),
         }
     }
 }
@@ -147,6 +161,28 @@ fn residual_cnn() -> Result<Model> {
     let h = conv_bn(&h, 64, true)?;
     let h = GlobalAveragePooling2D::new().call(&h)?;
     let out = Dense::new(10).activation(Activation::Softmax).call(&h)?;
+    Ok(Model::new(&[input], &out)?.with_seed(1))
+}
+
+/// The Transformer classifier of [`Workload::Transformer`].
+fn transformer() -> Result<Model> {
+    use kiln::nn::SymbolicTensor;
+    let encoder = |x: &SymbolicTensor| -> Result<SymbolicTensor> {
+        let attention = MultiHeadAttention::new(2, 16).dropout(0.1).call_many(&[x, x])?;
+        let attention = Dropout::new(0.1).call(&attention)?;
+        let h = Add::new().call_many(&[x, &attention])?;
+        let h = LayerNormalization::new().epsilon(1e-6).call(&h)?;
+        let ff = Conv1D::new(8, 1).activation(Activation::Relu).call(&h)?;
+        let ff = Conv1D::new(16, 1).call(&ff)?;
+        let h = Add::new().call_many(&[&h, &ff])?;
+        LayerNormalization::new().epsilon(1e-6).call(&h)
+    };
+    let input = Input::new([24, 1]);
+    let h = Dense::new(16).call(&input)?;
+    let h = encoder(&encoder(&h)?)?;
+    let h = GlobalAveragePooling1D::new().call(&h)?;
+    let h = Dense::new(32).activation(Activation::Relu).call(&h)?;
+    let out = Dense::new(2).activation(Activation::Softmax).call(&h)?;
     Ok(Model::new(&[input], &out)?.with_seed(1))
 }
 

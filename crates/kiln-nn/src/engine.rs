@@ -36,6 +36,12 @@ impl<'a, const N: usize> From<[&'a Tensor; N]> for Inputs<'a> {
     }
 }
 
+impl<'a> From<Vec<&'a Tensor>> for Inputs<'a> {
+    fn from(ts: Vec<&'a Tensor>) -> Self {
+        Inputs(ts)
+    }
+}
+
 impl<'a> From<&'a [Tensor]> for Inputs<'a> {
     fn from(ts: &'a [Tensor]) -> Self {
         Inputs(ts.iter().collect())

@@ -45,8 +45,8 @@ pub use layers::{
     ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate,
     Conv1D, Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, FlipMode, GlobalAveragePooling1D,
     GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, LayerNormalization, MaxPooling1D,
-    MaxPooling2D, Maximum, Mean, Minimum, Multiply, Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Subtract,
-    GRU, LSTM,
+    MaxPooling2D, Maximum, Mean, Minimum, MultiHeadAttention, Multiply, Padding, PositionEmbedding, RandomFlip,
+    Rescaling, Reshape, SeparableConv2D, Subtract, GRU, LSTM,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

@@ -14,6 +14,20 @@ pub fn compute<T: Real>(op: &LayoutOp, a: &Args<'_, T>, out: &mut [T]) {
         LayoutOp::Reshape { .. } => out.copy_from_slice(a.x(0)),
         LayoutOp::Concat { .. } => concat(a.x(0), a.x(1), (v.outer, v.len_a, v.len_b, v.inner), out),
         LayoutOp::Slice { .. } => slice(a.x(0), (v.outer, v.len_a, v.inner), v.start, v.len_b, out),
+        LayoutOp::SwapAxes { .. } => swap_axes(a.x(0), (v.outer, v.len_a, v.len_b, v.inner), out),
+    }
+}
+
+/// `out[o, j, i, r] = x[o, i, j, r]` for `x [outer, la, lb, inner]`.
+pub fn swap_axes<T: Real>(x: &[T], (outer, la, lb, inner): (usize, usize, usize, usize), out: &mut [T]) {
+    for o in 0..outer {
+        for j in 0..lb {
+            for i in 0..la {
+                let src = ((o * la + i) * lb + j) * inner;
+                let dst = ((o * lb + j) * la + i) * inner;
+                out[dst..dst + inner].copy_from_slice(&x[src..src + inner]);
+            }
+        }
     }
 }
 

@@ -11,9 +11,17 @@ use crate::Real;
 
 /// Runs one matmul step.
 pub fn compute<T: Real>(op: &MatMulOp, a: &Args<'_, T>, out: &mut [T]) {
-    let dims = op.dims(a.shape(0), a.shape(1));
+    let (m, k, n) = op.dims(a.shape(0), a.shape(1));
     let bias = op.bias.then(|| a.x(2));
-    matmul(a.x(0), a.x(1), bias, out, dims, op.trans_a, op.trans_b, op.epilogue);
+    // A batch is one product per matrix, each on its own slices of the operands.
+    let (x, y) = (a.x(0), a.x(1));
+    let batch = MatMulOp::batch(a.shape(0));
+    for i in 0..batch {
+        let (sa, sb, so) = (m * k, k * n, m * n);
+        let (xa, yb) = (&x[i * sa..(i + 1) * sa], &y[i * sb..(i + 1) * sb]);
+        let o = &mut out[i * so..(i + 1) * so];
+        matmul(xa, yb, bias, o, (m, k, n), op.trans_a, op.trans_b, op.epilogue);
+    }
 }
 
 /// `out[m×n] = epilogue(op(a) · op(b) + bias)`, where `a` is stored `[m, k]` (or `[k, m]` when

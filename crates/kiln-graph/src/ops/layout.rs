@@ -1,4 +1,5 @@
-//! Moving values without arithmetic: reshape, concat and its adjoint slice.
+//! Moving values without arithmetic: reshape, concat and its adjoint slice, and swapping two
+//! adjacent axes.
 
 use super::check::axis as axis_ok;
 use super::{op_names, Backward, Family};
@@ -14,11 +15,15 @@ pub enum LayoutOp {
     Concat { axis: usize },
     /// `len` entries of `x` along `axis`, from `start` (the adjoint of `Concat`).
     Slice { axis: usize, start: usize, len: usize },
+    /// Axes `axis` and `axis + 1` swapped (attention's `[n, steps, heads, d]` to
+    /// `[n, heads, steps, d]`); its own adjoint.
+    SwapAxes { axis: usize },
 }
 
 /// The `[outer, len, inner]` views a layout kernel works on, worked out here once for both backends:
 /// concat joins `[outer, len_a, inner]` and `[outer, len_b, inner]`; slice takes `[outer, len_b,
-/// inner]` from `[outer, len_a, inner]` at `start`; a reshape that runs copies `outer` elements.
+/// inner]` from `[outer, len_a, inner]` at `start`; a reshape that runs copies `outer` elements;
+/// a swap turns `[outer, len_a, len_b, inner]` into `[outer, len_b, len_a, inner]`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LayoutView {
     pub outer: usize,
@@ -57,6 +62,16 @@ impl LayoutOp {
                     start,
                 }
             }
+            LayoutOp::SwapAxes { axis } => {
+                let d = s[0].dims();
+                LayoutView {
+                    outer: d[..axis].iter().product(),
+                    len_a: d[axis],
+                    len_b: d[axis + 1],
+                    inner: d[axis + 2..].iter().product(),
+                    start: 0,
+                }
+            }
         }
     }
 }
@@ -65,6 +80,7 @@ op_names!(LayoutOp {
     Reshape => "reshape",
     Concat => "concat",
     Slice => "slice",
+    SwapAxes => "swap_axes",
 });
 
 impl Family for LayoutOp {
@@ -74,7 +90,7 @@ impl Family for LayoutOp {
 
     fn arity(&self) -> usize {
         match self {
-            LayoutOp::Reshape { .. } | LayoutOp::Slice { .. } => 1,
+            LayoutOp::Reshape { .. } | LayoutOp::Slice { .. } | LayoutOp::SwapAxes { .. } => 1,
             LayoutOp::Concat { .. } => 2,
         }
     }
@@ -110,6 +126,18 @@ impl Family for LayoutOp {
                     ));
                 }
                 s[0].with_len(*axis, *len)
+            }
+            LayoutOp::SwapAxes { axis } => {
+                if axis + 1 >= s[0].rank() {
+                    return Err(Error::shape(
+                        name,
+                        format!("axes {axis} and {} of {}", axis + 1, s[0]),
+                        "two axes of the operand",
+                    ));
+                }
+                let mut d = s[0].dims().to_vec();
+                d.swap(*axis, axis + 1);
+                Shape::new(d)
             }
         };
         Ok(Some(out))
@@ -158,6 +186,7 @@ impl Family for LayoutOp {
                 }
                 vec![Some(out)]
             }
+            LayoutOp::SwapAxes { axis } => vec![Some(g.push(LayoutOp::SwapAxes { axis: *axis }, &[dy])?)],
         })
     }
 }

@@ -40,8 +40,10 @@ impl Epilogue {
     }
 }
 
-/// `C = op(A) · op(B)` on 2-D operands, `op` transposing where asked; the scheduler may fuse a bias
-/// (third operand, `[n]`) and an activation into it.
+/// `C = op(A) · op(B)` on 2-D operands, or on a batch of matrices (`[batch, .., ..]` operands with
+/// the same batch: one product per matrix, as attention's per-head products), `op` transposing
+/// the last two axes where asked; the scheduler may fuse a bias (third operand, `[n]`) and an
+/// activation into it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MatMulOp {
     pub trans_a: bool,
@@ -64,14 +66,32 @@ impl MatMulOp {
         }
     }
 
-    /// `(m, k, n)` of `op(A) [m, k] · op(B) [k, n]`: the one place the transposes are read, for the
-    /// shape rule and both backends. Operands must be 2-D (the shape rule checks).
+    /// `(m, k, n)` of each `op(A) [m, k] · op(B) [k, n]`: the one place the transposes are read, for
+    /// the shape rule and both backends. Operands must be 2-D or 3-D (the shape rule checks).
     pub fn dims(&self, a: &Shape, b: &Shape) -> (usize, usize, usize) {
-        let (a, b) = (a.dims(), b.dims());
+        let (a, b) = (matrix(a), matrix(b));
         let (m, k) = if self.trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
         let n = if self.trans_b { b[0] } else { b[1] };
         (m, k, n)
     }
+
+    /// How many products: the leading axis of 3-D operands, 1 for 2-D ones.
+    pub fn batch(a: &Shape) -> usize {
+        if a.rank() == 3 {
+            a.dims()[0]
+        } else {
+            1
+        }
+    }
+}
+
+/// The most matrices one batched product multiplies.
+pub const MAX_BATCH: usize = 65_535;
+
+/// The last two dimensions: the matrix of a (batched) operand.
+fn matrix(s: &Shape) -> [usize; 2] {
+    let d = s.dims();
+    [d[d.len() - 2], d[d.len() - 1]]
 }
 
 impl Family for MatMulOp {
@@ -85,15 +105,16 @@ impl Family for MatMulOp {
 
     fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
         let (name, a, b) = (self.name(), s[0], s[1]);
-        if a.rank() != 2 || b.rank() != 2 {
+        let batched = a.rank() == 3 && b.rank() == 3 && a.dims()[0] == b.dims()[0];
+        if !(batched || a.rank() == 2 && b.rank() == 2) {
             return Err(Error::shape(
                 name,
                 crate::error::shapes_list(&[a, b]),
-                "two 2-D operands",
+                "two 2-D operands, or two 3-D ones with the same batch",
             ));
         }
         let (m, ka, n) = self.dims(a, b);
-        let kb = if self.trans_b { b.dims()[1] } else { b.dims()[0] };
+        let kb = matrix(b)[usize::from(self.trans_b)];
         if ka != kb {
             let t = |on: bool| if on { "ᵀ" } else { "" };
             return Err(Error::shape(
@@ -105,7 +126,18 @@ impl Family for MatMulOp {
         if self.bias && s[2].dims() != [n] {
             return Err(Error::shape(name, format!("bias {}", s[2]), format!("[{n}]")));
         }
-        Ok(Some(Shape::new([m, n])))
+        if batched {
+            // One workgroup layer per matrix on the GPU: a dispatch dimension's limit.
+            if a.dims()[0] > MAX_BATCH {
+                return Err(Error::invalid(
+                    name,
+                    format!("a batch of {} products; at most {MAX_BATCH}", a.dims()[0]),
+                ));
+            }
+            Ok(Some(Shape::new([a.dims()[0], m, n])))
+        } else {
+            Ok(Some(Shape::new([m, n])))
+        }
     }
 
     fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {

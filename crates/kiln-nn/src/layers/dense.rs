@@ -1,4 +1,4 @@
-//! `Dense`: `activation(x · kernel + bias)`.
+//! `Dense`: `activation(x · kernel + bias)`, over the last axis of its input.
 
 use kiln_graph::{Graph, NodeId};
 use serde::{Deserialize, Serialize};
@@ -65,17 +65,24 @@ impl Layer for Dense {
         if self.units == 0 {
             return Err(Error::invalid("Dense", "units must be at least 1"));
         }
-        if input.len() != 1 {
+        let Some((&features, leading)) = input.split_last() else {
             return Err(Error::invalid(
                 "Dense",
-                format!("expects flat samples [features], got {input:?}; flatten the input first"),
+                "expects samples with a feature axis, got a scalar per sample",
             ));
+        };
+        if features == 0 {
+            return Err(Error::invalid("Dense", format!("input {input:?} has no features")));
         }
-        Ok(vec![self.units])
+        // On a sequence (or any higher rank) Dense applies to the last axis, as Keras' does.
+        let mut out = leading.to_vec();
+        out.push(self.units);
+        super::checked_product("Dense", &out)?;
+        Ok(out)
     }
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
-        let fan_in = inputs.first().and_then(|i| i.first()).copied().unwrap_or(0);
+        let fan_in = inputs.first().and_then(|i| i.last()).copied().unwrap_or(0);
         let mut p = vec![ParamDecl::weight(
             "kernel",
             vec![fan_in, self.units],
@@ -98,9 +105,22 @@ impl Layer for Dense {
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
-        let mut z = g.matmul(xs[0], params[0], false, false)?;
+        let shape = g.shape(xs[0])?.clone();
+        let features = shape.last();
+        // `[n, .., features]` as rows of features, and the product back to `[n, .., units]`.
+        let rows = if shape.rank() == 2 {
+            xs[0]
+        } else {
+            g.reshape(xs[0], [shape.numel() / features.max(1), features])?
+        };
+        let mut z = g.matmul(rows, params[0], false, false)?;
         if self.use_bias {
             z = g.bias_add(z, params[1])?;
+        }
+        if shape.rank() != 2 {
+            let mut dims = shape.dims().to_vec();
+            *dims.last_mut().expect("a feature axis") = self.units;
+            z = g.reshape(z, dims)?;
         }
         Ok(LayerOut {
             pre_activation: z,

@@ -55,17 +55,20 @@ impl Layer for Dropout {
         if !training || self.rate == 0.0 {
             return Ok(plain(xs[0]));
         }
-        // Each dropout of a graph mixes its position into the seed, so two layers never share a mask.
-        let earlier = g
-            .nodes()
-            .iter()
-            .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
-            .count() as u32;
-        let seed = self.seed ^ lowbias32(earlier.wrapping_add(0x9e37_79b9));
-        let step = Feed::step(g);
-        Ok(plain(g.push(
-            ElementwiseOp::Dropout { rate: self.rate, seed },
-            &[xs[0], step],
-        )?))
+        Ok(plain(dropout(g, xs[0], self.rate, self.seed)?))
     }
+}
+
+/// `x` with a fraction `rate` of its values dropped and the rest scaled by `1 / (1 - rate)`: a
+/// training graph's dropout, its mask a hash of `seed`, the step and the element.
+pub(crate) fn dropout(g: &mut Graph, x: NodeId, rate: f32, seed: u32) -> Result<NodeId> {
+    // Each dropout of a graph mixes its position into the seed, so two layers never share a mask.
+    let earlier = g
+        .nodes()
+        .iter()
+        .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
+        .count() as u32;
+    let seed = seed ^ lowbias32(earlier.wrapping_add(0x9e37_79b9));
+    let step = Feed::step(g);
+    Ok(g.push(ElementwiseOp::Dropout { rate, seed }, &[x, step])?)
 }

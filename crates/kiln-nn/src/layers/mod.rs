@@ -1,6 +1,7 @@
 //! Layers: each declares its parameters and adds its ops to a graph.
 
 mod activation;
+mod attention;
 pub mod batch_norm;
 mod concatenate;
 mod conv1d;
@@ -14,12 +15,14 @@ pub mod layer_norm;
 mod mean;
 mod merge;
 mod pooling;
+mod position;
 mod random_flip;
 pub mod recurrent;
 mod rescaling;
 mod reshape;
 
 pub use activation::ActivationLayer;
+pub use attention::MultiHeadAttention;
 pub use batch_norm::BatchNormalization;
 pub use concatenate::Concatenate;
 pub use conv1d::Conv1D;
@@ -34,6 +37,7 @@ pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
+pub use position::PositionEmbedding;
 pub use random_flip::{FlipMode, RandomFlip};
 pub use recurrent::{Bidirectional, GRU, LSTM};
 pub use rescaling::Rescaling;
@@ -86,6 +90,8 @@ pub enum LayerConfig {
     LSTM(LSTM),
     GRU(GRU),
     Bidirectional(Bidirectional),
+    MultiHeadAttention(MultiHeadAttention),
+    PositionEmbedding(PositionEmbedding),
 }
 
 impl LayerConfig {
@@ -125,6 +131,8 @@ impl LayerConfig {
             LayerConfig::LSTM(_) => "LSTM",
             LayerConfig::GRU(_) => "GRU",
             LayerConfig::Bidirectional(_) => "Bidirectional",
+            LayerConfig::MultiHeadAttention(_) => "MultiHeadAttention",
+            LayerConfig::PositionEmbedding(_) => "PositionEmbedding",
         }
     }
 
@@ -164,6 +172,8 @@ impl LayerConfig {
             LayerConfig::LSTM(l) => Arc::new(l),
             LayerConfig::GRU(l) => Arc::new(l),
             LayerConfig::Bidirectional(l) => Arc::new(l),
+            LayerConfig::MultiHeadAttention(l) => Arc::new(l),
+            LayerConfig::PositionEmbedding(l) => Arc::new(l),
         }
     }
 }

@@ -12,6 +12,7 @@ pub(super) fn kernel(op: &LayoutOp, io: &Io) -> Kernel {
         LayoutOp::Reshape { .. } => ("copy", &[0, 0]),
         LayoutOp::Concat { .. } => ("concat", &[0, 1]),
         LayoutOp::Slice { .. } => ("slice", &[0, 0]),
+        LayoutOp::SwapAxes { .. } => ("swap_axes", &[0, 0]),
     };
     let v = op.view(&io.shapes());
     let params = LayoutParams {

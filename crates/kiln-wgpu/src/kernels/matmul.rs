@@ -92,7 +92,15 @@ pub fn variant(op: &MatMulOp, (m, k, n): (usize, usize, usize), caps: Caps, texe
 pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
     let (a, b) = (&io.ins[0], &io.ins[1]);
     let (m, k, n) = op.dims(&a.shape, &b.shape);
-    let v = variant(op, (m, k, n), caps, caps.texel_fits(a) && caps.texel_fits(b));
+    let batch = MatMulOp::batch(&a.shape);
+    // A batch of products runs on the storage kernel, one matrix per workgroup layer.
+    let v = if batch > 1 {
+        Variant::Scalar
+    } else {
+        variant(op, (m, k, n), caps, caps.texel_fits(a) && caps.texel_fits(b))
+    };
+    let mut grid = v.grid(m, n);
+    grid[2] = batch as u32;
     // common.wgsl's activate1 numbering.
     let act = match op.epilogue {
         Epilogue::Linear => 0.0,
@@ -117,14 +125,14 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
     let mut kernel = if v.texels() {
         // Without a bias, the bias binding still needs a buffer: C is bound there and never read.
         let bias = if op.bias { io.ins[2].clone() } else { io.out() };
-        let mut k = Kernel::new(v.shader(), v.entry(), params, vec![io.out(), bias], v.grid(m, n));
+        let mut k = Kernel::new(v.shader(), v.entry(), params, vec![io.out(), bias], grid);
         k.texels = vec![a.clone(), b.clone()];
         k
     } else {
         // Without a bias, the bias binding still needs a buffer: A is bound there and never read.
         let bias = if op.bias { io.ins[2].clone() } else { a.clone() };
         let bindings = vec![io.out(), a.clone(), b.clone(), bias];
-        Kernel::new(v.shader(), v.entry(), params, bindings, v.grid(m, n))
+        Kernel::new(v.shader(), v.entry(), params, bindings, grid)
     };
     kernel = kernel.with("HAS_BIAS", bit(op.bias)).with("ACT", act);
     match v {
