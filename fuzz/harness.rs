@@ -158,6 +158,7 @@ mod description {
         Embedding {
             input_dim: Dim,
             output_dim: Dim,
+            mask_zero: bool,
         },
         Mean(u8),
         GlobalAveragePooling1D,
@@ -308,7 +309,11 @@ mod description {
             LayerSpec::Reshape(ref target) => {
                 m.add(Reshape::new(target.iter().take(4).map(|d| d.get()).collect::<Vec<_>>()))
             }
-            LayerSpec::Embedding { input_dim, output_dim } => m.add(Embedding::new(input_dim.get(), output_dim.get())),
+            LayerSpec::Embedding {
+                input_dim,
+                output_dim,
+                mask_zero,
+            } => m.add(Embedding::new(input_dim.get(), output_dim.get()).mask_zero(mask_zero)),
             LayerSpec::Mean(axis) => m.add(Mean::over(axis as usize % 5)),
             LayerSpec::GlobalAveragePooling1D => m.add(GlobalAveragePooling1D::new()),
             LayerSpec::GlobalAveragePooling2D => m.add(GlobalAveragePooling2D::new()),

@@ -490,18 +490,21 @@ impl Compiled {
         let mut params = Vec::new();
         let mut outs: Vec<LayerOut> = Vec::with_capacity(self.network.nodes.len());
         let mut layer_inputs = Vec::with_capacity(self.network.nodes.len());
+        // Each output's mask (Keras' `_keras_mask`): which steps are padding.
+        let mut masks: Vec<Option<NodeId>> = Vec::with_capacity(self.network.nodes.len());
         for (app, ids) in self.network.nodes.iter().zip(&self.layer_params) {
             let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
             params.extend(ids.iter().copied().zip(nodes.iter().copied()));
-            let xs: Vec<NodeId> = app
+            let (xs, in_masks): (Vec<NodeId>, Vec<Option<NodeId>>) = app
                 .inputs
                 .iter()
                 .map(|s| match *s {
-                    Source::Input(i) => inputs[i],
-                    Source::Node(j) => outs[j].output,
+                    Source::Input(i) => (inputs[i], None),
+                    Source::Node(j) => (outs[j].output, masks[j]),
                 })
-                .collect();
-            outs.push(app.layer.build(&mut g, &xs, &nodes, training)?);
+                .unzip();
+            outs.push(app.layer.build_masked(&mut g, &xs, &in_masks, &nodes, training)?);
+            masks.push(app.layer.output_mask(&mut g, &xs, &in_masks)?);
             layer_inputs.push(xs);
         }
         Ok(Forward {

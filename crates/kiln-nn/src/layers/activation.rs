@@ -59,6 +59,10 @@ impl Layer for ActivationLayer {
         self.activation
     }
 
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         Ok(LayerOut {
             pre_activation: xs[0],

@@ -175,6 +175,41 @@ impl MultiHeadAttention {
     }
 }
 
+impl MultiHeadAttention {
+    /// The padding mask `[n·heads, tq, tk]` (1 where the query step and the key step are both
+    /// real) from the query's, key's and value's masks `[n, steps]`, or none when none has one.
+    fn padding_mask(
+        &self,
+        g: &mut Graph,
+        query: Option<NodeId>,
+        key: Option<NodeId>,
+        value: Option<NodeId>,
+        (n, tq, tk): (usize, usize, usize),
+    ) -> Result<Option<NodeId>> {
+        let mut keep = match query {
+            Some(m) => Some(g.push(ReduceOp::Broadcast { axis: 2, size: tk }, &[m])?),
+            None => None,
+        };
+        for m in [key, value].into_iter().flatten() {
+            let columns = g.push(ReduceOp::Broadcast { axis: 1, size: tq }, &[m])?;
+            keep = Some(match keep {
+                None => columns,
+                Some(prev) => g.mul(prev, columns)?,
+            });
+        }
+        let Some(keep) = keep else { return Ok(None) };
+        // The same mask for every head: [n, tq, tk] → [n, heads, tq, tk].
+        let keep = g.push(
+            ReduceOp::Broadcast {
+                axis: 1,
+                size: self.num_heads,
+            },
+            &[keep],
+        )?;
+        Ok(Some(g.reshape(keep, [n * self.num_heads, tq, tk])?))
+    }
+}
+
 impl Layer for MultiHeadAttention {
     fn kind(&self) -> &'static str {
         "multi_head_attention"
@@ -226,6 +261,26 @@ impl Layer for MultiHeadAttention {
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> Result<LayerOut> {
+        self.build_masked(g, xs, &[], params, training)
+    }
+
+    /// The query's mask (Keras' `compute_mask` of the layer).
+    fn output_mask(&self, _g: &mut Graph, _xs: &[NodeId], masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
+        Ok(masks.first().copied().flatten())
+    }
+
+    /// Masks of the query, value and key become the attention mask of Keras'
+    /// `_compute_attention_mask`: query step `i` attends to key step `j` only where both are real
+    /// (and `j ≤ i` when causal). Masked scores get -1e9 and their weights are then zeroed, so a
+    /// padded query step (nothing to attend to) gets zero weights, as Keras' masked softmax.
+    fn build_masked(
+        &self,
+        g: &mut Graph,
+        xs: &[NodeId],
+        masks: &[Option<NodeId>],
+        params: &[NodeId],
+        training: bool,
+    ) -> Result<LayerOut> {
         let (query, value) = (xs[0], xs[1]);
         let key = xs.get(2).copied().unwrap_or(value);
         let mut params = params.iter().copied();
@@ -256,7 +311,19 @@ impl Layer for MultiHeadAttention {
             let mask = g.reshape(mask, [n * h, tq, tk])?;
             scores = g.add(scores, mask)?;
         }
+        let at = |i: usize| masks.get(i).copied().flatten();
+        let padding = self.padding_mask(g, at(0), at(2), at(1), (n, tq, tk))?;
+        if let Some(keep) = padding {
+            // scores + (1 - keep)·(-1e9) = scores - 1e9 + 1e9·keep.
+            let lifted = g.scale(keep, -MASKED)?;
+            let lifted = g.add(scores, lifted)?;
+            let low = g.fill(MASKED, [n * h, tq, tk]);
+            scores = g.add(lifted, low)?;
+        }
         let mut weights = g.unary(ActivationOp::Softmax, scores)?;
+        if let Some(keep) = padding {
+            weights = g.mul(weights, keep)?;
+        }
         if training && self.dropout > 0.0 {
             weights = dropout(g, weights, self.dropout, self.seed)?;
         }

@@ -104,6 +104,10 @@ impl Layer for Dense {
         self.activation
     }
 
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let shape = g.shape(xs[0])?.clone();
         let features = shape.last();

@@ -51,6 +51,10 @@ impl Layer for Dropout {
         Ok(single("dropout", inputs)?.to_vec())
     }
 
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], training: bool) -> Result<LayerOut> {
         if !training || self.rate == 0.0 {
             return Ok(plain(xs[0]));

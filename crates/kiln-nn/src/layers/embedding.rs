@@ -9,12 +9,17 @@ use crate::Init;
 use crate::{Error, Result};
 
 /// Keras' `Embedding(input_dim, output_dim)`: each integer in `0..input_dim` selects a learned
-/// vector of `output_dim`; samples of `[length]` tokens become `[length, output_dim]`.
+/// vector of `output_dim`; samples of `[length]` tokens become `[length, output_dim]`. With
+/// `mask_zero`, token 0 is padding: the output carries a mask of the real tokens, which the layers
+/// that read masks (LSTM, GRU, Bidirectional, MultiHeadAttention, GlobalAveragePooling1D) honour
+/// and the step-keeping ones (Dense, Dropout, LayerNormalization, merges) pass on.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Embedding {
     input_dim: usize,
     output_dim: usize,
     input_length: Option<usize>,
+    #[serde(default)]
+    mask_zero: bool,
 }
 
 impl Embedding {
@@ -24,7 +29,15 @@ impl Embedding {
             input_dim,
             output_dim,
             input_length: None,
+            mask_zero: false,
         }
+    }
+
+    /// Keras' `mask_zero`: token 0 is padding, masked for the layers after (see the type's
+    /// documentation); real tokens then start at 1.
+    pub fn mask_zero(mut self, on: bool) -> Self {
+        self.mask_zero = on;
+        self
     }
 
     /// Keras' `input_length`: the sequence length, as the input shape of a first layer.
@@ -97,5 +110,14 @@ impl Layer for Embedding {
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         Ok(plain(g.push(EmbeddingOp::Lookup, &[params[0], xs[0]])?))
+    }
+
+    /// 1 where the token is not 0: `check_input` has made every token a whole number ≥ 0, so
+    /// clipping to [0, 1] is that test.
+    fn output_mask(&self, g: &mut Graph, xs: &[NodeId], _masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
+        if !self.mask_zero {
+            return Ok(None);
+        }
+        Ok(Some(g.clip(xs[0], 0.0, 1.0)?))
     }
 }

@@ -85,6 +85,42 @@ impl Layer for GlobalAveragePooling1D {
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         Ok(plain(g.push(ReduceOp::Mean { axis: 1 }, &[xs[0]])?))
     }
+
+    /// With a mask, the mean over the real steps only: `Σ x·m / Σ m` (keras/src/layers/pooling/
+    /// global_average_pooling1d.py). A sample with no real step averages to zeros, where Keras
+    /// divides by zero.
+    fn build_masked(
+        &self,
+        g: &mut Graph,
+        xs: &[NodeId],
+        masks: &[Option<NodeId>],
+        params: &[NodeId],
+        training: bool,
+    ) -> Result<LayerOut> {
+        let Some(Some(mask)) = masks.first().copied() else {
+            return self.build(g, xs, params, training);
+        };
+        let features = g.shape(xs[0])?.last();
+        let spread = super::spread_mask(g, mask, features)?;
+        let kept = g.mul(xs[0], spread)?;
+        let sum = g.push(ReduceOp::Sum { axis: 1 }, &[kept])?;
+        let count = g.push(ReduceOp::Sum { axis: 1 }, &[mask])?;
+        let count = g.unary(
+            kiln_graph::ElementwiseOp::Clip {
+                min: 1.0,
+                max: f32::MAX,
+            },
+            count,
+        )?;
+        let count = g.push(
+            ReduceOp::Broadcast {
+                axis: 1,
+                size: features,
+            },
+            &[count],
+        )?;
+        Ok(plain(g.div(sum, count)?))
+    }
 }
 
 /// Keras' `GlobalAveragePooling2D`: the mean over the height and width of `[h, w, channels]`

@@ -113,6 +113,10 @@ macro_rules! merge_layer {
                 Merge::$name.output_shape(inputs)
             }
 
+            fn passes_mask(&self) -> bool {
+                true
+            }
+
             fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
                 Merge::$name.build(g, xs)
             }

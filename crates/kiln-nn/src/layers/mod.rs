@@ -335,6 +335,49 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
     /// declared by [`Layer::params`], in the same order; `training` is Keras' `call(..., training)`:
     /// true in a training step's graph (dropout drops only then), false for evaluation and prediction.
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> Result<LayerOut>;
+
+    /// As [`Layer::build`], given each input's mask (Keras' `call(..., mask=...)`): `[n, steps]` of
+    /// 1 for a real step and 0 for padding, or `None`. The layers that read masks (recurrent
+    /// layers, attention, average pooling over steps) override it; the others ignore them.
+    fn build_masked(
+        &self,
+        g: &mut Graph,
+        xs: &[NodeId],
+        _masks: &[Option<NodeId>],
+        params: &[NodeId],
+        training: bool,
+    ) -> Result<LayerOut> {
+        self.build(g, xs, params, training)
+    }
+
+    /// Keras' `supports_masking` for a layer that keeps the steps of its input (Dense, Dropout,
+    /// LayerNormalization, merges): its output carries its inputs' mask on.
+    fn passes_mask(&self) -> bool {
+        false
+    }
+
+    /// The mask of the layer's output from its inputs' (Keras' `compute_mask`): by default, when
+    /// [`Layer::passes_mask`], the inputs' masks joined (a step is real where every masked input
+    /// has it real), else none.
+    fn output_mask(&self, g: &mut Graph, _xs: &[NodeId], masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
+        if !self.passes_mask() {
+            return Ok(None);
+        }
+        let mut joined: Option<NodeId> = None;
+        for &m in masks.iter().flatten() {
+            joined = Some(match joined {
+                None => m,
+                Some(j) => g.mul(j, m)?,
+            });
+        }
+        Ok(joined)
+    }
+}
+
+/// `mask [n, steps]` spread over the features of `[n, steps, features]`.
+pub(crate) fn spread_mask(g: &mut Graph, mask: NodeId, features: usize) -> Result<NodeId> {
+    let axis = g.shape(mask)?.rank();
+    Ok(g.push(kiln_graph::ReduceOp::Broadcast { axis, size: features }, &[mask])?)
 }
 
 /// The product of `dims`, or an error naming the layer when it overflows (a corrupt or hostile

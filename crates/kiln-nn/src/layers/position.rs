@@ -12,8 +12,8 @@ use crate::{Error, Init, Result};
 /// them to the token embeddings with [`super::Add`] — `tokens + positions`:
 ///
 /// ```no_run
-/// use kiln::prelude::*;
-/// # fn main() -> Result<()> {
+/// use kiln_nn::{Add, Call, Embedding, Input, PositionEmbedding};
+/// # fn main() -> kiln_nn::Result<()> {
 /// let tokens = Input::new([20]);
 /// let embedded = Embedding::new(1000, 32).call(&tokens)?;
 /// let positions = PositionEmbedding::new(20).call(&embedded)?;
@@ -83,6 +83,10 @@ impl Layer for PositionEmbedding {
             self.initializer,
             (self.sequence_length, features),
         )]
+    }
+
+    fn passes_mask(&self) -> bool {
+        true
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {

@@ -84,6 +84,11 @@ impl Recurrent {
         Ok((steps, features))
     }
 
+    /// The output's mask: the input's, when every step is returned (Keras' RNN `compute_mask`).
+    fn sequence_mask(&self, masks: &[Option<NodeId>]) -> Option<NodeId> {
+        masks.first().copied().flatten().filter(|_| self.return_sequences)
+    }
+
     fn output_shape(&self, steps: usize) -> Vec<usize> {
         if self.return_sequences {
             vec![steps, self.units]
@@ -442,7 +447,18 @@ impl Cell for GRU {
 
 /// Runs `cell` over `x [n, steps, features]`, the steps in reverse when `reverse`; returns each
 /// step's output `[n, units]` in the order the steps ran.
-fn unroll(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool) -> Result<Vec<NodeId>> {
+///
+/// With a `mask [n, steps]`, a padded step leaves the state as it was and repeats the previous
+/// output (zeros before the first real step), as Keras' `rnn` loop does with a mask
+/// (keras/src/backend/*/rnn.py, `zero_output_for_mask` off): `s' = s + m·(step(s) - s)`.
+fn unroll(
+    g: &mut Graph,
+    cell: &dyn Cell,
+    x: NodeId,
+    w: &Weights,
+    reverse: bool,
+    mask: Option<NodeId>,
+) -> Result<Vec<NodeId>> {
     let &[n, steps, features] = g.shape(x)?.dims() else {
         return Err(Error::invalid(
             cell.class(),
@@ -468,7 +484,23 @@ fn unroll(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool)
     for t in order {
         let at = g.slice(xw, 1, t, 1)?;
         let at = g.reshape(at, [n, width])?;
-        let next = cell.step(g, at, state.as_deref(), w)?;
+        let mut next = cell.step(g, at, state.as_deref(), w)?;
+        if let Some(mask) = mask {
+            let units = cell.rnn().units;
+            let m = g.slice(mask, 1, t, 1)?;
+            let m = g.reshape(m, [n])?;
+            let m = super::spread_mask(g, m, units)?;
+            for (k, s) in next.iter_mut().enumerate() {
+                *s = match state.as_deref() {
+                    Some(prev) => {
+                        let change = g.sub(*s, prev[k])?;
+                        let kept = g.mul(m, change)?;
+                        g.add(prev[k], kept)?
+                    }
+                    None => g.mul(m, *s)?,
+                };
+            }
+        }
         outputs.push(next[0]);
         state = Some(next);
     }
@@ -519,9 +551,25 @@ macro_rules! recurrent_layer {
                 Cell::params(self, features)
             }
 
-            fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
-                let outputs = unroll(g, self, xs[0], &Weights::of(params), self.rnn.go_backwards)?;
+            fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> Result<LayerOut> {
+                self.build_masked(g, xs, &[], params, training)
+            }
+
+            fn build_masked(
+                &self,
+                g: &mut Graph,
+                xs: &[NodeId],
+                masks: &[Option<NodeId>],
+                params: &[NodeId],
+                _training: bool,
+            ) -> Result<LayerOut> {
+                let mask = masks.first().copied().flatten();
+                let outputs = unroll(g, self, xs[0], &Weights::of(params), self.rnn.go_backwards, mask)?;
                 Ok(plain(collect(g, &outputs, self.rnn.return_sequences)?))
+            }
+
+            fn output_mask(&self, _g: &mut Graph, _xs: &[NodeId], masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
+                Ok(self.rnn.sequence_mask(masks))
             }
         }
     };
@@ -549,7 +597,7 @@ pub fn recurrence(
             bias,
         },
     );
-    let outputs = unroll(g, cell, x, &w, cell.rnn().go_backwards)?;
+    let outputs = unroll(g, cell, x, &w, cell.rnn().go_backwards, None)?;
     collect(g, &outputs, cell.rnn().return_sequences)
 }
 
@@ -646,12 +694,28 @@ impl Layer for Bidirectional {
         named(true).chain(named(false)).collect()
     }
 
-    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
+    fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> Result<LayerOut> {
+        self.build_masked(g, xs, &[], params, training)
+    }
+
+    fn output_mask(&self, _g: &mut Graph, _xs: &[NodeId], masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
+        Ok(self.layer.cell().rnn().sequence_mask(masks))
+    }
+
+    fn build_masked(
+        &self,
+        g: &mut Graph,
+        xs: &[NodeId],
+        masks: &[Option<NodeId>],
+        params: &[NodeId],
+        _training: bool,
+    ) -> Result<LayerOut> {
         let cell = self.layer.cell();
         let rnn = cell.rnn();
         let half = params.len() / 2;
-        let forward = unroll(g, cell, xs[0], &Weights::of(&params[..half]), rnn.go_backwards)?;
-        let mut backward = unroll(g, cell, xs[0], &Weights::of(&params[half..]), !rnn.go_backwards)?;
+        let mask = masks.first().copied().flatten();
+        let forward = unroll(g, cell, xs[0], &Weights::of(&params[..half]), rnn.go_backwards, mask)?;
+        let mut backward = unroll(g, cell, xs[0], &Weights::of(&params[half..]), !rnn.go_backwards, mask)?;
         if rnn.return_sequences {
             backward.reverse();
         }

@@ -57,6 +57,10 @@ impl Layer for Rescaling {
         Ok(single("rescaling", inputs)?.to_vec())
     }
 
+    fn passes_mask(&self) -> bool {
+        true
+    }
+
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let scaled = g.scale(xs[0], self.scale)?;
         if self.offset == 0.0 {
