@@ -27,7 +27,7 @@ pub mod prelude {
         LayerNormalization, LearningRate, LearningRateScheduler, Loss, MaxPooling1D, MaxPooling2D, Maximum, Mean,
         Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Optimizer, Padding, PositionEmbedding,
         Precision, RandomFlip, ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Subtract,
-        GRU, LSTM,
+        TimeDistributed, GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

@@ -149,3 +149,41 @@ fn an_attention_tagger_learns_from_padded_sequences() {
     let acc = m.evaluate(&x, &y, 128).unwrap().get("accuracy").unwrap();
     assert!(acc > 0.95, "tag accuracy {acc}");
 }
+
+/// Every sequence layer survives a save and a load: the configuration (wrapped layers, masks,
+/// causal attention) and the weights come back, and the loaded model answers the same.
+#[test]
+fn sequence_models_save_and_load() {
+    let tokens = Input::new([7]);
+    let x = Embedding::new(15, 6).mask_zero(true).call(&tokens).unwrap();
+    let h = Bidirectional::new(LSTM::new(3).return_sequences(true))
+        .call(&x)
+        .unwrap();
+    let a = MultiHeadAttention::new(2, 3).causal(true).call_many(&[&h, &h]).unwrap();
+    let h = TimeDistributed::new(Dense::new(4).activation(Activation::Tanh))
+        .call(&a)
+        .unwrap();
+    let positions = PositionEmbedding::new(7).call(&h).unwrap();
+    let h = Add::new().call_many(&[&h, &positions]).unwrap();
+    let h = GRU::new(5).reset_after(false).go_backwards(true).call(&h).unwrap();
+    let out = Dense::new(2).activation(Activation::Softmax).call(&h).unwrap();
+    let mut m = Model::new(&[tokens], &out).unwrap();
+    m.compile(
+        &kiln::cpu::CpuBackend,
+        Optimizer::adam(),
+        Loss::SparseCategoricalCrossentropy,
+        &[],
+    )
+    .unwrap();
+    let x = Tensor::new([2, 7], vec![3., 4., 5., 0., 0., 0., 0., 1., 14., 2., 7., 9., 0., 0.]).unwrap();
+    let y = Tensor::new([2], vec![0., 1.]).unwrap();
+    m.train_on_batch(&x, &y).unwrap();
+    let dir = std::env::temp_dir().join(format!("kiln-sequence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.kiln");
+    m.save(&path).unwrap();
+    let mut loaded = load_model(&path, &kiln::cpu::CpuBackend).unwrap();
+    assert_eq!(loaded.summary(), m.summary());
+    assert_eq!(loaded.predict(&x, 2).unwrap().data(), m.predict(&x, 2).unwrap().data());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

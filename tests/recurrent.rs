@@ -309,3 +309,47 @@ fn an_lstm_and_a_gru_learn_a_task_that_needs_memory() {
         assert!(acc > 0.9, "{layer:?}: accuracy {acc}");
     }
 }
+
+/// TimeDistributed(Conv2D) over the frames of a clip equals Conv2D on each frame alone, with the
+/// same weights; the weights are the wrapped layer's.
+#[test]
+fn time_distributed_applies_one_layer_to_every_step() {
+    let clip = random::normal([2, 3, 5, 5, 1], 6);
+    for device in common::backends() {
+        let mut m = Sequential::new().input_shape([3, 5, 5, 1]).add(TimeDistributed::new(
+            Conv2D::new(2, (3, 3)).activation(Activation::Relu),
+        ));
+        m.compile(device.as_ref(), Optimizer::adam(), Loss::MeanSquaredError, &[])
+            .unwrap();
+        let w = m.weights().unwrap();
+        assert_eq!(w[0].name, "time_distributed/kernel");
+        let got = m.predict(&clip, 2).unwrap();
+        assert_eq!(got.shape(), [2, 3, 3, 3, 2]);
+        let mut frames = Sequential::new()
+            .input_shape([5, 5, 1])
+            .add(Conv2D::new(2, (3, 3)).activation(Activation::Relu));
+        frames
+            .compile(device.as_ref(), Optimizer::adam(), Loss::MeanSquaredError, &[])
+            .unwrap();
+        frames
+            .set_weights(&[
+                Weight {
+                    name: "conv2d/kernel".into(),
+                    ..w[0].clone()
+                },
+                Weight {
+                    name: "conv2d/bias".into(),
+                    ..w[1].clone()
+                },
+            ])
+            .unwrap();
+        let each = frames.predict(&clip.clone().reshape([6, 5, 5, 1]).unwrap(), 6).unwrap();
+        common::assert_close(
+            &format!("frames on {}", device.name()),
+            got.data(),
+            each.data(),
+            1e-6,
+            1e-6,
+        );
+    }
+}

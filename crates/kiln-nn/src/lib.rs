@@ -46,7 +46,7 @@ pub use layers::{
     Conv1D, Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, Flatten, FlipMode, GlobalAveragePooling1D,
     GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, LayerNormalization, MaxPooling1D,
     MaxPooling2D, Maximum, Mean, Minimum, MultiHeadAttention, Multiply, Padding, PositionEmbedding, RandomFlip,
-    Rescaling, Reshape, SeparableConv2D, Subtract, GRU, LSTM,
+    Rescaling, Reshape, SeparableConv2D, Subtract, TimeDistributed, GRU, LSTM,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

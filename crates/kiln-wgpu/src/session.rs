@@ -281,16 +281,21 @@ impl Session for GpuSession {
     fn profile(&mut self, id: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>> {
         let n = self.loaded(id)?.dispatches.len();
         let count = 2 * n as u32;
-        if !self.ctx.timestamps || n == 0 || count > wgpu::QUERY_SET_MAX_QUERIES {
+        if !self.ctx.timestamps || n == 0 {
             return Ok(None);
         }
-        // Each dispatch gets its own pass, timed at its start and end: portable across adapters
-        // (timestamps inside a pass are an extra feature few have).
-        let queries = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("kiln profile"),
-            ty: wgpu::QueryType::Timestamp,
-            count,
-        });
+        // A query set holds at most QUERY_SET_MAX_QUERIES timestamps: a long plan (an unrolled
+        // recurrence) spreads its dispatches over several sets, resolved side by side.
+        let per_set = wgpu::QUERY_SET_MAX_QUERIES / 2;
+        let sets: Vec<wgpu::QuerySet> = (0..(n as u32).div_ceil(per_set))
+            .map(|k| {
+                self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("kiln profile"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2 * per_set.min(n as u32 - k * per_set),
+                })
+            })
+            .collect();
         let bytes = u64::from(count) * 8;
         let resolved = self.buffer(
             "kiln profile",
@@ -313,17 +318,22 @@ impl Session for GpuSession {
             for c in &d.copies {
                 c.record(&mut enc);
             }
+            let (set, at) = (i as u32 / per_set, 2 * (i as u32 % per_set));
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(d.label),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: Some(2 * i as u32),
-                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                    query_set: &sets[set as usize],
+                    beginning_of_pass_write_index: Some(at),
+                    end_of_pass_write_index: Some(at + 1),
                 }),
             });
             record(&mut pass, d);
         }
-        enc.resolve_query_set(&queries, 0..count, &resolved, 0);
+        for (k, set) in sets.iter().enumerate() {
+            let queries = 2 * per_set.min(n as u32 - k as u32 * per_set);
+            let offset = u64::from(k as u32 * 2 * per_set) * 8;
+            enc.resolve_query_set(set, 0..queries, &resolved, offset);
+        }
         enc.copy_buffer_to_buffer(&resolved, 0, &staging, 0, bytes);
         copy_outputs(loaded, &mut enc);
         self.ctx.queue.submit([enc.finish()]);

@@ -20,6 +20,7 @@ mod random_flip;
 pub mod recurrent;
 mod rescaling;
 mod reshape;
+mod time_distributed;
 
 pub use activation::ActivationLayer;
 pub use attention::MultiHeadAttention;
@@ -42,6 +43,7 @@ pub use random_flip::{FlipMode, RandomFlip};
 pub use recurrent::{Bidirectional, GRU, LSTM};
 pub use rescaling::Rescaling;
 pub use reshape::{Flatten, Reshape};
+pub use time_distributed::TimeDistributed;
 
 use std::sync::Arc;
 
@@ -92,6 +94,7 @@ pub enum LayerConfig {
     Bidirectional(Bidirectional),
     MultiHeadAttention(MultiHeadAttention),
     PositionEmbedding(PositionEmbedding),
+    TimeDistributed(TimeDistributed),
 }
 
 impl LayerConfig {
@@ -133,6 +136,7 @@ impl LayerConfig {
             LayerConfig::Bidirectional(_) => "Bidirectional",
             LayerConfig::MultiHeadAttention(_) => "MultiHeadAttention",
             LayerConfig::PositionEmbedding(_) => "PositionEmbedding",
+            LayerConfig::TimeDistributed(_) => "TimeDistributed",
         }
     }
 
@@ -174,6 +178,7 @@ impl LayerConfig {
             LayerConfig::Bidirectional(l) => Arc::new(l),
             LayerConfig::MultiHeadAttention(l) => Arc::new(l),
             LayerConfig::PositionEmbedding(l) => Arc::new(l),
+            LayerConfig::TimeDistributed(l) => Arc::new(l),
         }
     }
 }
