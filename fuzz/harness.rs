@@ -62,12 +62,14 @@ pub use description::model_description;
 mod description {
     use arbitrary::{Arbitrary, Unstructured};
     use kiln_data::Tensor;
+    use kiln_graph::{Graph, NodeId};
+    use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
         Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Conv1D,
         Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, LayerNormalization, Loss, MaxPooling1D,
-        MaxPooling2D, Mean, Metric, Optimizer, Padding, RandomFlip, Rescaling, Reshape, SeparableConv2D, Sequential,
-        GRU, LSTM,
+        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, LayerNormalization, Loss, MaxPooling1D,
+        MaxPooling2D, Mean, Metric, MultiHeadAttention, Optimizer, Padding, RandomFlip, Rescaling, Reshape,
+        SeparableConv2D, Sequential, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -196,6 +198,7 @@ mod description {
             kernel: (Dim, Dim),
             strides: (Dim, Dim),
             same: bool,
+            multiplier: Dim,
         },
         Separable {
             filters: Dim,
@@ -210,6 +213,39 @@ mod description {
             sequences: bool,
             backwards: bool,
         },
+        Attention {
+            heads: Dim,
+            key_dim: Dim,
+            causal: bool,
+            dropout: f32,
+        },
+    }
+
+    /// Self-attention as one link of a chain: MultiHeadAttention over its input twice (a
+    /// Sequential model has one input per layer, attention takes two).
+    #[derive(Debug)]
+    struct SelfAttention(MultiHeadAttention);
+
+    impl Layer for SelfAttention {
+        fn kind(&self) -> &'static str {
+            "self_attention"
+        }
+
+        fn config(&self) -> LayerConfig {
+            self.0.config()
+        }
+
+        fn output_shape(&self, inputs: &[Vec<usize>]) -> kiln_nn::Result<Vec<usize>> {
+            self.0.output_shape(&[inputs.concat(), inputs.concat()])
+        }
+
+        fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
+            self.0.params(&[inputs.concat(), inputs.concat()])
+        }
+
+        fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], training: bool) -> kiln_nn::Result<LayerOut> {
+            self.0.build(g, &[xs[0], xs[0]], params, training)
+        }
     }
 
     #[derive(Arbitrary, Debug)]
@@ -372,10 +408,16 @@ mod description {
             }
             LayerSpec::Activation(a) => m.add(ActivationLayer::new(a.into())),
             LayerSpec::Rescaling(scale, offset) => m.add(Rescaling::new(scale, offset)),
-            LayerSpec::Depthwise { kernel, strides, same } => m.add(
+            LayerSpec::Depthwise {
+                kernel,
+                strides,
+                same,
+                multiplier,
+            } => m.add(
                 DepthwiseConv2D::new((kernel.0.get(), kernel.1.get()))
                     .strides((strides.0.get(), strides.1.get()))
-                    .padding(padding(same)),
+                    .padding(padding(same))
+                    .depth_multiplier(multiplier.get()),
             ),
             LayerSpec::LayerNormalization(epsilon, center, scale) => {
                 m.add(LayerNormalization::new().epsilon(epsilon).center(center).scale(scale))
@@ -402,6 +444,16 @@ mod description {
                     _ => m.add(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),
                 }
             }
+            LayerSpec::Attention {
+                heads,
+                key_dim,
+                causal,
+                dropout,
+            } => m.add(SelfAttention(
+                MultiHeadAttention::new(heads.get(), key_dim.get())
+                    .causal(causal)
+                    .dropout(dropout),
+            )),
             LayerSpec::Separable { filters, kernel, same } => {
                 m.add(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))
             }

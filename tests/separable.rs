@@ -186,3 +186,55 @@ fn rescaling_scales_and_shifts() {
     );
     assert_eq!(m.predict(&x, 1).unwrap().data(), [-1.0, 0.0, 1.0]);
 }
+
+/// Keras' `depth_multiplier`: output channel `ch·m + j` is input channel `ch` through window `j`
+/// (kernel column `ch·m + j`), for DepthwiseConv2D and inside SeparableConv2D.
+#[test]
+fn depth_multiplier_gives_each_channel_several_windows() {
+    let (n, h, w, c, m) = (2, 5, 6, 3, 2);
+    let x = random::normal([n, h, w, c], 8);
+    for device in common::backends() {
+        let layer = DepthwiseConv2D::new((3, 3)).depth_multiplier(m).input_shape([h, w, c]);
+        let mut model = single_layer(device.as_ref(), layer);
+        let weights = model.weights().unwrap();
+        assert_eq!(weights[0].shape, [9, c * m]);
+        assert_eq!(weights[1].shape, [c * m]);
+        let got = model.predict(&x, n).unwrap();
+        assert_eq!(got.shape(), [n, 3, 4, c * m]);
+        // Input channel ch repeated m times is a depthwise convolution over c·m channels.
+        let repeated: Vec<f32> = x
+            .data()
+            .chunks(c)
+            .flat_map(|px| px.iter().flat_map(|&v| [v; 2]))
+            .collect();
+        let want: Vec<f32> = repeated
+            .chunks(h * w * c * m)
+            .flat_map(|img| {
+                let out = host_depthwise(img, (h, w, c * m), &weights[0].values, (3, 3), (1, 1), (0, 0), (3, 4));
+                out.into_iter()
+                    .enumerate()
+                    .map(|(k, v)| v + weights[1].values[k % (c * m)])
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        common::assert_close(
+            &format!("multiplier 2 on {}", device.name()),
+            got.data(),
+            &want,
+            1e-5,
+            1e-4,
+        );
+
+        let sep = SeparableConv2D::new(4, (3, 3))
+            .depth_multiplier(3)
+            .input_shape([h, w, c]);
+        let mut model = single_layer(device.as_ref(), sep);
+        let shapes: Vec<Vec<usize>> = model.weights().unwrap().into_iter().map(|w| w.shape).collect();
+        assert_eq!(shapes, [vec![9, 9], vec![9, 4], vec![4]]);
+    }
+    let err = Sequential::new()
+        .add(DepthwiseConv2D::new((3, 3)).depth_multiplier(0).input_shape([5, 5, 2]))
+        .compile(&kiln::cpu::CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err();
+    assert!(err.to_string().contains("depth_multiplier"), "{err}");
+}

@@ -1,9 +1,10 @@
-//! `DepthwiseConv2D` and `SeparableConv2D` (depth multiplier 1), as Keras has them
+//! `DepthwiseConv2D` and `SeparableConv2D`, as Keras has them
 //! (keras/src/layers/convolutional/depthwise_conv2d.py, separable_conv2d.py).
 //!
-//! A depthwise convolution filters each channel with its own window: the im2col rows of the input,
-//! viewed as `[positions, kh·kw, c]`, times the kernel `[kh·kw, c]` spread over the positions,
-//! summed over the window. Composed from graph ops, so autodiff gives the backward (col2im for the
+//! A depthwise convolution filters each channel with its own windows (`depth_multiplier` of them):
+//! the im2col rows of the input, viewed as `[positions, kh·kw, c]`, each channel repeated
+//! `multiplier` times (output channel `c·multiplier + j`, Keras' order), times the kernel
+//! `[kh·kw, c·multiplier]` spread over the positions, summed over the window. Composed from graph ops, so autodiff gives the backward (col2im for the
 //! input, a sum over positions for the kernel). A separable convolution follows it with a 1×1
 //! convolution (a matmul) across channels.
 
@@ -15,12 +16,23 @@ use super::{activate, checked_product, Layer, LayerConfig, LayerOut, Padding, Pa
 use crate::{Activation, Init};
 use crate::{Error, Result};
 
-/// `Σ_window x · kernel` per channel over the NHWC batch `x`: `[n·out_h·out_w, c]`.
-fn depthwise(g: &mut Graph, x: NodeId, w: Window2d, kernel: NodeId) -> Result<NodeId> {
+/// `Σ_window x · kernel` per channel and multiple over the NHWC batch `x`:
+/// `[n·out_h·out_w, c·multiplier]`.
+fn depthwise(g: &mut Graph, x: NodeId, w: Window2d, kernel: NodeId, multiplier: usize) -> Result<NodeId> {
     let n = g.shape(x)?.dims()[0];
     let (positions, taps, c) = (n * w.out_h * w.out_w, w.kh * w.kw, w.channels);
     let cols = g.push(ConvOp::Im2Col { window: w }, &[x])?;
-    let cols = super::reshape(g, cols, &[positions, taps, c])?;
+    let mut cols = super::reshape(g, cols, &[positions, taps, c])?;
+    if multiplier > 1 {
+        let repeated = g.push(
+            ReduceOp::Broadcast {
+                axis: 3,
+                size: multiplier,
+            },
+            &[cols],
+        )?;
+        cols = super::reshape(g, repeated, &[positions, taps, c * multiplier])?;
+    }
     let spread = g.push(
         ReduceOp::Broadcast {
             axis: 0,
@@ -43,11 +55,19 @@ struct Depthwise {
     input_shape: Option<Vec<usize>>,
     depthwise_initializer: Init,
     bias_initializer: Init,
+    #[serde(default = "one")]
+    depth_multiplier: usize,
+}
+
+/// Serde default of `depth_multiplier` (files written before it existed).
+fn one() -> usize {
+    1
 }
 
 impl Depthwise {
     fn new(kernel: (usize, usize)) -> Self {
         Depthwise {
+            depth_multiplier: 1,
             kernel,
             strides: (1, 1),
             padding: Padding::Valid,
@@ -59,21 +79,32 @@ impl Depthwise {
         }
     }
 
-    /// The depthwise kernel `[kh·kw, c]`, with Keras' fans for its `(kh, kw, c, 1)` shape.
+    /// The depthwise kernel `[kh·kw, c·multiplier]`, with Keras' fans for its
+    /// `(kh, kw, c, multiplier)` shape.
     fn kernel_decl(&self, c: usize) -> ParamDecl {
-        let (kh, kw) = self.kernel;
+        let ((kh, kw), m) = (self.kernel, self.depth_multiplier);
         ParamDecl::weight(
             "depthwise_kernel",
-            vec![kh * kw, c],
+            vec![kh * kw, self.depth(c)],
             self.depthwise_initializer,
-            (kh * kw * c, kh * kw),
+            (kh * kw * c, kh * kw * m),
         )
+    }
+
+    /// Channels out of the depthwise step (`window` has checked the product).
+    fn depth(&self, c: usize) -> usize {
+        c.saturating_mul(self.depth_multiplier)
     }
 
     fn window(&self, layer: &str, input: &[usize]) -> Result<Window2d> {
         let (kh, kw) = self.kernel;
-        checked_product(layer, &[kh, kw, input[2]])?;
-        window_2d(layer, input, self.kernel, self.strides, self.padding)
+        if self.depth_multiplier == 0 {
+            return Err(Error::invalid(layer, "depth_multiplier must be at least 1"));
+        }
+        checked_product(layer, &[kh, kw, input[2], self.depth_multiplier])?;
+        let w = window_2d(layer, input, self.kernel, self.strides, self.padding)?;
+        checked_product(layer, &[w.out_h, w.out_w, kh, kw, input[2], self.depth_multiplier])?;
+        Ok(w)
     }
 
     /// `activation(z + bias)` reshaped to `[n, out_h, out_w, width]`, keeping the pre-activation.
@@ -128,11 +159,19 @@ macro_rules! depthwise_builders {
             self.d.depthwise_initializer = init;
             self
         }
+
+        /// Windows per input channel (Keras' `depth_multiplier`, 1 by default): the depthwise
+        /// step makes `channels · multiplier` channels, multiples of a channel side by side.
+        pub fn depth_multiplier(mut self, multiplier: usize) -> Self {
+            self.d.depth_multiplier = multiplier;
+            self
+        }
     };
 }
 
-/// Each channel convolved with its own `kh × kw` window, as Keras'
-/// `DepthwiseConv2D(kernel_size, strides, padding, depth_multiplier=1)`: `[h, w, c]` → `[oh, ow, c]`.
+/// Each channel convolved with its own `kh × kw` windows, as Keras'
+/// `DepthwiseConv2D(kernel_size, strides, padding, depth_multiplier)`: `[h, w, c]` →
+/// `[oh, ow, c·depth_multiplier]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DepthwiseConv2D {
     #[serde(flatten)]
@@ -166,14 +205,19 @@ impl Layer for DepthwiseConv2D {
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
         let input = image("DepthwiseConv2D", inputs)?;
         let w = self.d.window("DepthwiseConv2D", input)?;
-        Ok(vec![w.out_h, w.out_w, input[2]])
+        Ok(vec![w.out_h, w.out_w, self.d.depth(input[2])])
     }
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let c = inputs.first().and_then(|i| i.get(2)).copied().unwrap_or(0);
         let mut p = vec![self.d.kernel_decl(c)];
         if self.d.use_bias {
-            p.push(ParamDecl::weight("bias", vec![c], self.d.bias_initializer, (0, 0)));
+            p.push(ParamDecl::weight(
+                "bias",
+                vec![self.d.depth(c)],
+                self.d.bias_initializer,
+                (0, 0),
+            ));
         }
         p
     }
@@ -185,16 +229,16 @@ impl Layer for DepthwiseConv2D {
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.d.window("DepthwiseConv2D", &dims[1..])?;
-        let z = depthwise(g, xs[0], w, params[0])?;
+        let z = depthwise(g, xs[0], w, params[0], self.d.depth_multiplier)?;
         let bias = self.d.use_bias.then(|| params[1]);
-        self.d
-            .finish(g, z, bias, Shape::new([dims[0], w.out_h, w.out_w, w.channels]))
+        let out = Shape::new([dims[0], w.out_h, w.out_w, self.d.depth(w.channels)]);
+        self.d.finish(g, z, bias, out)
     }
 }
 
 /// A depthwise convolution followed by a 1×1 convolution to `filters` channels, as Keras'
-/// `SeparableConv2D(filters, kernel_size, strides, padding, depth_multiplier=1)`. Weights:
-/// `depthwise_kernel` `[kh·kw, c]`, `pointwise_kernel` `[c, filters]`, `bias` `[filters]`.
+/// `SeparableConv2D(filters, kernel_size, strides, padding, depth_multiplier)`. Weights:
+/// `depthwise_kernel` `[kh·kw, c·m]`, `pointwise_kernel` `[c·m, filters]`, `bias` `[filters]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SeparableConv2D {
     filters: usize,
@@ -240,7 +284,10 @@ impl Layer for SeparableConv2D {
         if self.filters == 0 {
             return Err(Error::invalid("SeparableConv2D", "filters must be at least 1"));
         }
-        checked_product("SeparableConv2D", &[input[2], self.filters])?;
+        checked_product(
+            "SeparableConv2D",
+            &[input[2], self.d.depth_multiplier.max(1), self.filters],
+        )?;
         let w = self.d.window("SeparableConv2D", input)?;
         Ok(vec![w.out_h, w.out_w, self.filters])
     }
@@ -251,9 +298,9 @@ impl Layer for SeparableConv2D {
             self.d.kernel_decl(c),
             ParamDecl::weight(
                 "pointwise_kernel",
-                vec![c, self.filters],
+                vec![self.d.depth(c), self.filters],
                 self.pointwise_initializer,
-                (c, self.filters),
+                (self.d.depth(c), self.filters),
             ),
         ];
         if self.d.use_bias {
@@ -274,7 +321,7 @@ impl Layer for SeparableConv2D {
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let dims = g.shape(xs[0])?.dims().to_vec();
         let w = self.d.window("SeparableConv2D", &dims[1..])?;
-        let depth = depthwise(g, xs[0], w, params[0])?;
+        let depth = depthwise(g, xs[0], w, params[0], self.d.depth_multiplier)?;
         let z = g.matmul(depth, params[1], false, false)?;
         let bias = self.d.use_bias.then(|| params[2]);
         self.d
