@@ -187,3 +187,39 @@ fn sequence_models_save_and_load() {
     assert_eq!(loaded.predict(&x, 2).unwrap().data(), m.predict(&x, 2).unwrap().data());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A per-token output keeps the mask, and the loss weighs only the real tokens, as Keras'
+/// `apply_mask`: `Σ l·m / (Σ m + ε)`; labels at padded steps change nothing.
+#[test]
+fn a_masked_per_token_loss_counts_only_real_tokens() {
+    let tokens = Input::new([5]);
+    let e = Embedding::new(9, 4).mask_zero(true).call(&tokens).unwrap();
+    let h = LSTM::new(3).return_sequences(true).call(&e).unwrap();
+    let out = Dense::new(3).activation(Activation::Softmax).call(&h).unwrap();
+    let mut m = Model::new(&[tokens], &out).unwrap().with_seed(1);
+    m.compile(
+        &kiln::cpu::CpuBackend,
+        Optimizer::adam(),
+        Loss::SparseCategoricalCrossentropy,
+        &[],
+    )
+    .unwrap();
+    let x = Tensor::new([2, 5], vec![4., 2., 7., 0., 0., 1., 8., 0., 0., 0.]).unwrap();
+    let y = Tensor::new([2, 5], vec![0., 2., 1., 1., 1., 2., 0., 1., 2., 0.]).unwrap();
+    let p = m.predict(&x, 2).unwrap();
+    let mut sum = 0.0f64;
+    for (k, (&token, &label)) in x.data().iter().zip(y.data()).enumerate() {
+        if token != 0.0 {
+            sum -= f64::from(p.data()[k * 3 + label as usize]).ln();
+        }
+    }
+    let want = (sum / (5.0 + 1e-7)) as f32;
+    let got = m.evaluate(&x, &y, 2).unwrap().loss();
+    assert!(
+        (got - want).abs() < 1e-5 * want.abs().max(1.0),
+        "loss {got}, real tokens' mean {want}"
+    );
+    // Other labels on the padding: the same loss.
+    let relabelled = Tensor::new([2, 5], vec![0., 2., 1., 0., 2., 2., 0., 2., 0., 1.]).unwrap();
+    assert_eq!(m.evaluate(&x, &relabelled, 2).unwrap().loss(), got);
+}

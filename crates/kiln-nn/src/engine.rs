@@ -156,6 +156,8 @@ pub(crate) struct Forward {
     pub(crate) inputs: Vec<NodeId>,
     pub(crate) params: Vec<(PersistentId, NodeId)>,
     pub(crate) outs: Vec<LayerOut>,
+    /// Each layer output's mask (`[n, steps]`, 1 for a real step), where it has one.
+    pub(crate) masks: Vec<Option<NodeId>>,
     pub(crate) layer_inputs: Vec<Vec<NodeId>>,
 }
 
@@ -512,6 +514,7 @@ impl Compiled {
             inputs,
             params,
             outs,
+            masks,
             layer_inputs,
         })
     }
@@ -522,11 +525,12 @@ impl Compiled {
             inputs,
             mut params,
             outs,
+            masks,
             ..
         } = self.forward(batch, mode.trains())?;
-        let out = match self.network.output.expect("compile checked the model has an output") {
-            Source::Node(j) => outs[j],
-            Source::Input(i) => crate::layers::plain(inputs[i]),
+        let (out, mask) = match self.network.output.expect("compile checked the model has an output") {
+            Source::Node(j) => (outs[j], masks[j]),
+            Source::Input(i) => (crate::layers::plain(inputs[i]), None),
         };
         if mode == Mode::Predict {
             return Ok((g, vec![out.output], Vec::new()));
@@ -535,7 +539,9 @@ impl Compiled {
         y_shape.extend(self.loss.label_shape(&self.output_shape));
         let y = g.input(Feed::LABELS, y_shape);
         let weights = mode.weighted().then(|| g.input(Feed::SAMPLE_WEIGHT, [batch]));
-        let loss = self.loss.build(&mut g, out, self.last_activation, y, weights)?;
+        let loss = self
+            .loss
+            .build_masked(&mut g, out, self.last_activation, y, weights, mask)?;
         // The epoch loss is the sample-weighted mean of the batch losses: accumulate mean × batch.
         let weighted = g.scale(loss, batch as f32)?;
         let acc = g.persistent(self.loss_acc);

@@ -210,6 +210,59 @@ impl Loss {
         y: NodeId,
         weights: Option<NodeId>,
     ) -> Result<NodeId> {
+        self.build_masked(g, out, activation, y, weights, None)
+    }
+
+    /// As [`Loss::build`] for an output that carries a mask `[n, steps]` (a per-step output after
+    /// `Embedding(mask_zero)`): padded steps weigh nothing and the mean runs over the real ones,
+    /// `Σ l·m / (Σ m + ε)`, as Keras' `apply_mask` weights a loss (keras/src/losses/loss.py).
+    pub fn build_masked(
+        &self,
+        g: &mut Graph,
+        out: LayerOut,
+        activation: Activation,
+        y: NodeId,
+        weights: Option<NodeId>,
+        mask: Option<NodeId>,
+    ) -> Result<NodeId> {
+        let per_element = self.per_element(g, out, activation, y, weights)?;
+        let Some(mask) = mask else {
+            return Ok(g.mean_all(per_element)?);
+        };
+        let (dims, steps) = (g.shape(per_element)?.dims().to_vec(), g.shape(mask)?.dims().to_vec());
+        if !dims.starts_with(&steps) {
+            return Err(Error::invalid(
+                self.name(),
+                format!("a mask over {steps:?} does not fit the loss values {dims:?}"),
+            ));
+        }
+        // m · total / (Σm + ε) spread over the values' trailing axes, then the usual mean.
+        let total: usize = steps.iter().product();
+        let valid = g.sum_all(mask)?;
+        let eps = g.fill(EPSILON, g.shape(valid)?.clone());
+        let valid = g.add(valid, eps)?;
+        let scale = g.unary(kiln_graph::ElementwiseOp::Pow { exponent: -1.0 }, valid)?;
+        let scale = g.scale(scale, total as f32)?;
+        let scale = g.reshape(scale, [1])?;
+        let scale = g.push(ReduceOp::Broadcast { axis: 0, size: total }, &[scale])?;
+        let scale = g.reshape(scale, steps.clone())?;
+        let mut weight = g.mul(mask, scale)?;
+        for (axis, &size) in dims.iter().enumerate().skip(steps.len()) {
+            weight = g.push(ReduceOp::Broadcast { axis, size }, &[weight])?;
+        }
+        let weighted = g.mul(per_element, weight)?;
+        Ok(g.mean_all(weighted)?)
+    }
+
+    /// The loss of each value (before the mean), with the sample weights applied.
+    fn per_element(
+        &self,
+        g: &mut Graph,
+        out: LayerOut,
+        activation: Activation,
+        y: NodeId,
+        weights: Option<NodeId>,
+    ) -> Result<NodeId> {
         let per_element = match self {
             Loss::SparseCategoricalCrossentropy => {
                 g.binary(LossOp::SoftmaxCrossEntropy { sparse: true }, out.pre_activation, y)?
@@ -234,12 +287,12 @@ impl Loss {
                     LossKind::Binary => Activation::Sigmoid,
                     LossKind::Categorical | LossKind::Sparse | LossKind::Other => Activation::Softmax,
                 };
-                return inner.build(g, logits, as_if, y, weights);
+                return inner.per_element(g, logits, as_if, y, weights);
             }
             Loss::LabelSmoothing { loss, amount } => {
                 let categorical = loss.kind() == LossKind::Categorical;
                 let smoothed = formulas::smooth(g, y, *amount, categorical)?;
-                return loss.build(g, out, activation, smoothed, weights);
+                return loss.per_element(g, out, activation, smoothed, weights);
             }
             Loss::Huber { delta } => formulas::huber(g, y, out.output, *delta)?,
             Loss::LogCosh => formulas::log_cosh(g, y, out.output)?,
@@ -258,11 +311,10 @@ impl Loss {
             }
             Loss::Custom(c) => (c.f)(g, y, out.output)?,
         };
-        let per_element = match weights {
-            Some(w) => weighted(g, per_element, w, &self.name())?,
-            None => per_element,
-        };
-        Ok(g.mean_all(per_element)?)
+        match weights {
+            Some(w) => weighted(g, per_element, w, &self.name()),
+            None => Ok(per_element),
+        }
     }
 }
 
