@@ -14,14 +14,23 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// `x [features]` · `w [features, cols]` + `h [units]` · `u [units, cols]`, in f64.
-fn affine(x: &[f64], w: &[f32], h: &[f64], u: &[f32], cols: usize) -> Vec<f64> {
+/// `v [rows]` · `w [rows, cols]`, in f64.
+fn product(v: &[f64], w: &[f32], cols: usize) -> Vec<f64> {
     (0..cols)
-        .map(|j| {
-            let a: f64 = x.iter().enumerate().map(|(i, &v)| v * f64::from(w[i * cols + j])).sum();
-            let b: f64 = h.iter().enumerate().map(|(i, &v)| v * f64::from(u[i * cols + j])).sum();
-            a + b
-        })
+        .map(|j| v.iter().enumerate().map(|(i, &a)| a * f64::from(w[i * cols + j])).sum())
+        .collect()
+}
+
+/// `a + b`, elementwise.
+fn plus(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}
+
+/// Bias row `row` of a `[rows, width]` bias (row 0 of a flat one), in f64.
+fn bias_row(w: &Weight, row: usize, width: usize) -> Vec<f64> {
+    w.values[row * width..(row + 1) * width]
+        .iter()
+        .map(|&b| f64::from(b))
         .collect()
 }
 
@@ -30,8 +39,11 @@ fn host_lstm(seq: &[Vec<f64>], w: &[Weight], units: usize) -> Vec<Vec<f64>> {
     let (mut h, mut c) = (vec![0.0; units], vec![0.0; units]);
     let mut out = Vec::new();
     for x in seq {
-        let mut z = affine(x, &w[0].values, &h, &w[1].values, 4 * units);
-        z.iter_mut().zip(&w[2].values).for_each(|(v, &b)| *v += f64::from(b));
+        let recurrent = product(&h, &w[1].values, 4 * units);
+        let z = plus(
+            &plus(&product(x, &w[0].values, 4 * units), &recurrent),
+            &bias_row(&w[2], 0, 4 * units),
+        );
         for k in 0..units {
             let (i, f) = (sigmoid(z[k]), sigmoid(z[units + k]));
             let (cand, o) = (z[2 * units + k].tanh(), sigmoid(z[3 * units + k]));
@@ -44,38 +56,33 @@ fn host_lstm(seq: &[Vec<f64>], w: &[Weight], units: usize) -> Vec<Vec<f64>> {
 }
 
 /// Keras' GRU (either reset placement) over one sequence: every step's `h`, in the order read.
+/// With `reset_after` the bias is `[input bias; recurrent bias]`, else one input bias.
 fn host_gru(seq: &[Vec<f64>], w: &[Weight], units: usize, reset_after: bool) -> Vec<Vec<f64>> {
     let width = 3 * units;
-    let bias = |row: usize, j: usize| f64::from(w[2].values[row * width + j]);
+    let b_in = bias_row(&w[2], 0, width);
+    let b_rec = if reset_after {
+        bias_row(&w[2], 1, width)
+    } else {
+        vec![0.0; width]
+    };
     let mut h = vec![0.0; units];
     let mut out = Vec::new();
     for x in seq {
-        let zero = vec![0.0; units];
-        let xw = affine(x, &w[0].values, &zero, &w[1].values, width);
-        let hu = affine(&zero[..0], &[], &h, &w[1].values, width);
-        let (b_in, b_rec) = if reset_after { (0, 1) } else { (0, usize::MAX) };
-        let rb = |j: usize| if b_rec == usize::MAX { 0.0 } else { bias(b_rec, j) };
-        let mut next = vec![0.0; units];
-        let mut r = vec![0.0; units];
-        let mut z = vec![0.0; units];
-        for k in 0..units {
-            z[k] = sigmoid(xw[k] + bias(b_in, k) + hu[k] + rb(k));
-            r[k] = sigmoid(xw[units + k] + bias(b_in, units + k) + hu[units + k] + rb(units + k));
-        }
+        let xw = plus(&product(x, &w[0].values, width), &b_in);
+        let hu = plus(&product(&h, &w[1].values, width), &b_rec);
+        let z: Vec<f64> = (0..units).map(|k| sigmoid(xw[k] + hu[k])).collect();
+        let r: Vec<f64> = (0..units).map(|k| sigmoid(xw[units + k] + hu[units + k])).collect();
         // Without reset_after the candidate's recurrent product reads r ⊙ h.
         let reset: Vec<f64> = h.iter().zip(&r).map(|(a, b)| a * b).collect();
-        let rh_before = affine(&zero[..0], &[], &reset, &w[1].values, width);
-        for k in 0..units {
-            let j = 2 * units + k;
-            let recurrent = if reset_after {
-                r[k] * (hu[j] + rb(j))
-            } else {
-                rh_before[j]
-            };
-            let hh = (xw[j] + bias(b_in, j) + recurrent).tanh();
-            next[k] = z[k] * h[k] + (1.0 - z[k]) * hh;
-        }
-        h = next;
+        let before = product(&reset, &w[1].values, width);
+        h = (0..units)
+            .map(|k| {
+                let j = 2 * units + k;
+                let recurrent = if reset_after { r[k] * hu[j] } else { before[j] };
+                let candidate = (xw[j] + recurrent).tanh();
+                z[k] * h[k] + (1.0 - z[k]) * candidate
+            })
+            .collect();
         out.push(h.clone());
     }
     out
