@@ -360,3 +360,35 @@ fn time_distributed_applies_one_layer_to_every_step() {
         );
     }
 }
+
+/// Keras' `dropout` on a recurrent layer's inputs acts only while training, and the CPU and the GPU
+/// draw the same masks.
+#[test]
+fn recurrent_input_dropout_trains_only_and_agrees_across_backends() {
+    let (x, y) = (random::normal([4, 9, 3], 12), random::normal([4, 2], 13));
+    let build = |rate: f32, device: &dyn kiln::graph::Backend| {
+        let mut m = Sequential::new()
+            .seed(5)
+            .input_shape([9, 3])
+            .add(Bidirectional::new(GRU::new(2).dropout(rate)))
+            .add(Dense::new(2));
+        m.compile(device, Optimizer::sgd(0.01), Loss::MeanSquaredError, &[]).unwrap();
+        m
+    };
+    let mut losses = Vec::new();
+    for device in common::backends() {
+        let (mut with, mut without) = (build(0.5, device.as_ref()), build(0.0, device.as_ref()));
+        assert_eq!(with.predict(&x, 4).unwrap(), without.predict(&x, 4).unwrap());
+        let (a, b) = (with.train_on_batch(&x, &y).unwrap(), without.train_on_batch(&x, &y).unwrap());
+        assert!((a - b).abs() > 1e-6, "dropout changed nothing in training ({a} vs {b})");
+        losses.push(a);
+    }
+    if let [cpu, gpu] = losses[..] {
+        assert!((cpu - gpu).abs() <= 1e-5 * cpu.abs().max(1.0), "cpu {cpu} vs gpu {gpu}");
+    }
+    let mut bad = Sequential::new().input_shape([9, 3]).add(LSTM::new(2).dropout(1.0));
+    let err = bad
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err();
+    assert!(err.to_string().contains("dropout"), "{err}");
+}

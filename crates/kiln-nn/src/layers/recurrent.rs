@@ -34,6 +34,8 @@ pub struct Recurrent {
     bias_initializer: Init,
     #[serde(default)]
     input_shape: Option<Vec<usize>>,
+    #[serde(default)]
+    dropout: f32,
 }
 
 impl Recurrent {
@@ -49,7 +51,23 @@ impl Recurrent {
             recurrent_initializer: Init::Orthogonal { gain: 1.0 },
             bias_initializer: Init::Zeros,
             input_shape: None,
+            dropout: 0.0,
         }
+    }
+
+    /// `x [n, steps, features]` with Keras' input dropout while training: one mask per sequence,
+    /// the same at every step (keras/src/layers/rnn/lstm.py `call`, `DropoutRNNCell`).
+    fn dropped(&self, g: &mut Graph, x: NodeId, training: bool) -> Result<NodeId> {
+        if !training || self.dropout == 0.0 {
+            return Ok(x);
+        }
+        let &[n, steps, features] = g.shape(x)?.dims() else {
+            return Err(Error::invalid("recurrent dropout", "expects a batch of sequences"));
+        };
+        let ones = g.fill(1.0, [n, features]);
+        let mask = super::dropout::dropout(g, ones, self.dropout, 0)?;
+        let mask = g.push(kiln_graph::ReduceOp::Broadcast { axis: 1, size: steps }, &[mask])?;
+        Ok(g.mul(x, mask)?)
     }
 
     /// `[steps, features]` of a sample, or an error naming `class`.
@@ -61,6 +79,15 @@ impl Recurrent {
                 format!("expects samples [time steps, features], got {input:?}"),
             ));
         };
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::invalid(
+                class,
+                format!(
+                    "dropout {} is not in [0, 1): it is the fraction of inputs dropped",
+                    self.dropout
+                ),
+            ));
+        }
         if self.units == 0 || steps == 0 || features == 0 {
             return Err(Error::invalid(
                 class,
@@ -116,6 +143,13 @@ macro_rules! recurrent_builders {
         /// Drops the biases.
         pub fn without_bias(mut self) -> Self {
             self.rnn.use_bias = false;
+            self
+        }
+
+        /// The fraction of input features dropped while training (Keras' `dropout`): one mask
+        /// per sequence, the same at every step. (Keras' `recurrent_dropout` is not offered.)
+        pub fn dropout(mut self, rate: f32) -> Self {
+            self.rnn.dropout = rate;
             self
         }
 
@@ -561,10 +595,11 @@ macro_rules! recurrent_layer {
                 xs: &[NodeId],
                 masks: &[Option<NodeId>],
                 params: &[NodeId],
-                _training: bool,
+                training: bool,
             ) -> Result<LayerOut> {
                 let mask = masks.first().copied().flatten();
-                let outputs = unroll(g, self, xs[0], &Weights::of(params), self.rnn.go_backwards, mask)?;
+                let x = self.rnn.dropped(g, xs[0], training)?;
+                let outputs = unroll(g, self, x, &Weights::of(params), self.rnn.go_backwards, mask)?;
                 Ok(plain(collect(g, &outputs, self.rnn.return_sequences)?))
             }
 
@@ -708,14 +743,16 @@ impl Layer for Bidirectional {
         xs: &[NodeId],
         masks: &[Option<NodeId>],
         params: &[NodeId],
-        _training: bool,
+        training: bool,
     ) -> Result<LayerOut> {
         let cell = self.layer.cell();
         let rnn = cell.rnn();
         let half = params.len() / 2;
         let mask = masks.first().copied().flatten();
-        let forward = unroll(g, cell, xs[0], &Weights::of(&params[..half]), rnn.go_backwards, mask)?;
-        let mut backward = unroll(g, cell, xs[0], &Weights::of(&params[half..]), !rnn.go_backwards, mask)?;
+        // Each direction draws its own dropout mask, as Keras' two copies of the layer do.
+        let (x_fw, x_bw) = (rnn.dropped(g, xs[0], training)?, rnn.dropped(g, xs[0], training)?);
+        let forward = unroll(g, cell, x_fw, &Weights::of(&params[..half]), rnn.go_backwards, mask)?;
+        let mut backward = unroll(g, cell, x_bw, &Weights::of(&params[half..]), !rnn.go_backwards, mask)?;
         if rnn.return_sequences {
             backward.reverse();
         }
