@@ -372,14 +372,18 @@ fn recurrent_input_dropout_trains_only_and_agrees_across_backends() {
             .input_shape([9, 3])
             .add(Bidirectional::new(GRU::new(2).dropout(rate)))
             .add(Dense::new(2));
-        m.compile(device, Optimizer::sgd(0.01), Loss::MeanSquaredError, &[]).unwrap();
+        m.compile(device, Optimizer::sgd(0.01), Loss::MeanSquaredError, &[])
+            .unwrap();
         m
     };
     let mut losses = Vec::new();
     for device in common::backends() {
         let (mut with, mut without) = (build(0.5, device.as_ref()), build(0.0, device.as_ref()));
         assert_eq!(with.predict(&x, 4).unwrap(), without.predict(&x, 4).unwrap());
-        let (a, b) = (with.train_on_batch(&x, &y).unwrap(), without.train_on_batch(&x, &y).unwrap());
+        let (a, b) = (
+            with.train_on_batch(&x, &y).unwrap(),
+            without.train_on_batch(&x, &y).unwrap(),
+        );
         assert!((a - b).abs() > 1e-6, "dropout changed nothing in training ({a} vs {b})");
         losses.push(a);
     }
@@ -391,4 +395,45 @@ fn recurrent_input_dropout_trains_only_and_agrees_across_backends() {
         .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
         .unwrap_err();
     assert!(err.to_string().contains("dropout"), "{err}");
+}
+
+/// The fused LSTM (one step for the whole recurrence) and the unrolled one compute the same
+/// outputs and the same training step, forwards and backwards, on both backends.
+#[test]
+fn the_fused_and_the_unrolled_lstm_agree() {
+    let (x, y_seq, y_last) = (
+        random::normal([5, 13, 3], 14),
+        random::normal([5, 13, 4], 15),
+        random::normal([5, 4], 16),
+    );
+    for device in common::backends() {
+        for (backwards, sequences) in [(false, true), (true, true), (true, false), (false, false)] {
+            let layer = |unroll: bool| {
+                LSTM::new(4)
+                    .unroll(unroll)
+                    .go_backwards(backwards)
+                    .return_sequences(sequences)
+            };
+            let mut models: Vec<Sequential> = [false, true]
+                .into_iter()
+                .map(|unroll| {
+                    let mut m = Sequential::new().seed(8).input_shape([13, 3]).add(layer(unroll));
+                    m.compile(device.as_ref(), Optimizer::adam_lr(0.01), Loss::MeanSquaredError, &[])
+                        .unwrap();
+                    m
+                })
+                .collect();
+            let y = if sequences { &y_seq } else { &y_last };
+            let what = format!("backwards {backwards}, sequences {sequences} on {}", device.name());
+            let (fused, unrolled) = (models[0].predict(&x, 5).unwrap(), models[1].predict(&x, 5).unwrap());
+            common::assert_close(&what, fused.data(), unrolled.data(), 1e-5, 1e-4);
+            for m in &mut models {
+                m.train_on_batch(&x, y).unwrap();
+            }
+            let (a, b) = (models[0].weights().unwrap(), models[1].weights().unwrap());
+            for (wa, wb) in a.iter().zip(&b) {
+                common::assert_close(&format!("{what}: {}", wa.name), &wa.values, &wb.values, 1e-5, 1e-4);
+            }
+        }
+    }
 }

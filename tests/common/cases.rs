@@ -854,16 +854,34 @@ pub fn cases() -> Vec<Case> {
             diff: &[0, 1, 2],
         },
         recurrent_case!(
-            "lstm (21 steps, every step's output)",
+            "lstm (fused, 21 steps, every step's output)",
             4,
             &[12],
             LSTM::new(3).return_sequences(true)
         ),
         recurrent_case!(
-            "lstm (21 steps backwards, last output)",
+            "lstm (fused, 21 steps backwards, last output)",
             4,
             &[12],
             LSTM::new(3).go_backwards(true)
+        ),
+        recurrent_case!(
+            "lstm (fused, 21 steps backwards, every step's output)",
+            4,
+            &[12],
+            LSTM::new(3).go_backwards(true).return_sequences(true)
+        ),
+        recurrent_case!(
+            "lstm unrolled (21 steps, every step's output)",
+            4,
+            &[12],
+            LSTM::new(3).unroll(true).return_sequences(true)
+        ),
+        recurrent_case!(
+            "lstm unrolled (21 steps backwards, last output)",
+            4,
+            &[12],
+            LSTM::new(3).unroll(true).go_backwards(true)
         ),
         recurrent_case!(
             "gru (reset after, 21 steps, every step's output)",

@@ -2,7 +2,7 @@
 //! throughput, time to first step, work per step, per-kernel times and matmul GFLOP/s.
 //!
 //! ```text
-//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,transformer,matmul] [--cold]
+//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,transformer,matmul] [--cold]
 //! ```
 
 use std::process::ExitCode;
@@ -18,8 +18,8 @@ const USAGE: &str = "usage: kiln-bench [--quick] [--json] [--backend LIST] [--wo
   --quick          short windows and small matmuls (CI smoke run)
   --json           print the report as JSON instead of tables
   --backend LIST   comma-separated: cpu, vulkan, metal, dx12, gl (default: every one found)
-  --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, transformer, matmul
-                   (default: all)
+  --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, lstm_unrolled, transformer,
+                   matmul (default: all but lstm_unrolled)
   --cold           disable the driver's shader cache (Mesa), so time to first step is a first run";
 
 struct Args {

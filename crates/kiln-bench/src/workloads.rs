@@ -17,8 +17,10 @@ pub enum Workload {
     /// Conv2D(64, 3, same) → BN → ReLU, GlobalAveragePooling2D, Dense(10, softmax); batch 32.
     Resnet,
     /// LSTM(64) → Dense(4, softmax) on sequences of 100 steps × 6 channels (BasicMotions' shape),
-    /// sparse categorical cross-entropy, batch 16.
+    /// sparse categorical cross-entropy, batch 16; the recurrence runs as one fused step.
     Lstm,
+    /// The same LSTM with Keras' `unroll=True`: every time step built into the graph.
+    LstmUnrolled,
     /// The Transformer classifier of `examples/transformer_timeseries.rs` on sequences of 24 steps
     /// × 1 channel (ItalyPowerDemand's shape): Dense(16), two encoder blocks of
     /// MultiHeadAttention(2 heads, key_dim 16, dropout 0.1) with Add + LayerNormalization and a
@@ -27,12 +29,13 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Mlp,
         Workload::Cnn,
         Workload::Embed,
         Workload::Resnet,
         Workload::Lstm,
+        Workload::LstmUnrolled,
         Workload::Transformer,
     ];
 
@@ -43,6 +46,7 @@ impl Workload {
             Workload::Embed => "embed",
             Workload::Resnet => "resnet",
             Workload::Lstm => "lstm",
+            Workload::LstmUnrolled => "lstm_unrolled",
             Workload::Transformer => "transformer",
         }
     }
@@ -56,7 +60,7 @@ impl Workload {
         match self {
             Workload::Mlp => 128,
             Workload::Cnn | Workload::Embed | Workload::Resnet => 32,
-            Workload::Lstm | Workload::Transformer => 16,
+            Workload::Lstm | Workload::LstmUnrolled | Workload::Transformer => 16,
         }
     }
 
@@ -84,9 +88,9 @@ impl Workload {
                 .add(Dense::new(5).activation(Activation::Sigmoid)),
             Workload::Resnet => return residual_cnn(),
             Workload::Transformer => return transformer(),
-            Workload::Lstm => Sequential::new()
+            Workload::Lstm | Workload::LstmUnrolled => Sequential::new()
                 .input_shape([100, 6])
-                .add(LSTM::new(64))
+                .add(LSTM::new(64).unroll(self == Workload::LstmUnrolled))
                 .add(Dense::new(4).activation(Activation::Softmax)),
         };
         Ok(stack.seed(1).into_model())
@@ -94,7 +98,7 @@ impl Workload {
 
     fn loss(self) -> Loss {
         match self {
-            Workload::Mlp | Workload::Resnet | Workload::Lstm | Workload::Transformer => {
+            Workload::Mlp | Workload::Resnet | Workload::Lstm | Workload::LstmUnrolled | Workload::Transformer => {
                 Loss::SparseCategoricalCrossentropy
             }
             Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
@@ -127,7 +131,7 @@ impl Workload {
                 random::uniform([samples, 28, 28, 1], seed),
                 random::integers(0, 10, [samples], seed + 1),
             ),
-            Workload::Lstm => (
+            Workload::Lstm | Workload::LstmUnrolled => (
                 random::normal([samples, 100, 6], seed),
                 random::integers(0, 4, [samples], seed + 1),
             ),

@@ -29,6 +29,7 @@ pub enum Shader {
     MatmulSubgroup,
     MatmulTexel,
     MatmulTexelScalar,
+    Recurrent,
 }
 
 /// Helpers every family uses; prepended to each family's source.
@@ -46,7 +47,7 @@ const MATMUL_VEC4_COMMON: &str = include_str!("../../../shaders/matmul_vec4_comm
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 19] = [
+    pub const ALL: [Shader; 20] = [
         Shader::Elementwise,
         Shader::ElementwiseTexel,
         Shader::Activation,
@@ -66,6 +67,7 @@ impl Shader {
         Shader::MatmulSubgroup,
         Shader::MatmulTexel,
         Shader::MatmulTexelScalar,
+        Shader::Recurrent,
     ];
 
     /// File name under `shaders/`.
@@ -86,6 +88,7 @@ impl Shader {
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::MatmulTexel => "matmul_texel.wgsl",
             Shader::MatmulTexelScalar => "matmul_texel_scalar.wgsl",
+            Shader::Recurrent => "recurrent.wgsl",
         }
     }
 
@@ -107,6 +110,7 @@ impl Shader {
             Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
             Shader::MatmulTexel => include_str!("../../../shaders/matmul_texel.wgsl"),
             Shader::MatmulTexelScalar => include_str!("../../../shaders/matmul_texel_scalar.wgsl"),
+            Shader::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
         }
     }
 
@@ -121,7 +125,7 @@ impl Shader {
             Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
                 &[OPERANDS_TEXEL]
             }
-            Shader::Loss | Shader::Layout | Shader::Embedding | Shader::Schedule => &[],
+            Shader::Loss | Shader::Layout | Shader::Embedding | Shader::Schedule | Shader::Recurrent => &[],
         }
     }
 
@@ -146,7 +150,8 @@ impl Shader {
             | Shader::MatmulVec4
             | Shader::MatmulSubgroup
             | Shader::MatmulTexel
-            | Shader::MatmulTexelScalar => None,
+            | Shader::MatmulTexelScalar
+            | Shader::Recurrent => None,
         }
     }
 
@@ -180,6 +185,7 @@ impl Shader {
             Shader::Embedding => size_of::<EmbeddingParams>(),
             Shader::Schedule => size_of::<ScheduleParams>(),
             Shader::Conv | Shader::ConvTexel => size_of::<ConvParams>(),
+            Shader::Recurrent => size_of::<RecurrentParams>(),
             Shader::Matmul
             | Shader::MatmulVec4
             | Shader::MatmulSubgroup
@@ -201,6 +207,17 @@ pub struct ElementwiseParams {
     pub lo: f32,
     pub hi: f32,
     pub pad: u32,
+}
+
+/// `Params` of `recurrent.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct RecurrentParams {
+    pub n: u32,
+    pub steps: u32,
+    pub units: u32,
+    /// 1 when the steps are read from the last to the first.
+    pub reverse: u32,
 }
 
 /// `Params` of `activation.wgsl`.

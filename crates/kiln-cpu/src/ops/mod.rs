@@ -9,5 +9,6 @@ pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod recurrent;
 pub mod reduce;
 pub mod schedule;

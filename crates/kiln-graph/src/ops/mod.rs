@@ -16,6 +16,7 @@ pub mod embedding;
 pub mod layout;
 pub mod loss;
 pub mod matmul;
+pub mod recurrent;
 pub mod reduce;
 pub mod schedule;
 pub mod update;
@@ -30,6 +31,7 @@ pub use embedding::EmbeddingOp;
 pub use layout::{LayoutOp, LayoutView};
 pub use loss::LossOp;
 pub use matmul::{Epilogue, MatMulOp};
+pub use recurrent::RecurrentOp;
 pub use reduce::{roc_threshold, AxisView, ReduceOp};
 pub use schedule::ScheduleOp;
 pub use update::UpdateOp;
@@ -167,6 +169,8 @@ families! {
     Update(UpdateOp),
     /// Learning rates from the step counter.
     Schedule(ScheduleOp),
+    /// Whole recurrences in one step (an LSTM over every time step) and their backward.
+    Recurrent(RecurrentOp),
 }
 
 impl StepOp {

@@ -10,7 +10,7 @@
 //! them: `kernel [features, gates·units]`, `recurrent_kernel [units, gates·units]`, `bias`,
 //! gates in Keras' order (LSTM: input, forget, cell, output; GRU: update, reset, candidate).
 
-use kiln_graph::{Graph, NodeId};
+use kiln_graph::{Graph, NodeId, RecurrentOp};
 use serde::{Deserialize, Serialize};
 
 use super::{activate, checked_product, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
@@ -203,6 +203,8 @@ pub struct LSTM {
     #[serde(flatten)]
     rnn: Recurrent,
     unit_forget_bias: bool,
+    #[serde(default)]
+    unroll: bool,
 }
 
 impl LSTM {
@@ -211,10 +213,19 @@ impl LSTM {
         LSTM {
             rnn: Recurrent::new(units),
             unit_forget_bias: true,
+            unroll: false,
         }
     }
 
     recurrent_builders!();
+
+    /// Keras' `unroll`: build every time step into the graph instead of running the whole
+    /// recurrence as one fused step. Off by default; the fused step needs Keras' default
+    /// activations, at most 256 units and no mask, and the layer unrolls by itself otherwise.
+    pub fn unroll(mut self, on: bool) -> Self {
+        self.unroll = on;
+        self
+    }
 
     /// Whether the forget gate's bias starts at one (Keras' `unit_forget_bias`, on); on, it
     /// overrides the bias initializer as Keras does.
@@ -273,6 +284,11 @@ trait Cell {
     /// held back for the step).
     fn input_bias(&self, g: &mut Graph, bias: NodeId) -> Result<NodeId>;
 
+    /// Whether the whole recurrence can run as one fused step (see [`RecurrentOp`]).
+    fn fused(&self) -> bool {
+        false
+    }
+
     /// One step from the input projection `xw [n, gates·units]` and the state (none at the
     /// first step: zeros); returns the new state, whose first entry is the output `h`.
     fn step(&self, g: &mut Graph, xw: NodeId, state: Option<&[NodeId]>, w: &Weights) -> Result<Vec<NodeId>>;
@@ -327,6 +343,15 @@ fn gate(g: &mut Graph, z: NodeId, k: usize, units: usize) -> Result<NodeId> {
 impl Cell for LSTM {
     fn rnn(&self) -> &Recurrent {
         &self.rnn
+    }
+
+    /// Keras' default activations, a state that fits the kernel's workgroup memory, and not
+    /// asked to unroll.
+    fn fused(&self) -> bool {
+        !self.unroll
+            && self.rnn.activation == Activation::Tanh
+            && self.rnn.recurrent_activation == Activation::Sigmoid
+            && self.rnn.units <= kiln_graph::ops::recurrent::MAX_UNITS
     }
 
     fn class(&self) -> &'static str {
@@ -493,21 +518,8 @@ fn unroll(
     reverse: bool,
     mask: Option<NodeId>,
 ) -> Result<Vec<NodeId>> {
-    let &[n, steps, features] = g.shape(x)?.dims() else {
-        return Err(Error::invalid(
-            cell.class(),
-            "expects a batch of sequences [n, steps, features]",
-        ));
-    };
+    let (xw, n, steps) = project(g, cell, x, w)?;
     let width = cell.gates() * cell.rnn().units;
-    // The input projection of every step in one product.
-    let rows = g.reshape(x, [n * steps, features])?;
-    let mut xw = g.matmul(rows, w.kernel, false, false)?;
-    if let Some(b) = w.bias {
-        let b = cell.input_bias(g, b)?;
-        xw = g.bias_add(xw, b)?;
-    }
-    let xw = g.reshape(xw, [n, steps, width])?;
     let mut state: Option<Vec<NodeId>> = None;
     let mut outputs = Vec::with_capacity(steps);
     let order: Box<dyn Iterator<Item = usize>> = if reverse {
@@ -541,22 +553,115 @@ fn unroll(
     Ok(outputs)
 }
 
-/// The layer's output from its steps' outputs `[n, units]`: the last one, or all of them as
-/// `[n, steps, units]` in the given order.
-fn collect(g: &mut Graph, outputs: &[NodeId], sequences: bool) -> Result<NodeId> {
-    if !sequences {
-        return Ok(*outputs.last().expect("a sequence has a step"));
+/// The input projection of every step in one product: `(x·kernel + bias [n, steps, gates·units],
+/// n, steps)`.
+fn project(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights) -> Result<(NodeId, usize, usize)> {
+    let &[n, steps, features] = g.shape(x)?.dims() else {
+        return Err(Error::invalid(
+            cell.class(),
+            "expects a batch of sequences [n, steps, features]",
+        ));
+    };
+    let width = cell.gates() * cell.rnn().units;
+    let rows = g.reshape(x, [n * steps, features])?;
+    let mut xw = g.matmul(rows, w.kernel, false, false)?;
+    if let Some(b) = w.bias {
+        let b = cell.input_bias(g, b)?;
+        xw = g.bias_add(xw, b)?;
     }
-    let [n, units] = g
-        .shape(outputs[0])?
-        .dims()
-        .try_into()
-        .expect("step outputs are [n, units]");
-    let steps = outputs
-        .iter()
-        .map(|&h| g.reshape(h, [n, 1, units]))
-        .collect::<kiln_graph::Result<Vec<_>>>()?;
-    Ok(g.concat(&steps, 1)?)
+    Ok((g.reshape(xw, [n, steps, width])?, n, steps))
+}
+
+/// A recurrence's outputs: each step's `[n, units]` in reading order (unrolled), or every step's
+/// as `[n, steps, units]` at its own time index (the fused LSTM step).
+enum Steps {
+    Read { outputs: Vec<NodeId>, reverse: bool },
+    Timed { h: NodeId, reverse: bool },
+}
+
+/// Which way a returned sequence runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Time,
+    Reversed,
+}
+
+/// Runs `cell` over `x`: as one fused step where the cell has a kernel for this configuration
+/// (an LSTM without a mask), else unrolled into the graph.
+fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, mask: Option<NodeId>) -> Result<Steps> {
+    // One workgroup per sequence on the GPU: a batch past a dispatch dimension unrolls.
+    let fits = g.shape(x)?.dims().first().is_some_and(|&n| n <= kiln_graph::ops::matmul::MAX_BATCH);
+    if mask.is_none() && cell.fused() && fits {
+        let (xw, _, _) = project(g, cell, x, w)?;
+        let states = g.push(RecurrentOp::Lstm { reverse }, &[xw, w.recurrent])?;
+        let u = cell.rnn().units;
+        let h = g.slice(states, 2, 5 * u, u)?;
+        return Ok(Steps::Timed { h, reverse });
+    }
+    Ok(Steps::Read {
+        outputs: unroll(g, cell, x, w, reverse, mask)?,
+        reverse,
+    })
+}
+
+impl Steps {
+    /// The order the steps were read in.
+    fn reading(&self) -> Order {
+        let (Steps::Read { reverse, .. } | Steps::Timed { reverse, .. }) = *self;
+        if reverse {
+            Order::Reversed
+        } else {
+            Order::Time
+        }
+    }
+
+    /// The output of the step read last, `[n, units]`.
+    fn last(&self, g: &mut Graph) -> Result<NodeId> {
+        match *self {
+            Steps::Read { ref outputs, .. } => Ok(*outputs.last().expect("a sequence has a step")),
+            Steps::Timed { h, reverse } => {
+                let [n, steps, units]: [usize; 3] = g.shape(h)?.dims().try_into().expect("[n, steps, units]");
+                let at = g.slice(h, 1, if reverse { 0 } else { steps - 1 }, 1)?;
+                Ok(g.reshape(at, [n, units])?)
+            }
+        }
+    }
+
+    /// Every step's output `[n, steps, units]`, in `order`.
+    fn sequence(&self, g: &mut Graph, order: Order) -> Result<NodeId> {
+        let (mut parts, given) = match *self {
+            Steps::Timed { h, .. } if order == Order::Time => return Ok(h),
+            Steps::Timed { h, .. } => {
+                let steps = g.shape(h)?.dims()[1];
+                let parts = (0..steps)
+                    .map(|t| g.slice(h, 1, t, 1))
+                    .collect::<kiln_graph::Result<Vec<_>>>()?;
+                (parts, Order::Time)
+            }
+            Steps::Read { ref outputs, .. } => {
+                let [n, units]: [usize; 2] = g.shape(outputs[0])?.dims().try_into().expect("[n, units]");
+                let parts = outputs
+                    .iter()
+                    .map(|&h| g.reshape(h, [n, 1, units]))
+                    .collect::<kiln_graph::Result<Vec<_>>>()?;
+                (parts, self.reading())
+            }
+        };
+        if given != order {
+            parts.reverse();
+        }
+        Ok(g.concat(&parts, 1)?)
+    }
+
+    /// The layer's output: the last step's, or every step's in reading order (Keras returns a
+    /// `go_backwards` sequence reversed).
+    fn output(&self, g: &mut Graph, sequences: bool) -> Result<NodeId> {
+        if sequences {
+            self.sequence(g, self.reading())
+        } else {
+            self.last(g)
+        }
+    }
 }
 
 /// The layer impl of a recurrent cell.
@@ -599,8 +704,8 @@ macro_rules! recurrent_layer {
             ) -> Result<LayerOut> {
                 let mask = masks.first().copied().flatten();
                 let x = self.rnn.dropped(g, xs[0], training)?;
-                let outputs = unroll(g, self, x, &Weights::of(params), self.rnn.go_backwards, mask)?;
-                Ok(plain(collect(g, &outputs, self.rnn.return_sequences)?))
+                let steps = run(g, self, x, &Weights::of(params), self.rnn.go_backwards, mask)?;
+                Ok(plain(steps.output(g, self.rnn.return_sequences)?))
             }
 
             fn output_mask(&self, _g: &mut Graph, _xs: &[NodeId], masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
@@ -632,8 +737,8 @@ pub fn recurrence(
             bias,
         },
     );
-    let outputs = unroll(g, cell, x, &w, cell.rnn().go_backwards, None)?;
-    collect(g, &outputs, cell.rnn().return_sequences)
+    let steps = run(g, cell, x, &w, cell.rnn().go_backwards, None)?;
+    steps.output(g, cell.rnn().return_sequences)
 }
 
 /// The recurrent layers [`Bidirectional`] can wrap.
@@ -751,13 +856,18 @@ impl Layer for Bidirectional {
         let mask = masks.first().copied().flatten();
         // Each direction draws its own dropout mask, as Keras' two copies of the layer do.
         let (x_fw, x_bw) = (rnn.dropped(g, xs[0], training)?, rnn.dropped(g, xs[0], training)?);
-        let forward = unroll(g, cell, x_fw, &Weights::of(&params[..half]), rnn.go_backwards, mask)?;
-        let mut backward = unroll(g, cell, x_bw, &Weights::of(&params[half..]), !rnn.go_backwards, mask)?;
-        if rnn.return_sequences {
-            backward.reverse();
-        }
-        let forward = collect(g, &forward, rnn.return_sequences)?;
-        let backward = collect(g, &backward, rnn.return_sequences)?;
+        let forward = run(g, cell, x_fw, &Weights::of(&params[..half]), rnn.go_backwards, mask)?;
+        let backward = run(g, cell, x_bw, &Weights::of(&params[half..]), !rnn.go_backwards, mask)?;
+        let (forward, backward) = if rnn.return_sequences {
+            // Keras flips the backward layer's returned sequence: the opposite of its reading order.
+            let flipped = match backward.reading() {
+                Order::Time => Order::Reversed,
+                Order::Reversed => Order::Time,
+            };
+            (forward.output(g, true)?, backward.sequence(g, flipped)?)
+        } else {
+            (forward.last(g)?, backward.last(g)?)
+        };
         let axis = g.shape(forward)?.rank() - 1;
         Ok(plain(g.concat(&[forward, backward], axis)?))
     }

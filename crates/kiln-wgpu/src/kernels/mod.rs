@@ -11,6 +11,7 @@ mod layout;
 mod loss;
 pub mod matmul;
 pub mod operands;
+mod recurrent;
 mod reduce;
 mod schedule;
 mod update;
@@ -124,6 +125,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         StepOp::Loss(op) => loss::kernel(op, &io),
         StepOp::Update(op) => update::kernel(op, &io, caps),
         StepOp::Schedule(op) => schedule::kernel(op, &io),
+        StepOp::Recurrent(op) => recurrent::kernel(op, &io),
     };
     operands::through_texels(kernel, caps)
 }

@@ -1,0 +1,142 @@
+//! A whole LSTM over a batch of sequences, forward and backward through time (see
+//! [`RecurrentOp`] for the operands and the states' layout).
+//!
+//! Forward, per step in reading order: `z = xw_t + h·U`, then `i, f, o = σ(z_·)`, `c̃ = tanh(z_c)`,
+//! `c = f·c + i·c̃`, `h = o·tanh(c)`. Backward, per step in the opposite order, with `dh`, `dc`
+//! carried from the step read after it:
+//! `dh = dh_t + dh'`, `dc = dc_t + dh·o·(1 - tanh²c) + dc'`, then the gates' gradients through
+//! their activations, `dc' = dc·f` and `dh' = dz·Uᵀ` for the step before.
+//!
+//! Sequences are independent: the batch is cut into one block of sequences per thread, and each
+//! block runs its recurrence with one matrix product per step over its sequences.
+
+use kiln_graph::{Epilogue, RecurrentOp};
+use rayon::prelude::*;
+
+use super::activation::sigmoid_scalar;
+use super::matmul::matmul;
+use crate::executor::Args;
+use crate::Real;
+
+/// Runs one recurrent step.
+pub fn compute<T: Real>(op: &RecurrentOp, a: &Args<'_, T>, out: &mut [T]) {
+    let (n, steps, units) = op.dims(&a.shapes()).expect("the graph checked the shapes");
+    match *op {
+        RecurrentOp::Lstm { reverse } => lstm(a.x(0), a.x(1), (n, steps, units), reverse, out),
+        RecurrentOp::LstmGrad { reverse } => lstm_grad(a.x(0), a.x(1), a.x(2), (n, steps, units), reverse, out),
+    }
+}
+
+/// Sequences per block: the batch spread over the threads.
+fn block(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// The time indices in reading order.
+fn order(steps: usize, reverse: bool) -> impl Iterator<Item = usize> {
+    (0..steps).map(move |k| if reverse { steps - 1 - k } else { k })
+}
+
+/// `states [n, steps, 6u]` of an LSTM over `xw [n, steps, 4u]` with recurrent kernel `rec [u, 4u]`.
+pub fn lstm<T: Real>(xw: &[T], rec: &[T], (n, steps, u): (usize, usize, usize), reverse: bool, states: &mut [T]) {
+    let per = block(n);
+    states
+        .par_chunks_mut(per * steps * 6 * u)
+        .zip(xw.par_chunks(per * steps * 4 * u))
+        .for_each(|(out, x)| lstm_block(x, rec, (out.len() / (steps * 6 * u), steps, u), reverse, out));
+}
+
+/// [`lstm`] over one block of `n` sequences.
+fn lstm_block<T: Real>(xw: &[T], rec: &[T], (n, steps, u): (usize, usize, usize), reverse: bool, states: &mut [T]) {
+    let (mut h, mut c, mut z) = (
+        vec![T::zero(); n * u],
+        vec![T::zero(); n * u],
+        vec![T::zero(); n * 4 * u],
+    );
+    for t in order(steps, reverse) {
+        matmul(&h, rec, None, &mut z, (n, u, 4 * u), false, false, Epilogue::Linear);
+        for s in 0..n {
+            let x = &xw[(s * steps + t) * 4 * u..][..4 * u];
+            let out = &mut states[(s * steps + t) * 6 * u..][..6 * u];
+            for k in 0..u {
+                let gate = |g: usize| z[s * 4 * u + g * u + k] + x[g * u + k];
+                let (i, f) = (sigmoid_scalar(gate(0)), sigmoid_scalar(gate(1)));
+                let (cand, o) = (gate(2).tanh(), sigmoid_scalar(gate(3)));
+                let cell = f * c[s * u + k] + i * cand;
+                let hidden = o * cell.tanh();
+                for (g, v) in [i, f, cand, o, cell, hidden].into_iter().enumerate() {
+                    out[g * u + k] = v;
+                }
+                c[s * u + k] = cell;
+                h[s * u + k] = hidden;
+            }
+        }
+    }
+}
+
+/// `dz [n, steps, 4u]` from the forward `states`, `rec` and the gradient `d_states` of the states.
+pub fn lstm_grad<T: Real>(
+    states: &[T],
+    rec: &[T],
+    d_states: &[T],
+    (n, steps, u): (usize, usize, usize),
+    reverse: bool,
+    dz: &mut [T],
+) {
+    let (per, row) = (block(n), steps * 6 * u);
+    dz.par_chunks_mut(per * steps * 4 * u)
+        .zip(states.par_chunks(per * row).zip(d_states.par_chunks(per * row)))
+        .for_each(|(out, (st, ds))| lstm_grad_block(st, rec, ds, (st.len() / row, steps, u), reverse, out));
+}
+
+/// [`lstm_grad`] over one block of `n` sequences.
+fn lstm_grad_block<T: Real>(
+    states: &[T],
+    rec: &[T],
+    d_states: &[T],
+    (n, steps, u): (usize, usize, usize),
+    reverse: bool,
+    dz: &mut [T],
+) {
+    let one = T::one();
+    let (mut dh_next, mut dc_next) = (vec![T::zero(); n * u], vec![T::zero(); n * u]);
+    let mut dz_t = vec![T::zero(); n * 4 * u];
+    let read: Vec<usize> = order(steps, reverse).collect();
+    for (k_step, &t) in read.iter().enumerate().rev() {
+        // The step read before this one holds c_{t-1}; none for the first step read.
+        let before = k_step.checked_sub(1).map(|k| read[k]);
+        for s in 0..n {
+            let at = |time: usize| (s * steps + time) * 6 * u;
+            let (st, ds) = (&states[at(t)..][..6 * u], &d_states[at(t)..][..6 * u]);
+            for k in 0..u {
+                let (i, f, cand, o, cell) = (st[k], st[u + k], st[2 * u + k], st[3 * u + k], st[4 * u + k]);
+                let c_prev = before.map_or(T::zero(), |b| states[at(b) + 4 * u + k]);
+                let squashed = cell.tanh();
+                let dh = ds[5 * u + k] + dh_next[s * u + k];
+                let dc = ds[4 * u + k] + dh * o * (one - squashed * squashed) + dc_next[s * u + k];
+                let di = ds[k] + dc * cand;
+                let df = ds[u + k] + dc * c_prev;
+                let dcand = ds[2 * u + k] + dc * i;
+                let d_o = ds[3 * u + k] + dh * squashed;
+                let row = &mut dz_t[s * 4 * u..][..4 * u];
+                row[k] = di * i * (one - i);
+                row[u + k] = df * f * (one - f);
+                row[2 * u + k] = dcand * (one - cand * cand);
+                row[3 * u + k] = d_o * o * (one - o);
+                dc_next[s * u + k] = dc * f;
+            }
+            dz[(s * steps + t) * 4 * u..][..4 * u].copy_from_slice(&dz_t[s * 4 * u..][..4 * u]);
+        }
+        // dh' = dz·Uᵀ for the step read before.
+        matmul(
+            &dz_t,
+            rec,
+            None,
+            &mut dh_next,
+            (n, 4 * u, u),
+            false,
+            true,
+            Epilogue::Linear,
+        );
+    }
+}
