@@ -37,15 +37,20 @@ fn time_at(r: u32) -> u32 {
     return r;
 }
 
+// Zero state (or zero carried gradients) before the first step read; a barrier must follow.
+fn start_state(lane: u32) {
+    for (var k = lane; k < p.units; k += LANES) {
+        hs[k] = 0.0;
+        cs[k] = 0.0;
+    }
+}
+
 @compute @workgroup_size(64)
 fn lstm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let s = wg.x;
     let u = p.units;
     let width = 4u * u;
-    for (var k = lane; k < u; k += LANES) {
-        hs[k] = 0.0;
-        cs[k] = 0.0;
-    }
+    start_state(lane);
     workgroupBarrier();
     for (var r = 0u; r < p.steps; r++) {
         let t = time_at(r);
@@ -82,10 +87,7 @@ fn lstm_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let s = wg.x;
     let u = p.units;
     let width = 4u * u;
-    for (var k = lane; k < u; k += LANES) {
-        hs[k] = 0.0;
-        cs[k] = 0.0;
-    }
+    start_state(lane);
     workgroupBarrier();
     for (var back = 0u; back < p.steps; back++) {
         let r = p.steps - 1u - back;
