@@ -221,5 +221,27 @@ fn a_masked_per_token_loss_counts_only_real_tokens() {
     );
     // Other labels on the padding: the same loss.
     let relabelled = Tensor::new([2, 5], vec![0., 2., 1., 0., 2., 2., 0., 2., 0., 1.]).unwrap();
-    assert_eq!(m.evaluate(&x, &relabelled, 2).unwrap().loss(), got);
+    let evaluation = m.evaluate(&x, &relabelled, 2).unwrap();
+    assert_eq!(evaluation.loss(), got);
+    // Confusion matrices would count the padding: there are none for a masked output.
+    assert!(evaluation.confusion.is_empty());
+
+    // Metrics do not read masks yet: asking for one is refused, not answered with the padding.
+    let tokens = Input::new([5]);
+    let e = Embedding::new(9, 4).mask_zero(true).call(&tokens).unwrap();
+    let h = LSTM::new(3).return_sequences(true).call(&e).unwrap();
+    let out = Dense::new(3).activation(Activation::Softmax).call(&h).unwrap();
+    let mut m = Model::new(&[tokens], &out).unwrap();
+    m.compile(
+        &kiln::cpu::CpuBackend,
+        Optimizer::adam(),
+        Loss::SparseCategoricalCrossentropy,
+        &[Metric::Accuracy],
+    )
+    .unwrap();
+    let err = m
+        .fit(&x, &y, &FitOptions::new(1, 2).verbose(0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("padding mask") && err.contains("accuracy"), "{err}");
 }

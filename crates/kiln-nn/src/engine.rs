@@ -104,6 +104,9 @@ impl Mode {
 pub(crate) struct CachedPlan {
     pub(crate) id: PlanId,
     pub(crate) metric_counts: Vec<usize>,
+    /// Whether the plan counts the confusion matrices (evaluation of a classifier whose output
+    /// carries no padding mask).
+    pub(crate) counts_confusion: bool,
     /// When it was last handed out, for evicting the least recently used.
     pub(crate) last_used: u64,
 }
@@ -422,9 +425,10 @@ impl Compiled {
         let mut batch = Batch::new(x.0.len());
         let mut batch_weights = Vec::new();
         let all: Vec<usize> = (0..y.rows()).collect();
-        let mut counts = Vec::new();
+        let (mut counts, mut counted) = (Vec::new(), false);
         for chunk in all.chunks(batch_size) {
             let plan = self.plan(mode, chunk.len())?;
+            counted = plan.counts_confusion;
             batch.gather(x, Some(y), chunk);
             let mut feeds = batch.feeds(&self.input_names);
             if let Some(w) = weights {
@@ -436,8 +440,8 @@ impl Compiled {
             counts = plan.metric_counts;
         }
         let confusion = match self.confusion {
-            Some((confusion, acc)) => confusion.matrices(&self.session.read_persistent(acc)?),
-            None => Vec::new(),
+            Some((confusion, acc)) if counted => confusion.matrices(&self.session.read_persistent(acc)?),
+            _ => Vec::new(),
         };
         Ok(Evaluation {
             values: self.read_accumulators(y.rows(), &counts)?,
@@ -462,12 +466,13 @@ impl Compiled {
             let evicted = self.plans.remove(&oldest).expect("just found");
             self.session.unload(evicted.id)?;
         }
-        let (graph, outputs, metric_counts) = self.build(mode, batch)?;
+        let (graph, outputs, metric_counts, counts_confusion) = self.build(mode, batch)?;
         let plan = Arc::new(schedule(&graph, &outputs)?);
         let id = self.session.load(plan)?;
         let loaded = CachedPlan {
             id,
             metric_counts,
+            counts_confusion,
             last_used: self.plan_uses,
         };
         self.plans.insert((mode, batch), loaded.clone());
@@ -519,7 +524,9 @@ impl Compiled {
         })
     }
 
-    pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>)> {
+    /// The graph of `mode` at `batch` samples, its outputs, each metric's values per sample, and
+    /// whether it counts the confusion matrices.
+    pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>, bool)> {
         let Forward {
             mut g,
             inputs,
@@ -533,7 +540,18 @@ impl Compiled {
             Source::Input(i) => (crate::layers::plain(inputs[i]), None),
         };
         if mode == Mode::Predict {
-            return Ok((g, vec![out.output], Vec::new()));
+            return Ok((g, vec![out.output], Vec::new(), false));
+        }
+        if let (Some(_), Some((name, ..))) = (mask, self.metrics.first()) {
+            return Err(Error::invalid(
+                "metrics",
+                format!(
+                    "the model's output keeps a padding mask (from Embedding(mask_zero) through \
+                     per-step layers), and metrics do not read masks yet: `{name}` would count the \
+                     padded steps. The loss does honour the mask; compile without metrics, or \
+                     measure on the unpadded steps from `predict`"
+                ),
+            ));
         }
         let mut y_shape = vec![batch];
         y_shape.extend(self.loss.label_shape(&self.output_shape));
@@ -553,7 +571,9 @@ impl Compiled {
             g.push(UpdateOp::AccumulateSum, &[acc, values])?;
             counts.push(per);
         }
-        if let (Some((confusion, acc_id)), true) = (self.confusion, mode.evaluates()) {
+        // A masked output's padded steps would count too: no confusion matrices for it.
+        let counts_confusion = self.confusion.is_some() && mode.evaluates() && mask.is_none();
+        if let (Some((confusion, acc_id)), true) = (self.confusion, counts_confusion) {
             let values = confusion.counts(&mut g, out, self.last_activation, y, weights)?;
             let acc = g.persistent(acc_id);
             g.push(UpdateOp::AccumulateSum, &[acc, values])?;
@@ -575,6 +595,6 @@ impl Compiled {
                 g.push(update, &operands)?;
             }
         }
-        Ok((g, vec![loss], counts))
+        Ok((g, vec![loss], counts, counts_confusion))
     }
 }

@@ -590,7 +590,11 @@ enum Order {
 /// (an LSTM without a mask), else unrolled into the graph.
 fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, mask: Option<NodeId>) -> Result<Steps> {
     // One workgroup per sequence on the GPU: a batch past a dispatch dimension unrolls.
-    let fits = g.shape(x)?.dims().first().is_some_and(|&n| n <= kiln_graph::ops::matmul::MAX_BATCH);
+    let fits = g
+        .shape(x)?
+        .dims()
+        .first()
+        .is_some_and(|&n| n <= kiln_graph::ops::matmul::MAX_BATCH);
     if mask.is_none() && cell.fused() && fits {
         let (xw, _, _) = project(g, cell, x, w)?;
         let states = g.push(RecurrentOp::Lstm { reverse }, &[xw, w.recurrent])?;
