@@ -143,51 +143,22 @@ impl Workload {
     }
 }
 
-/// The residual CNN of [`Workload::Resnet`].
+/// The models of the examples, built by the examples' own functions.
+#[path = "../../../examples/residual_cnn.rs"]
+#[allow(dead_code)]
+mod residual_example;
+#[path = "../../../examples/transformer_timeseries.rs"]
+#[allow(dead_code)]
+mod transformer_example;
+
+/// The residual CNN of [`Workload::Resnet`]: Keras' BatchNormalization momentum, seed 1.
 fn residual_cnn() -> Result<Model> {
-    use kiln::nn::SymbolicTensor;
-    let conv_bn = |x: &SymbolicTensor, filters: usize, relu: bool| -> Result<SymbolicTensor> {
-        let h = Conv2D::new(filters, (3, 3)).padding(Padding::Same).call(x)?;
-        let h = BatchNormalization::new().call(&h)?;
-        if relu {
-            ActivationLayer::new(Activation::Relu).call(&h)
-        } else {
-            Ok(h)
-        }
-    };
-    let input = Input::new([28, 28, 1]);
-    let h = conv_bn(&input, 32, true)?;
-    let r = conv_bn(&h, 32, true)?;
-    let r = conv_bn(&r, 32, false)?;
-    let h = Add::new().call_many(&[&h, &r])?;
-    let h = ActivationLayer::new(Activation::Relu).call(&h)?;
-    let h = MaxPooling2D::new((2, 2)).call(&h)?;
-    let h = conv_bn(&h, 64, true)?;
-    let h = GlobalAveragePooling2D::new().call(&h)?;
-    let out = Dense::new(10).activation(Activation::Softmax).call(&h)?;
-    Ok(Model::new(&[input], &out)?.with_seed(1))
+    residual_example::residual_cnn(0.99, 1)
 }
 
-/// The Transformer classifier of [`Workload::Transformer`].
+/// The Transformer classifier of [`Workload::Transformer`] on 24 × 1 sequences, 2 classes, seed 1.
 fn transformer() -> Result<Model> {
-    use kiln::nn::SymbolicTensor;
-    let encoder = |x: &SymbolicTensor| -> Result<SymbolicTensor> {
-        let attention = MultiHeadAttention::new(2, 16).dropout(0.1).call_many(&[x, x])?;
-        let attention = Dropout::new(0.1).call(&attention)?;
-        let h = Add::new().call_many(&[x, &attention])?;
-        let h = LayerNormalization::new().epsilon(1e-6).call(&h)?;
-        let ff = Conv1D::new(8, 1).activation(Activation::Relu).call(&h)?;
-        let ff = Conv1D::new(16, 1).call(&ff)?;
-        let h = Add::new().call_many(&[&h, &ff])?;
-        LayerNormalization::new().epsilon(1e-6).call(&h)
-    };
-    let input = Input::new([24, 1]);
-    let h = Dense::new(16).call(&input)?;
-    let h = encoder(&encoder(&h)?)?;
-    let h = GlobalAveragePooling1D::new().call(&h)?;
-    let h = Dense::new(32).activation(Activation::Relu).call(&h)?;
-    let out = Dense::new(2).activation(Activation::Softmax).call(&h)?;
-    Ok(Model::new(&[input], &out)?.with_seed(1))
+    transformer_example::transformer(24, 1, 2, 1)
 }
 
 /// Square matmul `[n, n] · [n, n]` of two persistent tensors: the plan, and the specs of a session

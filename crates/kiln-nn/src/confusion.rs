@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use kiln_graph::{ElementwiseOp, Graph, LayoutOp, MatMulOp, NodeId, ReduceOp, Shape};
+use kiln_graph::{ElementwiseOp, Graph, MatMulOp, NodeId, ReduceOp, Shape};
 
 use crate::layers::LayerOut;
 use crate::loss::LossKind;
@@ -138,14 +138,6 @@ impl Confusion {
         let (batch, width) = (dims[0], *dims.last().unwrap_or(&1));
         // Every position of a sequence output counts as a sample of its own.
         let rows = dims.iter().product::<usize>() / width.max(1);
-        let reshape = |g: &mut Graph, x: NodeId, shape: &[usize]| {
-            g.push(
-                LayoutOp::Reshape {
-                    shape: Shape::new(shape.to_vec()),
-                },
-                &[x],
-            )
-        };
         // The weight of each row, broadcast over `width` columns: [rows, width].
         let row_weights = |g: &mut Graph| -> Result<Option<NodeId>> {
             let Some(w) = weights else { return Ok(None) };
@@ -158,7 +150,7 @@ impl Confusion {
                     },
                     &[w],
                 )?;
-                reshape(g, w, &[rows])?
+                g.reshape(w, [rows])?
             } else {
                 w
             };
@@ -171,14 +163,14 @@ impl Confusion {
                 } else {
                     out.output
                 };
-                let scores = reshape(g, scores, &[rows, classes])?;
+                let scores = g.reshape(scores, [rows, classes])?;
                 let predicted = g.unary(ReduceOp::ArgMax, scores)?;
                 let predicted = one_hot(g, predicted, classes)?;
                 let actual = if sparse {
-                    let y = reshape(g, y, &[rows])?;
+                    let y = g.reshape(y, [rows])?;
                     one_hot(g, y, classes)?
                 } else {
-                    let y = reshape(g, y, &[rows, classes])?;
+                    let y = g.reshape(y, [rows, classes])?;
                     let y = g.unary(ReduceOp::ArgMax, y)?;
                     one_hot(g, y, classes)?
                 };
@@ -190,8 +182,8 @@ impl Confusion {
                 Ok(g.push(MatMulOp::plain(true, false), &[actual, predicted])?)
             }
             Confusion::Labels { labels, threshold } => {
-                let x = reshape(g, out.output, &[rows, labels])?;
-                let y = reshape(g, y, &[rows, labels])?;
+                let x = g.reshape(out.output, [rows, labels])?;
+                let y = g.reshape(y, [rows, labels])?;
                 let predicted = g.unary(ElementwiseOp::Greater { threshold }, x)?;
                 let actual = g.unary(ElementwiseOp::Greater { threshold: 0.5 }, y)?;
                 let tp = g.mul(predicted, actual)?;
@@ -201,16 +193,10 @@ impl Confusion {
                 let negatives = g.sub(ones, actual)?;
                 let tn = g.sub(negatives, fp)?;
                 // [rows, 4K]: TN, FP, FN, TP side by side, so label j's matrix is row-major.
-                let mut counts = tn;
-                for part in [fp, fn_, tp] {
-                    counts = g.push(LayoutOp::Concat { axis: 1 }, &[counts, part])?;
-                }
+                let counts = g.concat(&[tn, fp, fn_, tp], 1)?;
                 Ok(match row_weights(g)? {
                     Some(w) => {
-                        let mut wide = w;
-                        for _ in 0..3 {
-                            wide = g.push(LayoutOp::Concat { axis: 1 }, &[wide, w])?;
-                        }
+                        let wide = g.concat(&[w, w, w, w], 1)?;
                         g.mul(counts, wide)?
                     }
                     None => counts,

@@ -140,7 +140,7 @@ impl Layer for BatchNormalization {
         };
         let (moving_mean, moving_variance) = (rest[0], rest[1]);
         // Every position of every sample is a row of channels.
-        let flat = super::reshape(g, x, &[rows, channels])?;
+        let flat = g.reshape(x, [rows, channels])?;
         let (mean, variance) = if training {
             let (mean, variance) = moments(g, flat)?;
             let update = UpdateOp::MovingAverage {

@@ -1,6 +1,6 @@
 //! `Concatenate`: joins several inputs along their last axis (the functional API's merge).
 
-use kiln_graph::{Graph, LayoutOp, NodeId};
+use kiln_graph::{Graph, NodeId};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, Layer, LayerConfig, LayerOut};
@@ -60,10 +60,6 @@ impl Layer for Concatenate {
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
         let axis = g.shape(xs[0])?.rank() - 1;
-        let mut out = xs[0];
-        for &x in &xs[1..] {
-            out = g.push(LayoutOp::Concat { axis }, &[out, x])?;
-        }
-        Ok(plain(out))
+        Ok(plain(g.concat(xs, axis)?))
     }
 }

@@ -22,7 +22,7 @@ fn depthwise(g: &mut Graph, x: NodeId, w: Window2d, kernel: NodeId, multiplier: 
     let n = g.shape(x)?.dims()[0];
     let (positions, taps, c) = (n * w.out_h * w.out_w, w.kh * w.kw, w.channels);
     let cols = g.push(ConvOp::Im2Col { window: w }, &[x])?;
-    let mut cols = super::reshape(g, cols, &[positions, taps, c])?;
+    let mut cols = g.reshape(cols, [positions, taps, c])?;
     if multiplier > 1 {
         let repeated = g.push(
             ReduceOp::Broadcast {
@@ -31,7 +31,7 @@ fn depthwise(g: &mut Graph, x: NodeId, w: Window2d, kernel: NodeId, multiplier: 
             },
             &[cols],
         )?;
-        cols = super::reshape(g, repeated, &[positions, taps, c * multiplier])?;
+        cols = g.reshape(repeated, [positions, taps, c * multiplier])?;
     }
     let spread = g.push(
         ReduceOp::Broadcast {

@@ -105,32 +105,14 @@ impl Dilated {
         }
         let (kh, kw) = self.kernel;
         let (dh, dw) = self.dilation;
-        let mut columns: Option<NodeId> = None;
+        let mut taps = Vec::with_capacity(kh * kw);
         for ky in 0..kh {
-            let rows = g.push(
-                LayoutOp::Slice {
-                    axis: 1,
-                    start: ky * dh,
-                    len: self.out_h,
-                },
-                &[padded],
-            )?;
+            let rows = g.slice(padded, 1, ky * dh, self.out_h)?;
             for kx in 0..kw {
-                let tap = g.push(
-                    LayoutOp::Slice {
-                        axis: 2,
-                        start: kx * dw,
-                        len: self.out_w,
-                    },
-                    &[rows],
-                )?;
-                columns = Some(match columns {
-                    None => tap,
-                    Some(sofar) => g.push(LayoutOp::Concat { axis: 3 }, &[sofar, tap])?,
-                });
+                taps.push(g.slice(rows, 2, kx * dw, self.out_w)?);
             }
         }
-        let columns = columns.expect("a window has at least one tap");
-        super::reshape(g, columns, &[n * self.out_h * self.out_w, kh * kw * c])
+        let columns = g.concat(&taps, 3)?;
+        Ok(g.reshape(columns, [n * self.out_h * self.out_w, kh * kw * c])?)
     }
 }

@@ -399,16 +399,6 @@ pub fn single<'a>(kind: &str, inputs: &'a [Vec<usize>]) -> Result<&'a [usize]> {
     }
 }
 
-/// `x` viewed with the dimensions `dims` (same element count).
-pub(crate) fn reshape(g: &mut Graph, x: NodeId, dims: &[usize]) -> Result<NodeId> {
-    Ok(g.push(
-        kiln_graph::LayoutOp::Reshape {
-            shape: kiln_graph::Shape::new(dims.to_vec()),
-        },
-        &[x],
-    )?)
-}
-
 /// A layer's output that has no separate pre-activation value.
 pub fn plain(output: NodeId) -> LayerOut {
     LayerOut {

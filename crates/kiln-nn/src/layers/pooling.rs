@@ -8,7 +8,7 @@ use kiln_graph::{ConvOp, Graph, NodeId, ReduceOp, Window2d};
 use serde::{Deserialize, Serialize};
 
 use super::conv2d::{image, window_2d};
-use super::{plain, reshape, single, Layer, LayerConfig, LayerOut, Padding};
+use super::{plain, single, Layer, LayerConfig, LayerOut, Padding};
 use crate::{Error, Result};
 
 /// What a window reduces to.
@@ -38,7 +38,7 @@ fn pool(g: &mut Graph, x: NodeId, w: Window2d, reduce: Reduce) -> Result<NodeId>
     let n = g.shape(x)?.dims()[0];
     let (positions, c) = (w.out_h * w.out_w, w.channels);
     let cols = g.push(ConvOp::Im2Col { window: w }, &[x])?;
-    let cells = reshape(g, cols, &[n * positions, w.kh * w.kw, c])?;
+    let cells = g.reshape(cols, [n * positions, w.kh * w.kw, c])?;
     let sums = g.push(ReduceOp::Sum { axis: 1 }, &[cells])?;
     // 1 / (cells of each window inside the input), per output position, spread over the batch
     // and the channels.
@@ -55,10 +55,10 @@ fn pool(g: &mut Graph, x: NodeId, w: Window2d, reduce: Reduce) -> Result<NodeId>
         .collect();
     let r = g.constant(&reciprocals, [positions])?;
     let r = g.push(ReduceOp::Broadcast { axis: 0, size: n }, &[r])?;
-    let r = reshape(g, r, &[n * positions])?;
+    let r = g.reshape(r, [n * positions])?;
     let r = g.push(ReduceOp::Broadcast { axis: 1, size: c }, &[r])?;
     let mean = g.mul(sums, r)?;
-    reshape(g, mean, &[n, w.out_h, w.out_w, c])
+    Ok(g.reshape(mean, [n, w.out_h, w.out_w, c])?)
 }
 
 /// Window geometry of a pooling layer: pool size, strides (the pool size when not given) and
@@ -178,9 +178,9 @@ macro_rules! pooling_1d {
             fn build(&self, g: &mut Graph, xs: &[NodeId], _params: &[NodeId], _training: bool) -> Result<LayerOut> {
                 let dims = g.shape(xs[0])?.dims().to_vec();
                 let w = self.0.window(stringify!($name), &[1, dims[1], dims[2]])?;
-                let rows = reshape(g, xs[0], &[dims[0], 1, dims[1], dims[2]])?;
+                let rows = g.reshape(xs[0], [dims[0], 1, dims[1], dims[2]])?;
                 let pooled = pool(g, rows, w, $reduce)?;
-                Ok(plain(reshape(g, pooled, &[dims[0], w.out_w, dims[2]])?))
+                Ok(plain(g.reshape(pooled, [dims[0], w.out_w, dims[2]])?))
             }
         }
     };
@@ -279,9 +279,9 @@ impl Layer for GlobalMaxPooling2D {
 
 /// The max of each channel over a whole NHWC image (one window covering it): `[n, c]`.
 fn global_max(g: &mut Graph, x: NodeId, [n, h, w, c]: [usize; 4]) -> Result<LayerOut> {
-    let images = reshape(g, x, &[n, h, w, c])?;
+    let images = g.reshape(x, [n, h, w, c])?;
     let window = Window2d::new(h, w, c, (h, w), (h, w), false)
         .map_err(|e| Error::invalid("global max pooling", format!("{e} (input {h}×{w}×{c})")))?;
     let pooled = g.push(ConvOp::MaxPool2d { window }, &[images])?;
-    Ok(plain(reshape(g, pooled, &[n, c])?))
+    Ok(plain(g.reshape(pooled, [n, c])?))
 }

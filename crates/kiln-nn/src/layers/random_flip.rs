@@ -7,11 +7,11 @@
 //! is a product with a constant permutation of each row's `w·c` values; the upside-down one
 //! reverses the rows by slices.
 
-use kiln_graph::{lowbias32, ElementwiseOp, Graph, LayoutOp, NodeId, Op, Shape, StepOp};
+use kiln_graph::{lowbias32, ElementwiseOp, Graph, NodeId, Op, Shape, StepOp};
 use serde::{Deserialize, Serialize};
 
 use super::conv2d::image;
-use super::{plain, reshape, Layer, LayerConfig, LayerOut};
+use super::{plain, Layer, LayerConfig, LayerOut};
 use crate::feeds::Feed;
 use crate::Result;
 
@@ -66,29 +66,18 @@ fn mirror_columns(g: &mut Graph, x: NodeId, [n, h, w, c]: [usize; 4]) -> Result<
         }
     }
     let p = g.constant(&permutation, [width, width])?;
-    let rows = reshape(g, x, &[n * h, width])?;
+    let rows = g.reshape(x, [n * h, width])?;
     let mirrored = g.matmul(rows, p, false, false)?;
-    reshape(g, mirrored, &[n, h, w, c])
+    Ok(g.reshape(mirrored, [n, h, w, c])?)
 }
 
 /// `x` upside down: its rows in reverse order.
 fn mirror_rows(g: &mut Graph, x: NodeId, h: usize) -> Result<NodeId> {
-    let mut out: Option<NodeId> = None;
-    for row in (0..h).rev() {
-        let slice = g.push(
-            LayoutOp::Slice {
-                axis: 1,
-                start: row,
-                len: 1,
-            },
-            &[x],
-        )?;
-        out = Some(match out {
-            None => slice,
-            Some(sofar) => g.push(LayoutOp::Concat { axis: 1 }, &[sofar, slice])?,
-        });
-    }
-    Ok(out.expect("an image has a row"))
+    let rows = (0..h)
+        .rev()
+        .map(|row| g.slice(x, 1, row, 1))
+        .collect::<kiln_graph::Result<Vec<_>>>()?;
+    Ok(g.concat(&rows, 1)?)
 }
 
 /// `flipped` where the sample's coin (a hash of `seed`, the step and the sample) came up, else `x`.
@@ -106,7 +95,7 @@ fn choose(g: &mut Graph, x: NodeId, flipped: NodeId, seed: u32, dims: [usize; 4]
         },
         &[coin],
     )?;
-    let coin = reshape(g, coin, &[n, h, w, c])?;
+    let coin = g.reshape(coin, [n, h, w, c])?;
     // x·(1 - coin) + flipped·coin: exactly one of them, as the coin is 0 or 1.
     let ones = g.fill(1.0, Shape::new(dims.to_vec()));
     let stay = g.sub(ones, coin)?;
