@@ -10,6 +10,9 @@ use serde::Serialize;
 use crate::workloads::{matmul_plan, Workload};
 
 /// How long and how often to measure.
+/// Batch size of the inference windows: `predict` at 256, whatever the training batch.
+pub const INFER_BATCH: usize = 256;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Settings {
     /// Timed windows after warm-up; the median is reported.
@@ -185,11 +188,11 @@ pub fn train<D: Backend>(
         .map(|t| kernel_shares(&t))
         .unwrap_or_default();
 
-    model.predict(&x, batch)?; // warm-up: the prediction plan.
+    model.predict(&x, INFER_BATCH)?; // warm-up: the prediction plan.
     let inference = (0..settings.windows.min(3))
         .map(|_| {
             let t = Instant::now();
-            model.predict(&x, batch)?;
+            model.predict(&x, INFER_BATCH)?;
             Ok(x.rows() as f64 / t.elapsed().as_secs_f64())
         })
         .collect::<Result<Vec<f64>>>()?;

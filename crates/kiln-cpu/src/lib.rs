@@ -14,7 +14,7 @@ use kiln_graph::{
 
 pub use real::Real;
 
-/// The CPU backend. Matmuls use all cores through the GEMM crate's own threads.
+/// The CPU backend. Matmuls use all cores through the `gemm` crate on rayon's threads.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CpuBackend;
 

@@ -27,7 +27,7 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
 }
 
 macro_rules! real_impl {
-    ($t:ty, $gemm:path, $erf:path) => {
+    ($t:ty, $erf:path) => {
         impl Real for $t {
             fn of(x: f32) -> Self {
                 x as $t
@@ -59,23 +59,31 @@ macro_rules! real_impl {
                     return;
                 }
                 // SAFETY: the scheduler checked the operand shapes, so every index the strides reach
-                // is inside `a` and `b`, and `c` holds m·n elements (asserted above).
+                // is inside `a` and `b`, and `c` holds m·n elements (asserted above). With
+                // `read_dst` false the old contents of `c` are never read: `c = 1 · a · b`.
                 unsafe {
-                    $gemm(
+                    gemm::gemm(
                         m,
-                        k,
                         n,
-                        1.0,
-                        a.as_ptr(),
-                        rsa,
-                        csa,
-                        b.as_ptr(),
-                        rsb,
-                        csb,
-                        0.0,
+                        k,
                         c.as_mut_ptr(),
-                        n as isize,
                         1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        csa,
+                        rsa,
+                        b.as_ptr(),
+                        csb,
+                        rsb,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        // Rayon's pool, all of its threads: the crate decides per shape how many
+                        // to use (small products run on the calling thread).
+                        gemm::Parallelism::Rayon(0),
                     );
                 }
             }
@@ -83,5 +91,5 @@ macro_rules! real_impl {
     };
 }
 
-real_impl!(f32, matrixmultiply::sgemm, libm::erff);
-real_impl!(f64, matrixmultiply::dgemm, libm::erf);
+real_impl!(f32, libm::erff);
+real_impl!(f64, libm::erf);
