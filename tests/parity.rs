@@ -105,7 +105,8 @@ fn grids_past_65535_workgroups() {
 #[test]
 fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
-    let n = 257;
+    // Past the CPU's split threshold (64Ki elements), so its updates run in parallel halves.
+    let n = (1 << 16) + 5;
     let adam = |weight_decay, amsgrad| UpdateOp::Adam {
         beta1: 0.9,
         beta2: 0.999,

@@ -35,6 +35,13 @@ impl FlushedSubnormals {
     }
 }
 
+/// Flushes subnormals on this thread for good: for threads that run only Kiln's kernels (the
+/// workers of [`crate::pool`]).
+pub fn flush_on_this_thread() {
+    #[cfg(target_arch = "x86_64")]
+    write_mxcsr(read_mxcsr() | FTZ_DAZ);
+}
+
 impl Default for FlushedSubnormals {
     fn default() -> Self {
         Self::new()

@@ -290,12 +290,20 @@ impl Model {
         c.check_data("predict", &x, None)?;
         let n = x.0[0].rows();
         let mut out = Vec::with_capacity(n * c.output_shape.iter().product::<usize>());
-        let mut batch = Batch::new(x.0.len());
-        let all: Vec<usize> = (0..n).collect();
-        for chunk in all.chunks(batch_size) {
-            let plan = c.plan(Mode::Predict, chunk.len())?;
-            batch.gather(&x, None, chunk);
-            c.session.run(plan.id, &batch.feeds(&c.input_names))?;
+        // Batches are runs of consecutive rows, fed straight from the inputs' storage.
+        for start in (0..n).step_by(batch_size) {
+            let rows = batch_size.min(n - start);
+            let plan = c.plan(Mode::Predict, rows)?;
+            let feeds: Vec<(&str, &[f32])> = c
+                .input_names
+                .iter()
+                .zip(&x.0)
+                .map(|(name, t)| {
+                    let width = t.data().len() / n;
+                    (name.as_str(), &t.data()[start * width..(start + rows) * width])
+                })
+                .collect();
+            c.session.run(plan.id, &feeds)?;
             out.extend(c.session.read_outputs(plan.id)?.swap_remove(0));
         }
         let mut shape = vec![n];
