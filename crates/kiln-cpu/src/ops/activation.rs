@@ -5,6 +5,7 @@
 
 use kiln_graph::{ActivationOp, Epilogue, SELU_ALPHA, SELU_SCALE};
 
+use super::par::{map, zip};
 use crate::executor::Args;
 use crate::Real;
 
@@ -121,20 +122,6 @@ fn hard_sigmoid<T: Real>(v: T) -> T {
 
 fn relu6<T: Real>(v: T) -> T {
     v.max(T::zero()).min(T::of(6.0))
-}
-
-/// `out[i] = f(x[i])`.
-fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = f(v);
-    }
-}
-
-/// `out[i] = f(a[i], b[i])`.
-fn zip<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
-    for ((o, &u), &v) in out.iter_mut().zip(a).zip(b) {
-        *o = f(u, v);
-    }
 }
 
 /// `x` above 0, `alpha·(eˣ - 1)` below (`exp_m1`, exact near 0).

@@ -3,6 +3,7 @@
 
 use kiln_graph::ElementwiseOp;
 
+use super::par::{map, zip};
 use crate::executor::Args;
 use crate::Real;
 
@@ -30,22 +31,22 @@ pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
 
 /// `out = a + b`.
 pub fn add<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    zip_with(a, b, out, |x, y| x + y);
+    zip(a, b, out, |x, y| x + y);
 }
 
 /// `out = a - b`.
 pub fn sub<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    zip_with(a, b, out, |x, y| x - y);
+    zip(a, b, out, |x, y| x - y);
 }
 
 /// `out = a · b`.
 pub fn mul<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    zip_with(a, b, out, |x, y| x * y);
+    zip(a, b, out, |x, y| x * y);
 }
 
 /// `out = 1` where `a == b`, else `0`.
 pub fn equal<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    zip_with(a, b, out, |x, y| if x == y { T::one() } else { T::zero() });
+    zip(a, b, out, |x, y| if x == y { T::one() } else { T::zero() });
 }
 
 /// `out = factor · x`.
@@ -100,21 +101,9 @@ pub fn bias_add<T: Real>(x: &[T], bias: &[T], out: &mut [T]) {
     }
 }
 
-fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = f(v);
-    }
-}
-
-fn zip_with<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T) {
-    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
-        *o = f(x, y);
-    }
-}
-
 /// `out = a / b`. Gradient (in autodiff): `(dy / b, -(dy / b) · out)`.
 pub fn div<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
-    zip_with(a, b, out, |x, y| x / y);
+    zip(a, b, out, |x, y| x / y);
 }
 
 /// `out = ln(x)` (named `ln` because WGSL reserves `log`). Gradient: `dy / x`.

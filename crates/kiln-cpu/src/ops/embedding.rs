@@ -5,6 +5,7 @@
 
 use kiln_graph::EmbeddingOp;
 
+use super::par;
 use crate::executor::Args;
 use crate::Real;
 
@@ -24,10 +25,12 @@ fn row<T: Real>(i: T, vocab: usize) -> usize {
 /// `out[p, :] = table[idx[p], :]` with rows of `dim`.
 pub fn embedding<T: Real>(table: &[T], idx: &[T], dim: usize, out: &mut [T]) {
     let vocab = table.len() / dim.max(1);
-    for (p, o) in out.chunks_mut(dim).enumerate() {
-        let v = row(idx[p], vocab);
-        o.copy_from_slice(&table[v * dim..(v + 1) * dim]);
-    }
+    par::rows(out, dim, |first, rows| {
+        for (k, o) in rows.chunks_mut(dim.max(1)).enumerate() {
+            let v = row(idx[first + k], vocab);
+            o.copy_from_slice(&table[v * dim..(v + 1) * dim]);
+        }
+    });
 }
 
 /// `out[v, :] = Σ_{p: idx[p] = v} dy[p, :]`.

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod par;
 pub mod recurrent;
 pub mod reduce;
 pub mod schedule;

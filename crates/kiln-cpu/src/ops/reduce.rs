@@ -3,6 +3,7 @@
 
 use kiln_graph::{roc_threshold, ReduceOp};
 
+use super::par;
 use crate::executor::Args;
 use crate::Real;
 
@@ -22,28 +23,35 @@ pub fn compute<T: Real>(op: &ReduceOp, a: &Args<'_, T>, out: &mut [T]) {
 /// `out[o, i] = scale · Σ_l x[o, l, i]`, summed in order of `l`. Rows of `inner` are added
 /// whole, so the reads run along memory whatever the axis.
 pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: T, out: &mut [T]) {
-    for o in 0..outer {
-        let acc = &mut out[o * inner..(o + 1) * inner];
-        acc.fill(T::zero());
-        for row in x[o * len * inner..(o + 1) * len * inner].chunks_exact(inner.max(1)) {
-            for (a, &v) in acc.iter_mut().zip(row) {
-                *a = *a + v;
+    debug_assert_eq!(out.len(), outer * inner);
+    let inner = inner.max(1);
+    par::rows(out, inner, |first, accs| {
+        for (k, acc) in accs.chunks_exact_mut(inner).enumerate() {
+            let o = first + k;
+            acc.fill(T::zero());
+            for row in x[o * len * inner..(o + 1) * len * inner].chunks_exact(inner) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a = *a + v;
+                }
+            }
+            for a in acc.iter_mut() {
+                *a = *a * scale;
             }
         }
-        for a in acc.iter_mut() {
-            *a = *a * scale;
-        }
-    }
+    });
 }
 
 /// `out[o, l, i] = x[o, i]`.
-pub fn broadcast<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), out: &mut [T]) {
-    for o in 0..outer {
-        for l in 0..len {
-            let dst = (o * len + l) * inner;
-            out[dst..dst + inner].copy_from_slice(&x[o * inner..(o + 1) * inner]);
+pub fn broadcast<T: Real>(x: &[T], (_outer, len, inner): (usize, usize, usize), out: &mut [T]) {
+    let inner = inner.max(1);
+    par::rows(out, len * inner, |first, block| {
+        for (k, copies) in block.chunks_exact_mut(len * inner).enumerate() {
+            let o = first + k;
+            for copy in copies.chunks_exact_mut(inner) {
+                copy.copy_from_slice(&x[o * inner..(o + 1) * inner]);
+            }
         }
-    }
+    });
 }
 
 /// Index of the first largest element of each row of length `n`.

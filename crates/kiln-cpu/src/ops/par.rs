@@ -1,0 +1,76 @@
+//! Element-by-element passes split across the pool's workers when they are large enough to pay
+//! for it. Each element is computed exactly as on one thread, so the split never changes a result.
+
+use rayon::prelude::*;
+
+use crate::Real;
+
+/// Elements per task: below this a pass runs on the calling worker (a task costs a few µs; a
+/// 32Ki-element pass about as much).
+pub const MIN: usize = 1 << 15;
+
+/// `out[i] = f(x[i])`.
+pub fn map<T: Real>(x: &[T], out: &mut [T], f: impl Fn(T) -> T + Sync) {
+    let pass = |o: &mut [T], x: &[T]| o.iter_mut().zip(x).for_each(|(o, &v)| *o = f(v));
+    if out.len() < 2 * MIN {
+        return pass(out, x);
+    }
+    out.par_chunks_mut(MIN)
+        .zip(x.par_chunks(MIN))
+        .for_each(|(o, x)| pass(o, x));
+}
+
+/// `out[i] = f(a[i], b[i])`.
+pub fn zip<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Sync) {
+    let pass = |o: &mut [T], a: &[T], b: &[T]| {
+        o.iter_mut().zip(a).zip(b).for_each(|((o, &u), &v)| *o = f(u, v));
+    };
+    if out.len() < 2 * MIN {
+        return pass(out, a, b);
+    }
+    out.par_chunks_mut(MIN)
+        .zip(a.par_chunks(MIN).zip(b.par_chunks(MIN)))
+        .for_each(|(o, (a, b))| pass(o, a, b));
+}
+
+/// `f(first_row, rows)` on runs of whole rows of `out` (`row` elements each), in parallel when
+/// `out` is large: for ops whose rows are independent (a lookup, a reduction per outer index).
+pub fn rows<T: Real>(out: &mut [T], row: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let row = row.max(1);
+    if out.len() < 2 * MIN || out.len() <= row {
+        return f(0, out);
+    }
+    let per_task = MIN.div_ceil(row) * row;
+    out.par_chunks_mut(per_task)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i * per_task / row, chunk));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_passes_compute_every_element_as_one_thread_does() {
+        let n = 5 * MIN + 7;
+        let x: Vec<f32> = (0..n).map(|i| (i % 1013) as f32 * 0.37 - 100.0).collect();
+        let y: Vec<f32> = (0..n).map(|i| (i % 97) as f32 + 1.0).collect();
+        let mut out = vec![0.0; n];
+        map(&x, &mut out, |v| v.sin() * 3.0);
+        assert!(out.iter().zip(&x).all(|(o, v)| *o == v.sin() * 3.0));
+        zip(&x, &y, &mut out, |u, v| u / v);
+        assert!(out.iter().zip(x.iter().zip(&y)).all(|(o, (u, v))| *o == u / v));
+        // Rows of 1000 that do not divide the task size: each row sees its own index.
+        let row = 1000;
+        let mut rows_out = vec![0.0f32; 97 * row];
+        rows(&mut rows_out, row, |first, block| {
+            for (k, r) in block.chunks_exact_mut(row).enumerate() {
+                r.fill((first + k) as f32);
+            }
+        });
+        assert!(rows_out
+            .chunks(row)
+            .enumerate()
+            .all(|(i, r)| r.iter().all(|&v| v == i as f32)));
+    }
+}
