@@ -27,20 +27,22 @@ fn every_op_forward_and_backward_matches_the_cpu() {
 }
 
 /// The kernels other adapters get for matmuls and image ops: storage-buffer operands (no texel
-/// copies), with 8-wide subgroups and without. lavapipe itself takes the texel-copy kernels.
+/// copies), with 8-wide subgroups and without, and the workgroup-memory tiled matmul of hardware
+/// GPUs. lavapipe itself takes the texel-copy kernels.
 #[test]
 fn storage_operand_kernels_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
     let kernel_table_rows = |name: &str| {
-        ["matmul", "dense", "pool", "im2col", "conv"]
+        ["matmul", "dense", "pool", "im2col", "conv", "attention", "lstm"]
             .iter()
             .any(|k| name.contains(k))
     };
-    for subgroups in [true, false] {
+    for (subgroups, tile) in [(true, 0), (false, 0), (false, 64)] {
         let restricted = gpu
             .with_caps(|caps| {
                 caps.texel_rows = 0;
                 caps.subgroup8 &= subgroups;
+                caps.matmul_tile = tile;
             })
             .unwrap();
         let checked = check_cases(&restricted, kernel_table_rows);

@@ -83,6 +83,7 @@ impl GpuContext {
             subgroup8: !subgroups.is_empty() && info.subgroup_min_size == 8 && info.subgroup_max_size == 8,
             // llvmpipe fetches texels vectorised but loads storage buffers lane by lane; measured,
             // and covered by the parity tests, on lavapipe (its Vulkan face) only.
+            matmul_tile: Caps::matmul_tile_for(info.device_type),
             texel_rows: if info.device_type == wgpu::DeviceType::Cpu && info.backend == wgpu::Backend::Vulkan {
                 limits.max_texture_dimension_2d
             } else {

@@ -29,6 +29,7 @@ pub enum Shader {
     MatmulSubgroup,
     MatmulTexel,
     MatmulTexelScalar,
+    MatmulTiled,
     Recurrent,
 }
 
@@ -47,7 +48,7 @@ const MATMUL_VEC4_COMMON: &str = include_str!("../../../shaders/matmul_vec4_comm
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 20] = [
+    pub const ALL: [Shader; 21] = [
         Shader::Elementwise,
         Shader::ElementwiseTexel,
         Shader::Activation,
@@ -67,6 +68,7 @@ impl Shader {
         Shader::MatmulSubgroup,
         Shader::MatmulTexel,
         Shader::MatmulTexelScalar,
+        Shader::MatmulTiled,
         Shader::Recurrent,
     ];
 
@@ -88,6 +90,7 @@ impl Shader {
             Shader::MatmulSubgroup => "matmul_subgroup.wgsl",
             Shader::MatmulTexel => "matmul_texel.wgsl",
             Shader::MatmulTexelScalar => "matmul_texel_scalar.wgsl",
+            Shader::MatmulTiled => "matmul_tiled.wgsl",
             Shader::Recurrent => "recurrent.wgsl",
         }
     }
@@ -110,6 +113,7 @@ impl Shader {
             Shader::MatmulSubgroup => include_str!("../../../shaders/matmul_subgroup.wgsl"),
             Shader::MatmulTexel => include_str!("../../../shaders/matmul_texel.wgsl"),
             Shader::MatmulTexelScalar => include_str!("../../../shaders/matmul_texel_scalar.wgsl"),
+            Shader::MatmulTiled => include_str!("../../../shaders/matmul_tiled.wgsl"),
             Shader::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
         }
     }
@@ -119,7 +123,7 @@ impl Shader {
     pub fn prelude(self) -> &'static [&'static str] {
         match self {
             Shader::Optim | Shader::OptimTexel => &[OPTIM_COMMON],
-            Shader::Matmul | Shader::MatmulTexelScalar => &[MATMUL_COMMON],
+            Shader::Matmul | Shader::MatmulTexelScalar | Shader::MatmulTiled => &[MATMUL_COMMON],
             Shader::MatmulVec4 | Shader::MatmulSubgroup | Shader::MatmulTexel => &[MATMUL_COMMON, MATMUL_VEC4_COMMON],
             Shader::Elementwise | Shader::Activation | Shader::Reduce | Shader::Conv => &[OPERANDS_STORAGE],
             Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
@@ -151,6 +155,7 @@ impl Shader {
             | Shader::MatmulSubgroup
             | Shader::MatmulTexel
             | Shader::MatmulTexelScalar
+            | Shader::MatmulTiled
             | Shader::Recurrent => None,
         }
     }
@@ -170,6 +175,7 @@ impl Shader {
                 | Shader::MatmulSubgroup
                 | Shader::MatmulTexel
                 | Shader::MatmulTexelScalar
+                | Shader::MatmulTiled
         )
     }
 
@@ -190,7 +196,8 @@ impl Shader {
             | Shader::MatmulVec4
             | Shader::MatmulSubgroup
             | Shader::MatmulTexel
-            | Shader::MatmulTexelScalar => size_of::<MatmulParams>(),
+            | Shader::MatmulTexelScalar
+            | Shader::MatmulTiled => size_of::<MatmulParams>(),
         }
     }
 }

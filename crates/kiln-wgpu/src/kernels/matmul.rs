@@ -18,6 +18,9 @@ pub enum Variant {
     Vec4,
     /// Storage operands, one float at a time.
     Scalar,
+    /// Storage operands through workgroup-memory slabs, 64×64 tiles of C with 4×4 per invocation:
+    /// every shape and layout, batched, on adapters whose class gets tiles ([`Caps::matmul_tile`]).
+    Tiled,
 }
 
 impl Variant {
@@ -28,6 +31,7 @@ impl Variant {
             Variant::Subgroup(_) => Shader::MatmulSubgroup,
             Variant::Vec4 => Shader::MatmulVec4,
             Variant::Scalar => Shader::Matmul,
+            Variant::Tiled => Shader::MatmulTiled,
         }
     }
 
@@ -37,6 +41,7 @@ impl Variant {
             Variant::TexelScalar => "matmul_texel_scalar",
             Variant::Vec4 => "matmul_vec4",
             Variant::Scalar => "matmul",
+            Variant::Tiled => "matmul_tiled",
         }
     }
 
@@ -52,6 +57,7 @@ impl Variant {
             Variant::Texel(_) | Variant::Subgroup(_) => [n.div_ceil(32), m.div_ceil(64), 1],
             Variant::TexelScalar => [n.div_ceil(8), m.div_ceil(64), 1],
             Variant::Vec4 | Variant::Scalar => [n.div_ceil(32), m.div_ceil(32), 1],
+            Variant::Tiled => [n.div_ceil(64), m.div_ceil(64), 1],
         }
     }
 }
@@ -61,6 +67,9 @@ impl Variant {
 /// contiguous dimensions to divide by 4; the subgroup kernels need 8-wide subgroups.
 pub fn variant(op: &MatMulOp, (m, k, n): (usize, usize, usize), caps: Caps, texels: bool) -> Variant {
     let (ta, tb) = (op.trans_a, op.trans_b);
+    if caps.matmul_tile == 64 {
+        return Variant::Tiled;
+    }
     if caps.subgroup8 && texels {
         if n % 4 != 0 || (tb && k % 4 != 0) {
             return Variant::TexelScalar;
@@ -93,9 +102,13 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
     let (a, b) = (&io.ins[0], &io.ins[1]);
     let (m, k, n) = op.dims(&a.shape, &b.shape);
     let batch = MatMulOp::batch(&a.shape);
-    // A batch of products runs on the storage kernel, one matrix per workgroup layer.
+    // A batch of products runs on a storage kernel, one matrix per workgroup layer.
     let v = if batch > 1 {
-        Variant::Scalar
+        if caps.matmul_tile == 64 {
+            Variant::Tiled
+        } else {
+            Variant::Scalar
+        }
     } else {
         variant(op, (m, k, n), caps, caps.texel_fits(a) && caps.texel_fits(b))
     };
@@ -139,7 +152,7 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
         // Rows of the stored A on whole texels; if not, the vec4 texel kernels read A float by float.
         Variant::Texel(_) => kernel.with("A_ALIGNED", bit(if op.trans_a { m % 4 == 0 } else { k % 4 == 0 })),
         Variant::Subgroup(_) => kernel,
-        Variant::TexelScalar | Variant::Vec4 | Variant::Scalar => {
+        Variant::TexelScalar | Variant::Vec4 | Variant::Scalar | Variant::Tiled => {
             kernel.with("TRANS_A", bit(op.trans_a)).with("TRANS_B", bit(op.trans_b))
         }
     }
@@ -152,10 +165,17 @@ mod tests {
     const LAVAPIPE: Caps = Caps {
         subgroup8: true,
         texel_rows: 8192,
+        matmul_tile: 0,
     };
     const PLAIN: Caps = Caps {
         subgroup8: false,
         texel_rows: 0,
+        matmul_tile: 0,
+    };
+    const HARDWARE: Caps = Caps {
+        subgroup8: false,
+        texel_rows: 0,
+        matmul_tile: 64,
     };
 
     #[test]
@@ -193,5 +213,12 @@ mod tests {
         assert_eq!(variant(&nn, (7, 16, 12), PLAIN, false), Variant::Vec4);
         assert_eq!(variant(&nn, (7, 17, 12), PLAIN, false), Variant::Scalar);
         assert_eq!(variant(&tt, (8, 8, 8), PLAIN, false), Variant::Scalar);
+        // Adapter classes with tiles: the tiled kernel for every shape and layout.
+        for op in [nn, tn, nt, tt] {
+            assert_eq!(variant(&op, (7, 17, 12), HARDWARE, false), Variant::Tiled);
+            assert_eq!(variant(&op, (512, 512, 512), HARDWARE, false), Variant::Tiled);
+        }
+        assert_eq!(Caps::matmul_tile_for(wgpu::DeviceType::DiscreteGpu), 64);
+        assert_eq!(Caps::matmul_tile_for(wgpu::DeviceType::Cpu), 0);
     }
 }

@@ -15,6 +15,9 @@ pub struct Caps {
     /// Most rows a texel copy may have (`TEXEL_ROW` texels each), on adapters where operands read
     /// through textures are the fast path (software rasterisers); 0 elsewhere.
     pub texel_rows: u32,
+    /// Edge of the square tile of C a workgroup of the workgroup-memory matmul computes
+    /// (`matmul_tiled.wgsl`), or 0 where that kernel is not used; see [`Caps::matmul_tile_for`].
+    pub matmul_tile: u32,
 }
 
 /// Texels per row of a texel copy (`TEXEL_ROW_SHIFT` in matmul_texel.wgsl): a tensor's floats, four
@@ -22,6 +25,17 @@ pub struct Caps {
 pub const TEXEL_ROW: u32 = 1024;
 
 impl Caps {
+    /// The matmul tile per adapter class. Hardware GPUs (discrete, integrated, virtual) get the
+    /// 64×64 workgroup-memory tiles, whose barriers they run for almost nothing; software
+    /// rasterisers (`Cpu`) and unknown adapters keep the untiled register-blocked kernels, which
+    /// measured faster on lavapipe, where a barrier ends a JIT-compiled loop nest.
+    pub fn matmul_tile_for(device_type: wgpu::DeviceType) -> u32 {
+        match device_type {
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu => 64,
+            wgpu::DeviceType::Cpu | wgpu::DeviceType::Other => 0,
+        }
+    }
+
     /// Whether a tensor fits a texel copy on this adapter (with the spare row a copy may add).
     pub fn texel_fits(self, t: &TensorRef) -> bool {
         let texels = t.len().div_ceil(4);
