@@ -33,17 +33,20 @@ pub fn zip<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Syn
         .for_each(|(o, (a, b))| pass(o, a, b));
 }
 
-/// `f(first_row, rows)` on runs of whole rows of `out` (`row` elements each), in parallel when
-/// `out` is large: for ops whose rows are independent (a lookup, a reduction per outer index).
-pub fn rows<T: Real>(out: &mut [T], row: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+/// `f(first_row, rows)` on runs of whole rows of `out` (`row` elements each), in parallel when the
+/// op touches `work` elements or more in all (a reduction reads more than it writes): for ops
+/// whose rows are independent (a lookup, a reduction per outer index).
+pub fn rows<T: Real>(out: &mut [T], row: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let row = row.max(1);
-    if out.len() < 2 * MIN || out.len() <= row {
+    let count = out.len() / row;
+    if work < 2 * MIN || count < 2 {
         return f(0, out);
     }
-    let per_task = MIN.div_ceil(row) * row;
+    let rows_per_task = MIN.div_ceil(work.div_ceil(count)).max(1);
+    let per_task = rows_per_task * row;
     out.par_chunks_mut(per_task)
         .enumerate()
-        .for_each(|(i, chunk)| f(i * per_task / row, chunk));
+        .for_each(|(i, chunk)| f(i * rows_per_task, chunk));
 }
 
 #[cfg(test)]
@@ -63,7 +66,8 @@ mod tests {
         // Rows of 1000 that do not divide the task size: each row sees its own index.
         let row = 1000;
         let mut rows_out = vec![0.0f32; 97 * row];
-        rows(&mut rows_out, row, |first, block| {
+        let work = rows_out.len();
+        rows(&mut rows_out, row, work, |first, block| {
             for (k, r) in block.chunks_exact_mut(row).enumerate() {
                 r.fill((first + k) as f32);
             }

@@ -25,7 +25,7 @@ pub fn compute<T: Real>(op: &ReduceOp, a: &Args<'_, T>, out: &mut [T]) {
 pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: T, out: &mut [T]) {
     debug_assert_eq!(out.len(), outer * inner);
     let inner = inner.max(1);
-    par::rows(out, inner, |first, accs| {
+    par::rows(out, inner, x.len(), |first, accs| {
         for (k, acc) in accs.chunks_exact_mut(inner).enumerate() {
             let o = first + k;
             acc.fill(T::zero());
@@ -44,7 +44,8 @@ pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: 
 /// `out[o, l, i] = x[o, i]`.
 pub fn broadcast<T: Real>(x: &[T], (_outer, len, inner): (usize, usize, usize), out: &mut [T]) {
     let inner = inner.max(1);
-    par::rows(out, len * inner, |first, block| {
+    let work = out.len();
+    par::rows(out, len * inner, work, |first, block| {
         for (k, copies) in block.chunks_exact_mut(len * inner).enumerate() {
             let o = first + k;
             for copy in copies.chunks_exact_mut(inner) {
