@@ -51,10 +51,23 @@ pub fn im2col<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
 
 fn im2col_image<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
     let c = w.channels;
+    let span = w.kw * c;
     for oy in 0..w.out_h {
         for ox in 0..w.out_w {
-            let row = (oy * w.out_w + ox) * w.kh * w.kw * c;
+            let row = (oy * w.out_w + ox) * w.kh * span;
+            // A window row wholly inside the image is `kw · c` consecutive floats of the input
+            // (the taps of a row are neighbouring pixels whatever the stride): one copy, not kw.
+            let left = ox * w.sw;
+            let inside = left >= w.pad_left && left - w.pad_left + w.kw <= w.in_w;
             for ky in 0..w.kh {
+                if let (true, Some(y)) = (inside, (oy * w.sh + ky).checked_sub(w.pad_top)) {
+                    if y < w.in_h {
+                        let src = (y * w.in_w + left - w.pad_left) * c;
+                        let dst = row + ky * span;
+                        out[dst..dst + span].copy_from_slice(&x[src..src + span]);
+                        continue;
+                    }
+                }
                 for kx in 0..w.kw {
                     let dst = row + (ky * w.kw + kx) * c;
                     match source(w, oy, ox, ky, kx) {
@@ -99,76 +112,113 @@ fn col2im_image<T: Real>(cols: &[T], w: &Window2d, out: &mut [T]) {
     }
 }
 
-/// For every window of one image, the input pixel (`y · in_w + x`) that holds the first maximum
-/// of each channel, in row-major window order, or `None` for a window wholly in the padding.
-/// `f(window, pixel per channel)` receives them; whole channel rows are compared at once.
-fn window_maxima<T: Real>(x: &[T], w: &Window2d, mut f: impl FnMut(usize, Option<&[usize]>)) {
-    let c = w.channels;
-    let (mut best, mut at) = (vec![T::zero(); c], vec![0usize; c]);
-    for oy in 0..w.out_h {
-        for ox in 0..w.out_w {
-            let mut any = false;
-            for ky in 0..w.kh {
-                for kx in 0..w.kw {
-                    let Some((y, xx)) = source(w, oy, ox, ky, kx) else {
-                        continue;
-                    };
-                    let pixel = y * w.in_w + xx;
-                    let row = &x[pixel * c..(pixel + 1) * c];
-                    if !any {
-                        best.copy_from_slice(row);
-                        at.fill(pixel);
-                        any = true;
-                        continue;
-                    }
-                    for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(row) {
-                        if v > *b {
-                            *b = v;
-                            *a = pixel;
-                        }
-                    }
-                }
-            }
-            f(oy * w.out_w + ox, any.then_some(at.as_slice()));
+/// The taps of window `(oy, ox)` inside the image, in row-major window order, as input pixels
+/// (`y · in_w + x`).
+fn taps(w: &Window2d, oy: usize, ox: usize) -> impl Iterator<Item = usize> + '_ {
+    (0..w.kh)
+        .flat_map(move |ky| (0..w.kw).map(move |kx| (ky, kx)))
+        .filter_map(move |(ky, kx)| source(w, oy, ox, ky, kx).map(|(y, x)| y * w.in_w + x))
+}
+
+/// Each channel's maximum over window `(oy, ox)` of one image into `best`, comparing whole channel
+/// rows at once (a compare-and-select the compiler vectorises): the first tap seeds it and a later
+/// tap replaces it only when strictly greater, so NaN in a later tap never wins. `false` for a
+/// window wholly in the padding.
+fn window_max<T: Real>(x: &[T], w: &Window2d, (oy, ox): (usize, usize), best: &mut [T]) -> bool {
+    let c = best.len();
+    let mut any = false;
+    for pixel in taps(w, oy, ox) {
+        let row = &x[pixel * c..][..c];
+        if any {
+            best.iter_mut()
+                .zip(row)
+                .for_each(|(b, &v)| *b = if v > *b { v } else { *b });
+        } else {
+            best.copy_from_slice(row);
+            any = true;
         }
     }
+    any
 }
 
 /// Max over each window; padding never wins.
 pub fn max_pool2d<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
     let (image, pooled, _) = sizes(w);
-    let c = w.channels;
+    let c = w.channels.max(1);
     out.par_chunks_mut(pooled)
         .zip(x.par_chunks(image))
         .for_each(|(out, x)| {
-            window_maxima(x, w, |win, at| {
-                let o = &mut out[win * c..(win + 1) * c];
-                match at {
-                    Some(at) => o
-                        .iter_mut()
-                        .zip(at)
-                        .enumerate()
-                        .for_each(|(ch, (o, &p))| *o = x[p * c + ch]),
-                    None => o.fill(T::zero()),
+            for (win, o) in out.chunks_exact_mut(c).enumerate() {
+                if !window_max(x, w, (win / w.out_w, win % w.out_w), o) {
+                    o.fill(T::zero());
                 }
-            });
+            }
         });
 }
 
-/// `dx`: each window's `dy` added to the pixel that won it.
+/// `dx`: each window's `dy` added to the pixel that won it: per channel, the first tap in window
+/// order whose value equals the window's maximum (the first tap when the maximum is NaN, as the
+/// forward comparison keeps it). Whole channel rows at once, as in the forward pass.
 pub fn max_pool2d_grad<T: Real>(x: &[T], dy: &[T], w: &Window2d, out: &mut [T]) {
     let (image, pooled, _) = sizes(w);
-    let c = w.channels;
+    let c = w.channels.max(1);
     out.par_chunks_mut(image)
         .zip(x.par_chunks(image))
         .zip(dy.par_chunks(pooled))
         .for_each(|((out, x), dy)| {
             out.fill(T::zero());
-            window_maxima(x, w, |win, at| {
-                for (ch, &p) in at.into_iter().flatten().enumerate() {
-                    let i = p * c + ch;
-                    out[i] = out[i] + dy[win * c + ch];
+            let (mut best, mut open) = (vec![T::zero(); c], vec![true; c]);
+            for (win, d) in dy.chunks_exact(c).enumerate() {
+                let (oy, ox) = (win / w.out_w, win % w.out_w);
+                if !window_max(x, w, (oy, ox), &mut best) {
+                    continue;
                 }
-            });
+                open.fill(true);
+                for pixel in taps(w, oy, ox) {
+                    let (row, o) = (&x[pixel * c..][..c], &mut out[pixel * c..][..c]);
+                    for ((((o, &v), &m), &g), open) in o.iter_mut().zip(row).zip(&best).zip(d).zip(open.iter_mut()) {
+                        let hit = *open & (v == m || m.is_nan());
+                        *o = if hit { *o + g } else { *o };
+                        *open &= !hit;
+                    }
+                }
+            }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One 2×2 image, one 2×2 window, three channels: a tie, a NaN in the first tap, a NaN later.
+    #[test]
+    fn pooling_takes_the_first_maximum_and_routes_its_gradient_there() {
+        let w = Window2d {
+            in_h: 2,
+            in_w: 2,
+            channels: 3,
+            kh: 2,
+            kw: 2,
+            sh: 2,
+            sw: 2,
+            pad_top: 0,
+            pad_left: 0,
+            out_h: 1,
+            out_w: 1,
+        };
+        let nan = f32::NAN;
+        // Pixels in row-major order, channels innermost.
+        let x = [1.0, nan, 4.0, 3.0, 5.0, nan, 3.0, 6.0, 4.0, 2.0, 7.0, 1.0];
+        let mut pooled = [0.0f32; 3];
+        max_pool2d(&x, &w, &mut pooled);
+        assert_eq!(pooled[0], 3.0);
+        assert!(
+            pooled[1].is_nan(),
+            "a NaN first tap is kept, as the GPU kernel's comparison keeps it"
+        );
+        assert_eq!(pooled[2], 4.0, "a later NaN never wins");
+        let mut dx = [0.0f32; 12];
+        max_pool2d_grad(&x, &[10.0, 20.0, 30.0], &w, &mut dx);
+        assert_eq!(dx, [0.0, 20.0, 30.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
 }
