@@ -2,9 +2,11 @@
 //! parity with the GPU) and f64 (for finite-difference gradient checks).
 
 pub mod executor;
+pub mod fastmath;
 pub mod ops;
 pub mod pool;
 mod real;
+pub mod simd;
 pub mod subnormals;
 
 use std::sync::Arc;

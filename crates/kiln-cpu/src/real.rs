@@ -10,6 +10,11 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
     fn to_f32(self) -> f32;
     /// The error function (for the exact gelu), from libm at this precision.
     fn erf(self) -> Self;
+    /// `eˣ` for `x ≤ 0` (sigmoid, tanh, a max-shifted softmax): f32 through
+    /// [`crate::fastmath::exp_nonpositive`], which vectorises; f64 through libm.
+    fn exp_nonpositive(self) -> Self;
+    /// `tanh`: f32 through [`crate::fastmath::tanh`], which vectorises; f64 through libm.
+    fn tanh_vec(self) -> Self;
     /// `c = a · b` with element strides (row, column) for each operand; `c` is row-major `m × n`.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -27,8 +32,16 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
 }
 
 macro_rules! real_impl {
-    ($t:ty, $erf:path) => {
+    ($t:ty, $erf:path, $exp:expr, $tanh:expr) => {
         impl Real for $t {
+            #[inline(always)]
+            fn exp_nonpositive(self) -> Self {
+                $exp(self)
+            }
+            #[inline(always)]
+            fn tanh_vec(self) -> Self {
+                $tanh(self)
+            }
             fn of(x: f32) -> Self {
                 x as $t
             }
@@ -91,5 +104,5 @@ macro_rules! real_impl {
     };
 }
 
-real_impl!(f32, libm::erff);
-real_impl!(f64, libm::erf);
+real_impl!(f32, libm::erff, crate::fastmath::exp_nonpositive, crate::fastmath::tanh);
+real_impl!(f64, libm::erf, f64::exp, f64::tanh);

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::activation::sigmoid_scalar;
 use super::matmul::matmul;
 use crate::executor::Args;
+use crate::simd;
 use crate::Real;
 
 /// Runs one recurrent step.
@@ -43,10 +44,11 @@ pub fn lstm<T: Real>(xw: &[T], rec: &[T], (n, steps, u): (usize, usize, usize), 
     states
         .par_chunks_mut(per * steps * 6 * u)
         .zip(xw.par_chunks(per * steps * 4 * u))
-        .for_each(|(out, x)| lstm_block(x, rec, (out.len() / (steps * 6 * u), steps, u), reverse, out));
+        .for_each(|(out, x)| simd::wide(|| lstm_block(x, rec, (out.len() / (steps * 6 * u), steps, u), reverse, out)));
 }
 
-/// [`lstm`] over one block of `n` sequences.
+/// [`lstm`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
+#[inline(always)]
 fn lstm_block<T: Real>(xw: &[T], rec: &[T], (n, steps, u): (usize, usize, usize), reverse: bool, states: &mut [T]) {
     let (mut h, mut c, mut z) = (
         vec![T::zero(); n * u],
@@ -55,21 +57,30 @@ fn lstm_block<T: Real>(xw: &[T], rec: &[T], (n, steps, u): (usize, usize, usize)
     );
     for t in order(steps, reverse) {
         matmul(&h, rec, None, &mut z, (n, u, 4 * u), false, false, Epilogue::Linear);
+        // Whole gate rows at a time (each loop a straight pass over slices, which vectorises).
         for s in 0..n {
             let x = &xw[(s * steps + t) * 4 * u..][..4 * u];
             let out = &mut states[(s * steps + t) * 6 * u..][..6 * u];
-            for k in 0..u {
-                let gate = |g: usize| z[s * 4 * u + g * u + k] + x[g * u + k];
-                let (i, f) = (sigmoid_scalar(gate(0)), sigmoid_scalar(gate(1)));
-                let (cand, o) = (gate(2).tanh(), sigmoid_scalar(gate(3)));
-                let cell = f * c[s * u + k] + i * cand;
-                let hidden = o * cell.tanh();
-                for (g, v) in [i, f, cand, o, cell, hidden].into_iter().enumerate() {
-                    out[g * u + k] = v;
-                }
-                c[s * u + k] = cell;
-                h[s * u + k] = hidden;
+            let (gates, rest) = out.split_at_mut(4 * u);
+            let (cells, hidden) = rest.split_at_mut(u);
+            for ((g, &zv), &xv) in gates.iter_mut().zip(&z[s * 4 * u..][..4 * u]).zip(x) {
+                *g = zv + xv;
             }
+            let (i_f, rest) = gates.split_at_mut(2 * u);
+            let (cand, o) = rest.split_at_mut(u);
+            i_f.iter_mut().for_each(|g| *g = sigmoid_scalar(*g));
+            o.iter_mut().for_each(|g| *g = sigmoid_scalar(*g));
+            cand.iter_mut().for_each(|g| *g = g.tanh_vec());
+            let (i, f) = i_f.split_at(u);
+            let (c_s, h_s) = (&mut c[s * u..][..u], &mut h[s * u..][..u]);
+            for ((((cell, &c_prev), &f), &i), &cand) in cells.iter_mut().zip(&*c_s).zip(f).zip(i).zip(&*cand) {
+                *cell = f * c_prev + i * cand;
+            }
+            for ((hv, &o), &cell) in hidden.iter_mut().zip(&*o).zip(&*cells) {
+                *hv = o * cell.tanh_vec();
+            }
+            c_s.copy_from_slice(cells);
+            h_s.copy_from_slice(hidden);
         }
     }
 }
@@ -86,10 +97,13 @@ pub fn lstm_grad<T: Real>(
     let (per, row) = (block(n), steps * 6 * u);
     dz.par_chunks_mut(per * steps * 4 * u)
         .zip(states.par_chunks(per * row).zip(d_states.par_chunks(per * row)))
-        .for_each(|(out, (st, ds))| lstm_grad_block(st, rec, ds, (st.len() / row, steps, u), reverse, out));
+        .for_each(|(out, (st, ds))| {
+            simd::wide(|| lstm_grad_block(st, rec, ds, (st.len() / row, steps, u), reverse, out));
+        });
 }
 
-/// [`lstm_grad`] over one block of `n` sequences.
+/// [`lstm_grad`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
+#[inline(always)]
 fn lstm_grad_block<T: Real>(
     states: &[T],
     rec: &[T],
@@ -111,7 +125,7 @@ fn lstm_grad_block<T: Real>(
             for k in 0..u {
                 let (i, f, cand, o, cell) = (st[k], st[u + k], st[2 * u + k], st[3 * u + k], st[4 * u + k]);
                 let c_prev = before.map_or(T::zero(), |b| states[at(b) + 4 * u + k]);
-                let squashed = cell.tanh();
+                let squashed = cell.tanh_vec();
                 let dh = ds[5 * u + k] + dh_next[s * u + k];
                 let dc = ds[4 * u + k] + dh * o * (one - squashed * squashed) + dc_next[s * u + k];
                 let di = ds[k] + dc * cand;
