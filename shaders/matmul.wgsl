@@ -38,7 +38,7 @@ fn finish(r: u32, c: u32, v: f32) {
     if (r >= p.m || c >= p.n) { return; }
     var z = v;
     if (HAS_BIAS) { z += bias[c]; }
-    z = activate1(ACT, z);
+    z = epilogue1(z);
     out[base_c + r * p.n + c] = z;
 }
 

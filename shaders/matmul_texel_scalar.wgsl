@@ -37,7 +37,7 @@ fn finish(r: u32, c: u32, v: f32) {
     if (r >= p.m) { return; }
     var z = v;
     if (HAS_BIAS) { z += bias[c]; }
-    z = activate1(ACT, z);
+    z = epilogue1(z);
     out[r * p.n + c] = z;
 }
 

@@ -111,7 +111,7 @@ fn matmul_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
             if (r < p.m && c < p.n) {
                 var z = acc[i][j];
                 if (HAS_BIAS) { z += bias[c]; }
-                out[base_c + r * p.n + c] = activate1(ACT, z);
+                out[base_c + r * p.n + c] = epilogue1(z);
             }
         }
     }

@@ -11,7 +11,7 @@ fn finish(r: u32, cv: u32, v: vec4<f32>) {
     if (ACT == 1u) {
         z = max(z, vec4<f32>(0.0));
     } else if (ACT != 0u) {
-        z = vec4<f32>(activate1(ACT, z.x), activate1(ACT, z.y), activate1(ACT, z.z), activate1(ACT, z.w));
+        z = vec4<f32>(epilogue1(z.x), epilogue1(z.y), epilogue1(z.z), epilogue1(z.w));
     }
     out[r * (p.n / 4u) + cv] = z;
 }

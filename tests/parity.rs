@@ -262,10 +262,11 @@ fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
 }
 
 /// Gelu, softplus and silu fuse into the matmul epilogue where nothing else reads the product
-/// (inference: their gradients read it in training): the fused plan matches the CPU's, which runs
-/// the same fused op, and the unfused activation.
+/// (inference: their gradients read it in training), and so do the activations with a parameter
+/// (leaky_relu, elu; in training too, as the rows of the case table check): the fused plan matches
+/// the CPU's, which runs the same fused op, and the unfused activation.
 #[test]
-fn input_read_activations_fused_in_inference_match_the_cpu() {
+fn activations_fused_into_the_epilogue_match_the_unfused_ones() {
     use kiln::graph::{ActivationOp, Epilogue, Graph, StepOp};
     let Some(gpu) = gpu() else { return };
     let ops = [
@@ -273,6 +274,8 @@ fn input_read_activations_fused_in_inference_match_the_cpu() {
         ActivationOp::Gelu { approximate: true },
         ActivationOp::Softplus,
         ActivationOp::Silu,
+        ActivationOp::LeakyRelu { slope: 0.2 },
+        ActivationOp::Elu { alpha: 0.7 },
     ];
     let mut rng = StdRng::seed_from_u64(3);
     let values = |n: usize, rng: &mut StdRng| -> Vec<f32> {

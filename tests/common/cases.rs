@@ -307,6 +307,16 @@ pub fn cases() -> Vec<Case> {
             &[0, 1, 2]
         ),
         dense_case!("dense_relu6 (relu6 fused)", ActivationOp::Relu6, &[0, 1, 2]),
+        dense_case!(
+            "dense_leaky_relu (leaky_relu fused, its slope a pipeline constant)",
+            ActivationOp::LeakyRelu { slope: 0.3 },
+            &[0, 1, 2]
+        ),
+        dense_case!(
+            "dense_elu (elu fused, its alpha a pipeline constant)",
+            ActivationOp::Elu { alpha: 0.6 },
+            &[0, 1, 2]
+        ),
         Case {
             name: "matmul_relu (no bias, relu fused)",
             inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[5, 4]), Signed)],

@@ -20,8 +20,8 @@ pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
 pub use ops::{
     dropout_keeps, dropout_threshold, lowbias32, roc_threshold, ActivationOp, AxisView, ConvOp, ElementwiseOp,
-    EmbeddingOp, Epilogue, Family, LayoutOp, LayoutView, Leaf, LossOp, MatMulOp, Op, RecurrentOp, ReduceOp, ScheduleOp,
-    StepOp, UpdateOp, Window2d, SELU_ALPHA, SELU_SCALE,
+    EmbeddingOp, Epilogue, Family, LayoutOp, LayoutView, Leaf, LossOp, MatMulOp, Op, Param, RecurrentOp, ReduceOp,
+    ScheduleOp, StepOp, UpdateOp, Window2d, SELU_ALPHA, SELU_SCALE,
 };
 pub use persistent::{PersistentId, PersistentKind, PersistentSpec};
 pub use plan::{ArenaRef, Location, Plan, Step, TensorRef, ARENA_ALIGN};

@@ -23,7 +23,7 @@ pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
         ActivationOp::Gelu { approximate: true } => map(x, out, gelu_tanh),
         ActivationOp::LeakyRelu { slope } => {
             let slope = T::of(slope);
-            map(x, out, |v| if v > T::zero() { v } else { slope * v })
+            map(x, out, |v| leaky_relu(v, slope))
         }
         ActivationOp::Elu { alpha } => map(x, out, |v| elu(v, T::of(alpha))),
         ActivationOp::Selu => map(x, out, selu),
@@ -77,21 +77,33 @@ pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
 }
 
 /// The scalar form of a matmul epilogue's activation (the same functions the activation ops
-/// map), `None` for the identity.
-pub fn epilogue_fn<T: Real>(epilogue: Epilogue) -> Option<fn(T) -> T> {
+/// map) as `f(v, parameter)` with its parameter (0 where it takes none), `None` for the identity.
+pub fn epilogue_fn<T: Real>(epilogue: Epilogue) -> Option<(fn(T, T) -> T, T)> {
+    let none = T::zero();
     Some(match epilogue {
         Epilogue::Linear => return None,
-        Epilogue::Relu => |v: T| v.max(T::zero()),
-        Epilogue::Sigmoid => sigmoid_scalar,
-        Epilogue::Tanh => T::tanh_vec,
-        Epilogue::Gelu => gelu_exact,
-        Epilogue::GeluTanh => gelu_tanh,
-        Epilogue::Selu => selu,
-        Epilogue::Softplus => softplus,
-        Epilogue::Silu => silu,
-        Epilogue::HardSigmoid => hard_sigmoid,
-        Epilogue::Relu6 => relu6,
+        Epilogue::Relu => (|v: T, _| v.max(T::zero()), none),
+        Epilogue::Sigmoid => (|v, _| sigmoid_scalar(v), none),
+        Epilogue::Tanh => (|v: T, _| v.tanh_vec(), none),
+        Epilogue::Gelu => (|v, _| gelu_exact(v), none),
+        Epilogue::GeluTanh => (|v, _| gelu_tanh(v), none),
+        Epilogue::Selu => (|v, _| selu(v), none),
+        Epilogue::Softplus => (|v, _| softplus(v), none),
+        Epilogue::Silu => (|v, _| silu(v), none),
+        Epilogue::HardSigmoid => (|v, _| hard_sigmoid(v), none),
+        Epilogue::Relu6 => (|v, _| relu6(v), none),
+        Epilogue::LeakyRelu { slope } => (leaky_relu, T::of(slope.get())),
+        Epilogue::Elu { alpha } => (elu, T::of(alpha.get())),
     })
+}
+
+/// `x` above 0, `slope·x` below.
+fn leaky_relu<T: Real>(x: T, slope: T) -> T {
+    if x > T::zero() {
+        x
+    } else {
+        slope * x
+    }
 }
 
 fn gelu_exact<T: Real>(v: T) -> T {

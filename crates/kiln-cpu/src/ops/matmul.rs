@@ -50,7 +50,7 @@ pub fn matmul<T: Real>(
             let z = *c + bias.map_or(T::zero(), |b| b[j]);
             *c = match (epilogue, act) {
                 (Epilogue::Relu, _) => z.max(T::zero()),
-                (_, Some(f)) => f(z),
+                (_, Some((f, param))) => f(z, param),
                 (_, None) => z,
             };
         }

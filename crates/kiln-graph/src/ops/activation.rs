@@ -2,7 +2,7 @@
 //! (operands `(y, dy)`), so the backward pass never keeps the pre-activation alive.
 
 use super::check::{not_differentiable, not_scalar, same, SECOND_ORDER};
-use super::{op_names, Backward, Epilogue, Family};
+use super::{op_names, Backward, Epilogue, Family, Param};
 use crate::{Graph, NodeId, Result, Shape};
 
 /// Keras' SELU constants (keras/src/backend/numpy/nn.py, `selu`): `scale · elu(x, alpha)`.
@@ -87,8 +87,14 @@ impl ActivationOp {
             ActivationOp::Silu => Epilogue::Silu,
             ActivationOp::HardSigmoid => Epilogue::HardSigmoid,
             ActivationOp::Relu6 => Epilogue::Relu6,
-            // Parameters do not fit the epilogue's pipeline constant; rows are not elementwise.
-            ActivationOp::LeakyRelu { .. } | ActivationOp::Elu { .. } | ActivationOp::Softmax => return None,
+            ActivationOp::LeakyRelu { slope } => Epilogue::LeakyRelu {
+                slope: Param::new(slope),
+            },
+            ActivationOp::Elu { alpha } => Epilogue::Elu {
+                alpha: Param::new(alpha),
+            },
+            // Rows are not elementwise.
+            ActivationOp::Softmax => return None,
             ActivationOp::ReluGrad
             | ActivationOp::SigmoidGrad
             | ActivationOp::SoftmaxGrad

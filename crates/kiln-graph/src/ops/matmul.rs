@@ -4,7 +4,22 @@ use super::check::not_differentiable;
 use super::{Backward, Family};
 use crate::{Error, Graph, NodeId, Result, Shape};
 
-/// Activation fused into a matmul epilogue: the parameterless elementwise activations.
+/// An activation's parameter inside an [`Epilogue`], kept as its bits so that the op stays `Eq`
+/// and `Hash` (pipelines are cached by op); two parameters are equal when their bits are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Param(u32);
+
+impl Param {
+    pub fn new(v: f32) -> Self {
+        Param(v.to_bits())
+    }
+
+    pub fn get(self) -> f32 {
+        f32::from_bits(self.0)
+    }
+}
+
+/// Activation fused into a matmul epilogue: the elementwise activations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Epilogue {
     Linear,
@@ -18,6 +33,8 @@ pub enum Epilogue {
     Silu,
     HardSigmoid,
     Relu6,
+    LeakyRelu { slope: Param },
+    Elu { alpha: Param },
 }
 
 impl Epilogue {
@@ -36,6 +53,8 @@ impl Epilogue {
             Epilogue::Silu => A::Silu,
             Epilogue::HardSigmoid => A::HardSigmoid,
             Epilogue::Relu6 => A::Relu6,
+            Epilogue::LeakyRelu { slope } => A::LeakyRelu { slope: slope.get() },
+            Epilogue::Elu { alpha } => A::Elu { alpha: alpha.get() },
         })
     }
 }

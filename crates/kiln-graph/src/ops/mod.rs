@@ -30,7 +30,7 @@ pub use elementwise::{dropout_keeps, dropout_threshold, lowbias32, ElementwiseOp
 pub use embedding::EmbeddingOp;
 pub use layout::{LayoutOp, LayoutView};
 pub use loss::LossOp;
-pub use matmul::{Epilogue, MatMulOp};
+pub use matmul::{Epilogue, MatMulOp, Param};
 pub use recurrent::RecurrentOp;
 pub use reduce::{roc_threshold, AxisView, ReduceOp};
 pub use schedule::ScheduleOp;

@@ -127,6 +127,22 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
         Epilogue::Silu => 8.0,
         Epilogue::HardSigmoid => 9.0,
         Epilogue::Relu6 => 10.0,
+        Epilogue::LeakyRelu { .. } => 11.0,
+        Epilogue::Elu { .. } => 12.0,
+    };
+    let act_param = match op.epilogue {
+        Epilogue::LeakyRelu { slope: v } | Epilogue::Elu { alpha: v } => f64::from(v.get()),
+        Epilogue::Linear
+        | Epilogue::Relu
+        | Epilogue::Sigmoid
+        | Epilogue::Tanh
+        | Epilogue::Gelu
+        | Epilogue::GeluTanh
+        | Epilogue::Selu
+        | Epilogue::Softplus
+        | Epilogue::Silu
+        | Epilogue::HardSigmoid
+        | Epilogue::Relu6 => 0.0,
     };
     let params = MatmulParams {
         m: m as u32,
@@ -147,7 +163,10 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
         let bindings = vec![io.out(), a.clone(), b.clone(), bias];
         Kernel::new(v.shader(), v.entry(), params, bindings, grid)
     };
-    kernel = kernel.with("HAS_BIAS", bit(op.bias)).with("ACT", act);
+    kernel = kernel
+        .with("HAS_BIAS", bit(op.bias))
+        .with("ACT", act)
+        .with("ACT_PARAM", act_param);
     match v {
         // Rows of the stored A on whole texels; if not, the vec4 texel kernels read A float by float.
         Variant::Texel(_) => kernel.with("A_ALIGNED", bit(if op.trans_a { m % 4 == 0 } else { k % 4 == 0 })),
