@@ -76,9 +76,12 @@ pub fn compute<T: Real>(op: ActivationOp, a: &Args<'_, T>, out: &mut [T]) {
     }
 }
 
+/// An activation of a value and its parameter.
+pub type WithParam<T> = fn(T, T) -> T;
+
 /// The scalar form of a matmul epilogue's activation (the same functions the activation ops
 /// map) as `f(v, parameter)` with its parameter (0 where it takes none), `None` for the identity.
-pub fn epilogue_fn<T: Real>(epilogue: Epilogue) -> Option<(fn(T, T) -> T, T)> {
+pub fn epilogue_fn<T: Real>(epilogue: Epilogue) -> Option<(WithParam<T>, T)> {
     let none = T::zero();
     Some(match epilogue {
         Epilogue::Linear => return None,
