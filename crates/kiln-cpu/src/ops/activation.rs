@@ -5,7 +5,7 @@
 
 use kiln_graph::{ActivationOp, Epilogue, SELU_ALPHA, SELU_SCALE};
 
-use super::par::{map, zip};
+use super::par::{self, map, zip};
 use crate::executor::Args;
 use crate::Real;
 
@@ -193,6 +193,12 @@ pub fn sigmoid_scalar<T: Real>(x: T) -> T {
 
 /// Softmax over rows of length `n`, shifted by the row maximum.
 pub fn softmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
+    let work = out.len();
+    par::rows(out, n, work, |first, rows| softmax_rows(&x[first * n..], n, rows));
+}
+
+/// [`softmax`] over the rows of `out`, reading `x` from its start.
+fn softmax_rows<T: Real>(x: &[T], n: usize, out: &mut [T]) {
     for (xr, or) in x.chunks(n).zip(out.chunks_mut(n)) {
         let max = xr.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
         let mut sum = T::zero();
@@ -208,6 +214,14 @@ pub fn softmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
 
 /// `out = y ⊙ (dy - Σ dy·y)` over rows of length `n`.
 pub fn softmax_grad<T: Real>(y: &[T], dy: &[T], n: usize, out: &mut [T]) {
+    let work = out.len();
+    par::rows(out, n, work, |first, rows| {
+        softmax_grad_rows(&y[first * n..], &dy[first * n..], n, rows);
+    });
+}
+
+/// [`softmax_grad`] over the rows of `out`, reading `y` and `dy` from their starts.
+fn softmax_grad_rows<T: Real>(y: &[T], dy: &[T], n: usize, out: &mut [T]) {
     for ((yr, dr), or) in y.chunks(n).zip(dy.chunks(n)).zip(out.chunks_mut(n)) {
         let dot: T = yr.iter().zip(dr).map(|(&a, &b)| a * b).sum();
         for j in 0..yr.len() {

@@ -26,6 +26,15 @@ pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: 
     debug_assert_eq!(out.len(), outer * inner);
     let inner = inner.max(1);
     par::rows(out, inner, x.len(), |first, accs| {
+        if inner == 1 {
+            // A reduction over the last axis (LayerNormalization's moments): each output is the
+            // in-order sum of one contiguous row, without a row-of-one loop per element.
+            for (k, acc) in accs.iter_mut().enumerate() {
+                let o = first + k;
+                *acc = x[o * len..(o + 1) * len].iter().fold(T::zero(), |s, &v| s + v) * scale;
+            }
+            return;
+        }
         for (k, acc) in accs.chunks_exact_mut(inner).enumerate() {
             let o = first + k;
             acc.fill(T::zero());
@@ -48,6 +57,10 @@ pub fn broadcast<T: Real>(x: &[T], (_outer, len, inner): (usize, usize, usize), 
     par::rows(out, len * inner, work, |first, block| {
         for (k, copies) in block.chunks_exact_mut(len * inner).enumerate() {
             let o = first + k;
+            if inner == 1 {
+                copies.fill(x[o]);
+                continue;
+            }
             for copy in copies.chunks_exact_mut(inner) {
                 copy.copy_from_slice(&x[o * inner..(o + 1) * inner]);
             }
