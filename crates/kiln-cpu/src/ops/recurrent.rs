@@ -115,6 +115,15 @@ fn lstm_grad_block<T: Real>(
     let one = T::one();
     let (mut dh_next, mut dc_next) = (vec![T::zero(); n * u], vec![T::zero(); n * u]);
     let mut dz_t = vec![T::zero(); n * 4 * u];
+    let zeros = vec![T::zero(); u];
+    // Uᵀ [4u, u], laid out once: the GEMM would otherwise repack the transposed U at every step
+    // (measured: most of the backward's time).
+    let mut rec_t = vec![T::zero(); 4 * u * u];
+    for (r, row) in rec.chunks_exact(4 * u).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            rec_t[c * u + r] = v;
+        }
+    }
     let read: Vec<usize> = order(steps, reverse).collect();
     for (k_step, &t) in read.iter().enumerate().rev() {
         // The step read before this one holds c_{t-1}; none for the first step read.
@@ -122,34 +131,40 @@ fn lstm_grad_block<T: Real>(
         for s in 0..n {
             let at = |time: usize| (s * steps + time) * 6 * u;
             let (st, ds) = (&states[at(t)..][..6 * u], &d_states[at(t)..][..6 * u]);
+            // Every operand as a slice of `u`, so the pass over the units is straight-line code
+            // over equal-length slices, which vectorises.
+            let gate = |g: usize| &st[g * u..(g + 1) * u];
+            let (i, f, cand, o, cell) = (gate(0), gate(1), gate(2), gate(3), gate(4));
+            let c_prev = match before {
+                Some(b) => &states[at(b) + 4 * u..][..u],
+                None => &zeros[..],
+            };
+            let (dh_in, dc_out) = (&dh_next[s * u..][..u], &mut dc_next[s * u..][..u]);
+            let row = &mut dz_t[s * 4 * u..][..4 * u];
+            let (d_if, d_co) = row.split_at_mut(2 * u);
+            let (d_i, d_f) = d_if.split_at_mut(u);
+            let (d_cand, d_o) = d_co.split_at_mut(u);
             for k in 0..u {
-                let (i, f, cand, o, cell) = (st[k], st[u + k], st[2 * u + k], st[3 * u + k], st[4 * u + k]);
-                let c_prev = before.map_or(T::zero(), |b| states[at(b) + 4 * u + k]);
-                let squashed = cell.tanh_vec();
-                let dh = ds[5 * u + k] + dh_next[s * u + k];
-                let dc = ds[4 * u + k] + dh * o * (one - squashed * squashed) + dc_next[s * u + k];
-                let di = ds[k] + dc * cand;
-                let df = ds[u + k] + dc * c_prev;
-                let dcand = ds[2 * u + k] + dc * i;
-                let d_o = ds[3 * u + k] + dh * squashed;
-                let row = &mut dz_t[s * 4 * u..][..4 * u];
-                row[k] = di * i * (one - i);
-                row[u + k] = df * f * (one - f);
-                row[2 * u + k] = dcand * (one - cand * cand);
-                row[3 * u + k] = d_o * o * (one - o);
-                dc_next[s * u + k] = dc * f;
+                let squashed = cell[k].tanh_vec();
+                let dh = ds[5 * u + k] + dh_in[k];
+                let dc = ds[4 * u + k] + dh * o[k] * (one - squashed * squashed) + dc_out[k];
+                d_i[k] = (ds[k] + dc * cand[k]) * i[k] * (one - i[k]);
+                d_f[k] = (ds[u + k] + dc * c_prev[k]) * f[k] * (one - f[k]);
+                d_cand[k] = (ds[2 * u + k] + dc * i[k]) * (one - cand[k] * cand[k]);
+                d_o[k] = (ds[3 * u + k] + dh * squashed) * o[k] * (one - o[k]);
+                dc_out[k] = dc * f[k];
             }
-            dz[(s * steps + t) * 4 * u..][..4 * u].copy_from_slice(&dz_t[s * 4 * u..][..4 * u]);
+            dz[(s * steps + t) * 4 * u..][..4 * u].copy_from_slice(row);
         }
         // dh' = dz·Uᵀ for the step read before.
         matmul(
             &dz_t,
-            rec,
+            &rec_t,
             None,
             &mut dh_next,
             (n, 4 * u, u),
             false,
-            true,
+            false,
             Epilogue::Linear,
         );
     }
