@@ -173,3 +173,35 @@ fn a_steady_state_step_is_one_submit_and_allocates_nothing() {
         );
     }
 }
+
+/// `predict` cuts the rows into full batches (run together) and a shorter last one: every cut
+/// gives every row the prediction it gets alone, on each backend.
+#[test]
+fn predict_gives_each_row_the_same_output_whatever_the_batch_size() {
+    for device in common::backends() {
+        let mut m = Sequential::new()
+            .add(Dense::new(16).activation(Activation::Tanh).input_dim(6))
+            .add(Dense::new(3).activation(Activation::Softmax))
+            .seed(4);
+        m.compile(
+            device.as_ref(),
+            Optimizer::adam(),
+            Loss::SparseCategoricalCrossentropy,
+            &[],
+        )
+        .unwrap();
+        let x = random::normal([23, 6], 9);
+        let one_by_one = m.predict(&x, 1).unwrap();
+        for batch in [5, 23, 50] {
+            let p = m.predict(&x, batch).unwrap();
+            assert_eq!(p.shape(), &[23, 3]);
+            common::assert_close(
+                &format!("{}: batch {batch}", device.name()),
+                p.data(),
+                one_by_one.data(),
+                1e-6,
+                1e-5,
+            );
+        }
+    }
+}

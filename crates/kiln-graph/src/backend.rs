@@ -65,6 +65,24 @@ pub trait Session: Send {
     /// Reads the plan's outputs as left by the most recent run, waiting for it to finish.
     fn read_outputs(&mut self, plan: PlanId) -> Result<Vec<Vec<f32>>>;
 
+    /// Runs the plan once per batch, `batches` times, like [`Session::run`] then
+    /// [`Session::read_outputs`]: `feed(i)` gives batch `i`'s inputs and `outputs(i, values)` takes
+    /// its outputs (what `predict` does). A backend may keep its workers busy across the whole loop
+    /// (the CPU backend enters its thread pool once for all the batches, not once per batch).
+    fn run_each<'a>(
+        &mut self,
+        plan: PlanId,
+        batches: usize,
+        feed: &mut (dyn FnMut(usize) -> Vec<(&'a str, &'a [f32])> + Send),
+        outputs: &mut (dyn FnMut(usize, Vec<Vec<f32>>) + Send),
+    ) -> Result<()> {
+        for i in 0..batches {
+            self.run(plan, &feed(i))?;
+            outputs(i, self.read_outputs(plan)?);
+        }
+        Ok(())
+    }
+
     /// Waits until every submitted run has finished on the device (for timing; runs themselves do
     /// not wait).
     fn finish(&mut self) -> Result<()>;

@@ -290,20 +290,29 @@ impl Model {
         c.check_data("predict", &x, None)?;
         let n = x.0[0].rows();
         let mut out = Vec::with_capacity(n * c.output_shape.iter().product::<usize>());
-        // Batches are runs of consecutive rows, fed straight from the inputs' storage.
-        for start in (0..n).step_by(batch_size) {
-            let rows = batch_size.min(n - start);
-            let plan = c.plan(Mode::Predict, rows)?;
-            let feeds: Vec<(&str, &[f32])> = c
-                .input_names
+        // Batches are runs of consecutive rows, fed straight from the inputs' storage: the full
+        // batches through one plan in one `run_each`, then the shorter last one through its own.
+        let (full, tail) = (n / batch_size, n % batch_size);
+        let full_plan = (full > 0).then(|| c.plan(Mode::Predict, batch_size)).transpose()?;
+        let tail_plan = (tail > 0).then(|| c.plan(Mode::Predict, tail)).transpose()?;
+        let names = &c.input_names;
+        let feeds = |start: usize, rows: usize| -> Vec<(&str, &[f32])> {
+            names
                 .iter()
                 .zip(&x.0)
                 .map(|(name, t)| {
                     let width = t.data().len() / n;
                     (name.as_str(), &t.data()[start * width..(start + rows) * width])
                 })
-                .collect();
-            c.session.run(plan.id, &feeds)?;
+                .collect()
+        };
+        if let Some(plan) = full_plan {
+            let mut feed = |i: usize| feeds(i * batch_size, batch_size);
+            let mut take = |_: usize, mut values: Vec<Vec<f32>>| out.extend(values.swap_remove(0));
+            c.session.run_each(plan.id, full, &mut feed, &mut take)?;
+        }
+        if let Some(plan) = tail_plan {
+            c.session.run(plan.id, &feeds(full * batch_size, tail))?;
             out.extend(c.session.read_outputs(plan.id)?.swap_remove(0));
         }
         let mut shape = vec![n];
