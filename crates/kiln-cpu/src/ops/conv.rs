@@ -32,6 +32,15 @@ fn source(w: &Window2d, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(u
     (y < w.in_h && x < w.in_w).then_some((y, x))
 }
 
+/// The input pixel of the first tap of row `ky` of window `(oy, ox)` when the whole row lies
+/// inside the image: its `kw` taps are then neighbouring pixels (whatever the stride), so the
+/// row's `kw · channels` floats are consecutive in the input.
+fn whole_row(w: &Window2d, oy: usize, ox: usize, ky: usize) -> Option<usize> {
+    let x = (ox * w.sw).checked_sub(w.pad_left)?;
+    let y = (oy * w.sh + ky).checked_sub(w.pad_top)?;
+    (y < w.in_h && x + w.kw <= w.in_w).then_some(y * w.in_w + x)
+}
+
 /// Elements of one input image, one output image, and one image's columns.
 fn sizes(w: &Window2d) -> (usize, usize, usize) {
     (
@@ -55,18 +64,12 @@ fn im2col_image<T: Real>(x: &[T], w: &Window2d, out: &mut [T]) {
     for oy in 0..w.out_h {
         for ox in 0..w.out_w {
             let row = (oy * w.out_w + ox) * w.kh * span;
-            // A window row wholly inside the image is `kw · c` consecutive floats of the input
-            // (the taps of a row are neighbouring pixels whatever the stride): one copy, not kw.
-            let left = ox * w.sw;
-            let inside = left >= w.pad_left && left - w.pad_left + w.kw <= w.in_w;
             for ky in 0..w.kh {
-                if let (true, Some(y)) = (inside, (oy * w.sh + ky).checked_sub(w.pad_top)) {
-                    if y < w.in_h {
-                        let src = (y * w.in_w + left - w.pad_left) * c;
-                        let dst = row + ky * span;
-                        out[dst..dst + span].copy_from_slice(&x[src..src + span]);
-                        continue;
-                    }
+                // A window row wholly inside the image: one copy, not kw.
+                if let Some(pixel) = whole_row(w, oy, ox, ky) {
+                    let (src, dst) = (pixel * c, row + ky * span);
+                    out[dst..dst + span].copy_from_slice(&x[src..src + span]);
+                    continue;
                 }
                 for kx in 0..w.kw {
                     let dst = row + (ky * w.kw + kx) * c;
@@ -93,11 +96,21 @@ pub fn col2im<T: Real>(cols: &[T], w: &Window2d, out: &mut [T]) {
 
 fn col2im_image<T: Real>(cols: &[T], w: &Window2d, out: &mut [T]) {
     let c = w.channels;
+    let span = w.kw * c;
     out.fill(T::zero());
     for oy in 0..w.out_h {
         for ox in 0..w.out_w {
-            let row = (oy * w.out_w + ox) * w.kh * w.kw * c;
+            let row = (oy * w.out_w + ox) * w.kh * span;
             for ky in 0..w.kh {
+                // A window row wholly inside the image: one pass over its floats, each added in
+                // the same order as tap by tap.
+                if let Some(pixel) = whole_row(w, oy, ox, ky) {
+                    let (dst, src) = (pixel * c, row + ky * span);
+                    for (o, &v) in out[dst..dst + span].iter_mut().zip(&cols[src..src + span]) {
+                        *o = *o + v;
+                    }
+                    continue;
+                }
                 for kx in 0..w.kw {
                     if let Some((y, x)) = source(w, oy, ox, ky, kx) {
                         let dst = (y * w.in_w + x) * c;
