@@ -254,13 +254,7 @@ impl<T: Real> Session for CpuSession<T> {
         // The whole loop on the pool: each run's own entry is then a call on a worker already
         // there (measured ~15–25 µs per hand-off from another thread, an eighth of a batch of
         // the embed workload's inference).
-        pool::run(|| {
-            for i in 0..batches {
-                self.run(plan, &feed(i))?;
-                outputs(i, self.read_outputs(plan)?);
-            }
-            Ok(())
-        })
+        pool::run(|| kiln_graph::run_batches(self, plan, batches, feed, outputs))
     }
 
     fn profile(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>> {

@@ -76,11 +76,7 @@ pub trait Session: Send {
         feed: &mut (dyn FnMut(usize) -> Vec<(&'a str, &'a [f32])> + Send),
         outputs: &mut (dyn FnMut(usize, Vec<Vec<f32>>) + Send),
     ) -> Result<()> {
-        for i in 0..batches {
-            self.run(plan, &feed(i))?;
-            outputs(i, self.read_outputs(plan)?);
-        }
-        Ok(())
+        run_batches(self, plan, batches, feed, outputs)
     }
 
     /// Waits until every submitted run has finished on the device (for timing; runs themselves do
@@ -106,4 +102,20 @@ pub trait Session: Send {
 
     /// Work counters since the session was created.
     fn counters(&self) -> Counters;
+}
+
+/// [`Session::run_each`]'s loop: run, then read the outputs back, batch by batch. The default
+/// method, and what a backend's own `run_each` wraps.
+pub fn run_batches<'a, S: Session + ?Sized>(
+    session: &mut S,
+    plan: PlanId,
+    batches: usize,
+    feed: &mut (dyn FnMut(usize) -> Vec<(&'a str, &'a [f32])> + Send),
+    outputs: &mut (dyn FnMut(usize, Vec<Vec<f32>>) + Send),
+) -> Result<()> {
+    for i in 0..batches {
+        session.run(plan, &feed(i))?;
+        outputs(i, session.read_outputs(plan)?);
+    }
+    Ok(())
 }
