@@ -188,18 +188,21 @@ impl Tensor {
 
     /// The position and value of the first NaN or infinity, if any.
     pub fn first_non_finite(&self) -> Option<(usize, f32)> {
-        // Whole chunks through a branch-free `all` the compiler vectorises, spread over rayon's
-        // threads (a batch of inputs is checked before every `fit` and `predict`: megabytes),
-        // then the one chunk that failed element by element: a clean tensor, the usual case, is
-        // one fast pass.
+        self.first_failing(f32::is_finite).map(|i| (i, self.data[i]))
+    }
+
+    /// The position of the first value that fails `good`, if any. Whole chunks go through a
+    /// branch-free `all` the compiler vectorises, spread over rayon's threads (inputs are checked
+    /// before every `fit` and `predict`: megabytes), then the one chunk that failed is searched
+    /// value by value: a clean tensor, the usual case, is one fast pass.
+    pub fn first_failing(&self, good: impl Fn(f32) -> bool + Sync) -> Option<usize> {
         const CHUNK: usize = 1 << 14;
         let bad = self
             .data
             .par_chunks(CHUNK)
-            .position_first(|c| !c.iter().fold(true, |ok, v| ok & v.is_finite()))?;
+            .position_first(|c| !c.iter().fold(true, |ok, &v| ok & good(v)))?;
         let start = bad * CHUNK;
-        let i = start + self.data[start..].iter().position(|v| !v.is_finite())?;
-        Some((i, self.data[i]))
+        Some(start + self.data[start..].iter().position(|&v| !good(v))?)
     }
 }
 

@@ -92,19 +92,9 @@ impl Layer for Embedding {
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
         // A token is good when it is in range and survives a round trip through an integer (NaN
-        // fails the range test). Chunks through a branch-free fold, so the usual clean input is one
-        // vectorised pass; the failing chunk, if any, is searched again for the position.
+        // fails the range test): straight-line arithmetic, so the scan vectorises.
         let dim = self.input_dim as f32;
-        let good = |v: f32| v >= 0.0 && v < dim && (v as u32) as f32 == v;
-        const CHUNK: usize = 1024;
-        let bad = x
-            .data()
-            .chunks(CHUNK)
-            .position(|c| !c.iter().fold(true, |ok, &v| ok & good(v)))
-            .and_then(|k| {
-                let start = k * CHUNK;
-                x.data()[start..].iter().position(|&v| !good(v)).map(|i| start + i)
-            });
+        let bad = x.first_failing(|v| v >= 0.0 && v < dim && (v as u32) as f32 == v);
         match bad {
             None => Ok(()),
             Some(i) => Err(Error::Data(format!(

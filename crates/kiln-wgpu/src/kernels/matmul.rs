@@ -5,6 +5,9 @@ use kiln_graph::{Epilogue, MatMulOp};
 use super::{Caps, Io, Kernel};
 use crate::shaders::{MatmulParams, Shader};
 
+/// Edge of the tile of C a workgroup of `matmul_tiled.wgsl` computes (its `TILE`).
+pub const TILE: u32 = 64;
+
 /// The matmul kernels, widest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -57,7 +60,7 @@ impl Variant {
             Variant::Texel(_) | Variant::Subgroup(_) => [n.div_ceil(32), m.div_ceil(64), 1],
             Variant::TexelScalar => [n.div_ceil(8), m.div_ceil(64), 1],
             Variant::Vec4 | Variant::Scalar => [n.div_ceil(32), m.div_ceil(32), 1],
-            Variant::Tiled => [n.div_ceil(64), m.div_ceil(64), 1],
+            Variant::Tiled => [n.div_ceil(TILE), m.div_ceil(TILE), 1],
         }
     }
 }
@@ -67,7 +70,7 @@ impl Variant {
 /// contiguous dimensions to divide by 4; the subgroup kernels need 8-wide subgroups.
 pub fn variant(op: &MatMulOp, (m, k, n): (usize, usize, usize), caps: Caps, texels: bool) -> Variant {
     let (ta, tb) = (op.trans_a, op.trans_b);
-    if caps.matmul_tile == 64 {
+    if caps.matmul_tile == TILE {
         return Variant::Tiled;
     }
     if caps.subgroup8 && texels {
@@ -102,13 +105,10 @@ pub(super) fn kernel(op: &MatMulOp, io: &Io, caps: Caps) -> Kernel {
     let (a, b) = (&io.ins[0], &io.ins[1]);
     let (m, k, n) = op.dims(&a.shape, &b.shape);
     let batch = MatMulOp::batch(&a.shape);
-    // A batch of products runs on a storage kernel, one matrix per workgroup layer.
-    let v = if batch > 1 {
-        if caps.matmul_tile == 64 {
-            Variant::Tiled
-        } else {
-            Variant::Scalar
-        }
+    // A batch of products runs on a storage kernel, one matrix per workgroup layer: the tiled one
+    // where the adapter takes tiles, else the scalar one.
+    let v = if batch > 1 && caps.matmul_tile != TILE {
+        Variant::Scalar
     } else {
         variant(op, (m, k, n), caps, caps.texel_fits(a) && caps.texel_fits(b))
     };

@@ -31,7 +31,9 @@ impl Caps {
     /// measured faster on lavapipe, where a barrier ends a JIT-compiled loop nest.
     pub fn matmul_tile_for(device_type: wgpu::DeviceType) -> u32 {
         match device_type {
-            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu => 64,
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu | wgpu::DeviceType::VirtualGpu => {
+                super::matmul::TILE
+            }
             wgpu::DeviceType::Cpu | wgpu::DeviceType::Other => 0,
         }
     }
