@@ -137,12 +137,14 @@ fn lowbias32(v: u32) -> u32 {
     return x ^ (x >> 16u);
 }
 
-// Inverted dropout: load_b(0) is the step counter; the mask is kiln_graph::dropout_keeps.
+// Inverted dropout: b is the draw (step, first sample, samples); the mask is
+// kiln_graph::dropout_keeps of the element kiln_graph::dropout_element counts from the batch's start.
 @compute @workgroup_size(256)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i < p.n) {
-        let h = lowbias32(i ^ lowbias32(u32(load_b(0)) ^ lowbias32(p.seed)));
+        let element = i + u32(load_b(1)) * (p.n / max(u32(load_b(2)), 1u));
+        let h = lowbias32(element ^ lowbias32(u32(load_b(0)) ^ lowbias32(p.seed)));
         out[i] = select(0.0, p.scalar * load_a(i), h >= p.keep_at);
     }
 }

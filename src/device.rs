@@ -1,7 +1,10 @@
 //! `Device`: the CPU reference or a GPU adapter, chosen at run time.
 
-use kiln_cpu::CpuBackend;
+use std::sync::Arc;
+
+use kiln_cpu::{CpuBackend, CpuThreads};
 use kiln_graph::{Backend, Error, PersistentSpec, Result, Session};
+use kiln_nn::DataParallel;
 use kiln_wgpu::GpuBackend;
 
 /// Where a model runs. Both variants execute the same plans; the CPU one is the reference the GPU
@@ -9,13 +12,33 @@ use kiln_wgpu::GpuBackend;
 #[derive(Clone)]
 pub enum Device {
     Cpu(CpuBackend),
+    /// The CPU backend on a pool of its own with a fixed number of threads.
+    CpuThreads(CpuThreads),
     Gpu(GpuBackend),
+    /// One replica of the model per device, trained data-parallel ([`kiln_nn::DataParallel`]).
+    DataParallel(DataParallel),
 }
 
 impl Device {
     /// The CPU reference backend.
     pub fn cpu() -> Self {
         Device::Cpu(CpuBackend)
+    }
+
+    /// The CPU backend on `threads` threads of its own (a data-parallel replica's share of the
+    /// cores; see [`kiln_nn::DataParallel`]).
+    pub fn cpu_threads(threads: usize) -> Result<Self> {
+        Ok(Device::CpuThreads(CpuThreads::new(threads)?))
+    }
+
+    /// Data-parallel replicas on `devices` (Keras' `keras.distribution.DataParallel`): every
+    /// training step splits its batch across them and averages their gradients. Several
+    /// replicas of one device are allowed.
+    pub fn data_parallel(devices: impl IntoIterator<Item = Device>) -> Result<Self> {
+        let devices = devices.into_iter().map(|d| Arc::new(d) as Arc<dyn Backend>).collect();
+        Ok(Device::DataParallel(
+            DataParallel::new(devices).map_err(|e| Error::invalid("Device::data_parallel", e.to_string()))?,
+        ))
     }
 
     /// The GPU adapter wgpu's conventions pick (`WGPU_BACKEND`, `WGPU_ADAPTER_NAME`,
@@ -62,7 +85,9 @@ impl Device {
     fn inner(&self) -> &dyn Backend {
         match self {
             Device::Cpu(b) => b,
+            Device::CpuThreads(b) => b,
             Device::Gpu(b) => b,
+            Device::DataParallel(b) => b,
         }
     }
 }
@@ -74,6 +99,10 @@ impl Backend for Device {
 
     fn new_session(&self, persistents: &[PersistentSpec]) -> Result<Box<dyn Session>> {
         self.inner().new_session(persistents)
+    }
+
+    fn replicas(&self) -> Option<&[Arc<dyn Backend>]> {
+        self.inner().replicas()
     }
 }
 

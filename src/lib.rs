@@ -21,8 +21,8 @@ pub mod prelude {
     pub use kiln_data::{datasets, random, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor};
     pub use kiln_nn::{
         load_model, Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
-        Bidirectional, Call, Concatenate, ConfusionMatrix, Conv1D, Conv2D, Dense, DepthwiseConv2D, Dropout,
-        EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
+        Bidirectional, Call, Concatenate, ConfusionMatrix, Conv1D, Conv2D, DataParallel, Dense, DepthwiseConv2D,
+        Dropout, EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
         GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, History, Init, Input, Layer,
         LayerNormalization, LearningRate, LearningRateScheduler, Loss, MaxPooling1D, MaxPooling2D, Maximum, Mean,
         Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Optimizer, Padding, PositionEmbedding,

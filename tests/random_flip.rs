@@ -21,7 +21,9 @@ fn flip(device: &dyn Backend, layer: &RandomFlip, x: &Tensor, step: f32) -> Vec<
     let plan = Arc::new(schedule(&g, &[out]).unwrap());
     let mut s = device.new_session(&[]).unwrap();
     let id = s.load(plan).unwrap();
-    s.run(id, &[("x", x.data()), ("step", &[step])]).unwrap();
+    // The draw: the step, the first sample of the batch, its samples.
+    s.run(id, &[("x", x.data()), ("draw", &[step, 0.0, DIMS[0] as f32])])
+        .unwrap();
     s.read_outputs(id).unwrap().swap_remove(0)
 }
 

@@ -2,24 +2,25 @@
 //! throughput, time to first step, work per step, per-kernel times and matmul GFLOP/s.
 //!
 //! ```text
-//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,transformer,matmul] [--cold]
+//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,transformer,matmul] [--replicas N] [--cold]
 //! ```
 
 use std::process::ExitCode;
 
-use kiln::cpu::CpuBackend;
 use kiln::wgpu::{wgpu, GpuBackend};
 use kiln::Device;
 use kiln_bench::measure::{self, Settings};
 use kiln_bench::report::{DeviceReport, Report};
 use kiln_bench::workloads::Workload;
 
-const USAGE: &str = "usage: kiln-bench [--quick] [--json] [--backend LIST] [--workload LIST] [--cold]
+const USAGE: &str = "usage: kiln-bench [--quick] [--json] [--backend LIST] [--workload LIST] [--replicas N] [--cold]
   --quick          short windows and small matmuls (CI smoke run)
   --json           print the report as JSON instead of tables
   --backend LIST   comma-separated: cpu, vulkan, metal, dx12, gl (default: every one found)
   --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, lstm_unrolled, transformer,
                    matmul (default: all but lstm_unrolled)
+  --replicas N     train data-parallel on N replicas of each device (the CPU's threads split
+                   evenly among them); the all-reduce shows as the kernel `all_reduce`
   --cold           disable the driver's shader cache (Mesa), so time to first step is a first run";
 
 struct Args {
@@ -27,6 +28,7 @@ struct Args {
     json: bool,
     backends: Option<Vec<String>>,
     workloads: Vec<String>,
+    replicas: usize,
     cold: bool,
 }
 
@@ -44,6 +46,7 @@ fn parse() -> Result<Args, String> {
             "transformer".into(),
             "matmul".into(),
         ],
+        replicas: 1,
         cold: false,
     };
     let mut it = std::env::args().skip(1);
@@ -58,6 +61,13 @@ fn parse() -> Result<Args, String> {
             "--cold" => args.cold = true,
             "--backend" => args.backends = Some(list(it.next(), "--backend")?),
             "--workload" => args.workloads = list(it.next(), "--workload")?,
+            "--replicas" => {
+                args.replicas = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n| n >= 1)
+                    .ok_or("--replicas needs a whole number of at least 1")?
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -128,22 +138,34 @@ fn main() -> ExitCode {
     let settings = if args.quick { Settings::QUICK } else { Settings::FULL };
     let wanted = |b: &str| args.backends.as_ref().is_none_or(|l| l.iter().any(|w| w == b));
     let mut devices = Vec::new();
+    let host_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let replicas = args.replicas;
     if wanted("cpu") {
-        let cpu = CpuBackend;
-        devices.push(run_device(
-            "cpu".into(),
-            kiln::graph::Backend::name(&cpu),
-            &|| Ok(Device::cpu()),
-            &args,
-            settings,
-        ));
+        let open = || -> kiln::Result<Device> {
+            if replicas == 1 {
+                return Ok(Device::cpu());
+            }
+            let threads = (host_threads / replicas).max(1);
+            let cpus = (0..replicas)
+                .map(|_| Device::cpu_threads(threads))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Device::data_parallel(cpus)?)
+        };
+        let name = open().map_or_else(|e| e.to_string(), |d| kiln::graph::Backend::name(&d));
+        devices.push(run_device("cpu".into(), name, &open, &args, settings));
     }
     for info in GpuBackend::adapters() {
         let backend = backend_name(info.backend);
         if !wanted(&backend) {
             continue;
         }
-        let open = || Ok(GpuBackend::open(info.backend, &info.name).map(Device::Gpu)?);
+        let open = || -> kiln::Result<Device> {
+            let gpu = Device::Gpu(GpuBackend::open(info.backend, &info.name)?);
+            if replicas == 1 {
+                return Ok(gpu);
+            }
+            Ok(Device::data_parallel(vec![gpu; replicas])?)
+        };
         devices.push(run_device(backend, info.name.clone(), &open, &args, settings));
     }
     if devices.is_empty() {
@@ -155,7 +177,7 @@ fn main() -> ExitCode {
     }
     let report = Report {
         quick: args.quick,
-        host_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        host_threads,
         devices,
     };
     if args.json {

@@ -38,6 +38,35 @@ impl Backend for CpuBackend {
     }
 }
 
+/// The CPU backend on a pool of its own with a fixed number of threads, rather than the shared
+/// one with a thread per core: what a data-parallel replica runs on when the cores are split
+/// between replicas. Its sessions share the pool.
+#[derive(Clone, Debug)]
+pub struct CpuThreads {
+    workers: pool::Workers,
+}
+
+impl CpuThreads {
+    /// A pool of `threads` workers (at least 1), started now.
+    pub fn new(threads: usize) -> Result<Self> {
+        Ok(CpuThreads {
+            workers: pool::Workers::own(threads)?,
+        })
+    }
+}
+
+impl Backend for CpuThreads {
+    fn name(&self) -> String {
+        format!("cpu ({} threads, own pool)", self.workers.threads())
+    }
+
+    fn new_session(&self, persistents: &[PersistentSpec]) -> Result<Box<dyn Session>> {
+        let mut session = CpuSession::<f32>::try_new(persistents)?;
+        session.workers = self.workers.clone();
+        Ok(Box::new(session))
+    }
+}
+
 /// A plan loaded in a CPU session, with its arena.
 struct CpuPlan<T> {
     plan: Arc<Plan>,
@@ -55,6 +84,8 @@ pub struct CpuSession<T> {
     restore_point: Vec<Vec<T>>,
     /// Whether a restore point is marked but not yet taken (it is taken as the next run starts).
     restore_pending: bool,
+    /// Where its plans run.
+    workers: pool::Workers,
 }
 
 impl<T: Real> CpuSession<T> {
@@ -90,6 +121,7 @@ impl<T: Real> CpuSession<T> {
             plans: Vec::new(),
             restore_point: Vec::new(),
             restore_pending: false,
+            workers: pool::Workers::default(),
             counters: Counters {
                 buffer_allocations: specs.len() as u64,
                 ..Counters::default()
@@ -192,7 +224,7 @@ impl<T: Real> CpuSession<T> {
             persistents: &mut self.persistents,
         };
         let plan = &loaded.plan;
-        let out = pool::run(|| {
+        let out = self.workers.run(|| {
             // A batch of inputs is megabytes (mlp inference: 0.8 MB per batch of 256): copied
             // by every worker, a chunk each, rather than by one thread while the others wait.
             for (offset, data) in uploads {
@@ -254,7 +286,8 @@ impl<T: Real> Session for CpuSession<T> {
         // The whole loop on the pool: each run's own entry is then a call on a worker already
         // there (measured ~15–25 µs per hand-off from another thread, an eighth of a batch of
         // the embed workload's inference).
-        pool::run(|| kiln_graph::run_batches(self, plan, batches, feed, outputs))
+        let workers = self.workers.clone();
+        workers.run(|| kiln_graph::run_batches(self, plan, batches, feed, outputs))
     }
 
     fn profile(&mut self, plan: PlanId, inputs: &[(&str, &[f32])]) -> Result<Option<Vec<KernelTime>>> {

@@ -8,25 +8,28 @@
 //! whole life (see [`crate::subnormals`]), which a shared global pool could not promise; the
 //! threads calling Kiln keep their own floating-point mode.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::subnormals;
 
-/// The pool, built on first use: one worker per core (`RAYON_NUM_THREADS` overrides, as for any
-/// rayon pool). `None` where the threads could not be started; plans then run on the caller.
-fn pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("kiln-cpu-{i}"))
-            .start_handler(|_| subnormals::flush_on_this_thread())
-            .build()
-            .ok()
-    })
-    .as_ref()
+/// A pool of workers that flush subnormals; `threads` 0 is one per core (`RAYON_NUM_THREADS`
+/// overrides, as for any rayon pool).
+fn build(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("kiln-cpu-{i}"))
+        .start_handler(|_| subnormals::flush_on_this_thread())
+        .build()
 }
 
-/// Runs `f` on the pool, with subnormals flushed on whichever thread runs any part of it.
+/// The shared pool, built on first use with one worker per core. `None` where the threads could
+/// not be started; plans then run on the caller.
+fn pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| build(0).ok()).as_ref()
+}
+
+/// Runs `f` on the shared pool, with subnormals flushed on whichever thread runs any part of it.
 pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     match pool() {
         Some(pool) => pool.install(f),
@@ -37,9 +40,36 @@ pub fn run<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// Threads the CPU backend computes on.
+/// Threads the shared pool computes on.
 pub fn threads() -> usize {
     pool().map_or(1, rayon::ThreadPool::current_num_threads)
+}
+
+/// The workers a CPU session runs its plans on: the shared pool, or a pool of its own with a
+/// fixed number of threads (a data-parallel replica's share of the cores).
+#[derive(Clone, Debug, Default)]
+pub struct Workers(Option<Arc<rayon::ThreadPool>>);
+
+impl Workers {
+    /// A pool of its own with `threads` workers (at least 1).
+    pub fn own(threads: usize) -> kiln_graph::Result<Self> {
+        let pool = build(threads.max(1))
+            .map_err(|e| kiln_graph::Error::device("cpu", format!("could not start {threads} threads: {e}")))?;
+        Ok(Workers(Some(Arc::new(pool))))
+    }
+
+    /// Runs `f` on these workers (see [`run`]).
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.0 {
+            Some(pool) => pool.install(f),
+            None => run(f),
+        }
+    }
+
+    /// How many threads they are.
+    pub fn threads(&self) -> usize {
+        self.0.as_ref().map_or_else(threads, |p| p.current_num_threads())
+    }
 }
 
 #[cfg(test)]
@@ -55,5 +85,12 @@ mod tests {
             assert_eq!((a, b), (0.0, 0.0));
         }
         assert!(decay(tiny) > 0.0, "the calling thread's mode is untouched");
+        let own = Workers::own(1).unwrap();
+        assert_eq!(own.threads(), 1);
+        let (a, inside) = own.run(|| (decay(tiny), rayon::current_num_threads()));
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(a, 0.0);
+        }
+        assert_eq!(inside, 1, "work on an own pool splits among its workers only");
     }
 }

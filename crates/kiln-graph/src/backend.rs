@@ -37,6 +37,12 @@ pub trait Backend: Send + Sync {
 
     /// Creates the persistent tensors of one model (zero-filled) and an empty plan cache.
     fn new_session(&self, persistents: &[PersistentSpec]) -> Result<Box<dyn Session>>;
+
+    /// The devices a data-parallel strategy spreads a model over, one replica each; `None` (the
+    /// default) for a single device.
+    fn replicas(&self) -> Option<&[Arc<dyn Backend>]> {
+        None
+    }
 }
 
 /// Handle of a plan loaded into a session.

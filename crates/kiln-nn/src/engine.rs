@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kiln_data::Tensor;
-use kiln_graph::{
-    gradients, schedule, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, Session, UpdateOp,
-};
+use kiln_graph::{gradients, schedule, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, UpdateOp};
 
 use crate::confusion::Confusion;
 use crate::feeds::{Feed, StepFeeds};
 use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
 use crate::network::{Network, Source};
+use crate::replicas::Replicas;
 use crate::saving::{self, Named, SavedModel};
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
 use crate::{Error, Result};
@@ -71,13 +70,29 @@ pub(crate) enum Mode {
     /// An evaluation whose loss and weighted metrics weigh each sample by a fed `sample_weight`.
     EvaluateWeighted,
     Predict,
+    /// A data-parallel replica's half of a training step: like `Train` up to the gradients, which
+    /// it outputs after the loss instead of applying them.
+    Gradients,
+    /// `Gradients` with a fed `sample_weight`.
+    GradientsWeighted,
+    /// The other half: the optimizer's update from fed gradients (one plan whatever the batch).
+    Update,
 }
 
 impl Mode {
     /// Whether the plan trains (dropout drops, gradients and updates run).
     pub(crate) fn trains(self) -> bool {
         match self {
+            Mode::Train | Mode::TrainWeighted | Mode::Gradients | Mode::GradientsWeighted | Mode::Update => true,
+            Mode::Evaluate | Mode::EvaluateWeighted | Mode::Predict => false,
+        }
+    }
+
+    /// Whether the plan applies the optimizer's update to the gradients it computes.
+    fn applies_update(self) -> bool {
+        match self {
             Mode::Train | Mode::TrainWeighted => true,
+            Mode::Gradients | Mode::GradientsWeighted | Mode::Update => false,
             Mode::Evaluate | Mode::EvaluateWeighted | Mode::Predict => false,
         }
     }
@@ -85,8 +100,8 @@ impl Mode {
     /// Whether the plan takes a `sample_weight` feed.
     pub(crate) fn weighted(self) -> bool {
         match self {
-            Mode::TrainWeighted | Mode::EvaluateWeighted => true,
-            Mode::Train | Mode::Evaluate | Mode::Predict => false,
+            Mode::TrainWeighted | Mode::EvaluateWeighted | Mode::GradientsWeighted => true,
+            Mode::Train | Mode::Evaluate | Mode::Predict | Mode::Gradients | Mode::Update => false,
         }
     }
 
@@ -95,6 +110,7 @@ impl Mode {
         match self {
             Mode::Evaluate | Mode::EvaluateWeighted => true,
             Mode::Train | Mode::TrainWeighted | Mode::Predict => false,
+            Mode::Gradients | Mode::GradientsWeighted | Mode::Update => false,
         }
     }
 }
@@ -111,14 +127,15 @@ pub(crate) struct CachedPlan {
     pub(crate) last_used: u64,
 }
 
-/// Plans kept loaded at once. Training uses two (full and ragged last batch), and evaluation and
-/// prediction two each; beyond this, the least recently used plan is unloaded, so calls with many
+/// Plans kept loaded at once. Training uses two (full and ragged last batch; on replicas, up to
+/// two shard sizes each and the update), and evaluation and prediction two each; beyond this, the least recently used plan is unloaded, so calls with many
 /// different batch sizes keep memory flat.
 pub(crate) const MAX_CACHED_PLANS: usize = 8;
 
 /// Everything `compile` fixes.
 pub(crate) struct Compiled {
-    pub(crate) session: Box<dyn Session>,
+    /// The model's sessions: one per data-parallel replica, else one.
+    pub(crate) replicas: Replicas,
     pub(crate) device: String,
     pub(crate) specs: Vec<PersistentSpec>,
     /// The network, fixed at compile.
@@ -209,11 +226,11 @@ pub(crate) fn gather(t: &Tensor, idx: &[usize], buf: &mut Vec<f32>) {
 }
 
 impl Compiled {
-    /// Counts one more update and returns what the host feeds for it: the step counter and the
-    /// constant learning rate.
-    pub(crate) fn next_step(&mut self) -> StepFeeds {
+    /// Counts one more update over a batch of `samples` and returns what the host feeds for it:
+    /// the step counter, the constant learning rate and the dropout draw.
+    pub(crate) fn next_step(&mut self, samples: usize) -> StepFeeds {
         self.step += 1;
-        StepFeeds::new(self.step, self.optimizer.learning_rate().at(self.step))
+        StepFeeds::new(self.step, self.optimizer.learning_rate().at(self.step), samples)
     }
 
     /// Rejects data the model cannot train on, with the reason.
@@ -294,7 +311,7 @@ impl Compiled {
                 Ok(Weight {
                     name: spec.name,
                     shape: spec.shape.dims().to_vec(),
-                    values: self.session.read_persistent(id)?,
+                    values: self.replicas.read_persistent(id)?,
                 })
             })
             .collect()
@@ -317,7 +334,7 @@ impl Compiled {
                     spec.shape.to_string(),
                 ));
             }
-            self.session.write_persistent(id, &w.values)?;
+            self.replicas.write_persistent(id, &w.values)?;
         }
         Ok(())
     }
@@ -332,7 +349,7 @@ impl Compiled {
                 Ok(Named {
                     name: self.specs[i].name.clone(),
                     shape: self.specs[i].shape.dims().to_vec(),
-                    values: self.session.read_persistent(PersistentId(i))?,
+                    values: self.replicas.read_persistent(PersistentId(i))?,
                 })
             })
             .collect()
@@ -346,7 +363,7 @@ impl Compiled {
                 .iter()
                 .position(|s| &s.name == name)
                 .ok_or_else(|| Error::invalid("load", format!("the model has no tensor `{name}`")))?;
-            self.session.write_persistent(PersistentId(id), &v)?;
+            self.replicas.write_persistent(PersistentId(id), &v)?;
         }
         Ok(())
     }
@@ -380,13 +397,13 @@ impl Compiled {
     }
 
     pub(crate) fn reset_accumulators(&mut self) -> Result<()> {
-        self.session.write_persistent(self.loss_acc, &[0.0])?;
+        self.replicas.write_persistent(self.loss_acc, &[0.0])?;
         for (_, _, kind, acc) in &self.metrics {
-            self.session
+            self.replicas
                 .write_persistent(*acc, &vec![0.0; Metric::accumulator_len(*kind)])?;
         }
         if let Some((confusion, acc)) = self.confusion {
-            self.session.write_persistent(acc, &vec![0.0; confusion.len()])?;
+            self.replicas.write_persistent(acc, &vec![0.0; confusion.len()])?;
         }
         Ok(())
     }
@@ -395,10 +412,10 @@ impl Compiled {
     pub(crate) fn read_accumulators(&mut self, n: usize, counts: &[usize]) -> Result<Vec<(String, f32)>> {
         let mut out = vec![(
             "loss".to_string(),
-            self.session.read_persistent(self.loss_acc)?[0] / n as f32,
+            self.replicas.read_persistent(self.loss_acc)?[0] / n as f32,
         )];
         for ((name, metric, kind, acc), count) in self.metrics.iter().zip(counts) {
-            let values = self.session.read_persistent(*acc)?;
+            let values = self.replicas.read_persistent(*acc)?;
             out.extend(metric.finish(name, *kind, &values, n, *count));
         }
         Ok(out)
@@ -427,20 +444,26 @@ impl Compiled {
         let all: Vec<usize> = (0..y.rows()).collect();
         let (mut counts, mut counted) = (Vec::new(), false);
         for chunk in all.chunks(batch_size) {
-            let plan = self.plan(mode, chunk.len())?;
+            let plan = self.plan(mode, self.first_shard(chunk.len()))?;
             counted = plan.counts_confusion;
+            counts = plan.metric_counts;
             batch.gather(x, Some(y), chunk);
-            let mut feeds = batch.feeds(&self.input_names);
             if let Some(w) = weights {
                 batch_weights.clear();
                 batch_weights.extend(chunk.iter().map(|&i| w[i]));
+            }
+            if self.is_replicated() {
+                self.evaluate_sharded(mode, &batch, weights.map(|_| batch_weights.as_slice()), chunk.len())?;
+                continue;
+            }
+            let mut feeds = batch.feeds(&self.input_names);
+            if weights.is_some() {
                 feeds.push((Feed::SAMPLE_WEIGHT, &batch_weights));
             }
-            self.session.run(plan.id, &feeds)?;
-            counts = plan.metric_counts;
+            self.replicas.primary().run(plan.id, &feeds)?;
         }
         let confusion = match self.confusion {
-            Some((confusion, acc)) if counted => confusion.matrices(&self.session.read_persistent(acc)?),
+            Some((confusion, acc)) if counted => confusion.matrices(&self.replicas.read_persistent(acc)?),
             _ => Vec::new(),
         };
         Ok(Evaluation {
@@ -464,11 +487,11 @@ impl Compiled {
                 .map(|(key, _)| key)
                 .expect("the cache is full");
             let evicted = self.plans.remove(&oldest).expect("just found");
-            self.session.unload(evicted.id)?;
+            self.replicas.unload(evicted.id)?;
         }
         let (graph, outputs, metric_counts, counts_confusion) = self.build(mode, batch)?;
         let plan = Arc::new(schedule(&graph, &outputs)?);
-        let id = self.session.load(plan)?;
+        let id = self.replicas.load(plan)?;
         let loaded = CachedPlan {
             id,
             metric_counts,
@@ -527,6 +550,9 @@ impl Compiled {
     /// The graph of `mode` at `batch` samples, its outputs, each metric's values per sample, and
     /// whether it counts the confusion matrices.
     pub(crate) fn build(&self, mode: Mode, batch: usize) -> Result<(Graph, Vec<NodeId>, Vec<usize>, bool)> {
+        if mode == Mode::Update {
+            return Ok((self.build_update()?, Vec::new(), Vec::new(), false));
+        }
         let Forward {
             mut g,
             inputs,
@@ -583,18 +609,60 @@ impl Compiled {
             params.retain(|(id, _)| self.specs[id.0].kind == PersistentKind::Parameter);
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
             let grads = gradients(&mut g, loss, &wrt)?;
-            let grads = self.optimizer.clipping().apply(&mut g, grads)?;
-            let update = self.optimizer.op();
-            let lr = Feed::learning_rate(&mut g, self.optimizer.learning_rate())?;
-            let step = update.uses_step().then(|| Feed::step(&mut g));
-            for ((id, node), grad) in params.iter().zip(grads) {
-                let mut operands = vec![*node];
-                operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));
-                operands.extend([grad, lr]);
-                operands.extend(step);
-                g.push(update, &operands)?;
+            if !mode.applies_update() {
+                // A replica's gradients, for the host to average: the loss, one per parameter in
+                // the order of `trainable`, then for a masked output the real steps the loss
+                // averaged over (what the replica's share of the batch is counted in).
+                let mut outputs = vec![loss];
+                outputs.extend(grads);
+                if let Some(mask) = mask {
+                    outputs.push(g.sum_all(mask)?);
+                }
+                return Ok((g, outputs, counts, counts_confusion));
             }
+            self.apply_update(&mut g, &params, grads)?;
         }
         Ok((g, vec![loss], counts, counts_confusion))
+    }
+
+    /// The trainable parameters, in the order training plans take their gradients (the forward
+    /// pass's order).
+    pub(crate) fn trainable(&self) -> Vec<PersistentId> {
+        self.layer_params
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.specs[id.0].kind == PersistentKind::Parameter)
+            .collect()
+    }
+
+    /// The graph of a data-parallel update: every trainable parameter updated from its fed,
+    /// averaged gradient.
+    fn build_update(&self) -> Result<Graph> {
+        let mut g = Graph::new(self.specs.clone());
+        let mut params = Vec::new();
+        let mut grads = Vec::new();
+        for (j, id) in self.trainable().into_iter().enumerate() {
+            params.push((id, g.persistent(id)));
+            grads.push(g.input(&Feed::gradient(j), self.specs[id.0].shape.clone()));
+        }
+        self.apply_update(&mut g, &params, grads)?;
+        Ok(g)
+    }
+
+    /// Clips `grads` as the optimizer says and applies its update to each parameter in place.
+    fn apply_update(&self, g: &mut Graph, params: &[(PersistentId, NodeId)], grads: Vec<NodeId>) -> Result<()> {
+        let grads = self.optimizer.clipping().apply(g, grads)?;
+        let update = self.optimizer.op();
+        let lr = Feed::learning_rate(g, self.optimizer.learning_rate())?;
+        let step = update.uses_step().then(|| Feed::step(g));
+        for ((id, node), grad) in params.iter().zip(grads) {
+            let mut operands = vec![*node];
+            operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));
+            operands.extend([grad, lr]);
+            operands.extend(step);
+            g.push(update, &operands)?;
+        }
+        Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! The plan inputs the host fills before every run, named in this one place: the model's inputs,
-//! the labels, and the step counter that the optimizer's bias correction and every dropout mask
-//! read.
+//! the labels, the step counter that the optimizer's bias correction reads, and the draw every
+//! dropout mask is hashed from.
 
 use kiln_graph::{Graph, NodeId};
 
@@ -19,15 +19,29 @@ impl Feed {
     pub const SAMPLE_WEIGHT: &'static str = "sample_weight";
     /// A constant learning rate, `[1]` (a schedule computes its rate from the step instead).
     pub const LEARNING_RATE: &'static str = "learning_rate";
+    /// What a training step's random masks are drawn from, `[3]`: the step counter, the index of
+    /// the plan's first sample in the whole batch, and the plan's samples (see
+    /// [`kiln_graph::ElementwiseOp::Dropout`]; a data-parallel replica's shard starts past 0).
+    pub const DRAW: &'static str = "draw";
 
     /// Model input `i`.
     pub fn x(i: usize) -> String {
         format!("x{i}")
     }
 
+    /// The averaged gradient of trainable parameter `j` that a data-parallel update plan takes.
+    pub fn gradient(j: usize) -> String {
+        format!("gradient{j}")
+    }
+
     /// The step counter's graph input, created on first use and shared by every reader after.
     pub fn step(g: &mut Graph) -> NodeId {
         g.shared_input(Feed::STEP, [1])
+    }
+
+    /// The draw's graph input, shared like the step's.
+    pub fn draw(g: &mut Graph) -> NodeId {
+        g.shared_input(Feed::DRAW, [3])
     }
 
     /// The learning rate for the optimizer's updates: the fed constant, or `schedule`'s rate
@@ -48,25 +62,36 @@ impl Feed {
     }
 }
 
-/// The values the host feeds every training step: the step counter and the constant learning rate
-/// (ignored by plans whose rate comes from a schedule).
+/// The values the host feeds every training step: the step counter, the constant learning rate
+/// (ignored by plans whose rate comes from a schedule) and the dropout draw.
+#[derive(Clone, Copy)]
 pub(crate) struct StepFeeds {
     step: [f32; 1],
     lr: [f32; 1],
+    draw: [f32; 3],
 }
 
 impl StepFeeds {
-    /// The feeds of 1-based update `step` at learning rate `lr`.
-    pub fn new(step: u64, lr: f64) -> Self {
+    /// The feeds of 1-based update `step` at learning rate `lr`, for a plan over a whole batch of
+    /// `samples`.
+    pub fn new(step: u64, lr: f64, samples: usize) -> Self {
         StepFeeds {
             step: [step as f32],
             lr: [lr as f32],
+            draw: [step as f32, 0.0, samples as f32],
         }
     }
 
-    /// Appends both feeds.
+    /// The same step's feeds for a plan over `samples` samples of the batch from sample `first` on.
+    pub fn shard(mut self, first: usize, samples: usize) -> Self {
+        self.draw[1..].copy_from_slice(&[first as f32, samples as f32]);
+        self
+    }
+
+    /// Appends the feeds.
     pub fn add_to<'a>(&'a self, feeds: &mut Vec<(&'a str, &'a [f32])>) {
         feeds.push((Feed::STEP, &self.step));
         feeds.push((Feed::LEARNING_RATE, &self.lr));
+        feeds.push((Feed::DRAW, &self.draw));
     }
 }

@@ -301,7 +301,7 @@ impl Model {
             // The state this epoch starts from, kept on the device to roll back to if it diverges.
             let first_step = c.step + 1;
             if options.terminate_on_nan {
-                c.session.keep_restore_point()?;
+                c.replicas.keep_restore_point()?;
             }
             if options.shuffle {
                 // Each pass's order depends only on (seed, pass), so a resumed run shuffles
@@ -316,21 +316,29 @@ impl Model {
             let chunks = order.chunks(options.batch_size).skip(window.first).take(window.batches);
             for (index, chunk) in chunks.enumerate() {
                 seen += chunk.len();
-                let plan = c.plan(mode, chunk.len())?;
+                let plan = c.plan(c.replica_mode(mode), c.first_shard(chunk.len()))?;
                 batch.gather(&x, Some(y), chunk);
-                let step = c.next_step();
-                let mut feeds = batch.feeds(&c.input_names);
-                step.add_to(&mut feeds);
+                let step = c.next_step(chunk.len());
                 if let Some(w) = &weights {
                     batch_weights.clear();
                     batch_weights.extend(chunk.iter().map(|&i| w[i]));
-                    feeds.push((Feed::SAMPLE_WEIGHT, &batch_weights));
                 }
-                c.session.run(plan.id, &feeds)?;
-                let loss = if options.record_batch_loss || progress.wants_loss() {
-                    Some(c.session.read_outputs(plan.id)?[0][0])
+                let wants_loss = options.record_batch_loss || progress.wants_loss();
+                let loss = if c.is_replicated() {
+                    let weights = weights.as_ref().map(|_| batch_weights.as_slice());
+                    let (loss, _) = c.train_sharded(&batch, weights, chunk.len(), step, false)?;
+                    wants_loss.then_some(loss)
                 } else {
-                    None
+                    let mut feeds = batch.feeds(&c.input_names);
+                    step.add_to(&mut feeds);
+                    if weights.is_some() {
+                        feeds.push((Feed::SAMPLE_WEIGHT, &batch_weights));
+                    }
+                    let session = c.replicas.primary();
+                    session.run(plan.id, &feeds)?;
+                    wants_loss
+                        .then(|| session.read_outputs(plan.id).map(|o| o[0][0]))
+                        .transpose()?
                 };
                 if options.record_batch_loss {
                     history.batch_loss.extend(loss);
@@ -345,7 +353,7 @@ impl Model {
             if options.terminate_on_nan {
                 if let Some(&(_, loss)) = logs.iter().find(|(name, v)| name == "loss" && !v.is_finite()) {
                     progress.finish(options.verbose, &logs);
-                    c.session.restore()?;
+                    c.replicas.restore()?;
                     c.step = first_step - 1;
                     return Err(diverged(epoch, first_step..=c.step + steps as u64, loss, &c.optimizer));
                 }

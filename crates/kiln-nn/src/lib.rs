@@ -7,6 +7,7 @@ pub mod backend;
 mod by_name;
 mod callbacks;
 mod confusion;
+mod data_parallel;
 pub mod doctor;
 mod engine;
 mod error;
@@ -24,6 +25,7 @@ mod network;
 mod optimizer;
 mod plot;
 mod progress;
+mod replicas;
 mod saving;
 mod schedules;
 mod sequential;
@@ -35,6 +37,7 @@ pub use callbacks::{
     ModelCheckpoint, ReduceLROnPlateau, SharedCallback, TerminateOnNaN,
 };
 pub use confusion::{ConfusionMatrix, MAX_CONFUSION_CLASSES, MAX_CONFUSION_LABELS};
+pub use data_parallel::DataParallel;
 pub use engine::{Inputs, Weight};
 pub use error::{Error, Result};
 pub use fit::FitOptions;

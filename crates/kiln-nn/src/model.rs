@@ -14,6 +14,7 @@ use crate::engine::{Batch, Compiled, Inputs, Mode, Weight};
 use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
 use crate::network::Network;
+use crate::replicas::Replicas;
 use crate::saving::{self, Precision};
 use crate::LearningRate;
 use crate::{Activation, Evaluation, Loss, Metric, Optimizer};
@@ -120,7 +121,15 @@ impl Model {
         let metrics = resolved;
         let confusion = Confusion::of(&loss, last_activation, units).map(|c| (c, accumulator("confusion", c.len())));
 
-        let mut session = device.new_session(&specs)?;
+        // One session per data-parallel replica, else one.
+        let sessions = match device.replicas() {
+            Some(devices) => devices
+                .iter()
+                .map(|d| d.new_session(&specs))
+                .collect::<kiln_graph::Result<_>>()?,
+            None => vec![device.new_session(&specs)?],
+        };
+        let mut session = Replicas::new(sessions, &specs);
         let mut rng = StdRng::seed_from_u64(self.seed);
         for (id, (init, fans)) in layer_params.iter().flatten().zip(inits) {
             session.write_persistent(*id, &init.sample(specs[id.0].shape.dims(), fans, &mut rng))?;
@@ -130,7 +139,7 @@ impl Model {
             session.write_persistent(id, &vec![start; specs[id.0].shape.numel()])?;
         }
         self.compiled = Some(Compiled {
-            session,
+            replicas: session,
             device: device.name(),
             specs,
             network: self.network.clone(),
@@ -169,7 +178,10 @@ impl Model {
 
     /// Work counters of the model's session (submits, dispatches, allocations, ...).
     pub fn counters(&self) -> Counters {
-        self.compiled.as_ref().map(|c| c.session.counters()).unwrap_or_default()
+        self.compiled
+            .as_ref()
+            .map(|c| c.replicas.counters())
+            .unwrap_or_default()
     }
 
     /// Number of updates applied so far.
@@ -293,9 +305,7 @@ impl Model {
         // Batches are runs of consecutive rows, fed straight from the inputs' storage: the full
         // batches through one plan in one `run_each`, then the shorter last one through its own.
         let (full, tail) = (n / batch_size, n % batch_size);
-        let full_plan = (full > 0).then(|| c.plan(Mode::Predict, batch_size)).transpose()?;
-        let tail_plan = (tail > 0).then(|| c.plan(Mode::Predict, tail)).transpose()?;
-        let names = &c.input_names;
+        let names = c.input_names.clone();
         let feeds = |start: usize, rows: usize| -> Vec<(&str, &[f32])> {
             names
                 .iter()
@@ -306,14 +316,25 @@ impl Model {
                 })
                 .collect()
         };
-        if let Some(plan) = full_plan {
-            let mut feed = |i: usize| feeds(i * batch_size, batch_size);
-            let mut take = |_: usize, mut values: Vec<Vec<f32>>| out.extend(values.swap_remove(0));
-            c.session.run_each(plan.id, full, &mut feed, &mut take)?;
-        }
-        if let Some(plan) = tail_plan {
-            c.session.run(plan.id, &feeds(full * batch_size, tail))?;
-            out.extend(c.session.read_outputs(plan.id)?.swap_remove(0));
+        if c.is_replicated() {
+            for start in (0..n).step_by(batch_size) {
+                let rows = batch_size.min(n - start);
+                let inputs: Vec<&[f32]> = feeds(start, rows).into_iter().map(|(_, x)| x).collect();
+                c.predict_sharded(&inputs, rows, &mut out)?;
+            }
+        } else {
+            let full_plan = (full > 0).then(|| c.plan(Mode::Predict, batch_size)).transpose()?;
+            let tail_plan = (tail > 0).then(|| c.plan(Mode::Predict, tail)).transpose()?;
+            let session = c.replicas.primary();
+            if let Some(plan) = full_plan {
+                let mut feed = |i: usize| feeds(i * batch_size, batch_size);
+                let mut take = |_: usize, mut values: Vec<Vec<f32>>| out.extend(values.swap_remove(0));
+                session.run_each(plan.id, full, &mut feed, &mut take)?;
+            }
+            if let Some(plan) = tail_plan {
+                session.run(plan.id, &feeds(full * batch_size, tail))?;
+                out.extend(session.read_outputs(plan.id)?.swap_remove(0));
+            }
         }
         let mut shape = vec![n];
         shape.extend(&c.output_shape);
@@ -325,8 +346,14 @@ impl Model {
         let x = x.into();
         let c = self.compiled("train_on_batch")?;
         c.check_data("train_on_batch", &x, Some(y))?;
+        let step = c.next_step(y.rows());
+        if c.is_replicated() {
+            let mut batch = Batch::new(x.0.len());
+            let rows: Vec<usize> = (0..y.rows()).collect();
+            batch.gather(&x, Some(y), &rows);
+            return Ok(c.train_sharded(&batch, None, y.rows(), step, false)?.0);
+        }
         let plan = c.plan(Mode::Train, y.rows())?;
-        let step = c.next_step();
         let mut feeds: Vec<(&str, &[f32])> = c
             .input_names
             .iter()
@@ -335,8 +362,9 @@ impl Model {
             .collect();
         feeds.push((Feed::LABELS, y.data()));
         step.add_to(&mut feeds);
-        c.session.run(plan.id, &feeds)?;
-        Ok(c.session.read_outputs(plan.id)?[0][0])
+        let session = c.replicas.primary();
+        session.run(plan.id, &feeds)?;
+        Ok(session.read_outputs(plan.id)?[0][0])
     }
 
     /// One training step on this batch like [`Model::train_on_batch`], with each kernel timed
@@ -345,14 +373,17 @@ impl Model {
         let x = x.into();
         let c = self.compiled("profile_on_batch")?;
         c.check_data("profile_on_batch", &x, Some(y))?;
-        let plan = c.plan(Mode::Train, y.rows())?;
-        let step = c.next_step();
+        let step = c.next_step(y.rows());
         let mut batch = Batch::new(x.0.len());
         let rows: Vec<usize> = (0..y.rows()).collect();
         batch.gather(&x, Some(y), &rows);
+        if c.is_replicated() {
+            return Ok(c.train_sharded(&batch, None, y.rows(), step, true)?.1);
+        }
+        let plan = c.plan(Mode::Train, y.rows())?;
         let mut feeds = batch.feeds(&c.input_names);
         step.add_to(&mut feeds);
-        Ok(c.session.profile(plan.id, &feeds)?)
+        Ok(c.replicas.primary().profile(plan.id, &feeds)?)
     }
 
     /// Bytes of the largest arena of transient tensors among the plans built so far.
@@ -362,7 +393,7 @@ impl Model {
         };
         c.plans
             .values()
-            .map(|p| c.session.arena_bytes(p.id))
+            .map(|p| c.replicas.primary_ref().arena_bytes(p.id))
             .try_fold(0, |peak, bytes| Ok(peak.max(bytes?)))
     }
 

@@ -114,14 +114,14 @@ impl Compiled {
             outputs.push(g.push(ReduceOp::Mean { axis: 0 }, &[flat])?);
             outputs.push(g.push(ReduceOp::Mean { axis: 0 }, &[squares])?);
         }
-        let plan = self.session.load(Arc::new(schedule(&g, &outputs)?))?;
+        let plan = self.replicas.load(Arc::new(schedule(&g, &outputs)?))?;
         let mut sums: Vec<Vec<f64>> = Vec::new();
         let mut staged = Batch::new(x.0.len());
         let mut measured = 0;
         for chunk in rows.chunks_exact(batch).take(PROBE_BATCHES) {
             staged.gather(x, None, chunk);
-            self.session.run(plan, &staged.feeds(&self.input_names))?;
-            let out = self.session.read_outputs(plan)?;
+            self.replicas.primary().run(plan, &staged.feeds(&self.input_names))?;
+            let out = self.replicas.primary().read_outputs(plan)?;
             sums.resize(out.len(), Vec::new());
             for (sum, values) in sums.iter_mut().zip(out) {
                 sum.resize(values.len(), 0.0);
@@ -129,15 +129,15 @@ impl Compiled {
             }
             measured += 1;
         }
-        self.session.unload(plan)?;
+        self.replicas.unload(plan)?;
         let mut lags = Vec::with_capacity(layers.len());
         for (k, (j, momentum, epsilon, state)) in layers.into_iter().enumerate() {
             let [moving_mean, moving_var] = state[..] else {
                 continue;
             };
             let (mm, mv) = (
-                self.session.read_persistent(moving_mean)?,
-                self.session.read_persistent(moving_var)?,
+                self.replicas.read_persistent(moving_mean)?,
+                self.replicas.read_persistent(moving_var)?,
             );
             let eps = f64::from(epsilon);
             let (means, squares) = (&sums[2 * k], &sums[2 * k + 1]);

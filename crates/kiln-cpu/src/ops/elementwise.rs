@@ -25,7 +25,7 @@ pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
         ElementwiseOp::ScaleByScalar => scale(a.x(0), a.x(1)[0], out),
         ElementwiseOp::Pow { exponent } => pow(a.x(0), T::of(*exponent), out),
         ElementwiseOp::ClipNormFactor { max_norm } => out[0] = clip_norm_factor(a.x(0)[0], T::of(*max_norm)),
-        ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1)[0], *rate, *seed, out),
+        ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1), *rate, *seed, out),
     }
 }
 
@@ -50,13 +50,16 @@ pub fn equal<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
 }
 
 /// `out = factor · x`.
-/// Inverted dropout with the mask of [`kiln_graph::dropout_keeps`].
-pub fn dropout<T: Real>(x: &[T], step: T, rate: f32, seed: u32, out: &mut [T]) {
+/// Inverted dropout with the mask of [`kiln_graph::dropout_keeps`]; `draw` is `(step, first
+/// sample, samples)`.
+pub fn dropout<T: Real>(x: &[T], draw: &[T], rate: f32, seed: u32, out: &mut [T]) {
     let threshold = kiln_graph::dropout_threshold(rate);
     let scale = T::of(1.0 / (1.0 - rate));
-    let step = step.to_f32() as u32;
+    let [step, first, samples] = [0, 1, 2].map(|k| draw[k].to_f32() as u32);
+    let n = x.len() as u32;
     for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-        *o = if kiln_graph::dropout_keeps(seed, step, i as u32, threshold) {
+        let element = kiln_graph::dropout_element(i as u32, n, first, samples);
+        *o = if kiln_graph::dropout_keeps(seed, step, element, threshold) {
             v * scale
         } else {
             T::zero()

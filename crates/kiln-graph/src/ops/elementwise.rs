@@ -44,10 +44,13 @@ pub enum ElementwiseOp {
     /// max_norm`, so that `g · factor` has a norm of at most `c` (keras/src/ops/numerical... via
     /// `BaseOptimizer._clip_by_norm` and `clip_by_global_norm`).
     ClipNormFactor { max_norm: f32 },
-    /// Inverted dropout: operands `(x, step [1])`; keeps element `i` with probability `1 - rate`,
-    /// scaled by `1 / (1 - rate)`, and zeroes the rest. The mask is a hash of `(seed, step, i)`
-    /// ([`dropout_keeps`]): the CPU and the GPU drop the same elements, every step draws a new
-    /// mask, and the backward pass (this same op on `dy`) recomputes the forward's mask.
+    /// Inverted dropout: operands `(x, draw [3])`; keeps element `i` with probability `1 - rate`,
+    /// scaled by `1 / (1 - rate)`, and zeroes the rest. `draw` is `(step, first sample, samples)`:
+    /// the mask is a hash of `(seed, step, element)` ([`dropout_keeps`]) where the element counts
+    /// from the batch's first sample ([`dropout_element`]), so a shard of a batch (a data-parallel
+    /// replica's) draws exactly the mask its rows get in the whole batch. The CPU and the GPU drop
+    /// the same elements, every step draws a new mask, and the backward pass (this same op on
+    /// `dy`) recomputes the forward's mask.
     Dropout { rate: f32, seed: u32 },
 }
 
@@ -152,8 +155,12 @@ impl Family for ElementwiseOp {
                 if !(0.0..1.0).contains(rate) {
                     return Err(Error::invalid(name, format!("rate {rate} is not in [0, 1)")));
                 }
-                if s[1].numel() != 1 {
-                    return Err(Error::shape(name, format!("step {}", s[1]), "[1]"));
+                if s[1].numel() != 3 {
+                    return Err(Error::shape(
+                        name,
+                        format!("draw {}", s[1]),
+                        "[3] (step, first sample, samples)",
+                    ));
                 }
                 s[0].clone()
             }
@@ -250,6 +257,14 @@ pub fn lowbias32(mut x: u32) -> u32 {
 /// Hashes at or above this keep their element under [`ElementwiseOp::Dropout`] with `rate`.
 pub fn dropout_threshold(rate: f32) -> u32 {
     (f64::from(rate) * 4_294_967_296.0).min(f64::from(u32::MAX)) as u32
+}
+
+/// The element [`ElementwiseOp::Dropout`]'s mask draws for element `i` of a tensor of `n` elements
+/// holding `samples` samples from the batch's sample `first` on: `i` counted from the start of
+/// the whole batch, since each sample's elements are contiguous (the batch is the outer axis).
+/// Wrapping arithmetic, as the GPU's.
+pub fn dropout_element(i: u32, n: u32, first: u32, samples: u32) -> u32 {
+    i.wrapping_add(first.wrapping_mul(n / samples.max(1)))
 }
 
 /// Whether [`ElementwiseOp::Dropout`] keeps element `i` at `step`: integer arithmetic only, so every

@@ -73,6 +73,6 @@ pub(crate) fn dropout(g: &mut Graph, x: NodeId, rate: f32, seed: u32) -> Result<
         .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
         .count() as u32;
     let seed = seed ^ lowbias32(earlier.wrapping_add(0x9e37_79b9));
-    let step = Feed::step(g);
-    Ok(g.push(ElementwiseOp::Dropout { rate, seed }, &[x, step])?)
+    let draw = Feed::draw(g);
+    Ok(g.push(ElementwiseOp::Dropout { rate, seed }, &[x, draw])?)
 }

@@ -84,9 +84,9 @@ fn mirror_rows(g: &mut Graph, x: NodeId, h: usize) -> Result<NodeId> {
 fn choose(g: &mut Graph, x: NodeId, flipped: NodeId, seed: u32, dims: [usize; 4]) -> Result<NodeId> {
     let [n, h, w, c] = dims;
     let ones = g.fill(1.0, Shape::new([n]));
-    let step = Feed::step(g);
+    let draw = Feed::draw(g);
     // Dropout at rate ½ keeps with weight 2: halve it to a 0/1 coin per sample.
-    let kept = g.push(ElementwiseOp::Dropout { rate: 0.5, seed }, &[ones, step])?;
+    let kept = g.push(ElementwiseOp::Dropout { rate: 0.5, seed }, &[ones, draw])?;
     let coin = g.scale(kept, 0.5)?;
     let coin = g.push(
         kiln_graph::ReduceOp::Broadcast {
