@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use kiln_cpu::{CpuBackend, CpuThreads};
-use kiln_graph::{Backend, Error, PersistentSpec, Result, Session};
+use kiln_graph::{Backend, Collective, Error, PersistentSpec, Result, Session};
 use kiln_nn::DataParallel;
 use kiln_wgpu::GpuBackend;
 
@@ -103,6 +103,10 @@ impl Backend for Device {
 
     fn replicas(&self) -> Option<&[Arc<dyn Backend>]> {
         self.inner().replicas()
+    }
+
+    fn collective(&self) -> Option<Arc<dyn Collective>> {
+        self.inner().collective()
     }
 }
 

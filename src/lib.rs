@@ -4,6 +4,8 @@
 //! `kiln::nn`, `kiln::data`); most programs need only the [`prelude`].
 
 mod device;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 
 pub use device::Device;
 pub use kiln_cpu as cpu;
@@ -18,7 +20,9 @@ pub use kiln_nn::{Error, Result};
 /// What a training program needs.
 pub mod prelude {
     pub use crate::Device;
-    pub use kiln_data::{datasets, random, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor};
+    pub use kiln_data::{
+        datasets, random, rank_shard, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor,
+    };
     pub use kiln_nn::{
         load_model, Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
         Bidirectional, Call, Concatenate, ConfusionMatrix, Conv1D, Conv2D, DataParallel, Dense, DepthwiseConv2D,

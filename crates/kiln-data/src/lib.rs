@@ -19,7 +19,7 @@ pub use datasets::Dataset;
 pub use error::{Error, Result};
 pub use idx::{parse_idx, read_idx};
 pub use npy::{parse_npy, read_npy};
-pub use split::train_test_split;
+pub use split::{rank_shard, train_test_split};
 pub use standardize::Standardizer;
 pub use tensor::Tensor;
 

@@ -7,6 +7,28 @@ use rand::SeedableRng;
 
 use crate::Tensor;
 
+/// The samples process `rank` of `ranks` trains on in data-parallel training across processes:
+/// every `ranks`-th sample from sample `rank` on, each rank getting the same count (`n / ranks`;
+/// the last `n % ranks` samples are left out, as a distributed sampler without padding does), so
+/// every process runs the same number of steps. Shuffle first when the order carries structure.
+pub fn rank_shard(t: &Tensor, rank: usize, ranks: usize) -> Result<Tensor> {
+    if ranks == 0 || rank >= ranks {
+        return Err(Error::invalid(
+            "rank_shard",
+            format!("rank {rank} is not one of {ranks}"),
+        ));
+    }
+    let per = t.rows() / ranks;
+    if per == 0 {
+        return Err(Error::Data(format!(
+            "rank_shard: {} samples cannot give each of {ranks} ranks one",
+            t.rows()
+        )));
+    }
+    let rows: Vec<usize> = (0..per).map(|i| i * ranks + rank).collect();
+    Ok(t.select_rows(&rows))
+}
+
 /// One split: `(x_train, x_test, y_train, y_test)`, in scikit-learn's order.
 pub type Split = (Tensor, Tensor, Tensor, Tensor);
 
@@ -41,4 +63,18 @@ pub fn train_test_split(x: &Tensor, y: &Tensor, test_fraction: f32, seed: u64) -
         y.select_rows(train),
         y.select_rows(test),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rank_shards_are_disjoint_equal_and_refuse_a_bad_rank() {
+        let t = Tensor::new([7, 1], (0..7).map(|i| i as f32).collect()).unwrap();
+        assert_eq!(rank_shard(&t, 0, 2).unwrap().data(), &[0.0, 2.0, 4.0]);
+        assert_eq!(rank_shard(&t, 1, 2).unwrap().data(), &[1.0, 3.0, 5.0]);
+        assert!(rank_shard(&t, 2, 2).is_err());
+        assert!(rank_shard(&t, 0, 8).is_err());
+    }
 }

@@ -43,6 +43,26 @@ pub trait Backend: Send + Sync {
     fn replicas(&self) -> Option<&[Arc<dyn Backend>]> {
         None
     }
+
+    /// The processes a data-parallel strategy spans beyond this one (MPI ranks); `None` (the
+    /// default) for training in one process.
+    fn collective(&self) -> Option<Arc<dyn Collective>> {
+        None
+    }
+}
+
+/// Sums across the processes of a distributed job (MPI ranks): the one exchange data-parallel
+/// training across processes needs. Every process makes the same calls in the same order.
+pub trait Collective: Send + Sync {
+    /// This process's index, `0..size`.
+    fn rank(&self) -> usize;
+
+    /// Processes in the job.
+    fn size(&self) -> usize;
+
+    /// Replaces `values` by their elementwise sum over every process. When a process is gone the
+    /// wait is bounded: an error or the end of the job, never a hang.
+    fn all_reduce_sum(&self, values: &mut [f32]) -> Result<()>;
 }
 
 /// Handle of a plan loaded into a session.

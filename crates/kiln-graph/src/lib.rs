@@ -15,7 +15,7 @@ pub mod schedule;
 pub mod shape;
 
 pub use autodiff::gradients;
-pub use backend::{run_batches, Backend, Counters, KernelTime, PlanId, Session};
+pub use backend::{run_batches, Backend, Collective, Counters, KernelTime, PlanId, Session};
 pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
 pub use ops::{

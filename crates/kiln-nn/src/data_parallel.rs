@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
-use kiln_graph::{Backend, KernelTime, PersistentId, PersistentKind, PersistentSpec, Session};
+use kiln_graph::{Backend, Collective, KernelTime, PersistentId, PersistentKind, PersistentSpec, Session};
 
 use crate::engine::{Batch, CachedPlan, Compiled, Mode};
 use crate::feeds::{Feed, StepFeeds};
@@ -44,6 +44,8 @@ use crate::{Error, Result};
 #[derive(Clone)]
 pub struct DataParallel {
     devices: Vec<Arc<dyn Backend>>,
+    /// The other processes of the job, when it spans several.
+    collective: Option<Arc<dyn Collective>>,
 }
 
 impl DataParallel {
@@ -58,7 +60,19 @@ impl DataParallel {
                 "a device is itself a DataParallel; list its devices directly",
             ));
         }
-        Ok(DataParallel { devices })
+        Ok(DataParallel {
+            devices,
+            collective: None,
+        })
+    }
+
+    /// The same replicas in every process of a job (MPI ranks: `kiln::mpi`): each step's gradients
+    /// are averaged over every replica of every process, weighted by their samples. Each process
+    /// trains on its own part of the data ([`kiln_data::rank_shard`]) with the same number of
+    /// batches per epoch; the epoch's loss and metrics, and evaluations, are over all of them.
+    pub fn across_processes(mut self, collective: Arc<dyn Collective>) -> Self {
+        self.collective = Some(collective);
+        self
     }
 
     /// `n` replicas of one device.
@@ -85,6 +99,10 @@ impl Backend for DataParallel {
 
     fn replicas(&self) -> Option<&[Arc<dyn Backend>]> {
         Some(&self.devices)
+    }
+
+    fn collective(&self) -> Option<Arc<dyn Collective>> {
+        self.collective.clone()
     }
 }
 
@@ -143,9 +161,9 @@ fn shard_of<'a>(
 }
 
 impl Compiled {
-    /// Whether the model runs on more than one replica.
+    /// Whether the model trains data-parallel (several replicas, or several processes).
     pub(crate) fn is_replicated(&self) -> bool {
-        self.replicas.len() > 1
+        self.replicas.data_parallel()
     }
 
     /// The mode a replica runs for `mode`: a training step's gradients when the model is
@@ -227,45 +245,56 @@ impl Compiled {
         };
         let runs = self.run_sharded(mode, rows, &feeds, true, profile)?;
 
-        // The all-reduce: Σ_r (n_r / n) · g_r, the whole batch's mean gradient. A masked output's
-        // loss is a mean over its real steps, so there a replica's share is of the real steps.
+        // The all-reduce: Σ_r (n_r / n) · g_r, the whole batch's mean gradient, over the replicas
+        // here and then over the processes. A masked output's loss is a mean over its real
+        // steps, so there a replica's `n_r` counts real steps. One buffer crosses the processes:
+        // the weighted loss, the count, the weighted gradients and layer state.
         let reduce_start = Instant::now();
         let trainable = self.trainable().len();
-        let counts: Vec<f32> = runs
+        let state = self.state_ids();
+        let states = state
             .iter()
-            .zip(shards(rows, self.replicas.len()))
-            .map(|(run, s)| match run {
-                Some((outputs, _)) if outputs.len() > 1 + trainable => outputs[1 + trainable][0],
-                _ => s.len() as f32,
-            })
-            .collect();
-        let total: f32 = counts.iter().sum();
-        let shares: Vec<f32> = counts.iter().map(|c| c / total.max(f32::MIN_POSITIVE)).collect();
-        let mut loss = 0.0;
-        let mut mean: Vec<Vec<f32>> = Vec::new();
+            .map(|&id| self.replicas.read_each(id))
+            .collect::<Result<Vec<_>>>()?;
+        let mut sum = vec![0.0f32; 2];
+        let mut layout: Vec<Range<usize>> = Vec::new();
         let mut times = None;
-        for (run, share) in runs.into_iter().zip(&shares) {
+        for (r, (run, shard)) in runs.into_iter().zip(shards(rows, self.replicas.len())).enumerate() {
             let Some((outputs, t)) = run else { continue };
             times = times.or(t);
-            let mut outputs = outputs.into_iter().take(1 + trainable);
-            loss += share * outputs.next().map_or(0.0, |l| l[0]);
-            if mean.is_empty() {
-                mean = outputs.map(|g| g.into_iter().map(|v| share * v).collect()).collect();
-            } else {
-                for (m, g) in mean.iter_mut().zip(outputs) {
-                    m.iter_mut().zip(g).for_each(|(m, v)| *m += share * v);
+            let count = match outputs.get(1 + trainable) {
+                Some(real) => real[0],
+                None => shard.len() as f32,
+            };
+            let parts = outputs[1..=trainable].iter().map(Vec::as_slice);
+            let parts = parts.chain(states.iter().map(|each| each[r].as_slice()));
+            if layout.is_empty() {
+                for p in parts.clone() {
+                    layout.push(sum.len()..sum.len() + p.len());
+                    sum.resize(sum.len() + p.len(), 0.0);
                 }
             }
+            sum[0] += count * outputs[0][0];
+            sum[1] += count;
+            for (range, p) in layout.iter().zip(parts) {
+                sum[range.clone()].iter_mut().zip(p).for_each(|(s, v)| *s += count * v);
+            }
         }
-        self.average_state(&shares)?;
+        self.replicas.sum_over_processes(&mut sum)?;
+        let total = sum[1].max(f32::MIN_POSITIVE);
+        sum.iter_mut().for_each(|v| *v /= total);
+        let loss = sum[0];
+        for (id, range) in state.iter().zip(&layout[trainable..]) {
+            self.replicas.write_persistent(*id, &sum[range.clone()])?;
+        }
         let reduce = reduce_start.elapsed().as_secs_f64();
 
         let update = self.plan(Mode::Update, 0)?;
-        let grad_names: Vec<String> = (0..mean.len()).map(Feed::gradient).collect();
+        let grad_names: Vec<String> = (0..trainable).map(Feed::gradient).collect();
         let mut feeds: Vec<(&str, &[f32])> = grad_names
             .iter()
             .map(String::as_str)
-            .zip(mean.iter().map(Vec::as_slice))
+            .zip(layout.iter().map(|range| &sum[range.clone()]))
             .collect();
         step.add_to(&mut feeds);
         let feeds = &feeds;
@@ -287,22 +316,13 @@ impl Compiled {
         Ok((loss, times))
     }
 
-    /// Averages the layers' state (BatchNormalization's moving statistics) over the replicas,
-    /// each weighted by its `share` of the batch, and writes the average back to all of them.
-    fn average_state(&mut self, shares: &[f32]) -> Result<()> {
-        let ids: Vec<PersistentId> = (0..self.specs.len())
+    /// The layers' state tensors (BatchNormalization's moving statistics), which the replicas
+    /// average after every step.
+    fn state_ids(&self) -> Vec<PersistentId> {
+        (0..self.specs.len())
             .filter(|&i| self.specs[i].kind == PersistentKind::State)
             .map(PersistentId)
-            .collect();
-        for id in ids {
-            let each = self.replicas.read_each(id)?;
-            let mut mean = vec![0.0f32; each[0].len()];
-            for (values, &share) in each.iter().zip(shares) {
-                mean.iter_mut().zip(values).for_each(|(m, v)| *m += share * v);
-            }
-            self.replicas.write_persistent(id, &mean)?;
-        }
-        Ok(())
+            .collect()
     }
 
     /// Evaluates the staged `batch` of `rows` samples across the replicas, into their

@@ -410,6 +410,10 @@ impl Compiled {
 
     /// `(name, epoch value)` of the loss and each metric from the accumulators, over `n` samples.
     pub(crate) fn read_accumulators(&mut self, n: usize, counts: &[usize]) -> Result<Vec<(String, f32)>> {
+        // The accumulators read as sums over every process; so are the samples.
+        let mut samples = [n as f32];
+        self.replicas.sum_over_processes(&mut samples)?;
+        let n = samples[0] as usize;
         let mut out = vec![(
             "loss".to_string(),
             self.replicas.read_persistent(self.loss_acc)?[0] / n as f32,

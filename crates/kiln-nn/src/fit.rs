@@ -272,6 +272,8 @@ impl Model {
         let mut batch = Batch::new(x.0.len());
         let mut batch_weights = Vec::with_capacity(options.batch_size.min(n));
         let batches = n.div_ceil(options.batch_size);
+        // Across processes every step is a collective: each must run as many.
+        c.replicas.check_agreed("batches per epoch", batches)?;
         if options.steps_per_epoch == Some(0) {
             return Err(Error::invalid("fit", "steps_per_epoch must be at least 1"));
         }

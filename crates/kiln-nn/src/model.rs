@@ -129,7 +129,7 @@ impl Model {
                 .collect::<kiln_graph::Result<_>>()?,
             None => vec![device.new_session(&specs)?],
         };
-        let mut session = Replicas::new(sessions, &specs);
+        let mut session = Replicas::new(sessions, &specs, device.collective());
         let mut rng = StdRng::seed_from_u64(self.seed);
         for (id, (init, fans)) in layer_params.iter().flatten().zip(inits) {
             session.write_persistent(*id, &init.sample(specs[id.0].shape.dims(), fans, &mut rng))?;

@@ -1,14 +1,15 @@
-//! The sessions a compiled model runs on: one, or one per device of a [`crate::DataParallel`].
+//! The sessions a compiled model runs on: one, or one per device of a [`crate::DataParallel`],
+//! and the other processes of the job when it spans several.
 //!
 //! Every replica holds the same persistent tensors and loads the same plans in the same order, so
 //! a [`PlanId`] names the same plan on each. What changes the model's state goes to every replica
 //! (weights written, plans loaded, restore points); what reads it reads the first, since the
 //! replicas stay identical — except the metric accumulators, which each replica fills from its own
-//! shard of the batches and which read as their sum.
+//! shard of the batches and which read as their sum over the replicas and the processes.
 
 use std::sync::Arc;
 
-use kiln_graph::{Counters, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Session};
+use kiln_graph::{Collective, Counters, PersistentId, PersistentKind, PersistentSpec, Plan, PlanId, Session};
 
 use crate::{Error, Result};
 
@@ -16,21 +17,65 @@ pub(crate) struct Replicas {
     sessions: Vec<Box<dyn Session>>,
     /// Per persistent tensor, whether it is a metric accumulator (read as the replicas' sum).
     summed: Vec<bool>,
+    /// The other processes of the job, when it spans several.
+    collective: Option<Arc<dyn Collective>>,
 }
 
 impl Replicas {
-    /// Replicas over `sessions` (at least one), all created from `specs`.
-    pub(crate) fn new(sessions: Vec<Box<dyn Session>>, specs: &[PersistentSpec]) -> Self {
+    /// Replicas over `sessions` (at least one), all created from `specs`, in a job spanning the
+    /// processes of `collective` when given.
+    pub(crate) fn new(
+        sessions: Vec<Box<dyn Session>>,
+        specs: &[PersistentSpec],
+        collective: Option<Arc<dyn Collective>>,
+    ) -> Self {
         assert!(!sessions.is_empty(), "a model runs on at least one session");
         Replicas {
             sessions,
             summed: specs.iter().map(|s| s.kind == PersistentKind::Accumulator).collect(),
+            collective,
         }
     }
 
-    /// How many replicas there are.
+    /// How many replicas there are in this process.
     pub(crate) fn len(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Whether training is data-parallel: several replicas here, or several processes.
+    pub(crate) fn data_parallel(&self) -> bool {
+        self.sessions.len() > 1 || self.collective.is_some()
+    }
+
+    /// Sums `values` over the processes of the job (nothing to do in one process).
+    pub(crate) fn sum_over_processes(&self, values: &mut [f32]) -> Result<()> {
+        match &self.collective {
+            Some(c) => Ok(c.all_reduce_sum(values)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks that every process of the job gives the same `value` (a count every process must
+    /// agree on, or one waits forever for the others): an error on every process when not.
+    pub(crate) fn check_agreed(&self, what: &str, value: usize) -> Result<()> {
+        let Some(c) = &self.collective else { return Ok(()) };
+        // The sums of 1, v and v² have no spread exactly when every v is the same.
+        let v = value as f64;
+        let mut sums = [1.0, v as f32, (v * v) as f32];
+        c.all_reduce_sum(&mut sums)?;
+        let (n, mean) = (f64::from(sums[0]), f64::from(sums[1]) / f64::from(sums[0]));
+        if (f64::from(sums[2]) / n - mean * mean).abs() > 1e-6 * mean.max(1.0) || (mean - v).abs() > 1e-6 {
+            return Err(Error::invalid(
+                "data parallel",
+                format!(
+                    "process {} of {} has {value} {what}, and the processes do not all have the same \
+                     (mean {mean:.2}); give every process as many samples (kiln_data::rank_shard)",
+                    c.rank(),
+                    c.size()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The first replica: where single-device work runs, and what state reads come from.
@@ -51,8 +96,8 @@ impl Replicas {
         Ok(())
     }
 
-    /// Reads a persistent tensor: a metric accumulator as the sum over the replicas, anything
-    /// else from the first (the replicas hold the same values).
+    /// Reads a persistent tensor: a metric accumulator as the sum over the replicas and the
+    /// processes, anything else from the first replica (the replicas hold the same values).
     pub(crate) fn read_persistent(&mut self, id: PersistentId) -> Result<Vec<f32>> {
         let mut total = self.sessions[0].read_persistent(id)?;
         if self.summed.get(id.0).copied().unwrap_or(false) {
@@ -60,6 +105,7 @@ impl Replicas {
                 let part = s.read_persistent(id)?;
                 total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
             }
+            self.sum_over_processes(&mut total)?;
         }
         Ok(total)
     }
