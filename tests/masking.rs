@@ -225,23 +225,65 @@ fn a_masked_per_token_loss_counts_only_real_tokens() {
     assert_eq!(evaluation.loss(), got);
     // Confusion matrices would count the padding: there are none for a masked output.
     assert!(evaluation.confusion.is_empty());
+}
 
-    // Metrics do not read masks yet: asking for one is refused, not answered with the padding.
-    let tokens = Input::new([5]);
-    let e = Embedding::new(9, 4).mask_zero(true).call(&tokens).unwrap();
-    let h = LSTM::new(3).return_sequences(true).call(&e).unwrap();
-    let out = Dense::new(3).activation(Activation::Softmax).call(&h).unwrap();
-    let mut m = Model::new(&[tokens], &out).unwrap();
-    m.compile(
+/// Keras' metrics weigh a masked output's steps by the mask (`MeanMetricWrapper` with
+/// `apply_mask`): accuracy is over the real tokens, whatever the labels of the padding; a weighted
+/// metric multiplies the sample weights in; metrics that are not means are refused at compile.
+#[test]
+fn mean_metrics_over_a_masked_output_count_only_real_tokens() {
+    let tagger = |device: &dyn Backend, loss: Loss, metrics: &[Metric]| {
+        let tokens = Input::new([5]);
+        let e = Embedding::new(9, 4).mask_zero(true).call(&tokens).unwrap();
+        let h = LSTM::new(3).return_sequences(true).call(&e).unwrap();
+        let out = Dense::new(3).activation(Activation::Softmax).call(&h).unwrap();
+        let mut m = Model::new(&[tokens], &out).unwrap().with_seed(4);
+        m.compile(device, Optimizer::adam(), loss, metrics).map(|_| m)
+    };
+    let x = Tensor::new([3, 5], vec![4., 2., 7., 0., 0., 1., 8., 0., 0., 0., 3., 3., 5., 6., 1.]).unwrap();
+    let y = Tensor::new([3, 5], vec![0., 2., 1., 1., 1., 2., 0., 1., 2., 0., 1., 1., 0., 2., 2.]).unwrap();
+    let w = [0.5f32, 2.0, 1.0];
+    for device in common::backends() {
+        let metrics = [Metric::Accuracy, Metric::Weighted(Box::new(Metric::Accuracy))];
+        let mut m = tagger(device.as_ref(), Loss::SparseCategoricalCrossentropy, &metrics).unwrap();
+        m.fit(&x, &y, &FitOptions::new(3, 3).verbose(0)).unwrap();
+        let p = m.predict(&x, 3).unwrap();
+        let (mut hits, mut real, mut weighted_hits, mut weights) = (0.0, 0.0, 0.0, 0.0);
+        for (k, (&token, &label)) in x.data().iter().zip(y.data()).enumerate() {
+            if token == 0.0 {
+                continue;
+            }
+            let row = &p.data()[k * 3..k * 3 + 3];
+            let best = (0..3).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            let hit = f32::from(best == label as usize);
+            let weight = w[k / 5];
+            (hits, real, weighted_hits, weights) =
+                (hits + hit, real + 1.0, weighted_hits + weight * hit, weights + weight);
+        }
+        let e = m.evaluate(&x, &y, 2).unwrap();
+        assert_eq!(e.get("accuracy").unwrap(), hits / real, "{:?}", e.values);
+        // Other labels on the padding: the same figure.
+        let relabelled = Tensor::new([3, 5], vec![0., 2., 1., 2., 0., 2., 0., 0., 1., 2., 1., 1., 0., 2., 2.]).unwrap();
+        assert_eq!(
+            m.evaluate(&x, &relabelled, 3).unwrap().get("accuracy"),
+            e.get("accuracy")
+        );
+        let weighted = m.evaluate_weighted(&x, &y, &Tensor::vector(w.to_vec()), 3).unwrap();
+        let got = weighted.get("weighted_accuracy").unwrap();
+        assert!(
+            (got - weighted_hits / weights).abs() < 1e-6,
+            "{got} vs {}",
+            weighted_hits / weights
+        );
+    }
+    // Precision counts true and false positives per sample: it has no mask-weighted form.
+    let err = tagger(
         &kiln::cpu::CpuBackend,
-        Optimizer::adam(),
-        Loss::SparseCategoricalCrossentropy,
-        &[Metric::Accuracy],
+        Loss::CategoricalCrossentropy,
+        &[Metric::precision()],
     )
-    .unwrap();
-    let err = m
-        .fit(&x, &y, &FitOptions::new(1, 2).verbose(0))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("padding mask") && err.contains("accuracy"), "{err}");
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("padding mask") && err.contains("precision"), "{err}");
 }

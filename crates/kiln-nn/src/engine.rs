@@ -181,6 +181,67 @@ pub(crate) struct Forward {
     pub(crate) layer_inputs: Vec<Vec<NodeId>>,
 }
 
+impl Forward {
+    /// `network`'s forward pass over a batch of `batch` samples (`training` as Keras' `call`), its
+    /// parameters the persistent tensors `layer_params` of `specs`.
+    pub(crate) fn build(
+        network: &Network,
+        layer_params: &[Vec<PersistentId>],
+        specs: &[PersistentSpec],
+        input_names: &[String],
+        input_shapes: &[Vec<usize>],
+        batch: usize,
+        training: bool,
+    ) -> Result<Forward> {
+        let mut g = Graph::new(specs.to_vec());
+        let inputs: Vec<NodeId> = input_names
+            .iter()
+            .zip(input_shapes)
+            .map(|(name, shape)| {
+                let mut s = vec![batch];
+                s.extend(shape);
+                g.input(name, s)
+            })
+            .collect();
+        let mut params = Vec::new();
+        let mut outs: Vec<LayerOut> = Vec::with_capacity(network.nodes.len());
+        let mut layer_inputs = Vec::with_capacity(network.nodes.len());
+        // Each output's mask (Keras' `_keras_mask`): which steps are padding.
+        let mut masks: Vec<Option<NodeId>> = Vec::with_capacity(network.nodes.len());
+        for (app, ids) in network.nodes.iter().zip(layer_params) {
+            let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
+            params.extend(ids.iter().copied().zip(nodes.iter().copied()));
+            let (xs, in_masks): (Vec<NodeId>, Vec<Option<NodeId>>) = app
+                .inputs
+                .iter()
+                .map(|s| match *s {
+                    Source::Input(i) => (inputs[i], None),
+                    Source::Node(j) => (outs[j].output, masks[j]),
+                })
+                .unzip();
+            outs.push(app.layer.build_masked(&mut g, &xs, &in_masks, &nodes, training)?);
+            masks.push(app.layer.output_mask(&mut g, &xs, &in_masks)?);
+            layer_inputs.push(xs);
+        }
+        Ok(Forward {
+            g,
+            inputs,
+            params,
+            outs,
+            masks,
+            layer_inputs,
+        })
+    }
+
+    /// The model's output and its mask (`[n, steps]`, where padding reaches the output).
+    pub(crate) fn output(&self, network: &Network) -> (LayerOut, Option<NodeId>) {
+        match network.output.expect("compile checked the model has an output") {
+            Source::Node(j) => (self.outs[j], self.masks[j]),
+            Source::Input(i) => (crate::layers::plain(self.inputs[i]), None),
+        }
+    }
+}
+
 /// Host staging for one batch: the gathered rows of every input and of the labels, reused across
 /// steps so batching allocates nothing after the first.
 pub(crate) struct Batch {
@@ -506,49 +567,17 @@ impl Compiled {
         Ok(loaded)
     }
 
-    /// The graph of one step: forward; then for training and evaluation the loss and metric
-    /// accumulation; then for training the gradients and the optimizer's in-place updates.
     /// The network's forward pass over a batch of `batch` samples; `training` as Keras' `call`.
     pub(crate) fn forward(&self, batch: usize, training: bool) -> Result<Forward> {
-        let mut g = Graph::new(self.specs.clone());
-        let inputs: Vec<NodeId> = self
-            .input_names
-            .iter()
-            .zip(&self.input_shapes)
-            .map(|(name, shape)| {
-                let mut s = vec![batch];
-                s.extend(shape);
-                g.input(name, s)
-            })
-            .collect();
-        let mut params = Vec::new();
-        let mut outs: Vec<LayerOut> = Vec::with_capacity(self.network.nodes.len());
-        let mut layer_inputs = Vec::with_capacity(self.network.nodes.len());
-        // Each output's mask (Keras' `_keras_mask`): which steps are padding.
-        let mut masks: Vec<Option<NodeId>> = Vec::with_capacity(self.network.nodes.len());
-        for (app, ids) in self.network.nodes.iter().zip(&self.layer_params) {
-            let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
-            params.extend(ids.iter().copied().zip(nodes.iter().copied()));
-            let (xs, in_masks): (Vec<NodeId>, Vec<Option<NodeId>>) = app
-                .inputs
-                .iter()
-                .map(|s| match *s {
-                    Source::Input(i) => (inputs[i], None),
-                    Source::Node(j) => (outs[j].output, masks[j]),
-                })
-                .unzip();
-            outs.push(app.layer.build_masked(&mut g, &xs, &in_masks, &nodes, training)?);
-            masks.push(app.layer.output_mask(&mut g, &xs, &in_masks)?);
-            layer_inputs.push(xs);
-        }
-        Ok(Forward {
-            g,
-            inputs,
-            params,
-            outs,
-            masks,
-            layer_inputs,
-        })
+        Forward::build(
+            &self.network,
+            &self.layer_params,
+            &self.specs,
+            &self.input_names,
+            &self.input_shapes,
+            batch,
+            training,
+        )
     }
 
     /// The graph of `mode` at `batch` samples, its outputs, each metric's values per sample, and
@@ -557,31 +586,11 @@ impl Compiled {
         if mode == Mode::Update {
             return Ok((self.build_update()?, Vec::new(), Vec::new(), false));
         }
-        let Forward {
-            mut g,
-            inputs,
-            mut params,
-            outs,
-            masks,
-            ..
-        } = self.forward(batch, mode.trains())?;
-        let (out, mask) = match self.network.output.expect("compile checked the model has an output") {
-            Source::Node(j) => (outs[j], masks[j]),
-            Source::Input(i) => (crate::layers::plain(inputs[i]), None),
-        };
+        let forward = self.forward(batch, mode.trains())?;
+        let (out, mask) = forward.output(&self.network);
+        let Forward { mut g, mut params, .. } = forward;
         if mode == Mode::Predict {
             return Ok((g, vec![out.output], Vec::new(), false));
-        }
-        if let (Some(_), Some((name, ..))) = (mask, self.metrics.first()) {
-            return Err(Error::invalid(
-                "metrics",
-                format!(
-                    "the model's output keeps a padding mask (from Embedding(mask_zero) through \
-                     per-step layers), and metrics do not read masks yet: `{name}` would count the \
-                     padded steps. The loss does honour the mask; compile without metrics, or \
-                     measure on the unpadded steps from `predict`"
-                ),
-            ));
         }
         let mut y_shape = vec![batch];
         y_shape.extend(self.loss.label_shape(&self.output_shape));
@@ -596,7 +605,15 @@ impl Compiled {
         g.push(UpdateOp::AccumulateSum, &[acc, weighted])?;
         let mut counts = Vec::new();
         for (_, metric, _, acc_id) in &self.metrics {
-            let (values, per) = metric.values(&mut g, out, self.last_activation, y, weights)?;
+            // Over a masked output, each real step's value weighs 1 and padding 0, as Keras'
+            // metrics apply the mask (compile accepted only mean metrics there).
+            let (values, per) = match mask {
+                Some(mask) => (
+                    metric.masked_values(&mut g, out, self.last_activation, y, weights, mask)?,
+                    1,
+                ),
+                None => metric.values(&mut g, out, self.last_activation, y, weights)?,
+            };
             let acc = g.persistent(*acc_id);
             g.push(UpdateOp::AccumulateSum, &[acc, values])?;
             counts.push(per);

@@ -481,6 +481,71 @@ fn weigh(
     Ok((g.push(LayoutOp::Concat { axis: 1 }, &[weighted, w])?, 1))
 }
 
+impl Metric {
+    /// What this metric accumulates over an output that carries a padding mask: a mean metric
+    /// becomes a mean weighted by the mask ([`Metric::masked_values`]); the others count padded
+    /// steps as samples, so they are refused.
+    pub(crate) fn accumulates_masked(&self, kind: Accumulates) -> Result<Accumulates> {
+        match kind {
+            Accumulates::Mean | Accumulates::WeightedMean => Ok(Accumulates::WeightedMean),
+            Accumulates::Confusion { .. } | Accumulates::Moments { .. } | Accumulates::Roc { .. } => {
+                Err(Error::invalid(
+                    "metrics",
+                    format!(
+                        "the model's output keeps a padding mask (from Embedding(mask_zero) through \
+                         per-step layers), and `{}` does not read masks: it would count the padded \
+                         steps. Mean metrics (accuracy, mse, mae, ...) read the mask; measure this one \
+                         on the unpadded steps from `predict`",
+                        self.name()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A mean metric's values over a masked output, as Keras' `MeanMetricWrapper` weighs them by
+    /// the mask (keras/src/metrics/reduction_metrics.py, `apply_mask`): each step's value (the mean
+    /// over its last axis) beside its weight — the mask, times the sample's weight for a weighted
+    /// metric — as rows `[m·w·v, m·w]` whose sums give the mean over real steps.
+    pub(crate) fn masked_values(
+        &self,
+        g: &mut Graph,
+        out: LayerOut,
+        activation: Activation,
+        y: NodeId,
+        weights: Option<NodeId>,
+        mask: NodeId,
+    ) -> Result<NodeId> {
+        let (metric, weights) = match self {
+            Metric::Weighted(m) => (&**m, weights),
+            m => (m, None),
+        };
+        let (values, per) = metric.values(g, out, activation, y, None)?;
+        let batch = g.shape(values)?.dims()[0];
+        let cells = g.shape(mask)?.numel();
+        let steps = cells / batch.max(1);
+        let rows = |g: &mut Graph, x: NodeId, shape: [usize; 2]| {
+            g.push(
+                LayoutOp::Reshape {
+                    shape: Shape::new(shape),
+                },
+                &[x],
+            )
+        };
+        let flat = rows(g, values, [cells, batch * per / cells.max(1)])?;
+        let step_values = g.push(ReduceOp::Mean { axis: 1 }, &[flat])?;
+        let mut weight = rows(g, mask, [cells, 1])?;
+        if let Some(w) = weights {
+            let w = g.push(ReduceOp::Broadcast { axis: 1, size: steps }, &[w])?;
+            let w = rows(g, w, [cells, 1])?;
+            weight = g.mul(weight, w)?;
+        }
+        let step_values = rows(g, step_values, [cells, 1])?;
+        let weighted = g.mul(step_values, weight)?;
+        Ok(g.push(LayoutOp::Concat { axis: 1 }, &[weighted, weight])?)
+    }
+}
+
 /// 1 per row where fewer than `k` classes score strictly higher than the labelled one (`y` one-hot
 /// rows `[B, C]`), else 0.
 fn top_k(g: &mut Graph, scores: NodeId, y: NodeId, k: usize) -> Result<NodeId> {

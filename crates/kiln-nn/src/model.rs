@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::confusion::Confusion;
-use crate::engine::{Batch, Compiled, Inputs, Mode, Weight};
+use crate::engine::{Batch, Compiled, Forward, Inputs, Mode, Weight};
 use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
 use crate::network::Network;
@@ -99,6 +99,20 @@ impl Model {
             opt_state,
             state_starts,
         } = TrainingState::of(&self.network, &shapes, &optimizer);
+        let input_names: Vec<String> = (0..shapes.inputs.len()).map(Feed::x).collect();
+        // Whether padding reaches the output, so that mean metrics weigh its steps by the mask.
+        let masked = {
+            let forward = Forward::build(
+                &self.network,
+                &layer_params,
+                &specs,
+                &input_names,
+                &shapes.inputs,
+                1,
+                false,
+            )?;
+            forward.output(&self.network).1.is_some()
+        };
         let mut accumulator = |name: &str, len: usize| {
             specs.push(PersistentSpec {
                 name: format!("metrics/{name}"),
@@ -113,7 +127,10 @@ impl Model {
         let mut resolved = Vec::with_capacity(metrics.len());
         for m in metrics {
             let metric = m.resolve(&loss, last_activation, units);
-            let kind = metric.accumulates(&loss, units)?;
+            let mut kind = metric.accumulates(&loss, units)?;
+            if masked {
+                kind = metric.accumulates_masked(kind)?;
+            }
             let name = reported_name(m, metrics);
             let acc = accumulator(&name, Metric::accumulator_len(kind));
             resolved.push((name, metric, kind, acc));
@@ -150,7 +167,7 @@ impl Model {
             confusion,
             loss,
             optimizer,
-            input_names: (0..shapes.inputs.len()).map(Feed::x).collect(),
+            input_names,
             input_shapes: shapes.inputs,
             output_shape: shapes.output,
             last_activation,
