@@ -437,11 +437,19 @@ mod description {
                 backwards,
             } => {
                 let units = units.get();
-                match kind % 4 {
+                match kind % 6 {
                     0 => m.add(LSTM::new(units).return_sequences(sequences).go_backwards(backwards)),
                     1 => m.add(GRU::new(units).return_sequences(sequences).go_backwards(backwards)),
                     2 => m.add(GRU::new(units).reset_after(false).return_sequences(sequences)),
-                    _ => m.add(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),
+                    3 => m.add(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),
+                    // Keras' per-gate implementation: input and recurrent dropout together.
+                    4 => m.add(
+                        LSTM::new(units)
+                            .dropout(0.25)
+                            .recurrent_dropout(0.5)
+                            .return_sequences(sequences),
+                    ),
+                    _ => m.add(GRU::new(units).recurrent_dropout(0.3).go_backwards(backwards)),
                 }
             }
             LayerSpec::Attention {

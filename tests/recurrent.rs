@@ -397,6 +397,91 @@ fn recurrent_input_dropout_trains_only_and_agrees_across_backends() {
     assert!(err.to_string().contains("dropout"), "{err}");
 }
 
+/// Keras' `recurrent_dropout`: a mask per gate on the state, drawn once per sequence, in training
+/// only (keras/src/layers/rnn/lstm.py and gru.py, `implementation=1`). Inference is untouched; a
+/// one-step sequence is untouched too (its state starts at zero); the CPU and the GPU drop the same
+/// units; a saved model keeps the rate.
+#[test]
+fn recurrent_dropout_drops_state_units_in_training_only() {
+    // The layer with a given recurrent dropout rate.
+    type WithRate = fn(f32) -> Wrapped;
+    let layers: [(&str, WithRate); 4] = [
+        ("lstm", |r| LSTM::new(3).recurrent_dropout(r).into()),
+        ("gru", |r| GRU::new(3).recurrent_dropout(r).into()),
+        ("gru reset before", |r| {
+            GRU::new(3).reset_after(false).recurrent_dropout(r).into()
+        }),
+        // With both, each gate reads the input through its own mask too.
+        ("lstm with input dropout", |r| {
+            LSTM::new(3).dropout(0.2).recurrent_dropout(r).into()
+        }),
+    ];
+    for (what, layer) in layers {
+        let build = |rate: f32, steps: usize, device: &dyn kiln::graph::Backend| {
+            let m = Sequential::new().seed(5).input_shape([steps, 2]);
+            let mut m = with(m, layer(rate)).add(Dense::new(2));
+            m.compile(device, Optimizer::sgd(0.01), Loss::MeanSquaredError, &[])
+                .unwrap();
+            m
+        };
+        let (x, y) = (random::normal([4, 7, 2], 12), random::normal([4, 2], 13));
+        let mut losses = Vec::new();
+        for device in common::backends() {
+            let (mut with_rd, mut without) = (build(0.5, 7, device.as_ref()), build(0.0, 7, device.as_ref()));
+            assert_eq!(
+                with_rd.predict(&x, 4).unwrap(),
+                without.predict(&x, 4).unwrap(),
+                "{what}"
+            );
+            let (a, b) = (
+                with_rd.train_on_batch(&x, &y).unwrap(),
+                without.train_on_batch(&x, &y).unwrap(),
+            );
+            assert!(
+                (a - b).abs() > 1e-6,
+                "{what}: recurrent dropout changed nothing ({a} vs {b})"
+            );
+            losses.push(a);
+            if what.contains("input dropout") {
+                continue;
+            }
+            let x1 = random::normal([4, 1, 2], 14);
+            let (mut one_rd, mut one) = (build(0.5, 1, device.as_ref()), build(0.0, 1, device.as_ref()));
+            assert_eq!(
+                one_rd.train_on_batch(&x1, &y).unwrap(),
+                one.train_on_batch(&x1, &y).unwrap(),
+                "{what}: a one-step sequence has no state to drop"
+            );
+        }
+        if let [cpu, gpu] = losses[..] {
+            assert!(
+                (cpu - gpu).abs() <= 1e-5 * cpu.abs().max(1.0),
+                "{what}: cpu {cpu} vs gpu {gpu}"
+            );
+        }
+        let mut m = build(0.3, 7, &CpuBackend);
+        let path = std::env::temp_dir().join(format!(
+            "kiln-recurrent-dropout-{}-{what}.safetensors",
+            std::process::id()
+        ));
+        m.save(&path).unwrap();
+        let mut loaded = load_model(&path, &CpuBackend).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(
+            loaded.train_on_batch(&x, &y).unwrap(),
+            m.train_on_batch(&x, &y).unwrap(),
+            "{what}"
+        );
+    }
+    let mut bad = Sequential::new()
+        .input_shape([9, 3])
+        .add(GRU::new(2).recurrent_dropout(1.0));
+    let err = bad
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err();
+    assert!(err.to_string().contains("recurrent_dropout"), "{err}");
+}
+
 /// The fused LSTM (one step for the whole recurrence) and the unrolled one compute the same
 /// outputs and the same training step, forwards and backwards, on both backends.
 #[test]

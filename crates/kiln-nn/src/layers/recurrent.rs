@@ -36,6 +36,8 @@ pub struct Recurrent {
     input_shape: Option<Vec<usize>>,
     #[serde(default)]
     dropout: f32,
+    #[serde(default)]
+    recurrent_dropout: f32,
 }
 
 impl Recurrent {
@@ -52,22 +54,42 @@ impl Recurrent {
             bias_initializer: Init::Zeros,
             input_shape: None,
             dropout: 0.0,
+            recurrent_dropout: 0.0,
         }
     }
 
-    /// `x [n, steps, features]` with Keras' input dropout while training: one mask per sequence,
-    /// the same at every step (keras/src/layers/rnn/lstm.py `call`, `DropoutRNNCell`).
-    fn dropped(&self, g: &mut Graph, x: NodeId, training: bool) -> Result<NodeId> {
-        if !training || self.dropout == 0.0 {
-            return Ok(x);
+    /// The dropout masks of one run over `x [n, steps, features]` while training, drawn once per
+    /// sequence and kept for every step, as Keras' `DropoutRNNCell` does
+    /// (keras/src/layers/rnn/dropout_rnn_cell.py). Without recurrent dropout one mask covers the
+    /// input (Keras' `implementation=2`); with it Keras switches to `implementation=1`, where each
+    /// of the `gates` gates has its own mask on the input and on the state
+    /// (keras/src/layers/rnn/lstm.py and gru.py, `call`).
+    fn masks(&self, g: &mut Graph, x: NodeId, training: bool, gates: usize) -> Result<Masks> {
+        if !training || (self.dropout == 0.0 && self.recurrent_dropout == 0.0) {
+            return Ok(Masks::default());
         }
         let &[n, steps, features] = g.shape(x)?.dims() else {
             return Err(Error::invalid("recurrent dropout", "expects a batch of sequences"));
         };
-        let ones = g.fill(1.0, [n, features]);
-        let mask = super::dropout::dropout(g, ones, self.dropout, 0)?;
-        let mask = g.push(kiln_graph::ReduceOp::Broadcast { axis: 1, size: steps }, &[mask])?;
-        Ok(g.mul(x, mask)?)
+        let per_gate = if self.recurrent_dropout > 0.0 { gates } else { 1 };
+        let mut masks = Masks::default();
+        if self.dropout > 0.0 {
+            for _ in 0..per_gate {
+                let ones = g.fill(1.0, [n, features]);
+                let mask = super::dropout::dropout(g, ones, self.dropout, 0)?;
+                let mask = g.push(kiln_graph::ReduceOp::Broadcast { axis: 1, size: steps }, &[mask])?;
+                masks.input.push(mask);
+            }
+        }
+        if self.recurrent_dropout > 0.0 {
+            for _ in 0..gates {
+                let ones = g.fill(1.0, [n, self.units]);
+                masks
+                    .recurrent
+                    .push(super::dropout::dropout(g, ones, self.recurrent_dropout, 0)?);
+            }
+        }
+        Ok(masks)
     }
 
     /// `[steps, features]` of a sample, or an error naming `class`.
@@ -79,14 +101,13 @@ impl Recurrent {
                 format!("expects samples [time steps, features], got {input:?}"),
             ));
         };
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::invalid(
-                class,
-                format!(
-                    "dropout {} is not in [0, 1): it is the fraction of inputs dropped",
-                    self.dropout
-                ),
-            ));
+        for (name, rate) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
+            if !(0.0..1.0).contains(&rate) {
+                return Err(Error::invalid(
+                    class,
+                    format!("{name} {rate} is not in [0, 1): it is the fraction of units dropped"),
+                ));
+            }
         }
         if self.units == 0 || steps == 0 || features == 0 {
             return Err(Error::invalid(
@@ -147,9 +168,18 @@ macro_rules! recurrent_builders {
         }
 
         /// The fraction of input features dropped while training (Keras' `dropout`): one mask
-        /// per sequence, the same at every step. (Keras' `recurrent_dropout` is not offered.)
+        /// per sequence, the same at every step (one per gate with recurrent dropout on).
         pub fn dropout(mut self, rate: f32) -> Self {
             self.rnn.dropout = rate;
+            self
+        }
+
+        /// The fraction of the state's units dropped from each step's recurrent product while
+        /// training (Keras' `recurrent_dropout`): one mask per gate and sequence, the same at
+        /// every step. A training step then unrolls the recurrence (as Keras' cuDNN path
+        /// falls back to the generic loop); inference keeps the fused step.
+        pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+            self.rnn.recurrent_dropout = rate;
             self
         }
 
@@ -318,20 +348,60 @@ trait Cell {
     }
 }
 
-/// The weight nodes of one recurrent layer.
+/// A run's dropout masks (see [`Recurrent::masks`]); empty outside training.
+#[derive(Default)]
+struct Masks {
+    /// On the input `[n, steps, features]`: none, one for every gate, or one per gate.
+    input: Vec<NodeId>,
+    /// On the state `[n, units]`, one per gate (recurrent dropout), or none.
+    recurrent: Vec<NodeId>,
+}
+
+/// The weight nodes of one recurrent layer, with the dropout masks of the run they serve.
 struct Weights {
     kernel: NodeId,
     recurrent: NodeId,
     bias: Option<NodeId>,
+    masks: Masks,
 }
 
 impl Weights {
-    fn of(params: &[NodeId]) -> Self {
+    fn of(params: &[NodeId], masks: Masks) -> Self {
         Weights {
             kernel: params[0],
             recurrent: params[1],
             bias: params.get(2).copied(),
+            masks,
         }
+    }
+
+    /// `h` as gate `k`'s recurrent product reads it: with that gate's recurrent dropout mask.
+    fn state_for(&self, g: &mut Graph, h: NodeId, k: usize) -> Result<NodeId> {
+        match self.masks.recurrent.get(k) {
+            Some(&m) => Ok(g.mul(h, m)?),
+            None => Ok(h),
+        }
+    }
+
+    /// `h · recurrent_kernel` over gate blocks `gates` (of `units` columns): one product, or with
+    /// recurrent dropout one per gate, each on its own masked `h`, side by side.
+    fn times_recurrent(&self, g: &mut Graph, h: NodeId, gates: std::ops::Range<usize>, units: usize) -> Result<NodeId> {
+        let all = g.shape(self.recurrent)?.last() == gates.len() * units;
+        if self.masks.recurrent.is_empty() {
+            let u = if all {
+                self.recurrent
+            } else {
+                g.slice(self.recurrent, 1, gates.start * units, gates.len() * units)?
+            };
+            return Ok(g.matmul(h, u, false, false)?);
+        }
+        let mut parts = Vec::with_capacity(gates.len());
+        for k in gates {
+            let hk = self.state_for(g, h, k)?;
+            let uk = g.slice(self.recurrent, 1, k * units, units)?;
+            parts.push(g.matmul(hk, uk, false, false)?);
+        }
+        Ok(g.concat(&parts, 1)?)
     }
 }
 
@@ -379,7 +449,7 @@ impl Cell for LSTM {
         let (units, act, rec) = (self.rnn.units, self.rnn.activation, self.rnn.recurrent_activation);
         let z = match state {
             Some(s) => {
-                let hu = g.matmul(s[0], w.recurrent, false, false)?;
+                let hu = w.times_recurrent(g, s[0], 0..4, units)?;
                 g.add(xw, hu)?
             }
             None => xw,
@@ -443,11 +513,8 @@ impl Cell for GRU {
         // `h·U` (the first two blocks only, before the reset, without reset_after) plus the
         // recurrent bias; at the first step h is zero, leaving the bias alone.
         let inner = match (state, self.reset_after) {
-            (Some(s), true) => Some(g.matmul(s[0], w.recurrent, false, false)?),
-            (Some(s), false) => {
-                let u = g.slice(w.recurrent, 1, 0, 2 * units)?;
-                Some(g.matmul(s[0], u, false, false)?)
-            }
+            (Some(s), true) => Some(w.times_recurrent(g, s[0], 0..3, units)?),
+            (Some(s), false) => Some(w.times_recurrent(g, s[0], 0..2, units)?),
             (None, _) => None,
         };
         let inner = match (inner, recurrent_bias) {
@@ -478,7 +545,8 @@ impl Cell for GRU {
             }
             (Some(s), false, _) => {
                 let u_h = g.slice(w.recurrent, 1, 2 * units, units)?;
-                let reset = g.mul(r, s[0])?;
+                let h = w.state_for(g, s[0], 2)?;
+                let reset = g.mul(r, h)?;
                 Some(g.matmul(reset, u_h, false, false)?)
             }
             _ => None,
@@ -562,9 +630,30 @@ fn project(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights) -> Result<(No
             "expects a batch of sequences [n, steps, features]",
         ));
     };
-    let width = cell.gates() * cell.rnn().units;
-    let rows = g.reshape(x, [n * steps, features])?;
-    let mut xw = g.matmul(rows, w.kernel, false, false)?;
+    let (units, gates) = (cell.rnn().units, cell.gates());
+    let width = gates * units;
+    let mut xw = match w.masks.input[..] {
+        [] => {
+            let rows = g.reshape(x, [n * steps, features])?;
+            g.matmul(rows, w.kernel, false, false)?
+        }
+        [mask] => {
+            let dropped = g.mul(x, mask)?;
+            let rows = g.reshape(dropped, [n * steps, features])?;
+            g.matmul(rows, w.kernel, false, false)?
+        }
+        ref per_gate => {
+            // Keras' implementation 1: gate k reads the input through its own mask.
+            let mut parts = Vec::with_capacity(gates);
+            for (k, &mask) in per_gate.iter().enumerate() {
+                let dropped = g.mul(x, mask)?;
+                let rows = g.reshape(dropped, [n * steps, features])?;
+                let kernel = g.slice(w.kernel, 1, k * units, units)?;
+                parts.push(g.matmul(rows, kernel, false, false)?);
+            }
+            g.concat(&parts, 1)?
+        }
+    };
     if let Some(b) = w.bias {
         let b = cell.input_bias(g, b)?;
         xw = g.bias_add(xw, b)?;
@@ -595,7 +684,7 @@ fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, ma
         .dims()
         .first()
         .is_some_and(|&n| n <= kiln_graph::ops::matmul::MAX_BATCH);
-    if mask.is_none() && cell.fused() && fits {
+    if mask.is_none() && cell.fused() && fits && w.masks.recurrent.is_empty() {
         let (xw, _, _) = project(g, cell, x, w)?;
         let states = g.push(RecurrentOp::Lstm { reverse }, &[xw, w.recurrent])?;
         let u = cell.rnn().units;
@@ -707,8 +796,15 @@ macro_rules! recurrent_layer {
                 training: bool,
             ) -> Result<LayerOut> {
                 let mask = masks.first().copied().flatten();
-                let x = self.rnn.dropped(g, xs[0], training)?;
-                let steps = run(g, self, x, &Weights::of(params), self.rnn.go_backwards, mask)?;
+                let masks = self.rnn.masks(g, xs[0], training, self.gates())?;
+                let steps = run(
+                    g,
+                    self,
+                    xs[0],
+                    &Weights::of(params, masks),
+                    self.rnn.go_backwards,
+                    mask,
+                )?;
                 Ok(plain(steps.output(g, self.rnn.return_sequences)?))
             }
 
@@ -739,6 +835,7 @@ pub fn recurrence(
             kernel,
             recurrent,
             bias,
+            masks: Masks::default(),
         },
     );
     let steps = run(g, cell, x, &w, cell.rnn().go_backwards, None)?;
@@ -858,10 +955,27 @@ impl Layer for Bidirectional {
         let rnn = cell.rnn();
         let half = params.len() / 2;
         let mask = masks.first().copied().flatten();
-        // Each direction draws its own dropout mask, as Keras' two copies of the layer do.
-        let (x_fw, x_bw) = (rnn.dropped(g, xs[0], training)?, rnn.dropped(g, xs[0], training)?);
-        let forward = run(g, cell, x_fw, &Weights::of(&params[..half]), rnn.go_backwards, mask)?;
-        let backward = run(g, cell, x_bw, &Weights::of(&params[half..]), !rnn.go_backwards, mask)?;
+        // Each direction draws its own dropout masks, as Keras' two copies of the layer do.
+        let (fw, bw) = (
+            rnn.masks(g, xs[0], training, cell.gates())?,
+            rnn.masks(g, xs[0], training, cell.gates())?,
+        );
+        let forward = run(
+            g,
+            cell,
+            xs[0],
+            &Weights::of(&params[..half], fw),
+            rnn.go_backwards,
+            mask,
+        )?;
+        let backward = run(
+            g,
+            cell,
+            xs[0],
+            &Weights::of(&params[half..], bw),
+            !rnn.go_backwards,
+            mask,
+        )?;
         let (forward, backward) = if rnn.return_sequences {
             // Keras flips the backward layer's returned sequence: the opposite of its reading order.
             let flipped = match backward.reading() {
