@@ -66,10 +66,10 @@ mod description {
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
         Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Conv1D,
-        Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Layer, LayerNormalization, Loss, MaxPooling1D,
-        MaxPooling2D, Mean, Metric, MultiHeadAttention, Optimizer, Padding, RandomFlip, Rescaling, Reshape,
-        SeparableConv2D, Sequential, GRU, LSTM,
+        Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
+        GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation, Layer,
+        LayerNormalization, Loss, MaxPooling1D, MaxPooling2D, Mean, Metric, MultiHeadAttention, Optimizer, Padding,
+        RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -219,6 +219,8 @@ mod description {
             causal: bool,
             dropout: f32,
         },
+        /// RandomTranslation: fill and interpolation from the byte, factors as drawn (any f32).
+        Translation(u8, f32, f32),
     }
 
     /// Self-attention as one link of a chain: MultiHeadAttention over its input twice (a
@@ -462,6 +464,20 @@ mod description {
                     .causal(causal)
                     .dropout(dropout),
             )),
+            LayerSpec::Translation(mode, height, width) => {
+                let fills = [FillMode::Reflect, FillMode::Wrap, FillMode::Constant, FillMode::Nearest];
+                let interpolation = if mode & 4 == 0 {
+                    Interpolation::Bilinear
+                } else {
+                    Interpolation::Nearest
+                };
+                m.add(
+                    RandomTranslation::new(height, width)
+                        .fill_mode(fills[mode as usize % 4])
+                        .interpolation(interpolation)
+                        .fill_value(0.5),
+                )
+            }
             LayerSpec::Separable { filters, kernel, same } => {
                 m.add(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))
             }

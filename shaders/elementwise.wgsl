@@ -18,7 +18,11 @@ struct Params {
                     // 1 / (1 - rate) (dropout), max_norm (clip_norm_factor)
     lo: f32,        // clip: lower bound
     hi: f32,        // clip: upper bound
-    pad: u32,
+    uniform_low: f32,   // uniform: the range's start
+    uniform_span: f32,  // uniform: high - low
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -146,5 +150,18 @@ fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         let element = i + u32(load_b(1)) * (p.n / max(u32(load_b(2)), 1u));
         let h = lowbias32(element ^ lowbias32(u32(load_b(0)) ^ lowbias32(p.seed)));
         out[i] = select(0.0, p.scalar * load_a(i), h >= p.keep_at);
+    }
+}
+
+// Uniform draws in [low, high): a is the draw (step, first sample, samples); the value is
+// kiln_graph::uniform_unit of the element kiln_graph::dropout_element counts from the batch's start.
+@compute @workgroup_size(256)
+fn uniform_draw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) {
+        let element = i + u32(load_a(1)) * (p.n / max(u32(load_a(2)), 1u));
+        let h = lowbias32(element ^ lowbias32(u32(load_a(0)) ^ lowbias32(p.seed)));
+        let u = f32(h >> 8u) * (1.0 / 16777216.0);
+        out[i] = p.uniform_low + p.uniform_span * u;
     }
 }

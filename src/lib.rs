@@ -30,8 +30,8 @@ pub mod prelude {
         GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, History, Init, Input, Layer,
         LayerNormalization, LearningRate, LearningRateScheduler, Loss, MaxPooling1D, MaxPooling2D, Maximum, Mean,
         Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Optimizer, Padding, PositionEmbedding,
-        Precision, RandomFlip, ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Subtract,
-        TimeDistributed, GRU, LSTM,
+        Precision, RandomFlip, RandomTranslation, ReduceLROnPlateau, Rescaling, Reshape, Schedule, SeparableConv2D,
+        Sequential, Subtract, TimeDistributed, GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

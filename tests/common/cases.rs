@@ -565,6 +565,22 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            // The draw's values added to x, so the row has a gradient to check (x's).
+            name: "uniform",
+            inputs: |n| vec![(s(&[n, 5]), Signed), (s(&[3]), Labels(1000))],
+            build: |g, x| {
+                let op = ElementwiseOp::Uniform {
+                    low: -1.5,
+                    high: 2.5,
+                    seed: 11,
+                    shape: g.shape(x[0])?.clone(),
+                };
+                let u = g.push(op, &[x[1]])?;
+                g.add(x[0], u)
+            },
+            diff: &[0],
+        },
+        Case {
             name: "scale",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
             build: |g, x| g.scale(x[0], -2.5),
@@ -947,6 +963,29 @@ pub fn cases() -> Vec<Case> {
                 Ok(y.output)
             },
             diff: &[0, 1, 2, 3, 4, 5],
+        },
+        Case {
+            // Shifts of up to a pixel either way (Signed): interpolation matrices built on the
+            // device, then a batched product per axis (RandomTranslation's transform).
+            name: "random_translation (reflect, bilinear; given shifts)",
+            inputs: |n| vec![(s(&[n, 4, 5, 2]), Signed), (s(&[n]), Signed), (s(&[n]), Signed)],
+            build: |g, x| {
+                let layer = kiln::nn::RandomTranslation::new(1.0, 1.0);
+                Ok(layer.translate(g, x[0], x[1], x[2]).expect("translation builds"))
+            },
+            diff: &[0],
+        },
+        Case {
+            name: "random_translation (constant 0.5, nearest; given shifts)",
+            inputs: |n| vec![(s(&[n, 3, 3, 1]), Signed), (s(&[n]), Signed), (s(&[n]), Signed)],
+            build: |g, x| {
+                let layer = kiln::nn::RandomTranslation::new(1.0, 1.0)
+                    .fill_mode(kiln::nn::FillMode::Constant)
+                    .fill_value(0.5)
+                    .interpolation(kiln::nn::Interpolation::Nearest);
+                Ok(layer.translate(g, x[0], x[1], x[2]).expect("translation builds"))
+            },
+            diff: &[0],
         },
         Case {
             name: "batch_normalization (inference: given statistics, no gamma or beta)",

@@ -213,7 +213,11 @@ pub struct ElementwiseParams {
     pub scalar: f32,
     pub lo: f32,
     pub hi: f32,
-    pub pad: u32,
+    pub uniform_low: f32,
+    pub uniform_span: f32,
+    pub pad0: u32,
+    pub pad1: u32,
+    pub pad2: u32,
 }
 
 /// `Params` of `recurrent.wgsl`.

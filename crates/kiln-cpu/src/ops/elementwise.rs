@@ -26,6 +26,7 @@ pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
         ElementwiseOp::Pow { exponent } => pow(a.x(0), T::of(*exponent), out),
         ElementwiseOp::ClipNormFactor { max_norm } => out[0] = clip_norm_factor(a.x(0)[0], T::of(*max_norm)),
         ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1), *rate, *seed, out),
+        ElementwiseOp::Uniform { low, high, seed, .. } => uniform(a.x(0), *low, *high, *seed, out),
     }
 }
 
@@ -64,6 +65,17 @@ pub fn dropout<T: Real>(x: &[T], draw: &[T], rate: f32, seed: u32, out: &mut [T]
         } else {
             T::zero()
         };
+    }
+}
+
+/// Uniform values in `[low, high)` from [`kiln_graph::uniform_unit`]; `draw` as [`dropout`]'s.
+pub fn uniform<T: Real>(draw: &[T], low: f32, high: f32, seed: u32, out: &mut [T]) {
+    let [step, first, samples] = [0, 1, 2].map(|k| draw[k].to_f32() as u32);
+    let n = out.len() as u32;
+    for (i, o) in out.iter_mut().enumerate() {
+        let u = kiln_graph::uniform_unit(seed, step, kiln_graph::dropout_element(i as u32, n, first, samples));
+        // In f32 as the GPU computes it, then widened: the same draw in f64 runs.
+        *o = T::of(low + (high - low) * u);
     }
 }
 

@@ -1,5 +1,5 @@
-//! Elementwise arithmetic, comparisons, fills and dropout: one output element per element of the
-//! operands (a bias is broadcast over the leading axes).
+//! Elementwise arithmetic, comparisons, fills, dropout and uniform draws: one output element per
+//! element of the operands (a bias is broadcast over the leading axes).
 
 use super::check::{not_differentiable, same};
 use super::{op_names, Backward, Family, ReduceOp};
@@ -52,6 +52,16 @@ pub enum ElementwiseOp {
     /// the same elements, every step draws a new mask, and the backward pass (this same op on
     /// `dy`) recomputes the forward's mask.
     Dropout { rate: f32, seed: u32 },
+    /// Uniform random values in `[low, high)` of `shape` (batch first): operand `draw [3]` as
+    /// [`ElementwiseOp::Dropout`]'s, the value of element `i` drawn from the same hash
+    /// ([`uniform_unit`]), so the CPU and the GPU draw the same values and a shard of a batch the
+    /// values its samples get in the whole batch. Random augmentation draws its amounts from it.
+    Uniform {
+        low: f32,
+        high: f32,
+        seed: u32,
+        shape: Shape,
+    },
 }
 
 op_names!(ElementwiseOp {
@@ -71,6 +81,7 @@ op_names!(ElementwiseOp {
     Pow => "pow",
     ClipNormFactor => "clip_norm_factor",
     Dropout => "dropout",
+    Uniform => "uniform",
 });
 
 impl Family for ElementwiseOp {
@@ -87,7 +98,8 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Log
             | ElementwiseOp::Clip { .. }
             | ElementwiseOp::Pow { .. }
-            | ElementwiseOp::ClipNormFactor { .. } => 1,
+            | ElementwiseOp::ClipNormFactor { .. }
+            | ElementwiseOp::Uniform { .. } => 1,
             ElementwiseOp::BiasAdd
             | ElementwiseOp::Add
             | ElementwiseOp::Sub
@@ -103,6 +115,19 @@ impl Family for ElementwiseOp {
         let name = self.name();
         let out = match self {
             ElementwiseOp::Fill { shape, .. } => shape.clone(),
+            ElementwiseOp::Uniform { low, high, shape, .. } => {
+                if !(low.is_finite() && high.is_finite() && low <= high) {
+                    return Err(Error::invalid(name, format!("[{low}, {high}) is not a finite range")));
+                }
+                if s[0].numel() != 3 {
+                    return Err(Error::shape(
+                        name,
+                        format!("draw {}", s[0]),
+                        "[3] (step, first sample, samples)",
+                    ));
+                }
+                shape.clone()
+            }
             ElementwiseOp::BiasAdd => {
                 let (x, b) = (s[0], s[1]);
                 if x.rank() == 0 || b.dims() != [x.last()] {
@@ -172,6 +197,8 @@ impl Family for ElementwiseOp {
         let (x, y, dy) = (at.x, at.y, at.dy);
         Ok(match self {
             ElementwiseOp::Fill { .. } => vec![],
+            // A draw, not a function of anything differentiable.
+            ElementwiseOp::Uniform { .. } => vec![None],
             ElementwiseOp::BiasAdd => {
                 let mut db = dy;
                 while g.shape(db)?.rank() > 1 {
@@ -267,6 +294,13 @@ pub fn dropout_element(i: u32, n: u32, first: u32, samples: u32) -> u32 {
     i.wrapping_add(first.wrapping_mul(n / samples.max(1)))
 }
 
+/// [`ElementwiseOp::Uniform`]'s draw for `element` at `step`, in `[0, 1)`: the top 24 bits of
+/// the dropout hash, so the value is exact in f32 on every backend.
+pub fn uniform_unit(seed: u32, step: u32, element: u32) -> f32 {
+    let h = lowbias32(element ^ lowbias32(step ^ lowbias32(seed)));
+    (h >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
 /// Whether [`ElementwiseOp::Dropout`] keeps element `i` at `step`: integer arithmetic only, so every
 /// backend draws the same mask.
 pub fn dropout_keeps(seed: u32, step: u32, i: u32, threshold: u32) -> bool {
@@ -276,6 +310,17 @@ pub fn dropout_keeps(seed: u32, step: u32, i: u32, threshold: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uniform_draws_cover_the_unit_interval_evenly_and_anew_each_step() {
+        let draws: Vec<f32> = (0..100_000u32).map(|i| uniform_unit(5, 2, i)).collect();
+        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
+        let mean = draws.iter().map(|&u| f64::from(u)).sum::<f64>() / 1e5;
+        assert!((mean - 0.5).abs() < 0.01, "{mean}");
+        let below = draws.iter().filter(|&&u| u < 0.1).count() as f64 / 1e5;
+        assert!((below - 0.1).abs() < 0.01, "{below}");
+        assert_ne!(uniform_unit(5, 2, 7), uniform_unit(5, 3, 7));
+    }
 
     #[test]
     fn dropout_keeps_about_one_minus_rate_and_draws_a_new_mask_each_step() {

@@ -17,6 +17,7 @@ mod merge;
 mod pooling;
 mod position;
 mod random_flip;
+mod random_translation;
 pub mod recurrent;
 mod rescaling;
 mod reshape;
@@ -40,6 +41,7 @@ pub use pooling::{
 };
 pub use position::PositionEmbedding;
 pub use random_flip::{FlipMode, RandomFlip};
+pub use random_translation::{FillMode, Interpolation, RandomTranslation};
 pub use recurrent::{Bidirectional, GRU, LSTM};
 pub use rescaling::Rescaling;
 pub use reshape::{Flatten, Reshape};
@@ -88,6 +90,7 @@ pub enum LayerConfig {
     SeparableConv2D(SeparableConv2D),
     Rescaling(Rescaling),
     RandomFlip(RandomFlip),
+    RandomTranslation(RandomTranslation),
     LayerNormalization(LayerNormalization),
     LSTM(LSTM),
     GRU(GRU),
@@ -130,6 +133,7 @@ impl LayerConfig {
             LayerConfig::SeparableConv2D(_) => "SeparableConv2D",
             LayerConfig::Rescaling(_) => "Rescaling",
             LayerConfig::RandomFlip(_) => "RandomFlip",
+            LayerConfig::RandomTranslation(_) => "RandomTranslation",
             LayerConfig::LayerNormalization(_) => "LayerNormalization",
             LayerConfig::LSTM(_) => "LSTM",
             LayerConfig::GRU(_) => "GRU",
@@ -172,6 +176,7 @@ impl LayerConfig {
             LayerConfig::SeparableConv2D(l) => Arc::new(l),
             LayerConfig::Rescaling(l) => Arc::new(l),
             LayerConfig::RandomFlip(l) => Arc::new(l),
+            LayerConfig::RandomTranslation(l) => Arc::new(l),
             LayerConfig::LayerNormalization(l) => Arc::new(l),
             LayerConfig::LSTM(l) => Arc::new(l),
             LayerConfig::GRU(l) => Arc::new(l),

@@ -52,6 +52,11 @@ pub(super) fn kernel(op: &ElementwiseOp, io: &Io) -> Kernel {
             (p.seed, p.keep_at, p.scalar) = (seed, dropout_threshold(rate), 1.0 / (1.0 - rate));
             ("dropout", &[0, 1])
         }
+        ElementwiseOp::Uniform { low, high, seed, .. } => {
+            (p.seed, p.uniform_low, p.uniform_span) = (seed, low, high - low);
+            // `uniform` is an address space in WGSL.
+            ("uniform_draw", &[0])
+        }
     };
     Kernel::new(Shader::Elementwise, entry, p, io.with_out(operands), grid_1d(io.n()))
 }
