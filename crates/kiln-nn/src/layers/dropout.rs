@@ -66,13 +66,26 @@ impl Layer for Dropout {
 /// `x` with a fraction `rate` of its values dropped and the rest scaled by `1 / (1 - rate)`: a
 /// training graph's dropout, its mask a hash of `seed`, the step and the element.
 pub(crate) fn dropout(g: &mut Graph, x: NodeId, rate: f32, seed: u32) -> Result<NodeId> {
-    // Each dropout of a graph mixes its position into the seed, so two layers never share a mask.
+    let seed = graph_seed(g, seed, 0x9e37_79b9);
+    let draw = Feed::draw(g);
+    Ok(g.push(ElementwiseOp::Dropout { rate, seed }, &[x, draw])?)
+}
+
+/// The seed of a random op about to join `g`: a layer's `seed` mixed with how many random ops
+/// (dropout masks, uniform draws) the graph already holds and a per-kind `salt`, so that no two
+/// random layers of a graph draw alike.
+pub(crate) fn graph_seed(g: &Graph, seed: u32, salt: u32) -> u32 {
     let earlier = g
         .nodes()
         .iter()
-        .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
+        .filter(|n| {
+            matches!(
+                n.op,
+                Op::Step(StepOp::Elementwise(
+                    ElementwiseOp::Dropout { .. } | ElementwiseOp::Uniform { .. }
+                ))
+            )
+        })
         .count() as u32;
-    let seed = seed ^ lowbias32(earlier.wrapping_add(0x9e37_79b9));
-    let draw = Feed::draw(g);
-    Ok(g.push(ElementwiseOp::Dropout { rate, seed }, &[x, draw])?)
+    seed ^ lowbias32(earlier.wrapping_add(salt))
 }

@@ -7,7 +7,7 @@
 //! is a product with a constant permutation of each row's `w·c` values; the upside-down one
 //! reverses the rows by slices.
 
-use kiln_graph::{lowbias32, ElementwiseOp, Graph, NodeId, Op, Shape, StepOp};
+use kiln_graph::{lowbias32, ElementwiseOp, Graph, NodeId, Shape};
 use serde::{Deserialize, Serialize};
 
 use super::conv2d::image;
@@ -130,14 +130,9 @@ impl Layer for RandomFlip {
             .dims()
             .try_into()
             .map_err(|_| crate::Error::invalid("RandomFlip", "expects NHWC images"))?;
-        // Each random layer of a graph mixes its position into the seed, as Dropout does, and each
-        // direction has its own coin.
-        let earlier = g
-            .nodes()
-            .iter()
-            .filter(|n| matches!(n.op, Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. }))))
-            .count() as u32;
-        let seed = self.seed ^ lowbias32(earlier.wrapping_add(0x5bd1_e995));
+        // Each random layer of a graph mixes its position into the seed, and each direction has
+        // its own coin.
+        let seed = super::dropout::graph_seed(g, self.seed, 0x5bd1_e995);
         let mut x = xs[0];
         if matches!(self.mode, FlipMode::Horizontal | FlipMode::HorizontalAndVertical) {
             let flipped = mirror_columns(g, x, dims)?;

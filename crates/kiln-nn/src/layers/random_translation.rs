@@ -17,7 +17,7 @@
 //! The shifts are [`kiln_graph::ElementwiseOp::Uniform`] draws hashed from the layer's seed, the
 //! step and the sample, so the CPU and the GPU shift the same images alike, and every step anew.
 
-use kiln_graph::{lowbias32, ElementwiseOp, Graph, LayoutOp, LossOp, NodeId, Op, ReduceOp, Shape, StepOp};
+use kiln_graph::{lowbias32, ElementwiseOp, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Shape};
 use serde::{Deserialize, Serialize};
 
 use super::conv2d::image;
@@ -296,20 +296,8 @@ impl Layer for RandomTranslation {
             .dims()
             .try_into()
             .map_err(|_| Error::invalid("RandomTranslation", "expects NHWC images"))?;
-        // Each random layer of a graph mixes its position into the seed, as Dropout does.
-        let earlier = g
-            .nodes()
-            .iter()
-            .filter(|node| {
-                matches!(
-                    node.op,
-                    Op::Step(StepOp::Elementwise(
-                        ElementwiseOp::Dropout { .. } | ElementwiseOp::Uniform { .. }
-                    ))
-                )
-            })
-            .count() as u32;
-        let seed = self.seed ^ lowbias32(earlier.wrapping_add(0x27d4_eb2f));
+        // Each random layer of a graph mixes its position into the seed.
+        let seed = super::dropout::graph_seed(g, self.seed, 0x27d4_eb2f);
         let draw = Feed::draw(g);
         let shift = |g: &mut Graph, (lower, upper): (f32, f32), size: usize, seed: u32| {
             let op = ElementwiseOp::Uniform {
