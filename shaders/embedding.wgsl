@@ -12,10 +12,10 @@
 // per DIMS columns, not once per column, is what keeps it cheap.
 
 struct Params {
-    positions: u32,
+    positions: u32,  // indices in all
     dim: u32,
     vocab: u32,
-    pad: u32,
+    steps: u32,      // embedding_mean: indices per sample
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -35,6 +35,21 @@ fn embedding(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let pos = t / p.dim;
     let d = t % p.dim;
     out[t] = a[row_of(b[pos]) * p.dim + d];
+}
+
+// The lookup averaged over each sample's steps (indices [n, steps]): the in-order sum of the
+// step rows times 1 / steps, as reduce.wgsl's `sum` computes a mean.
+@compute @workgroup_size(256)
+fn embedding_mean(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= p.positions / p.steps * p.dim) { return; }
+    let sample = t / p.dim;
+    let d = t % p.dim;
+    var acc = 0.0;
+    for (var s = 0u; s < p.steps; s++) {
+        acc += a[row_of(b[sample * p.steps + s]) * p.dim + d];
+    }
+    out[t] = acc * (1.0 / f32(p.steps));
 }
 
 override DIMS: u32 = 16u;

@@ -315,3 +315,43 @@ fn activations_fused_into_the_epilogue_match_the_unfused_ones() {
         assert_close(&format!("{op:?} fused on the GPU"), &on_gpu, &reference, 1e-5, 1e-4);
     }
 }
+
+/// An embedding's lookup averaged over the steps fuses into one pass where nothing else reads the
+/// lookup (a bag-of-tokens model's Embedding → GlobalAveragePooling1D): the fused plan writes no
+/// `[n, steps, d]` lookup, gives the CPU the very numbers of the unfused one (same sums, same
+/// scale), and the GPU the same within the parity tolerance; the lookup stays apart where it is
+/// read elsewhere.
+#[test]
+fn an_embedding_mean_fuses_into_one_pass() {
+    use kiln::graph::{EmbeddingOp, Graph, ReduceOp, StepOp};
+    let mut rng = StdRng::seed_from_u64(5);
+    use rand::RngExt;
+    let table: Vec<f32> = (0..50 * 9).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let tokens: Vec<f32> = (0..33 * 7).map(|_| rng.random_range(0..50) as f32).collect();
+    let plan_for = |fuse: bool| {
+        let mut g = Graph::new(Vec::new());
+        let (t, i) = (g.input("table", [50, 9]), g.input("tokens", [33, 7]));
+        let rows = g.push(EmbeddingOp::Lookup, &[t, i]).unwrap();
+        let mean = g.push(ReduceOp::Mean { axis: 1 }, &[rows]).unwrap();
+        let outputs = if fuse { vec![mean] } else { vec![mean, rows] };
+        Arc::new(schedule(&g, &outputs).unwrap())
+    };
+    let (fused, apart) = (plan_for(true), plan_for(false));
+    let ops = |plan: &kiln::graph::Plan| plan.steps.iter().map(|s| s.op.clone()).collect::<Vec<_>>();
+    assert_eq!(ops(&fused), vec![StepOp::Embedding(EmbeddingOp::LookupMean)]);
+    assert!(ops(&apart).contains(&StepOp::Embedding(EmbeddingOp::Lookup)));
+    assert!(fused.arena_len < apart.arena_len);
+    let feeds: [(&str, &[f32]); 2] = [("table", &table), ("tokens", &tokens)];
+    let run = |plan: Arc<kiln::graph::Plan>, session: &mut dyn Session| {
+        let id = session.load(plan).unwrap();
+        session.run(id, &feeds).unwrap();
+        session.read_outputs(id).unwrap().swap_remove(0)
+    };
+    let mut cpu = CpuSession::<f32>::new(&[]);
+    let reference = run(apart, &mut cpu);
+    assert_eq!(run(fused.clone(), &mut cpu), reference);
+    if let Some(gpu) = gpu() {
+        let on_gpu = run(fused, gpu.new_session(&[]).unwrap().as_mut());
+        assert_close("embedding_mean on the GPU", &on_gpu, &reference, 1e-5, 1e-4);
+    }
+}

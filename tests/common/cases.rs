@@ -1068,6 +1068,14 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            // Seven steps (a prime), a table wider than a workgroup's row of 256 is not needed:
+            // one invocation per output element.
+            name: "embedding_mean",
+            inputs: |n| vec![(s(&[9, 5]), Signed), (s(&[n, 7]), Labels(9))],
+            build: |g, x| g.push(EmbeddingOp::LookupMean, &[x[0], x[1]]),
+            diff: &[0],
+        },
+        Case {
             name: "fill",
             inputs: |n| vec![(s(&[n, 2]), Signed)],
             build: |g, x| {

@@ -1,7 +1,8 @@
-//! The scheduler: prunes what no output needs, fuses bias and activation into matmul epilogues,
-//! fixes the order, and gives every transient tensor an arena slot by liveness.
+//! The scheduler: prunes what no output needs, fuses bias and activation into matmul epilogues and
+//! an embedding's lookup into the mean over its steps, fixes the order, and gives every transient
+//! tensor an arena slot by liveness.
 
-use crate::ops::{ElementwiseOp, Epilogue, LayoutOp, Leaf, MatMulOp, StepOp};
+use crate::ops::{ElementwiseOp, EmbeddingOp, Epilogue, LayoutOp, Leaf, MatMulOp, ReduceOp, StepOp};
 use crate::plan::{ArenaRef, Location, Plan, Step, TensorRef, ARENA_ALIGN};
 use crate::{Error, Graph, NodeId, Op, Result};
 
@@ -24,6 +25,7 @@ pub fn schedule(g: &Graph, outputs: &[NodeId]) -> Result<Plan> {
     let mut live = liveness(&nodes, outputs);
     fuse_bias(&mut nodes, &mut live, &is_output);
     fuse_activation(&mut nodes, &mut live, &is_output);
+    fuse_lookup_mean(g, &mut nodes, &mut live, &is_output);
     live = liveness(&nodes, outputs);
     check_effect_order(&nodes, &live)?;
 
@@ -302,6 +304,26 @@ fn fuse_activation(nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output
         }
         nodes[i] = (MatMulOp { epilogue, ..product }.into(), nodes[m].1.clone());
         live[m] = false;
+    }
+}
+
+/// `Mean { axis: 1 }(Lookup(table, indices [n, steps]))` → `LookupMean(table, indices)` when
+/// nothing else reads the lookup.
+fn fuse_lookup_mean(g: &Graph, nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool], is_output: &[bool]) {
+    let uses = consumers(nodes, live);
+    for i in 0..nodes.len() {
+        if !live[i] || nodes[i].0 != Op::from(ReduceOp::Mean { axis: 1 }) {
+            continue;
+        }
+        let l = nodes[i].1[0].0;
+        if nodes[l].0 != Op::from(EmbeddingOp::Lookup) || uses[l] != 1 || is_output[l] {
+            continue;
+        }
+        if g.shape(nodes[l].1[1]).map_or(true, |indices| indices.rank() != 2) {
+            continue;
+        }
+        nodes[i] = (EmbeddingOp::LookupMean.into(), nodes[l].1.clone());
+        live[l] = false;
     }
 }
 

@@ -319,7 +319,7 @@ pub struct EmbeddingParams {
     pub positions: u32,
     pub dim: u32,
     pub vocab: u32,
-    pub pad: u32,
+    pub steps: u32,
 }
 
 /// `Params` of `conv.wgsl`.

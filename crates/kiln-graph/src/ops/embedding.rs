@@ -1,7 +1,8 @@
-//! Table lookups (`Embedding`) and their deterministic scatter-add gradient.
+//! Table lookups (`Embedding`), their deterministic scatter-add gradient, and a lookup averaged
+//! over the steps (`Embedding` → `GlobalAveragePooling1D`, fused by the scheduler).
 
 use super::check::{not_differentiable, SECOND_ORDER};
-use super::{op_names, Backward, Family};
+use super::{op_names, Backward, Family, ReduceOp};
 use crate::error::shapes_list;
 use crate::{Error, Graph, NodeId, Result, Shape};
 
@@ -13,11 +14,18 @@ pub enum EmbeddingOp {
     /// The table gradient of `Lookup`: operands `(indices [..], dy [.., d])`, output `[vocab, d]`
     /// where row `v` sums the `dy` rows whose index is `v` (a deterministic scatter-add).
     Grad { vocab: usize },
+    /// `Lookup` then the mean over the steps: operands `(table [v, d], indices [n, steps])`,
+    /// output `[n, d]` — each row the in-order sum of its steps' table rows times `1 / steps`,
+    /// as `ReduceOp::Mean` sums them. The scheduler puts it in place of `Mean { axis: 1 }` of a
+    /// lookup that nothing else reads (a bag-of-tokens model's embedding and pooling), so the
+    /// `[n, steps, d]` lookup is never written.
+    LookupMean,
 }
 
 op_names!(EmbeddingOp {
     Lookup => "embedding",
     Grad => "embedding_grad",
+    LookupMean => "embedding_mean",
 });
 
 impl Family for EmbeddingOp {
@@ -50,6 +58,17 @@ impl Family for EmbeddingOp {
                 }
                 Shape::new([*vocab, dy.last()])
             }
+            EmbeddingOp::LookupMean => {
+                let (table, idx) = (s[0], s[1]);
+                if table.rank() != 2 || idx.rank() != 2 {
+                    return Err(Error::shape(
+                        name,
+                        shapes_list(&[table, idx]),
+                        "a [vocab, dim] table and indices [n, steps]",
+                    ));
+                }
+                Shape::new([idx.dims()[0], table.dims()[1]])
+            }
         };
         Ok(Some(out))
     }
@@ -60,6 +79,17 @@ impl Family for EmbeddingOp {
                 let vocab = g.shape(at.x[0])?.dims()[0];
                 Ok(vec![
                     Some(g.push(EmbeddingOp::Grad { vocab }, &[at.x[1], at.dy])?),
+                    None,
+                ])
+            }
+            EmbeddingOp::LookupMean => {
+                // The mean's gradient, dy / steps at every step, into the lookup's.
+                let vocab = g.shape(at.x[0])?.dims()[0];
+                let steps = g.shape(at.x[1])?.dims()[1];
+                let spread = g.push(ReduceOp::Broadcast { axis: 1, size: steps }, &[at.dy])?;
+                let spread = g.scale(spread, 1.0 / steps as f32)?;
+                Ok(vec![
+                    Some(g.push(EmbeddingOp::Grad { vocab }, &[at.x[1], spread])?),
                     None,
                 ])
             }

@@ -1,5 +1,6 @@
-//! Embedding kernels (embedding.wgsl): the lookup one invocation per output element; the gradient
-//! a deterministic scatter-add where each invocation owns `DIMS` columns of one table row.
+//! Embedding kernels (embedding.wgsl): the lookup, and the lookup averaged over the steps, one
+//! invocation per output element; the gradient a deterministic scatter-add where each invocation
+//! owns `DIMS` columns of one table row.
 
 use kiln_graph::EmbeddingOp;
 
@@ -15,13 +16,27 @@ pub(super) fn kernel(op: &EmbeddingOp, io: &Io) -> Kernel {
         positions: positions as u32,
         dim: dim as u32,
         vocab: vocab as u32,
-        pad: 0,
+        steps: 1,
     };
     match *op {
         EmbeddingOp::Lookup => {
             let (vocab, dim) = (io.ins[0].shape.dims()[0], io.ins[0].shape.dims()[1]);
             let p = params(io.ins[1].len(), dim, vocab);
             Kernel::new(Shader::Embedding, "embedding", p, io.with_out(&[0, 1]), grid_1d(io.n()))
+        }
+        EmbeddingOp::LookupMean => {
+            let (vocab, dim) = (io.ins[0].shape.dims()[0], io.ins[0].shape.dims()[1]);
+            let p = EmbeddingParams {
+                steps: io.ins[1].shape.dims()[1] as u32,
+                ..params(io.ins[1].len(), dim, vocab)
+            };
+            Kernel::new(
+                Shader::Embedding,
+                "embedding_mean",
+                p,
+                io.with_out(&[0, 1]),
+                grid_1d(io.n()),
+            )
         }
         EmbeddingOp::Grad { vocab } => {
             let dim = io.ins[1].shape.last();
