@@ -69,6 +69,14 @@ fn rank() {
         .across_processes(mpi.clone());
     let mut model = mlp(&devices);
     let options = FitOptions::new(EPOCHS, BATCH / size).no_shuffle();
+    if role == "uneven" {
+        // Rank 1 with a batch fewer: fit refuses on both ranks before the first step.
+        let rows: Vec<usize> = (0..shard(&x).rows() - (rank * BATCH / size)).collect();
+        let (xs, ys) = (shard(&x).select_rows(&rows), shard(&y).select_rows(&rows));
+        let err = model.fit(&xs, &ys, &options).unwrap_err();
+        eprintln!("kiln-mpi refused: {err}");
+        return;
+    }
     if role != "train" {
         model
             .fit(&shard(&x), &shard(&y), &FitOptions::new(2, BATCH / size))
@@ -191,4 +199,19 @@ fn a_killed_or_stalled_rank_ends_the_job_with_an_error_not_a_hang() {
         }
         eprintln!("{role}: the job ended in {took:?}");
     }
+}
+
+#[test]
+fn ranks_with_different_step_counts_are_refused_on_every_rank() {
+    let dir = std::env::temp_dir().join(format!("kiln-mpi-uneven-{}", std::process::id()));
+    let (ok, stdout, stderr, took) = mpirun("uneven", &dir.join("model.safetensors"));
+    assert!(ok, "{stdout}\n{stderr}");
+    // Both ranks got the error (each prints it), naming both counts.
+    let refusals = stderr.matches("kiln-mpi refused").count() + stdout.matches("kiln-mpi refused").count();
+    assert_eq!(refusals, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("[45, 44]") || stdout.contains("[45, 44]"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(took < Duration::from_secs(60));
 }

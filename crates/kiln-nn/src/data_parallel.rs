@@ -69,7 +69,9 @@ impl DataParallel {
     /// The same replicas in every process of a job (MPI ranks: `kiln::mpi`): each step's gradients
     /// are averaged over every replica of every process, weighted by their samples. Each process
     /// trains on its own part of the data ([`kiln_data::rank_shard`]) with the same number of
-    /// batches per epoch; the epoch's loss and metrics, and evaluations, are over all of them.
+    /// batches per epoch; the epoch's loss and metrics, and evaluations, are over all of them, so
+    /// every process makes the same calls (`fit`, `evaluate`, `train_on_batch`) in the same order.
+    /// `predict` stays local.
     pub fn across_processes(mut self, collective: Arc<dyn Collective>) -> Self {
         self.collective = Some(collective);
         self

@@ -59,19 +59,23 @@ impl Replicas {
     /// agree on, or one waits forever for the others): an error on every process when not.
     pub(crate) fn check_agreed(&self, what: &str, value: usize) -> Result<()> {
         let Some(c) = &self.collective else { return Ok(()) };
-        // The sums of 1, v and v² have no spread exactly when every v is the same.
-        let v = value as f64;
-        let mut sums = [1.0, v as f32, (v * v) as f32];
-        c.all_reduce_sum(&mut sums)?;
-        let (n, mean) = (f64::from(sums[0]), f64::from(sums[1]) / f64::from(sums[0]));
-        if (f64::from(sums[2]) / n - mean * mean).abs() > 1e-6 * mean.max(1.0) || (mean - v).abs() > 1e-6 {
+        // Each process writes its value into its own two slots (low and high 12 bits apart, so
+        // every f32 holds an integer exactly) and the sum gathers them all.
+        let mut slots = vec![0.0f32; 2 * c.size()];
+        let mine = 2 * c.rank();
+        slots[mine] = (value % 4096) as f32;
+        slots[mine + 1] = (value / 4096) as f32;
+        c.all_reduce_sum(&mut slots)?;
+        let values: Vec<usize> = slots
+            .chunks_exact(2)
+            .map(|pair| pair[0] as usize + 4096 * pair[1] as usize)
+            .collect();
+        if values.iter().any(|&v| v != value) {
             return Err(Error::invalid(
                 "data parallel",
                 format!(
-                    "process {} of {} has {value} {what}, and the processes do not all have the same \
-                     (mean {mean:.2}); give every process as many samples (kiln_data::rank_shard)",
-                    c.rank(),
-                    c.size()
+                    "the processes do not all have the same number of {what} ({values:?} by rank); \
+                     give every process as many samples (kiln_data::rank_shard)"
                 ),
             ));
         }
