@@ -15,6 +15,7 @@ use kiln_graph::{Backend, Collective, KernelTime, PersistentId, PersistentKind, 
 
 use crate::engine::{Batch, CachedPlan, Compiled, Mode};
 use crate::feeds::{Feed, StepFeeds};
+use crate::replicas::Replicas;
 use crate::{Error, Result};
 
 /// Keras' `keras.distribution.DataParallel`: a model compiled on it keeps one replica per device
@@ -162,6 +163,35 @@ fn shard_of<'a>(
     f
 }
 
+/// Runs each replica's plan of `plans` on its shard of `shards` at once: `feeds` gives a shard's
+/// feeds from its replica and range. Outputs are read back when `read`; replica 0's kernels are
+/// timed when `profile`. `None` for a replica with no samples.
+fn run_on_shards<'a>(
+    replicas: &mut Replicas,
+    plans: &[Option<CachedPlan>],
+    shards: &[Range<usize>],
+    feeds: ShardFeeds<'_, 'a>,
+    read: bool,
+    profile: bool,
+) -> Result<Vec<ShardRun>> {
+    replicas.each(|r, session| {
+        let Some(plan) = &plans[r] else { return Ok(None) };
+        let feeds = feeds(r, &shards[r]);
+        let times = if profile && r == 0 {
+            session.profile(plan.id, &feeds)?
+        } else {
+            session.run(plan.id, &feeds)?;
+            None
+        };
+        let outputs = if read {
+            session.read_outputs(plan.id)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some((outputs, times)))
+    })
+}
+
 impl Compiled {
     /// Whether the model trains data-parallel (several replicas, or several processes).
     pub(crate) fn is_replicated(&self) -> bool {
@@ -184,38 +214,12 @@ impl Compiled {
         shards(rows, self.replicas.len())[0].len()
     }
 
-    /// Runs `mode`'s plan for a batch of `rows` samples with each replica on its shard: `feeds`
-    /// gives a shard's feeds from its range of the batch. Outputs are read back when `read`;
-    /// replica 0's kernels are timed when `profile`. `None` for a replica with no samples.
-    fn run_sharded<'a>(
-        &mut self,
-        mode: Mode,
-        rows: usize,
-        feeds: ShardFeeds<'_, 'a>,
-        read: bool,
-        profile: bool,
-    ) -> Result<Vec<ShardRun>> {
-        let shards = shards(rows, self.replicas.len());
-        let plans: Vec<Option<CachedPlan>> = shards
+    /// `mode`'s plan for each shard (`None` for an empty one), loaded on every replica.
+    fn shard_plans(&mut self, mode: Mode, shards: &[Range<usize>]) -> Result<Vec<Option<CachedPlan>>> {
+        shards
             .iter()
             .map(|s| (!s.is_empty()).then(|| self.plan(mode, s.len())).transpose())
-            .collect::<Result<_>>()?;
-        self.replicas.each(|r, session| {
-            let Some(plan) = &plans[r] else { return Ok(None) };
-            let feeds = feeds(r, &shards[r]);
-            let times = if profile && r == 0 {
-                session.profile(plan.id, &feeds)?
-            } else {
-                session.run(plan.id, &feeds)?;
-                None
-            };
-            let outputs = if read {
-                session.read_outputs(plan.id)?
-            } else {
-                Vec::new()
-            };
-            Ok(Some((outputs, times)))
-        })
+            .collect()
     }
 
     /// One training step on the staged `batch` of `rows` samples across the replicas: gradients
@@ -235,24 +239,23 @@ impl Compiled {
         } else {
             Mode::Gradients
         };
-        let names = self.input_names.clone();
-        let shard_steps: Vec<StepFeeds> = shards(rows, self.replicas.len())
-            .iter()
-            .map(|s| step.shard(s.start, s.len()))
-            .collect();
+        let shards = shards(rows, self.replicas.len());
+        let plans = self.shard_plans(mode, &shards)?;
+        let shard_steps: Vec<StepFeeds> = shards.iter().map(|s| step.shard(s.start, s.len())).collect();
+        let names = &self.input_names;
         let feeds = |replica: usize, range: &Range<usize>| -> Vec<(&str, &[f32])> {
-            let mut f = shard_of(&names, batch, weights, rows, range);
+            let mut f = shard_of(names, batch, weights, rows, range);
             shard_steps[replica].add_to(&mut f);
             f
         };
-        let runs = self.run_sharded(mode, rows, &feeds, true, profile)?;
+        let runs = run_on_shards(&mut self.replicas, &plans, &shards, &feeds, true, profile)?;
 
         // The all-reduce: Σ_r (n_r / n) · g_r, the whole batch's mean gradient, over the replicas
         // here and then over the processes. A masked output's loss is a mean over its real
         // steps, so there a replica's `n_r` counts real steps. One buffer crosses the processes:
         // the weighted loss, the count, the weighted gradients and layer state.
         let reduce_start = Instant::now();
-        let trainable = self.trainable().len();
+        let trainable = self.trainable().count();
         let state = self.state_ids();
         let states = state
             .iter()
@@ -261,7 +264,7 @@ impl Compiled {
         let mut sum = vec![0.0f32; 2];
         let mut layout: Vec<Range<usize>> = Vec::new();
         let mut times = None;
-        for (r, (run, shard)) in runs.into_iter().zip(shards(rows, self.replicas.len())).enumerate() {
+        for (r, (run, shard)) in runs.into_iter().zip(&shards).enumerate() {
             let Some((outputs, t)) = run else { continue };
             times = times.or(t);
             let count = match outputs.get(1 + trainable) {
@@ -336,16 +339,20 @@ impl Compiled {
         weights: Option<&[f32]>,
         rows: usize,
     ) -> Result<()> {
-        let names = self.input_names.clone();
-        let feeds = |_: usize, range: &Range<usize>| shard_of(&names, batch, weights, rows, range);
-        self.run_sharded(mode, rows, &feeds, false, false)?;
+        let shards = shards(rows, self.replicas.len());
+        let plans = self.shard_plans(mode, &shards)?;
+        let names = &self.input_names;
+        let feeds = |_: usize, range: &Range<usize>| shard_of(names, batch, weights, rows, range);
+        run_on_shards(&mut self.replicas, &plans, &shards, &feeds, false, false)?;
         Ok(())
     }
 
     /// The model's outputs for `inputs` (each `rows` consecutive samples), computed across the
     /// replicas and joined in sample order.
     pub(crate) fn predict_sharded(&mut self, inputs: &[&[f32]], rows: usize, out: &mut Vec<f32>) -> Result<()> {
-        let names = self.input_names.clone();
+        let shards = shards(rows, self.replicas.len());
+        let plans = self.shard_plans(Mode::Predict, &shards)?;
+        let names = &self.input_names;
         let feeds = |_: usize, range: &Range<usize>| -> Vec<(&str, &[f32])> {
             names
                 .iter()
@@ -353,12 +360,9 @@ impl Compiled {
                 .map(|(name, x)| (name.as_str(), rows_of(x, rows, range)))
                 .collect()
         };
-        for run in self
-            .run_sharded(Mode::Predict, rows, &feeds, true, false)?
-            .into_iter()
-            .flatten()
-        {
-            out.extend(run.0.into_iter().next().unwrap_or_default());
+        let runs = run_on_shards(&mut self.replicas, &plans, &shards, &feeds, true, false)?;
+        for (outputs, _) in runs.into_iter().flatten() {
+            out.extend(outputs.into_iter().next().unwrap_or_default());
         }
         Ok(())
     }

@@ -648,13 +648,12 @@ impl Compiled {
 
     /// The trainable parameters, in the order training plans take their gradients (the forward
     /// pass's order).
-    pub(crate) fn trainable(&self) -> Vec<PersistentId> {
+    pub(crate) fn trainable(&self) -> impl Iterator<Item = PersistentId> + '_ {
         self.layer_params
             .iter()
             .flatten()
             .copied()
             .filter(|id| self.specs[id.0].kind == PersistentKind::Parameter)
-            .collect()
     }
 
     /// The graph of a data-parallel update: every trainable parameter updated from its fed,
@@ -663,7 +662,7 @@ impl Compiled {
         let mut g = Graph::new(self.specs.clone());
         let mut params = Vec::new();
         let mut grads = Vec::new();
-        for (j, id) in self.trainable().into_iter().enumerate() {
+        for (j, id) in self.trainable().enumerate() {
             params.push((id, g.persistent(id)));
             grads.push(g.input(&Feed::gradient(j), self.specs[id.0].shape.clone()));
         }

@@ -524,23 +524,15 @@ impl Metric {
         let batch = g.shape(values)?.dims()[0];
         let cells = g.shape(mask)?.numel();
         let steps = cells / batch.max(1);
-        let rows = |g: &mut Graph, x: NodeId, shape: [usize; 2]| {
-            g.push(
-                LayoutOp::Reshape {
-                    shape: Shape::new(shape),
-                },
-                &[x],
-            )
-        };
-        let flat = rows(g, values, [cells, batch * per / cells.max(1)])?;
+        let flat = g.reshape(values, [cells, batch * per / cells.max(1)])?;
         let step_values = g.push(ReduceOp::Mean { axis: 1 }, &[flat])?;
-        let mut weight = rows(g, mask, [cells, 1])?;
+        let mut weight = g.reshape(mask, [cells, 1])?;
         if let Some(w) = weights {
             let w = g.push(ReduceOp::Broadcast { axis: 1, size: steps }, &[w])?;
-            let w = rows(g, w, [cells, 1])?;
+            let w = g.reshape(w, [cells, 1])?;
             weight = g.mul(weight, w)?;
         }
-        let step_values = rows(g, step_values, [cells, 1])?;
+        let step_values = g.reshape(step_values, [cells, 1])?;
         let weighted = g.mul(step_values, weight)?;
         Ok(g.push(LayoutOp::Concat { axis: 1 }, &[weighted, weight])?)
     }

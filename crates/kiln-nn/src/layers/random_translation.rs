@@ -183,29 +183,20 @@ fn axis_matrix(
     let s = g.reshape(s, [n, size, size])?;
     let rows = grid(g, n, size, |i, _| i as f32)?;
     let mut c = g.sub(rows, s)?;
-    let (sz, last) = (size as i64, size as f32 - 1.0);
-    let preimages: Vec<Box<dyn Fn(i64) -> i64>> = match fill {
-        FillMode::Constant => vec![Box::new(|j| j)],
+    // Each preimage of pixel j is `sign·j + offset`.
+    let sz = size as f32;
+    let preimages: &[(f32, f32)] = match fill {
+        FillMode::Constant => &[(1.0, 0.0)],
         FillMode::Nearest => {
-            c = g.clip(c, 0.0, last)?;
-            vec![Box::new(|j| j)]
+            c = g.clip(c, 0.0, sz - 1.0)?;
+            &[(1.0, 0.0)]
         }
-        FillMode::Reflect => vec![
-            Box::new(|j| j),
-            Box::new(|j| -1 - j),
-            Box::new(move |j| 2 * sz - 1 - j),
-            Box::new(move |j| 2 * sz + j),
-        ],
-        FillMode::Wrap => vec![
-            Box::new(|j| j),
-            Box::new(move |j| j - sz),
-            Box::new(move |j| j + sz),
-            Box::new(move |j| j + 2 * sz),
-        ],
+        FillMode::Reflect => &[(1.0, 0.0), (-1.0, -1.0), (-1.0, 2.0 * sz - 1.0), (1.0, 2.0 * sz)],
+        FillMode::Wrap => &[(1.0, 0.0), (1.0, -sz), (1.0, sz), (1.0, 2.0 * sz)],
     };
     let mut weights: Option<NodeId> = None;
-    for k in preimages {
-        let k = grid(g, n, size, |_, j| k(j as i64) as f32)?;
+    for &(sign, offset) in preimages {
+        let k = grid(g, n, size, |_, j| sign * j as f32 + offset)?;
         let distance = g.binary(LossOp::AbsoluteError, c, k)?;
         let w = match interpolation {
             Interpolation::Bilinear => {
