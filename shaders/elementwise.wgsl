@@ -165,3 +165,35 @@ fn uniform_draw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         out[i] = p.uniform_low + p.uniform_span * u;
     }
 }
+
+// The nearest f16 value of x, as an f32 (ties to even; ±inf from 65520 on; NaN and ±inf kept):
+// integer arithmetic on the bits, the same function as kiln-graph's `round_f16`, so every adapter
+// rounds alike whether or not it has SHADER_F16.
+fn round_to_f16(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    let sign = bits & 0x80000000u;
+    let magnitude = bits & 0x7fffffffu;
+    if (magnitude >= 0x7f800000u) { return x; }
+    if (magnitude >= 0x477ff000u) { return bitcast<f32>(sign | 0x7f800000u); }
+    if (magnitude < 0x38800000u) {
+        // f16's subnormals: multiples of 2^-24 (WGSL's round is ties-to-even).
+        let q = round(abs(x) * 16777216.0) * (1.0 / 16777216.0);
+        return bitcast<f32>(sign | bitcast<u32>(q));
+    }
+    let lsb = (magnitude >> 13u) & 1u;
+    return bitcast<f32>(sign | ((magnitude + 0xfffu + lsb) & 0xffffe000u));
+}
+
+@compute @workgroup_size(256)
+fn round_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = round_to_f16(load_a(i)); }
+}
+
+// 1 where a is ±inf or NaN: a test of the exponent bits, which a compiler assuming finite floats
+// cannot fold away as it may `a != a`.
+@compute @workgroup_size(256)
+fn non_finite(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i < p.n) { out[i] = select(0.0, 1.0, (bitcast<u32>(load_a(i)) & 0x7f800000u) == 0x7f800000u); }
+}

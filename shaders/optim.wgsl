@@ -2,20 +2,22 @@
 // the CPU twin is kiln-cpu's ops/optim.rs) and the metric accumulator.
 //
 // Bindings follow the op's operands: 0 is Params, then the parameter, its state tensors (read and
-// written), the gradient, and the step where the rule reads it.
+// written), the gradient, the learning rate, the step where the rule reads it, and the apply flag.
 //
-// | entry                            | 1     | 2        | 3        | 4        | 5     | 6    | 7    |
-// |----------------------------------|-------|----------|----------|----------|-------|------|------|
-// | adam_update                      | param | m        | v        | grad     | lr    | step |      |
-// | adam_amsgrad_update              | param | m        | v        | v_hat    | grad  | lr   | step |
-// | nadam_update, adamax_update      | param | m        | v or u   | grad     | lr    | step |      |
-// | sgd_update, rmsprop_update       | param | velocity | grad     | lr       |       |      |      |
-// | rmsprop_momentum_update          | param | velocity | momentum | grad     | lr    |      |      |
-// | rmsprop_centered_update          | param | velocity | avg_grad | grad     | lr    |      |      |
-// | rmsprop_centered_momentum_update | param | velocity | momentum | avg_grad | grad  | lr   |      |
-// | adagrad_update, lion_update      | param | acc or m | grad     | lr       |       |      |      |
-// | accumulate_sum, accumulate_rows  | acc   | x        |          |          |       |      |      |
-// | moving_average                   | avg   | x        |          |          |       |      |      |
+// | entry                            | 1     | 2        | 3        | 4        | 5     | 6    | 7    | 8     |
+// |----------------------------------|-------|----------|----------|----------|-------|------|------|-------|
+// | adam_update                      | param | m        | v        | grad     | lr    | step | apply|       |
+// | adam_amsgrad_update              | param | m        | v        | v_hat    | grad  | lr   | step | apply |
+// | nadam_update, adamax_update      | param | m        | v or u   | grad     | lr    | step | apply|       |
+// | sgd_update, rmsprop_update       | param | velocity | grad     | lr       | apply |      |      |       |
+// | rmsprop_momentum_update          | param | velocity | momentum | grad     | lr    | apply|      |       |
+// | rmsprop_centered_update          | param | velocity | avg_grad | grad     | lr    | apply|      |       |
+// | rmsprop_centered_momentum_update | param | velocity | momentum | avg_grad | grad  | lr   | apply|       |
+// | adagrad_update, lion_update      | param | acc or m | grad     | lr       | apply |      |      |       |
+// | accumulate_sum, accumulate_rows  | acc   | x        |          |          |       |      |      |       |
+// | moving_average                   | avg   | x        |          |          |       |      |      |       |
+// `apply` [1]: 0 skips the step (loss-scaled gradients that overflowed), leaving every tensor as
+// it was.
 // accumulate_sum: acc [1] += Σ x (one workgroup, a fixed tree). accumulate_rows: acc [width] +=
 // column sums of x viewed as [n / width, width], one invocation per column.
 
@@ -26,6 +28,7 @@
 @group(0) @binding(5) var<storage, read_write> t4: array<f32>;
 @group(0) @binding(6) var<storage, read_write> t5: array<f32>;
 @group(0) @binding(7) var<storage, read_write> t6: array<f32>;
+@group(0) @binding(8) var<storage, read_write> t7: array<f32>;
 
 // Adam's bias correction folded into the step size: lr · sqrt(1 - β2^t) / (1 - β1^t).
 fn adam_alpha(lr: f32, t: f32) -> f32 {
@@ -37,6 +40,7 @@ fn adam_alpha(lr: f32, t: f32) -> f32 {
 fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t6[0] == 0.0) { return; }  // a skipped step
     let g = t3[i];
     let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
     let v = p.beta2 * t2[i] + (1.0 - p.beta2) * g * g;
@@ -50,6 +54,7 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 fn adam_amsgrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t7[0] == 0.0) { return; }  // a skipped step
     let g = t4[i];
     let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
     let v = p.beta2 * t2[i] + (1.0 - p.beta2) * g * g;
@@ -80,6 +85,7 @@ fn nadam_u_product(t: f32) -> f32 {
 fn nadam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t6[0] == 0.0) { return; }  // a skipped step
     let lr = t4[0];
     let t = t5[0];
     let u_t = p.beta1 * (1.0 - 0.5 * pow(0.96, t));
@@ -101,6 +107,7 @@ fn nadam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 fn adamax_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t6[0] == 0.0) { return; }  // a skipped step
     let g = t3[i];
     let m = p.beta1 * t1[i] + (1.0 - p.beta1) * g;
     let u = max(p.beta2 * t2[i], abs(g));
@@ -114,6 +121,7 @@ fn adamax_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t4[0] == 0.0) { return; }  // a skipped step
     let g = t2[i];
     let lr = t3[0];
     let vel = p.momentum * t1[i] - lr * g;
@@ -139,6 +147,7 @@ fn rms_velocity(i: u32, g: f32) -> f32 {
 fn rmsprop_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t4[0] == 0.0) { return; }  // a skipped step
     let g = t2[i];
     let lr = t3[0];
     let v = rms_velocity(i, g);
@@ -149,6 +158,7 @@ fn rmsprop_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn rmsprop_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t5[0] == 0.0) { return; }  // a skipped step
     let g = t3[i];
     let lr = t4[0];
     let v = rms_velocity(i, g);
@@ -161,6 +171,7 @@ fn rmsprop_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @built
 fn rmsprop_centered_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t5[0] == 0.0) { return; }  // a skipped step
     let g = t3[i];
     let lr = t4[0];
     let v = rms_velocity(i, g);
@@ -173,6 +184,7 @@ fn rmsprop_centered_update(@builtin(global_invocation_id) gid: vec3<u32>, @built
 fn rmsprop_centered_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t6[0] == 0.0) { return; }  // a skipped step
     let g = t4[i];
     let lr = t5[0];
     let v = rms_velocity(i, g);
@@ -188,6 +200,7 @@ fn rmsprop_centered_momentum_update(@builtin(global_invocation_id) gid: vec3<u32
 fn adagrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t4[0] == 0.0) { return; }  // a skipped step
     let g = t2[i];
     let lr = t3[0];
     let acc = t1[i] + g * g;
@@ -200,6 +213,7 @@ fn adagrad_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 fn lion_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= p.n) { return; }
+    if (t4[0] == 0.0) { return; }  // a skipped step
     let g = t2[i];
     let lr = t3[0];
     let m = t1[i];

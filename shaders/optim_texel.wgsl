@@ -10,7 +10,8 @@
 // | 3       | v     | [n] rw                      |
 // | 4       | lr    | [1]                         |
 // | 5       | step  | [1]                         |
-// | 6–9     |       | texels of param, m, v, grad |
+// | 6       | apply | [1]: 0 skips the step       |
+// | 7–10    |       | texels of param, m, v, grad |
 // Grid: ceil(n / 4) invocations.
 
 @group(0) @binding(1) var<storage, read_write> param: array<f32>;
@@ -18,17 +19,18 @@
 @group(0) @binding(3) var<storage, read_write> m2: array<f32>;
 @group(0) @binding(4) var<storage, read_write> rate: array<f32>;
 @group(0) @binding(5) var<storage, read_write> step: array<f32>;
-@group(0) @binding(6) var t_param: texture_2d<f32>;
-@group(0) @binding(7) var t_m: texture_2d<f32>;
-@group(0) @binding(8) var t_v: texture_2d<f32>;
-@group(0) @binding(9) var t_grad: texture_2d<f32>;
+@group(0) @binding(6) var<storage, read_write> apply_flag: array<f32>;
+@group(0) @binding(7) var t_param: texture_2d<f32>;
+@group(0) @binding(8) var t_m: texture_2d<f32>;
+@group(0) @binding(9) var t_v: texture_2d<f32>;
+@group(0) @binding(10) var t_grad: texture_2d<f32>;
 
 // Keras' Adam, as `adam_update` in optim.wgsl, on four parameters at once.
 @compute @workgroup_size(256)
 fn adam_update_texel(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let q = flat_index(gid, nwg);
     let i = q * 4u;
-    if (i >= p.n) { return; }
+    if (i >= p.n || apply_flag[0] == 0.0) { return; }
     let t = step[0];
     let lr = rate[0];
     let lr_t = lr * sqrt(1.0 - pow(p.beta2, t)) / (1.0 - pow(p.beta1, t));

@@ -209,6 +209,7 @@ fn ten_steps_of_each_optimizer_match_keras_update_rule_in_f64() {
         if op.uses_step() {
             ins.push(g.input("step", [1]));
         }
+        ins.push(g.constant(&[1.0], [1]).unwrap());
         g.push(op, &ins).unwrap();
         let mut session = CpuSession::<f64>::new(&specs);
         session

@@ -82,6 +82,50 @@ fn check_cases(gpu: &dyn Backend, keep: impl Fn(&str) -> bool) -> usize {
     checked
 }
 
+/// `round_f16` gives the CPU's bits on the GPU over every region of the f16 range — ties, the
+/// largest finite half, overflow to ±∞, the subnormals, NaN and ±∞ passed through — and
+/// `non_finite` flags exactly the ±∞ and NaN among the results.
+#[test]
+fn round_f16_and_non_finite_match_the_cpu_bit_for_bit() {
+    let Some(gpu) = gpu() else { return };
+    let mut data = vec![
+        0.0f32,
+        -0.0,
+        65504.0,
+        65519.99,
+        65520.0,
+        -65520.0,
+        1e9,
+        6e-8,
+        2.9e-8,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1.0 + 1.0 / 2048.0,
+        1.0 + 3.0 / 2048.0,
+    ];
+    let mut x = 1.0e-9f32;
+    while x < 1.0e6 {
+        data.extend([x, -x, x * 1.000_49, -x * 1.000_977]);
+        x *= 1.013;
+    }
+    let n = data.len();
+    let mut g = kiln::graph::Graph::new(Vec::new());
+    let input = g.input("x", Shape::new([n]));
+    let rounded = g.unary(kiln::graph::ElementwiseOp::RoundF16, input).unwrap();
+    let flags = g.unary(kiln::graph::ElementwiseOp::NonFinite, rounded).unwrap();
+    let plan = Arc::new(schedule(&g, &[rounded, flags]).unwrap());
+    let feeds = vec![("x".to_string(), data.clone())];
+    let want = run(&mut CpuSession::<f32>::new(&[]), plan.clone(), &feeds);
+    let got = run(gpu.new_session(&[]).unwrap().as_mut(), plan, &feeds);
+    for (i, &v) in data.iter().enumerate() {
+        assert_eq!(got[0][i].to_bits(), want[0][i].to_bits(), "round_f16({v:e})");
+        assert_eq!(got[1][i], want[1][i], "non_finite(round_f16({v:e}))");
+        assert_eq!(want[1][i], f32::from(!want[0][i].is_finite()), "non_finite at {v:e}");
+    }
+    assert!(want[0][4].is_infinite() && want[1][4] == 1.0, "65520 overflows to ∞");
+}
+
 /// Elementwise and reduction grids past 65535 workgroups are folded into y; check the fold.
 #[test]
 fn grids_past_65535_workgroups() {
@@ -103,7 +147,9 @@ fn grids_past_65535_workgroups() {
 }
 
 /// Every optimizer update (each with its options and a weight decay) and the accumulator update
-/// persistent tensors in place identically on both backends over several steps.
+/// persistent tensors in place identically on both backends over several steps; a step fed
+/// `apply = 0` (a loss-scaled step that overflowed) leaves every optimizer's tensors untouched on
+/// both.
 #[test]
 fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
@@ -204,12 +250,14 @@ fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
     let grad = g.input("grad", Shape::new([n]));
     let step = g.input("step", Shape::new([1]));
     let lr = g.input("lr", Shape::new([1]));
+    let apply = g.input("apply", Shape::new([1]));
     for (op, written) in updates.iter().zip(&operands) {
         let mut ins: Vec<_> = written.clone().map(|i| ids[i]).collect();
         ins.extend([grad, lr]);
         if op.uses_step() {
             ins.push(step);
         }
+        ins.push(apply);
         g.push(*op, &ins).unwrap();
     }
     let accs = specs.len() - 3;
@@ -228,6 +276,12 @@ fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
         }
     }
     let (cpu_plan, gpu_plan) = (cpu.load(plan.clone()).unwrap(), gpu_session.load(plan).unwrap());
+    let optimizer_tensors = |s: &mut dyn Session| -> Vec<Vec<f32>> {
+        (0..specs.len() - 3)
+            .map(|i| s.read_persistent(kiln::graph::PersistentId(i)).unwrap())
+            .collect()
+    };
+    let mut before_skip = Vec::new();
     for t in 1..=3 {
         // Some exact zeros, where Lion's sign and Adamax's max have their edge cases.
         let grad: Vec<f32> = (0..n)
@@ -242,9 +296,28 @@ fn optimizer_accumulator_and_moving_average_updates_match_the_cpu() {
         let step = [t as f32];
         let rows: Vec<f32> = (0..15).map(|i| (i * t) as f32 * 0.5).collect();
         let lr = [0.05 / t as f32];
-        let feeds: [(&str, &[f32]); 4] = [("grad", &grad), ("step", &step), ("rows", &rows), ("lr", &lr)];
+        // The second step is skipped.
+        let apply = [if t == 2 { 0.0 } else { 1.0 }];
+        let feeds: [(&str, &[f32]); 5] = [
+            ("grad", &grad),
+            ("step", &step),
+            ("rows", &rows),
+            ("lr", &lr),
+            ("apply", &apply),
+        ];
+        if t == 2 {
+            before_skip = vec![optimizer_tensors(cpu.as_mut()), optimizer_tensors(gpu_session.as_mut())];
+        }
         cpu.run(cpu_plan, &feeds).unwrap();
         gpu_session.run(gpu_plan, &feeds).unwrap();
+        if t == 2 {
+            let after = [optimizer_tensors(cpu.as_mut()), optimizer_tensors(gpu_session.as_mut())];
+            for (backend, (before, after)) in ["cpu", "gpu"].iter().zip(before_skip.iter().zip(&after)) {
+                for (i, (b, a)) in before.iter().zip(after).enumerate() {
+                    assert!(b == a, "{backend}: `{}` changed in a skipped step", specs[i].name);
+                }
+            }
+        }
     }
     for (i, spec) in specs.iter().enumerate() {
         let id = kiln::graph::PersistentId(i);

@@ -581,6 +581,29 @@ pub fn cases() -> Vec<Case> {
             diff: &[0],
         },
         Case {
+            // x, and x scaled by powers of two (exact on every backend) into f16's subnormals
+            // (2⁻¹⁴·x) and down to its last bits (2⁻²⁰·x), each rounded.
+            name: "round_f16",
+            inputs: |n| vec![(s(&[n, 5]), Wide)],
+            build: |g, x| {
+                let mut sum = g.unary(ElementwiseOp::RoundF16, x[0])?;
+                for factor in [1.0 / 16384.0, 1.0 / 1_048_576.0] {
+                    let scaled = g.scale(x[0], factor)?;
+                    let rounded = g.unary(ElementwiseOp::RoundF16, scaled)?;
+                    sum = g.add(sum, rounded)?;
+                }
+                Ok(sum)
+            },
+            diff: &[0],
+        },
+        Case {
+            // Its output counted as 0 everywhere on finite inputs; the overflow row is below.
+            name: "non_finite",
+            inputs: |n| vec![(s(&[n, 3]), Extreme)],
+            build: |g, x| g.unary(ElementwiseOp::NonFinite, x[0]),
+            diff: &[],
+        },
+        Case {
             name: "scale",
             inputs: |n| vec![(s(&[n, 3]), Signed)],
             build: |g, x| g.scale(x[0], -2.5),

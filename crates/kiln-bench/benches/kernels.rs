@@ -80,8 +80,9 @@ fn adam(g: &mut Graph, p: &[NodeId]) -> Result<Vec<NodeId>> {
         weight_decay: 0.0,
         amsgrad: false,
     };
-    // (param, m, v, grad, learning rate, step).
-    g.push(update, &[p[0], p[1], p[2], p[3], p[4], p[5]])?;
+    // (param, m, v, grad, learning rate, step, apply).
+    let apply = g.constant(&[1.0], [1])?;
+    g.push(update, &[p[0], p[1], p[2], p[3], p[4], p[5], apply])?;
     Ok(vec![])
 }
 

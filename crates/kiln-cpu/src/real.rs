@@ -15,6 +15,9 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
     fn exp_nonpositive(self) -> Self;
     /// `tanh`: f32 through [`crate::fastmath::tanh`], which vectorises; f64 through libm.
     fn tanh_vec(self) -> Self;
+    /// The value f16 storage would hold ([`kiln_graph::round_f16`]) in f32; unchanged in f64, the
+    /// gradient check's exact reference, where the rounding is a cast with derivative 1.
+    fn round_f16(self) -> Self;
     /// `c = a · b` with element strides (row, column) for each operand; `c` is row-major `m × n`.
     #[allow(clippy::too_many_arguments)]
     fn gemm(
@@ -32,8 +35,12 @@ pub trait Real: Float + Default + Send + Sync + std::fmt::Debug + std::iter::Sum
 }
 
 macro_rules! real_impl {
-    ($t:ty, $erf:path, $exp:expr, $tanh:expr) => {
+    ($t:ty, $erf:path, $exp:expr, $tanh:expr, $round_f16:expr) => {
         impl Real for $t {
+            #[inline(always)]
+            fn round_f16(self) -> Self {
+                $round_f16(self)
+            }
             #[inline(always)]
             fn exp_nonpositive(self) -> Self {
                 $exp(self)
@@ -104,5 +111,11 @@ macro_rules! real_impl {
     };
 }
 
-real_impl!(f32, libm::erff, crate::fastmath::exp_nonpositive, crate::fastmath::tanh);
-real_impl!(f64, libm::erf, f64::exp, f64::tanh);
+real_impl!(
+    f32,
+    libm::erff,
+    crate::fastmath::exp_nonpositive,
+    crate::fastmath::tanh,
+    kiln_graph::round_f16
+);
+real_impl!(f64, libm::erf, f64::exp, f64::tanh, |x: f64| x);

@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kiln_data::Tensor;
-use kiln_graph::{gradients, schedule, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, UpdateOp};
+use kiln_graph::{
+    gradients, schedule, ElementwiseOp, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, PlanId, UpdateOp,
+};
 
 use crate::confusion::Confusion;
 use crate::feeds::{Feed, StepFeeds};
 use crate::layers::LayerOut;
 use crate::metrics::Accumulates;
+use crate::mixed_precision::{DTypePolicy, LossScale, ScaleState};
 use crate::network::{Network, Source};
 use crate::replicas::Replicas;
 use crate::saving::{self, Named, SavedModel};
@@ -167,6 +170,10 @@ pub(crate) struct Compiled {
     /// What `compile` was given, for saving.
     pub(crate) requested_metrics: Vec<Metric>,
     pub(crate) seed: u64,
+    /// The precision the model computes in.
+    pub(crate) policy: DTypePolicy,
+    /// The loss scale's state, under `mixed_float16`.
+    pub(crate) loss_scale: Option<ScaleState>,
 }
 
 /// A forward pass in a graph: the input nodes, every parameter's node, each layer application's
@@ -183,7 +190,9 @@ pub(crate) struct Forward {
 
 impl Forward {
     /// `network`'s forward pass over a batch of `batch` samples (`training` as Keras' `call`), its
-    /// parameters the persistent tensors `layer_params` of `specs`.
+    /// parameters the persistent tensors `layer_params` of `specs`, computing as `policy` says
+    /// (see [`crate::mixed_precision`] for where `mixed_float16` rounds to f16).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn build(
         network: &Network,
         layer_params: &[Vec<PersistentId>],
@@ -192,6 +201,7 @@ impl Forward {
         input_shapes: &[Vec<usize>],
         batch: usize,
         training: bool,
+        policy: DTypePolicy,
     ) -> Result<Forward> {
         let mut g = Graph::new(specs.to_vec());
         let inputs: Vec<NodeId> = input_names
@@ -208,18 +218,35 @@ impl Forward {
         let mut layer_inputs = Vec::with_capacity(network.nodes.len());
         // Each output's mask (Keras' `_keras_mask`): which steps are padding.
         let mut masks: Vec<Option<NodeId>> = Vec::with_capacity(network.nodes.len());
-        for (app, ids) in network.nodes.iter().zip(layer_params) {
-            let nodes: Vec<NodeId> = ids.iter().map(|&id| g.persistent(id)).collect();
-            params.extend(ids.iter().copied().zip(nodes.iter().copied()));
-            let (xs, in_masks): (Vec<NodeId>, Vec<Option<NodeId>>) = app
-                .inputs
-                .iter()
-                .map(|s| match *s {
+        let mut half = Half::new(policy, network);
+        for (k, (app, ids)) in network.nodes.iter().zip(layer_params).enumerate() {
+            let f16 = half.computes_in_f16(k);
+            let mut nodes = Vec::with_capacity(ids.len());
+            for &id in ids {
+                let node = g.persistent(id);
+                params.push((id, node));
+                // Keras' autocast: a layer reads its trainable weights in the compute dtype.
+                let autocast = f16 && app.layer.autocasts() && specs[id.0].kind == PersistentKind::Parameter;
+                nodes.push(if autocast { half.round(&mut g, node)? } else { node });
+            }
+            let mut xs = Vec::with_capacity(app.inputs.len());
+            let mut in_masks = Vec::with_capacity(app.inputs.len());
+            for s in &app.inputs {
+                let (x, mask) = match *s {
                     Source::Input(i) => (inputs[i], None),
                     Source::Node(j) => (outs[j].output, masks[j]),
-                })
-                .unzip();
-            outs.push(app.layer.build_masked(&mut g, &xs, &in_masks, &nodes, training)?);
+                };
+                // Values enter an f16 layer as f16 (indices stay exact, and a layer that only moves
+                // values passes them on as they come).
+                let converts = f16 && !app.layer.reads_indices() && !app.layer.moves_values();
+                xs.push(if converts { half.round(&mut g, x)? } else { x });
+                in_masks.push(mask);
+            }
+            let mut out = app.layer.build_masked(&mut g, &xs, &in_masks, &nodes, training)?;
+            if f16 && !app.layer.moves_values() {
+                out.output = half.round(&mut g, out.output)?;
+            }
+            outs.push(out);
             masks.push(app.layer.output_mask(&mut g, &xs, &in_masks)?);
             layer_inputs.push(xs);
         }
@@ -239,6 +266,46 @@ impl Forward {
             Source::Node(j) => (self.outs[j], self.masks[j]),
             Source::Input(i) => (crate::layers::plain(self.inputs[i]), None),
         }
+    }
+}
+
+/// Where a forward pass rounds to f16 under `mixed_float16`: every layer but the output layer
+/// computes in f16, and a value is rounded once however many layers read it.
+struct Half {
+    policy: DTypePolicy,
+    /// The output layer's position: it computes in f32.
+    output: Option<usize>,
+    /// Nodes already rounded (or made by rounding), and each one's rounded node.
+    rounded: HashMap<NodeId, NodeId>,
+}
+
+impl Half {
+    fn new(policy: DTypePolicy, network: &Network) -> Self {
+        let output = match network.output {
+            Some(Source::Node(j)) => Some(j),
+            Some(Source::Input(_)) | None => None,
+        };
+        Half {
+            policy,
+            output,
+            rounded: HashMap::new(),
+        }
+    }
+
+    /// Whether layer application `k` computes in f16.
+    fn computes_in_f16(&self, k: usize) -> bool {
+        self.policy.rounds() && self.output != Some(k)
+    }
+
+    /// `x` as an f16 value.
+    fn round(&mut self, g: &mut Graph, x: NodeId) -> Result<NodeId> {
+        if let Some(&r) = self.rounded.get(&x) {
+            return Ok(r);
+        }
+        let r = g.unary(ElementwiseOp::RoundF16, x)?;
+        self.rounded.insert(x, r);
+        self.rounded.insert(r, r);
+        Ok(r)
     }
 }
 
@@ -453,6 +520,8 @@ impl Compiled {
             metrics: self.requested_metrics.clone(),
             step: self.step,
             epoch: self.epoch,
+            policy: self.policy,
+            loss_scale: self.loss_scale.map_or_else(LossScale::default, |s| s.settings),
         };
         saving::save_model(&saved, &tensors, path, interrupt_after)
     }
@@ -577,6 +646,7 @@ impl Compiled {
             &self.input_shapes,
             batch,
             training,
+            self.policy,
         )
     }
 
@@ -629,19 +699,33 @@ impl Compiled {
             // Layer state (moving statistics) is updated by the layers themselves, not trained.
             params.retain(|(id, _)| self.specs[id.0].kind == PersistentKind::Parameter);
             let wrt: Vec<NodeId> = params.iter().map(|(_, n)| *n).collect();
-            let grads = gradients(&mut g, loss, &wrt)?;
             if !mode.applies_update() {
                 // A replica's gradients, for the host to average: the loss, one per parameter in
                 // the order of `trainable`, then for a masked output the real steps the loss
                 // averaged over (what the replica's share of the batch is counted in).
                 let mut outputs = vec![loss];
-                outputs.extend(grads);
+                outputs.extend(gradients(&mut g, loss, &wrt)?);
                 if let Some(mask) = mask {
                     outputs.push(g.sum_all(mask)?);
                 }
                 return Ok((g, outputs, counts, counts_confusion));
             }
-            self.apply_update(&mut g, &params, grads)?;
+            match self.loss_scale {
+                None => {
+                    let grads = gradients(&mut g, loss, &wrt)?;
+                    self.apply_update(&mut g, &params, grads, None)?;
+                }
+                // Mixed precision: the backward pass starts from the scaled loss; the gradients
+                // are unscaled, checked, and applied only when all are finite; then the scale
+                // moves on.
+                Some(scaling) => {
+                    let scaled = scaling.scaled(&mut g, loss)?;
+                    let grads = gradients(&mut g, scaled, &wrt)?;
+                    let (grads, apply) = scaling.unscale(&mut g, grads)?;
+                    self.apply_update(&mut g, &params, grads, Some((&scaling, apply)))?;
+                    scaling.advance(&mut g, apply)?;
+                }
+            }
         }
         Ok((g, vec![loss], counts, counts_confusion))
     }
@@ -666,21 +750,38 @@ impl Compiled {
             params.push((id, g.persistent(id)));
             grads.push(g.input(&Feed::gradient(j), self.specs[id.0].shape.clone()));
         }
-        self.apply_update(&mut g, &params, grads)?;
+        self.apply_update(&mut g, &params, grads, None)?;
         Ok(g)
     }
 
     /// Clips `grads` as the optimizer says and applies its update to each parameter in place.
-    fn apply_update(&self, g: &mut Graph, params: &[(PersistentId, NodeId)], grads: Vec<NodeId>) -> Result<()> {
+    /// Under loss scaling, `scaling` holds the scale's state and the step's `apply` flag: the
+    /// update count is then the applied updates' (skipped steps do not count, as in Keras).
+    fn apply_update(
+        &self,
+        g: &mut Graph,
+        params: &[(PersistentId, NodeId)],
+        grads: Vec<NodeId>,
+        scaling: Option<(&ScaleState, NodeId)>,
+    ) -> Result<()> {
         let grads = self.optimizer.clipping().apply(g, grads)?;
         let update = self.optimizer.op();
-        let lr = Feed::learning_rate(g, self.optimizer.learning_rate())?;
-        let step = update.uses_step().then(|| Feed::step(g));
+        let step = match (self.optimizer.uses_step(), scaling) {
+            (false, _) => None,
+            (true, Some((state, _))) => Some(state.step(g)?),
+            (true, None) => Some(Feed::step(g)),
+        };
+        let lr = Feed::learning_rate(g, self.optimizer.learning_rate(), step)?;
+        let apply = match scaling {
+            Some((_, apply)) => apply,
+            None => g.constant(&[1.0], [1])?,
+        };
         for ((id, node), grad) in params.iter().zip(grads) {
             let mut operands = vec![*node];
             operands.extend(self.opt_state[id].iter().map(|&s| g.persistent(s)));
             operands.extend([grad, lr]);
-            operands.extend(step);
+            operands.extend(step.filter(|_| update.uses_step()));
+            operands.push(apply);
             g.push(update, &operands)?;
         }
         Ok(())

@@ -45,12 +45,12 @@ impl Feed {
     }
 
     /// The learning rate for the optimizer's updates: the fed constant, or `schedule`'s rate
-    /// computed from the step counter on the device.
-    pub fn learning_rate(g: &mut Graph, rate: &LearningRate) -> Result<NodeId> {
+    /// computed on the device from `step` (the fed step counter where it is `None`).
+    pub fn learning_rate(g: &mut Graph, rate: &LearningRate, step: Option<NodeId>) -> Result<NodeId> {
         match rate {
             LearningRate::Constant(_) => Ok(g.shared_input(Feed::LEARNING_RATE, [1])),
             LearningRate::Schedule(schedule) => {
-                let step = Feed::step(g);
+                let step = step.unwrap_or_else(|| Feed::step(g));
                 let (op, table) = schedule.op();
                 let mut operands = vec![step];
                 if let Some(table) = table {

@@ -19,6 +19,7 @@ mod init;
 pub mod layers;
 mod loss;
 mod metrics;
+pub mod mixed_precision;
 mod model;
 mod moving_stats;
 mod network;
@@ -53,6 +54,7 @@ pub use layers::{
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};
+pub use mixed_precision::{DTypePolicy, LossScale};
 pub use model::{load_model, Model, Training};
 pub use optimizer::{Clipping, Optimizer};
 pub use saving::Precision;

@@ -13,6 +13,7 @@ use crate::confusion::Confusion;
 use crate::engine::{Batch, Compiled, Forward, Inputs, Mode, Weight};
 use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
+use crate::mixed_precision::{DTypePolicy, LossScale, ScaleState};
 use crate::network::Network;
 use crate::replicas::Replicas;
 use crate::saving::{self, Precision};
@@ -27,6 +28,9 @@ use crate::{Error, Result};
 pub struct Model {
     pub(crate) network: Network,
     pub(crate) seed: u64,
+    /// The precision `compile` builds for, and its loss scaling's settings.
+    pub(crate) policy: DTypePolicy,
+    pub(crate) loss_scale: LossScale,
     pub(crate) compiled: Option<Compiled>,
 }
 
@@ -39,8 +43,7 @@ impl Model {
         network.check_index_sources()?;
         Ok(Model {
             network,
-            seed: 0,
-            compiled: None,
+            ..Model::default()
         })
     }
 
@@ -48,7 +51,7 @@ impl Model {
         Model {
             network,
             seed,
-            compiled: None,
+            ..Model::default()
         }
     }
 
@@ -56,6 +59,39 @@ impl Model {
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+
+    /// The precision the model computes in, from the next `compile` on (Keras'
+    /// `dtype_policy`; [`DTypePolicy::MixedFloat16`] also scales the loss, as Keras' `compile`
+    /// wraps the optimizer in a `LossScaleOptimizer`).
+    pub fn with_dtype_policy(mut self, policy: DTypePolicy) -> Self {
+        self.set_dtype_policy(policy);
+        self
+    }
+
+    /// [`Model::with_dtype_policy`] on a model in place.
+    pub fn set_dtype_policy(&mut self, policy: DTypePolicy) {
+        self.policy = policy;
+    }
+
+    /// The dynamic loss scaling `mixed_float16` trains with (Keras' defaults unless set).
+    pub fn set_loss_scale(&mut self, settings: LossScale) {
+        self.loss_scale = settings;
+    }
+
+    /// The precision policy.
+    pub fn dtype_policy(&self) -> DTypePolicy {
+        self.policy
+    }
+
+    /// The current loss scale, read from the device: `None` unless the model was compiled under
+    /// `mixed_float16`.
+    pub fn loss_scale(&mut self) -> Result<Option<f32>> {
+        let c = self.compiled("loss_scale")?;
+        match c.loss_scale {
+            Some(state) => Ok(Some(c.replicas.read_persistent(state.scale)?[0])),
+            None => Ok(None),
+        }
     }
 
     /// Layer names, in order.
@@ -73,6 +109,16 @@ impl Model {
         metrics: &[Metric],
     ) -> Result<()> {
         optimizer.validate()?;
+        if self.policy.rounds() {
+            self.loss_scale.validate()?;
+            if device.replicas().is_some() {
+                return Err(Error::invalid(
+                    "compile",
+                    "mixed_float16 does not run data-parallel yet (its loss scale would have to be \
+                     agreed across replicas); compile for one device, or use the float32 policy",
+                ));
+            }
+        }
         let shapes = self.network.shapes()?;
         for (app, (ins, _)) in self.network.nodes.iter().zip(&shapes.nodes) {
             app.layer.activation().validate(&app.name)?;
@@ -99,6 +145,10 @@ impl Model {
             opt_state,
             state_starts,
         } = TrainingState::of(&self.network, &shapes, &optimizer);
+        let loss_scale = self
+            .policy
+            .rounds()
+            .then(|| ScaleState::declare(self.loss_scale, &mut specs));
         let input_names: Vec<String> = (0..shapes.inputs.len()).map(Feed::x).collect();
         // Whether padding reaches the output, so that mean metrics weigh its steps by the mask.
         let masked = {
@@ -110,6 +160,7 @@ impl Model {
                 &shapes.inputs,
                 1,
                 false,
+                DTypePolicy::Float32,
             )?;
             forward.output(&self.network).1.is_some()
         };
@@ -155,6 +206,9 @@ impl Model {
         for (id, start) in state_starts {
             session.write_persistent(id, &vec![start; specs[id.0].shape.numel()])?;
         }
+        if let Some(state) = loss_scale {
+            session.write_persistent(state.scale, &[state.settings.initial])?;
+        }
         self.compiled = Some(Compiled {
             replicas: session,
             device: device.name(),
@@ -178,6 +232,8 @@ impl Model {
             resumed_epoch: None,
             requested_metrics: metrics_given,
             seed: self.seed,
+            policy: self.policy,
+            loss_scale,
         });
         Ok(())
     }
@@ -644,18 +700,25 @@ pub fn load_model(path: impl AsRef<std::path::Path>, device: &dyn Backend) -> Re
         message: format!("model description: {e}"),
     };
     let (seed, step, epoch) = (saved.seed, saved.step, saved.epoch);
+    let (policy, loss_scale) = (saved.policy, saved.loss_scale);
     let (optimizer, loss, metrics) = (saved.optimizer.clone(), saved.loss.clone(), saved.metrics.clone());
     let network = saved.network(file.path())?;
     let shapes = network.shapes().map_err(bad)?;
     // Every tensor the description implies must be in the file, with its shape, before anything
     // is allocated: the file's own size then bounds what the description can ask for.
-    let wanted: Vec<(String, Vec<usize>)> = TrainingState::of(&network, &shapes, &optimizer)
-        .specs
+    let mut specs = TrainingState::of(&network, &shapes, &optimizer).specs;
+    if policy.rounds() {
+        loss_scale.validate().map_err(bad)?;
+        ScaleState::declare(loss_scale, &mut specs);
+    }
+    let wanted: Vec<(String, Vec<usize>)> = specs
         .into_iter()
         .map(|s| (s.name, s.shape.dims().to_vec()))
         .collect();
     let values = file.tensors(&wanted)?;
     let mut model = Model::from_network(network, seed);
+    model.policy = policy;
+    model.loss_scale = loss_scale;
     model.compile(device, optimizer, loss, &metrics)?;
     model.restore(&wanted, values, step, epoch)?;
     Ok(model)

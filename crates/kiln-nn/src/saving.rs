@@ -14,6 +14,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::layers::LayerConfig;
+use crate::mixed_precision::{DTypePolicy, LossScale};
 use crate::network::{Application, Network, Source};
 use crate::{Error, Result};
 use crate::{Loss, Metric, Optimizer};
@@ -47,6 +48,12 @@ pub(crate) struct SavedModel {
     pub step: u64,
     /// Epochs completed.
     pub epoch: usize,
+    /// The precision policy (files written before it existed computed in f32).
+    #[serde(default)]
+    pub policy: DTypePolicy,
+    /// The loss scaling's settings (used under `mixed_float16`).
+    #[serde(default)]
+    pub loss_scale: LossScale,
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! Elementwise arithmetic and comparisons. Gradients (in autodiff): `d(a±b) = (dy, ±dy)`,
-//! `d(a·b) = (dy·b, dy·a)`, `d(s·x) = s·dy`; sign, equal and greater have none.
+//! `d(a·b) = (dy·b, dy·a)`, `d(s·x) = s·dy`, `d round_f16(x) = round_f16(dy)`; sign, equal,
+//! greater and non_finite have none.
 
 use kiln_graph::ElementwiseOp;
 
@@ -27,6 +28,8 @@ pub fn compute<T: Real>(op: &ElementwiseOp, a: &Args<'_, T>, out: &mut [T]) {
         ElementwiseOp::ClipNormFactor { max_norm } => out[0] = clip_norm_factor(a.x(0)[0], T::of(*max_norm)),
         ElementwiseOp::Dropout { rate, seed } => dropout(a.x(0), a.x(1), *rate, *seed, out),
         ElementwiseOp::Uniform { low, high, seed, .. } => uniform(a.x(0), *low, *high, *seed, out),
+        ElementwiseOp::RoundF16 => map(a.x(0), out, T::round_f16),
+        ElementwiseOp::NonFinite => map(a.x(0), out, |v| if v.is_finite() { T::zero() } else { T::one() }),
     }
 }
 

@@ -24,6 +24,10 @@ pub fn update<T: Real>(op: &UpdateOp, ins: &[TensorRef], mem: &mut Memory<'_, T>
         mem.put(&ins[0], avg);
         return;
     }
+    // A skipped step (its loss-scaled gradients overflowed) leaves everything as it was.
+    if mem.read(&ins[op.apply_operand()])[0] == T::zero() {
+        return;
+    }
     let g = op.grad_operand();
     // At most the parameter and three state tensors; the unused slots stay empty `Vec`s, which
     // do not allocate, so a training step allocates nothing here.

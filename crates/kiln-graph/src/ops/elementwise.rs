@@ -62,6 +62,16 @@ pub enum ElementwiseOp {
         seed: u32,
         shape: Shape,
     },
+    /// `x` rounded to the nearest IEEE half-precision value ([`round_f16`]): what storing it as
+    /// f16 and reading it back gives, so a value that crosses layers under the `mixed_float16`
+    /// policy carries f16's precision and range (beyond ±65504 it is ±∞). The backward rounds
+    /// `dy` the same way: a cast's gradient is the cast of the gradient, and gradients of f16
+    /// values are f16 values, which is what underflows without loss scaling. An executor in f64
+    /// (the gradient check's exact reference) leaves values as they are.
+    RoundF16,
+    /// `1` where `x` is ±∞ or NaN, else `0`: an integer test of the exponent bits, which compilers
+    /// that assume finite floats cannot fold away. The loss scale's overflow check.
+    NonFinite,
 }
 
 op_names!(ElementwiseOp {
@@ -82,6 +92,8 @@ op_names!(ElementwiseOp {
     ClipNormFactor => "clip_norm_factor",
     Dropout => "dropout",
     Uniform => "uniform",
+    RoundF16 => "round_f16",
+    NonFinite => "non_finite",
 });
 
 impl Family for ElementwiseOp {
@@ -99,7 +111,9 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Clip { .. }
             | ElementwiseOp::Pow { .. }
             | ElementwiseOp::ClipNormFactor { .. }
-            | ElementwiseOp::Uniform { .. } => 1,
+            | ElementwiseOp::Uniform { .. }
+            | ElementwiseOp::RoundF16
+            | ElementwiseOp::NonFinite => 1,
             ElementwiseOp::BiasAdd
             | ElementwiseOp::Add
             | ElementwiseOp::Sub
@@ -151,7 +165,9 @@ impl Family for ElementwiseOp {
             | ElementwiseOp::Sign
             | ElementwiseOp::Greater { .. }
             | ElementwiseOp::Log
-            | ElementwiseOp::Clip { .. } => s[0].clone(),
+            | ElementwiseOp::Clip { .. }
+            | ElementwiseOp::RoundF16
+            | ElementwiseOp::NonFinite => s[0].clone(),
             ElementwiseOp::Pow { exponent } => {
                 if !exponent.is_finite() {
                     return Err(Error::invalid(name, format!("exponent {exponent} is not finite")));
@@ -264,7 +280,8 @@ impl Family for ElementwiseOp {
                 let d = g.mul(dy, slope)?;
                 vec![Some(g.scale(d, -0.5)?)]
             }
-            ElementwiseOp::Sign | ElementwiseOp::Equal | ElementwiseOp::Greater { .. } => {
+            ElementwiseOp::RoundF16 => vec![Some(g.unary(ElementwiseOp::RoundF16, dy)?)],
+            ElementwiseOp::Sign | ElementwiseOp::Equal | ElementwiseOp::Greater { .. } | ElementwiseOp::NonFinite => {
                 return Err(not_differentiable(self.name(), STEP_FUNCTION))
             }
         })
@@ -279,6 +296,31 @@ pub fn lowbias32(mut x: u32) -> u32 {
     x ^= x >> 15;
     x = x.wrapping_mul(0x846c_a68b);
     x ^ (x >> 16)
+}
+
+/// The IEEE binary16 value nearest `x` (ties to even), as an f32: ±∞ from 65520 on (the first
+/// magnitude that rounds past f16's largest, 65504), multiples of 2⁻²⁴ below 2⁻¹⁴ (f16's
+/// subnormals), NaN and ±∞ unchanged. Integer arithmetic on the bits, so every backend rounds the
+/// same way; `round_f16` in `shaders/elementwise.wgsl` is the same function.
+pub fn round_f16(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let sign = bits & 0x8000_0000;
+    let magnitude = bits & 0x7fff_ffff;
+    if magnitude >= 0x7f80_0000 {
+        return x;
+    }
+    if magnitude >= 0x477f_f000 {
+        return f32::from_bits(sign | 0x7f80_0000);
+    }
+    if magnitude < 0x3880_0000 {
+        // The subnormal range: a multiple of 2⁻²⁴, scaled exactly by powers of two.
+        let q = (x.abs() * 16_777_216.0).round_ties_even() * (1.0 / 16_777_216.0);
+        return f32::from_bits(sign | q.to_bits());
+    }
+    // Keep 10 of the 23 mantissa bits, rounding the 13 dropped ones to nearest, ties to even; a
+    // carry into the exponent is the correct rounding up to the next binade.
+    let lsb = (magnitude >> 13) & 1;
+    f32::from_bits(sign | ((magnitude + 0xfff + lsb) & 0xffff_e000))
 }
 
 /// Hashes at or above this keep their element under [`ElementwiseOp::Dropout`] with `rate`.
@@ -310,6 +352,31 @@ pub fn dropout_keeps(seed: u32, step: u32, i: u32, threshold: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_f16_is_the_nearest_half_value() {
+        // Every f16 boundary region and a sweep of ordinary values, against the `half` crate's
+        // conversion (round to nearest, ties to even; overflow to infinity).
+        let mut values = vec![0.0f32, -0.0, 65504.0, 65519.99, 65520.0, -65520.0, 1e9, 6e-8, 3e-8, 2.9e-8, 1e-10];
+        values.extend([f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE, 6.1035156e-5, 6.1e-5]);
+        let mut x = 1.0e-9f32;
+        while x < 1.0e6 {
+            values.extend([x, -x, x * 1.000_49, x * 1.000_977]);
+            x *= 1.013;
+        }
+        for bits in (0x3870_0000u32..0x3890_0000).step_by(97) {
+            values.push(f32::from_bits(bits));
+        }
+        for &v in &values {
+            let want = half::f16::from_f32(v).to_f32();
+            let got = round_f16(v);
+            assert!(got.to_bits() == want.to_bits(), "{v:e}: {got:e} vs {want:e}");
+        }
+        assert!(round_f16(f32::NAN).is_nan());
+        // Ties go to even: 1 + 2⁻¹¹ lies halfway between 1 and 1 + 2⁻¹⁰.
+        assert_eq!(round_f16(1.0 + 1.0 / 2048.0), 1.0);
+        assert_eq!(round_f16(1.0 + 3.0 / 2048.0), 1.0 + 2.0 / 1024.0);
+    }
 
     #[test]
     fn uniform_draws_cover_the_unit_interval_evenly_and_anew_each_step() {

@@ -10,11 +10,14 @@ use crate::{Error, Graph, NodeId, Result, Shape};
 /// each first applies Keras' decoupled weight decay, `p -= p · weight_decay · lr`
 /// (`BaseOptimizer._apply_weight_decay`), when `weight_decay` is not 0.
 ///
-/// Operands are `(param, state..., grad, lr[, step])`: the parameter and the optimizer's state
-/// tensors (updated in place, in [`UpdateOp::state_count`] order), the gradient, the learning rate
-/// as a `[1]` tensor (fed by the host, or computed from the step by a [`crate::ScheduleOp`]), and
+/// Operands are `(param, state..., grad, lr[, step], apply)`: the parameter and the optimizer's
+/// state tensors (updated in place, in [`UpdateOp::state_count`] order), the gradient, the learning
+/// rate as a `[1]` tensor (fed by the host, or computed from the step by a [`crate::ScheduleOp`]),
 /// for the optimizers whose update depends on the 1-based update count, that count as a `[1]`
-/// tensor.
+/// tensor, and last `apply [1]`: the update happens where it is non-zero and leaves the parameter
+/// and its state untouched where it is 0 — a step whose loss-scaled gradients overflowed, skipped
+/// as Keras' `LossScaleOptimizer` skips it (PyTorch's fused optimizers take their `found_inf` the
+/// same way).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum UpdateOp {
     /// Adam, state `(m, v[, v_hat])`: `v_hat` (the running maximum of `v`) only with `amsgrad`.
@@ -125,6 +128,11 @@ impl UpdateOp {
     pub fn grad_operand(&self) -> usize {
         1 + self.state_count()
     }
+
+    /// The operand index of an optimizer's `apply` flag (its last operand).
+    pub fn apply_operand(&self) -> usize {
+        self.grad_operand() + 2 + usize::from(self.uses_step())
+    }
 }
 
 impl Family for UpdateOp {
@@ -133,9 +141,9 @@ impl Family for UpdateOp {
     }
 
     fn arity(&self) -> usize {
-        // The statistics read only `x`; an optimizer also reads the learning rate.
-        let lr = usize::from(self.is_optimizer());
-        self.grad_operand() + 1 + lr + usize::from(self.uses_step())
+        // The statistics read only `x`; an optimizer also reads the learning rate and the flag.
+        let lr_and_apply = 2 * usize::from(self.is_optimizer());
+        self.grad_operand() + 1 + lr_and_apply + usize::from(self.uses_step())
     }
 
     fn mutated_operands(&self) -> &'static [usize] {
@@ -178,6 +186,13 @@ impl Family for UpdateOp {
                 name,
                 format!("step {}", s[grad + 2]),
                 "a one-element step counter",
+            ));
+        }
+        if s[self.apply_operand()].numel() != 1 {
+            return Err(Error::shape(
+                name,
+                format!("apply flag {}", s[self.apply_operand()]),
+                "a one-element flag",
             ));
         }
         Ok(None)

@@ -66,6 +66,10 @@ impl BatchNormalization {
 }
 
 impl Layer for BatchNormalization {
+    fn autocasts(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "batch_normalization"
     }

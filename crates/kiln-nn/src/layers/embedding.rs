@@ -48,6 +48,10 @@ impl Embedding {
 }
 
 impl Layer for Embedding {
+    fn autocasts(&self) -> bool {
+        false
+    }
+
     fn config(&self) -> LayerConfig {
         LayerConfig::Embedding(self.clone())
     }

@@ -41,6 +41,10 @@ impl LayerNormalization {
 }
 
 impl Layer for LayerNormalization {
+    fn autocasts(&self) -> bool {
+        false
+    }
+
     fn kind(&self) -> &'static str {
         "layer_normalization"
     }

@@ -335,6 +335,13 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
         false
     }
 
+    /// Keras' `autocast`: under `mixed_float16`, whether the layer reads its trainable weights as
+    /// f16 values. BatchNormalization, LayerNormalization and Embedding keep f32 weights, as in
+    /// Keras (keras/src/layers/normalization/*.py, keras/src/layers/core/embedding.py).
+    fn autocasts(&self) -> bool {
+        true
+    }
+
     /// True when the output holds the input's values unchanged, only rearranged (Reshape, Flatten,
     /// Concatenate), so a check of a model input still holds after it.
     fn moves_values(&self) -> bool {

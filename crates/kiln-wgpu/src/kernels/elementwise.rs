@@ -57,6 +57,8 @@ pub(super) fn kernel(op: &ElementwiseOp, io: &Io) -> Kernel {
             // `uniform` is an address space in WGSL.
             ("uniform_draw", &[0])
         }
+        ElementwiseOp::RoundF16 => ("round_f16", &[0]),
+        ElementwiseOp::NonFinite => ("non_finite", &[0]),
     };
     Kernel::new(Shader::Elementwise, entry, p, io.with_out(operands), grid_1d(io.n()))
 }

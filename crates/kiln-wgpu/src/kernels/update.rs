@@ -53,6 +53,7 @@ pub(super) fn kernel(op: &UpdateOp, io: &Io, caps: Caps) -> Kernel {
                 ins[2].clone(),
                 ins[4].clone(),
                 ins[5].clone(),
+                ins[6].clone(),
             ];
             let mut k = Kernel::new(
                 Shader::OptimTexel,
