@@ -240,46 +240,12 @@ fn embedding_refuses_tokens_outside_its_vocabulary() {
 #[allow(dead_code)]
 mod seed_004;
 
-/// `n` images of `size`×`size`×3 on a grey background, with 5 tags: tag `k` is on when a square
-/// of colour `k` (3×3, or size/8 a side on larger images) is drawn somewhere.
-fn coloured_squares(n: usize, size: usize, seed: u64) -> (Tensor, Tensor) {
-    let side = (size / 8).max(3);
-    const COLOURS: [[f32; 3]; 5] = [[1., 0., 0.], [0., 1., 0.], [0., 0., 1.], [1., 1., 0.], [1., 0., 1.]];
-    let noise = random::uniform([n, size, size, 3], seed);
-    let coin = random::uniform([n, 5, 3], seed + 1);
-    let mut x: Vec<f32> = noise.data().iter().map(|v| 0.4 + 0.2 * v).collect();
-    let mut y = vec![0.0; n * 5];
-    for i in 0..n {
-        for (k, colour) in COLOURS.iter().enumerate() {
-            let c = coin.row(i);
-            if c[k * 3] < 0.5 {
-                continue;
-            }
-            y[i * 5 + k] = 1.0;
-            let (top, left) = (
-                (c[k * 3 + 1] * (size - side) as f32) as usize,
-                (c[k * 3 + 2] * (size - side) as f32) as usize,
-            );
-            for dy in 0..side {
-                for dx in 0..side {
-                    let at = ((i * size + top + dy) * size + left + dx) * 3;
-                    x[at..at + 3].copy_from_slice(colour);
-                }
-            }
-        }
-    }
-    (
-        Tensor::new([n, size, size, 3], x).unwrap(),
-        Tensor::new([n, 5], y).unwrap(),
-    )
-}
-
 #[test]
 fn seed_004_cnn_learns_which_coloured_squares_are_drawn() {
     // The seed's CNN and settings on 16×16 images instead of 64×64 (lavapipe runs the GPU side on
     // the CPU), with tags that follow from the pixels, and 512 images for 30 epochs instead of 100 for 10.
-    let (x, y) = coloured_squares(512, 16, 21);
-    let (xv, yv) = coloured_squares(128, 16, 22);
+    let (x, y) = common::coloured_squares(512, 16, 21);
+    let (xv, yv) = common::coloured_squares(128, 16, 22);
     let confidence = y.map(|t| 0.2 + 0.6 * t);
     let confidence_val = yv.map(|t| 0.2 + 0.6 * t);
     let weights = vec![1.0, 0.5, 1.0, 2.0, 1.5];
@@ -333,8 +299,8 @@ fn seed_004_cnn_learns_which_coloured_squares_are_drawn() {
 #[test]
 fn seed_004_cnn_learns_coloured_squares_in_64x64_images_on_the_gpu() {
     let Some(gpu) = common::gpu() else { return };
-    let (x, y) = coloured_squares(640, 64, 41);
-    let (xv, yv) = coloured_squares(128, 64, 42);
+    let (x, y) = common::coloured_squares(640, 64, 41);
+    let (xv, yv) = common::coloured_squares(128, 64, 42);
     let (history, eval) = seed_004::run(
         gpu,
         Loss::BinaryCrossentropy,

@@ -711,10 +711,7 @@ pub fn load_model(path: impl AsRef<std::path::Path>, device: &dyn Backend) -> Re
         loss_scale.validate().map_err(bad)?;
         ScaleState::declare(loss_scale, &mut specs);
     }
-    let wanted: Vec<(String, Vec<usize>)> = specs
-        .into_iter()
-        .map(|s| (s.name, s.shape.dims().to_vec()))
-        .collect();
+    let wanted: Vec<(String, Vec<usize>)> = specs.into_iter().map(|s| (s.name, s.shape.dims().to_vec())).collect();
     let values = file.tensors(&wanted)?;
     let mut model = Model::from_network(network, seed);
     model.policy = policy;

@@ -357,8 +357,16 @@ mod tests {
     fn round_f16_is_the_nearest_half_value() {
         // Every f16 boundary region and a sweep of ordinary values, against the `half` crate's
         // conversion (round to nearest, ties to even; overflow to infinity).
-        let mut values = vec![0.0f32, -0.0, 65504.0, 65519.99, 65520.0, -65520.0, 1e9, 6e-8, 3e-8, 2.9e-8, 1e-10];
-        values.extend([f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE, 6.1035156e-5, 6.1e-5]);
+        let mut values = vec![
+            0.0f32, -0.0, 65504.0, 65519.99, 65520.0, -65520.0, 1e9, 6e-8, 3e-8, 2.9e-8, 1e-10,
+        ];
+        values.extend([
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MIN_POSITIVE,
+            6.1035156e-5,
+            6.1e-5,
+        ]);
         let mut x = 1.0e-9f32;
         while x < 1.0e6 {
             values.extend([x, -x, x * 1.000_49, x * 1.000_977]);

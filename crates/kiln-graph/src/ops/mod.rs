@@ -26,7 +26,9 @@ use crate::{Error, Graph, NodeId, PersistentId, Result, Shape};
 
 pub use activation::{ActivationOp, SELU_ALPHA, SELU_SCALE};
 pub use conv::{ConvOp, Window2d};
-pub use elementwise::{dropout_element, dropout_keeps, dropout_threshold, lowbias32, round_f16, uniform_unit, ElementwiseOp};
+pub use elementwise::{
+    dropout_element, dropout_keeps, dropout_threshold, lowbias32, round_f16, uniform_unit, ElementwiseOp,
+};
 pub use embedding::EmbeddingOp;
 pub use layout::{LayoutOp, LayoutView};
 pub use loss::LossOp;
