@@ -66,10 +66,10 @@ mod description {
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
         Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Conv1D,
-        Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
+        Conv2D, DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation, Layer,
-        LayerNormalization, Loss, MaxPooling1D, MaxPooling2D, Mean, Metric, MultiHeadAttention, Optimizer, Padding,
-        RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, GRU, LSTM,
+        LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Mean, Metric, MultiHeadAttention, Optimizer,
+        Padding, RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -304,6 +304,8 @@ mod description {
         accuracy: bool,
         samples: u8,
         batch: Dim,
+        /// `mixed_float16` with this initial loss scale and growth interval.
+        mixed: Option<(f32, u16)>,
         x: Vec<f32>,
         y: Vec<f32>,
     }
@@ -557,6 +559,13 @@ mod description {
         };
         let loss = loss(d.loss);
         let metrics = if d.accuracy { vec![Metric::Accuracy] } else { Vec::new() };
+        if let Some((initial, growth_steps)) = d.mixed {
+            m.set_dtype_policy(DTypePolicy::MixedFloat16);
+            m.set_loss_scale(LossScale {
+                initial,
+                growth_steps: u32::from(growth_steps),
+            });
+        }
         if m.compile(&kiln_cpu::CpuBackend, optimizer, loss.clone(), &metrics)
             .is_err()
         {

@@ -1,15 +1,18 @@
-// recurrent.wgsl — a whole LSTM over a batch of sequences, and its backward pass through time.
-// One workgroup per sequence: the state lives in workgroup memory and every time step is a loop
-// iteration between barriers, so a layer is one dispatch instead of a few dozen per step.
+// recurrent.wgsl — a whole LSTM or GRU over a batch of sequences, and their backward passes
+// through time. One workgroup per sequence: the state lives in workgroup memory and every time
+// step is a loop iteration between barriers, so a layer is one dispatch instead of a few dozen
+// per step. The CPU twins are kiln-cpu's ops/recurrent.rs, which writes out the formulas.
 //
 // | binding | name | shape                                                                  |
 // |---------|------|------------------------------------------------------------------------|
 // | 0       | p    | Params                                                                 |
 // | 1       | out  | lstm: states [n, steps, 6u]; lstm_grad: dz [n, steps, 4u]              |
-// | 2       | a    | lstm: xw [n, steps, 4u]; lstm_grad: states [n, steps, 6u]              |
-// | 3       | b    | recurrent kernel [u, 4u]                                               |
-// | 4       | c    | lstm_grad: d_states [n, steps, 6u] (lstm: bound to a, unread)          |
-// States per step: i, f, c̃, o after their activations, then c_t and h_t (u values each).
+// |         |      | gru: states [n, steps, 5u]; gru_grad: (d xw, d m) [n, steps, 6u]       |
+// | 2       | a    | lstm, gru: xw [n, steps, gates·u]; *_grad: the states                  |
+// | 3       | b    | recurrent kernel [u, gates·u]                                          |
+// | 4       | c    | *_grad: d_states; gru: recurrent bias [3u]; lstm: bound to a, unread   |
+// LSTM states per step: i, f, c̃, o after their activations, then c_t and h_t (u values each).
+// GRU states per step: z, r, h̃, m_h (h·U_h + b_rh, before the reset), h_t.
 // Grid: (n, 1, 1) workgroups of LANES.
 
 struct Params {
@@ -124,6 +127,90 @@ fn lstm_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         // dh for the step read before: dz · Uᵀ.
         for (var k = lane; k < u; k += LANES) {
             var acc = 0.0;
+            for (var j = 0u; j < width; j++) { acc += zs[j] * b[k * width + j]; }
+            hs[k] = acc;
+        }
+        workgroupBarrier();
+    }
+}
+
+// Keras' GRU with reset_after: m = h·U + b_r, z = σ(xw_z + m_z), r = σ(xw_r + m_r),
+// h̃ = tanh(xw_h + r·m_h), h = h̃ + z·(h - h̃).
+@compute @workgroup_size(64)
+fn gru(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let s = wg.x;
+    let u = p.units;
+    let width = 3u * u;
+    start_state(lane);
+    workgroupBarrier();
+    for (var r = 0u; r < p.steps; r++) {
+        let t = time_at(r);
+        for (var j = lane; j < width; j += LANES) {
+            var acc = c[j];
+            for (var k = 0u; k < u; k++) { acc += hs[k] * b[k * width + j]; }
+            zs[j] = acc;
+        }
+        workgroupBarrier();
+        let x = (s * p.steps + t) * width;
+        let o_at = (s * p.steps + t) * 5u * u;
+        for (var k = lane; k < u; k += LANES) {
+            let z = sigmoid1(a[x + k] + zs[k]);
+            let reset = sigmoid1(a[x + u + k] + zs[u + k]);
+            let m_h = zs[2u * u + k];
+            let cand = tanh1(a[x + 2u * u + k] + reset * m_h);
+            let hidden = cand + z * (hs[k] - cand);
+            out[o_at + k] = z;
+            out[o_at + u + k] = reset;
+            out[o_at + 2u * u + k] = cand;
+            out[o_at + 3u * u + k] = m_h;
+            out[o_at + 4u * u + k] = hidden;
+            // Only this lane reads unit k between the barriers.
+            hs[k] = hidden;
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64)
+fn gru_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let s = wg.x;
+    let u = p.units;
+    let width = 3u * u;
+    start_state(lane);
+    workgroupBarrier();
+    for (var back = 0u; back < p.steps; back++) {
+        let r = p.steps - 1u - back;
+        let t = time_at(r);
+        let at = (s * p.steps + t) * 5u * u;
+        let d_at = (s * p.steps + t) * 6u * u;
+        for (var k = lane; k < u; k += LANES) {
+            let z = a[at + k];
+            let reset = a[at + u + k];
+            let cand = a[at + 2u * u + k];
+            let m_h = a[at + 3u * u + k];
+            var h_prev = 0.0;
+            if (r > 0u) {
+                h_prev = a[(s * p.steps + time_at(r - 1u)) * 5u * u + 4u * u + k];
+            }
+            let dh = c[at + 4u * u + k] + hs[k];
+            let dz = (c[at + k] + dh * (h_prev - cand)) * z * (1.0 - z);
+            let da = (c[at + 2u * u + k] + dh * (1.0 - z)) * (1.0 - cand * cand);
+            let dr = (c[at + u + k] + da * m_h) * reset * (1.0 - reset);
+            out[d_at + k] = dz;
+            out[d_at + u + k] = dr;
+            out[d_at + 2u * u + k] = da;
+            zs[k] = dz;
+            zs[u + k] = dr;
+            zs[2u * u + k] = c[at + 3u * u + k] + da * reset;
+            cs[k] = dh * z;
+        }
+        workgroupBarrier();
+        for (var j = lane; j < width; j += LANES) {
+            out[d_at + width + j] = zs[j];
+        }
+        // dh for the step read before: dh·z + d m · Uᵀ.
+        for (var k = lane; k < u; k += LANES) {
+            var acc = cs[k];
             for (var j = 0u; j < width; j++) { acc += zs[j] * b[k * width + j]; }
             hs[k] = acc;
         }

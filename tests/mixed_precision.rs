@@ -222,3 +222,46 @@ fn seed_004_cnn_trains_to_its_f32_accuracy_under_mixed_float16() {
         );
     }
 }
+
+/// CPU and GPU agree under the policy to f16's precision: rounding to f16 is the same function on
+/// both, but an f32 difference of one unit can carry a value across an f16 rounding boundary, one
+/// f16 unit (2⁻¹¹ relative) apart. Over 20 steps of a conv + BatchNormalization + dense model, the
+/// batch losses stay within 4·2⁻¹⁰ relative.
+#[test]
+fn cpu_and_gpu_agree_to_f16_precision_under_the_policy() {
+    let Some(gpu) = common::gpu() else { return };
+    let (x, y) = common::coloured_squares(64, 8, 31);
+    let losses = |device: &dyn Backend| {
+        let mut model = Sequential::new()
+            .seed(7)
+            .add(
+                Conv2D::new(8, (3, 3))
+                    .activation(Activation::Relu)
+                    .input_shape([8, 8, 3]),
+            )
+            .add(BatchNormalization::new())
+            .add(Flatten::new())
+            .add(Dense::new(16).activation(Activation::Relu))
+            .add(Dense::new(5).activation(Activation::Sigmoid));
+        model.set_dtype_policy(DTypePolicy::MixedFloat16);
+        model
+            .compile(device, Optimizer::adam(), Loss::BinaryCrossentropy, &[])
+            .unwrap();
+        (0..20)
+            .map(|step| {
+                let rows = (step % 4) * 16..(step % 4 + 1) * 16;
+                model
+                    .train_on_batch(&x.slice_rows(rows.clone()), &y.slice_rows(rows))
+                    .unwrap()
+            })
+            .collect::<Vec<f32>>()
+    };
+    let (cpu, lavapipe) = (losses(&kiln::cpu::CpuBackend), losses(gpu));
+    for (step, (c, g)) in cpu.iter().zip(&lavapipe).enumerate() {
+        assert!(
+            (c - g).abs() <= 4.0 / 1024.0 * c.abs(),
+            "step {step}: cpu {c}, gpu {g}; cpu {cpu:?}, gpu {lavapipe:?}"
+        );
+    }
+    assert!(cpu[19] < cpu[0], "the model learned nothing: {cpu:?}");
+}

@@ -486,6 +486,28 @@ fn recurrent_dropout_drops_state_units_in_training_only() {
 /// outputs and the same training step, forwards and backwards, on both backends.
 #[test]
 fn the_fused_and_the_unrolled_lstm_agree() {
+    fused_and_unrolled_agree(|unroll, backwards, sequences| {
+        LSTM::new(4)
+            .unroll(unroll)
+            .go_backwards(backwards)
+            .return_sequences(sequences)
+    });
+}
+
+/// The same for the GRU (`reset_after`, Keras' default), which has its own fused step.
+#[test]
+fn the_fused_and_the_unrolled_gru_agree() {
+    fused_and_unrolled_agree(|unroll, backwards, sequences| {
+        GRU::new(4)
+            .unroll(unroll)
+            .go_backwards(backwards)
+            .return_sequences(sequences)
+    });
+}
+
+/// `layer(unroll, go_backwards, return_sequences)` fused and unrolled: the same predictions, and
+/// the same weights after a training step, on each backend.
+fn fused_and_unrolled_agree<L: Layer + 'static>(layer: impl Fn(bool, bool, bool) -> L) {
     let (x, y_seq, y_last) = (
         random::normal([5, 13, 3], 14),
         random::normal([5, 13, 4], 15),
@@ -493,16 +515,13 @@ fn the_fused_and_the_unrolled_lstm_agree() {
     );
     for device in common::backends() {
         for (backwards, sequences) in [(false, true), (true, true), (true, false), (false, false)] {
-            let layer = |unroll: bool| {
-                LSTM::new(4)
-                    .unroll(unroll)
-                    .go_backwards(backwards)
-                    .return_sequences(sequences)
-            };
             let mut models: Vec<Sequential> = [false, true]
                 .into_iter()
                 .map(|unroll| {
-                    let mut m = Sequential::new().seed(8).input_shape([13, 3]).add(layer(unroll));
+                    let mut m = Sequential::new()
+                        .seed(8)
+                        .input_shape([13, 3])
+                        .add(layer(unroll, backwards, sequences));
                     m.compile(device.as_ref(), Optimizer::adam_lr(0.01), Loss::MeanSquaredError, &[])
                         .unwrap();
                     m

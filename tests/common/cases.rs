@@ -933,10 +933,22 @@ pub fn cases() -> Vec<Case> {
             LSTM::new(3).unroll(true).go_backwards(true)
         ),
         recurrent_case!(
-            "gru (reset after, 21 steps, every step's output)",
+            "gru (fused, 21 steps, every step's output)",
             3,
             &[2, 9],
             GRU::new(3).return_sequences(true)
+        ),
+        recurrent_case!(
+            "gru (fused, 21 steps backwards, last output)",
+            3,
+            &[2, 9],
+            GRU::new(3).go_backwards(true)
+        ),
+        recurrent_case!(
+            "gru unrolled (reset after, 21 steps, every step's output)",
+            3,
+            &[2, 9],
+            GRU::new(3).unroll(true).return_sequences(true)
         ),
         recurrent_case!(
             "gru (reset before, 21 steps backwards, last output)",

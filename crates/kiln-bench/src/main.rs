@@ -2,25 +2,28 @@
 //! throughput, time to first step, work per step, per-kernel times and matmul GFLOP/s.
 //!
 //! ```text
-//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,transformer,matmul] [--replicas N] [--cold]
+//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,gru,gru_unrolled,transformer,matmul] [--replicas N] [--policy NAME] [--cold]
 //! ```
 
 use std::process::ExitCode;
 
+use kiln::nn::DTypePolicy;
 use kiln::wgpu::{wgpu, GpuBackend};
 use kiln::Device;
 use kiln_bench::measure::{self, Settings};
 use kiln_bench::report::{DeviceReport, Report};
 use kiln_bench::workloads::Workload;
 
-const USAGE: &str = "usage: kiln-bench [--quick] [--json] [--backend LIST] [--workload LIST] [--replicas N] [--cold]
+const USAGE: &str =
+    "usage: kiln-bench [--quick] [--json] [--backend LIST] [--workload LIST] [--replicas N] [--policy NAME] [--cold]
   --quick          short windows and small matmuls (CI smoke run)
   --json           print the report as JSON instead of tables
   --backend LIST   comma-separated: cpu, vulkan, metal, dx12, gl (default: every one found)
-  --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, lstm_unrolled, transformer,
-                   matmul (default: all but lstm_unrolled)
+  --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, lstm_unrolled, gru,
+                   gru_unrolled, transformer, matmul (default: all but the unrolled ones and gru)
   --replicas N     train data-parallel on N replicas of each device (the CPU's threads split
                    evenly among them); the all-reduce shows as the kernel `all_reduce`
+  --policy NAME    the workloads' precision: float32 (default) or mixed_float16
   --cold           disable the driver's shader cache (Mesa), so time to first step is a first run";
 
 struct Args {
@@ -29,6 +32,7 @@ struct Args {
     backends: Option<Vec<String>>,
     workloads: Vec<String>,
     replicas: usize,
+    policy: DTypePolicy,
     cold: bool,
 }
 
@@ -47,6 +51,7 @@ fn parse() -> Result<Args, String> {
             "matmul".into(),
         ],
         replicas: 1,
+        policy: DTypePolicy::Float32,
         cold: false,
     };
     let mut it = std::env::args().skip(1);
@@ -67,6 +72,10 @@ fn parse() -> Result<Args, String> {
                     .and_then(|n| n.parse().ok())
                     .filter(|&n| n >= 1)
                     .ok_or("--replicas needs a whole number of at least 1")?
+            }
+            "--policy" => {
+                let name = it.next().ok_or("--policy needs a value")?;
+                args.policy = DTypePolicy::from_name(&name).map_err(|e| e.to_string())?;
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
@@ -135,7 +144,10 @@ fn main() -> ExitCode {
         // Read by Mesa when the device opens; nothing else in this process depends on it.
         std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
     }
-    let settings = if args.quick { Settings::QUICK } else { Settings::FULL };
+    let settings = Settings {
+        policy: args.policy,
+        ..if args.quick { Settings::QUICK } else { Settings::FULL }
+    };
     let wanted = |b: &str| args.backends.as_ref().is_none_or(|l| l.iter().any(|w| w == b));
     let mut devices = Vec::new();
     let host_threads = std::thread::available_parallelism().map_or(1, |n| n.get());

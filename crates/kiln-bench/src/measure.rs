@@ -21,6 +21,8 @@ pub struct Settings {
     pub window_seconds: f64,
     /// Matmul sizes.
     pub matmul_sizes: &'static [usize],
+    /// The precision the workloads train in.
+    pub policy: DTypePolicy,
 }
 
 impl Settings {
@@ -28,12 +30,14 @@ impl Settings {
         windows: 5,
         window_seconds: 1.0,
         matmul_sizes: &[256, 512, 1024, 2048],
+        policy: DTypePolicy::Float32,
     };
     /// A smoke run for CI: every workload, short windows.
     pub const QUICK: Settings = Settings {
         windows: 2,
         window_seconds: 0.2,
         matmul_sizes: &[256, 512],
+        policy: DTypePolicy::Float32,
     };
 }
 
@@ -160,7 +164,7 @@ pub fn train<D: Backend>(
     let batch = workload.batch();
     let start = Instant::now();
     let device = open()?;
-    let mut model = workload.compile(&device)?;
+    let mut model = workload.compile_with(&device, settings.policy)?;
     let (x1, y1) = workload.data(batch, 7);
     model.train_on_batch(&x1, &y1)?;
     let first_step_seconds = start.elapsed().as_secs_f64();

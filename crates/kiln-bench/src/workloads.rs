@@ -21,6 +21,10 @@ pub enum Workload {
     Lstm,
     /// The same LSTM with Keras' `unroll=True`: every time step built into the graph.
     LstmUnrolled,
+    /// GRU(64) (`reset_after`) → Dense(4, softmax), as [`Workload::Lstm`]; one fused step.
+    Gru,
+    /// The same GRU unrolled.
+    GruUnrolled,
     /// The Transformer classifier of `examples/transformer_timeseries.rs` on sequences of 24 steps
     /// × 1 channel (ItalyPowerDemand's shape): Dense(16), two encoder blocks of
     /// MultiHeadAttention(2 heads, key_dim 16, dropout 0.1) with Add + LayerNormalization and a
@@ -29,13 +33,15 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 7] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Mlp,
         Workload::Cnn,
         Workload::Embed,
         Workload::Resnet,
         Workload::Lstm,
         Workload::LstmUnrolled,
+        Workload::Gru,
+        Workload::GruUnrolled,
         Workload::Transformer,
     ];
 
@@ -47,6 +53,8 @@ impl Workload {
             Workload::Resnet => "resnet",
             Workload::Lstm => "lstm",
             Workload::LstmUnrolled => "lstm_unrolled",
+            Workload::Gru => "gru",
+            Workload::GruUnrolled => "gru_unrolled",
             Workload::Transformer => "transformer",
         }
     }
@@ -60,7 +68,9 @@ impl Workload {
         match self {
             Workload::Mlp => 128,
             Workload::Cnn | Workload::Embed | Workload::Resnet => 32,
-            Workload::Lstm | Workload::LstmUnrolled | Workload::Transformer => 16,
+            Workload::Lstm | Workload::LstmUnrolled | Workload::Gru | Workload::GruUnrolled | Workload::Transformer => {
+                16
+            }
         }
     }
 
@@ -92,22 +102,36 @@ impl Workload {
                 .input_shape([100, 6])
                 .add(LSTM::new(64).unroll(self == Workload::LstmUnrolled))
                 .add(Dense::new(4).activation(Activation::Softmax)),
+            Workload::Gru | Workload::GruUnrolled => Sequential::new()
+                .input_shape([100, 6])
+                .add(GRU::new(64).unroll(self == Workload::GruUnrolled))
+                .add(Dense::new(4).activation(Activation::Softmax)),
         };
         Ok(stack.seed(1).into_model())
     }
 
     fn loss(self) -> Loss {
         match self {
-            Workload::Mlp | Workload::Resnet | Workload::Lstm | Workload::LstmUnrolled | Workload::Transformer => {
-                Loss::SparseCategoricalCrossentropy
-            }
+            Workload::Mlp
+            | Workload::Resnet
+            | Workload::Lstm
+            | Workload::LstmUnrolled
+            | Workload::Gru
+            | Workload::GruUnrolled
+            | Workload::Transformer => Loss::SparseCategoricalCrossentropy,
             Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
         }
     }
 
     /// The model compiled on `device` with Adam (Keras defaults) and the workload's loss.
     pub fn compile(self, device: &dyn Backend) -> Result<Model> {
+        self.compile_with(device, DTypePolicy::Float32)
+    }
+
+    /// [`Workload::compile`] under a precision `policy`.
+    pub fn compile_with(self, device: &dyn Backend, policy: DTypePolicy) -> Result<Model> {
         let mut model = self.model()?;
+        model.set_dtype_policy(policy);
         model.compile(device, Optimizer::adam(), self.loss(), &[])?;
         Ok(model)
     }
@@ -131,7 +155,7 @@ impl Workload {
                 random::uniform([samples, 28, 28, 1], seed),
                 random::integers(0, 10, [samples], seed + 1),
             ),
-            Workload::Lstm | Workload::LstmUnrolled => (
+            Workload::Lstm | Workload::LstmUnrolled | Workload::Gru | Workload::GruUnrolled => (
                 random::normal([samples, 100, 6], seed),
                 random::integers(0, 4, [samples], seed + 1),
             ),

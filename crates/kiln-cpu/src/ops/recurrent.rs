@@ -1,4 +1,4 @@
-//! A whole LSTM over a batch of sequences, forward and backward through time (see
+//! A whole LSTM or GRU over a batch of sequences, forward and backward through time (see
 //! [`RecurrentOp`] for the operands and the states' layout).
 //!
 //! Forward, per step in reading order: `z = xw_t + h·U`, then `i, f, o = σ(z_·)`, `c̃ = tanh(z_c)`,
@@ -25,6 +25,8 @@ pub fn compute<T: Real>(op: &RecurrentOp, a: &Args<'_, T>, out: &mut [T]) {
     match *op {
         RecurrentOp::Lstm { reverse } => lstm(a.x(0), a.x(1), (n, steps, units), reverse, out),
         RecurrentOp::LstmGrad { reverse } => lstm_grad(a.x(0), a.x(1), a.x(2), (n, steps, units), reverse, out),
+        RecurrentOp::Gru { reverse } => gru(a.x(0), a.x(1), a.x(2), (n, steps, units), reverse, out),
+        RecurrentOp::GruGrad { reverse } => gru_grad(a.x(0), a.x(1), a.x(2), (n, steps, units), reverse, out),
     }
 }
 
@@ -167,5 +169,162 @@ fn lstm_grad_block<T: Real>(
             false,
             Epilogue::Linear,
         );
+    }
+}
+
+/// `states [n, steps, 5u]` of a GRU (`reset_after`) over `xw [n, steps, 3u]` with recurrent kernel
+/// `rec [u, 3u]` and recurrent bias `b_r [3u]`. Per step in reading order: `m = h·U + b_r`,
+/// `z = σ(xw_z + m_z)`, `r = σ(xw_r + m_r)`, `h̃ = tanh(xw_h + r·m_h)`, `h = h̃ + z·(h_prev - h̃)`.
+pub fn gru<T: Real>(
+    xw: &[T],
+    rec: &[T],
+    bias: &[T],
+    (n, steps, u): (usize, usize, usize),
+    reverse: bool,
+    states: &mut [T],
+) {
+    let per = block(n);
+    states
+        .par_chunks_mut(per * steps * 5 * u)
+        .zip(xw.par_chunks(per * steps * 3 * u))
+        .for_each(|(out, x)| {
+            simd::wide(|| gru_block(x, rec, bias, (out.len() / (steps * 5 * u), steps, u), reverse, out));
+        });
+}
+
+/// [`gru`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
+#[inline(always)]
+fn gru_block<T: Real>(
+    xw: &[T],
+    rec: &[T],
+    bias: &[T],
+    (n, steps, u): (usize, usize, usize),
+    reverse: bool,
+    states: &mut [T],
+) {
+    let (mut h, mut m) = (vec![T::zero(); n * u], vec![T::zero(); n * 3 * u]);
+    for t in order(steps, reverse) {
+        matmul(
+            &h,
+            rec,
+            Some(bias),
+            &mut m,
+            (n, u, 3 * u),
+            false,
+            false,
+            Epilogue::Linear,
+        );
+        for s in 0..n {
+            let x = &xw[(s * steps + t) * 3 * u..][..3 * u];
+            let m_s = &m[s * 3 * u..][..3 * u];
+            let out = &mut states[(s * steps + t) * 5 * u..][..5 * u];
+            let (z_r, rest) = out.split_at_mut(2 * u);
+            let (cand, rest) = rest.split_at_mut(u);
+            let (m_h, hidden) = rest.split_at_mut(u);
+            for ((g, &mv), &xv) in z_r.iter_mut().zip(&m_s[..2 * u]).zip(&x[..2 * u]) {
+                *g = sigmoid_scalar(xv + mv);
+            }
+            m_h.copy_from_slice(&m_s[2 * u..]);
+            let (z, r) = z_r.split_at(u);
+            for (((c, &xv), &r), &mv) in cand.iter_mut().zip(&x[2 * u..]).zip(r).zip(&*m_h) {
+                *c = (xv + r * mv).tanh_vec();
+            }
+            let h_s = &mut h[s * u..][..u];
+            for (((hv, &prev), &z), &c) in hidden.iter_mut().zip(&*h_s).zip(z).zip(&*cand) {
+                *hv = c + z * (prev - c);
+            }
+            h_s.copy_from_slice(hidden);
+        }
+    }
+}
+
+/// `[n, steps, 6u]` — each step's `d xw` then `d m` — from the forward `states`, `rec` and the
+/// gradient `d_states` of the states. Per step in the opposite order, with `dh'` carried from the
+/// step read after it: `dh = dh_t + dh'`, `dz = (dz_t + dh·(h_prev - h̃))·z(1 - z)`,
+/// `da = (dh̃_t + dh·(1 - z))·(1 - h̃²)` (the candidate's pre-activation), `dr = (dr_t + da·m_h)·r(1 - r)`,
+/// `d xw = (dz, dr, da)`, `d m = (dz, dr, dm_h_t + da·r)`, and for the step before
+/// `dh' = dh·z + d m·Uᵀ`.
+pub fn gru_grad<T: Real>(
+    states: &[T],
+    rec: &[T],
+    d_states: &[T],
+    (n, steps, u): (usize, usize, usize),
+    reverse: bool,
+    out: &mut [T],
+) {
+    let (per, row) = (block(n), steps * 5 * u);
+    out.par_chunks_mut(per * steps * 6 * u)
+        .zip(states.par_chunks(per * row).zip(d_states.par_chunks(per * row)))
+        .for_each(|(out, (st, ds))| {
+            simd::wide(|| gru_grad_block(st, rec, ds, (st.len() / row, steps, u), reverse, out));
+        });
+}
+
+/// [`gru_grad`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
+#[inline(always)]
+fn gru_grad_block<T: Real>(
+    states: &[T],
+    rec: &[T],
+    d_states: &[T],
+    (n, steps, u): (usize, usize, usize),
+    reverse: bool,
+    out: &mut [T],
+) {
+    let one = T::one();
+    let (mut dh_next, mut dm) = (vec![T::zero(); n * u], vec![T::zero(); n * 3 * u]);
+    let mut carried = vec![T::zero(); n * u];
+    let zeros = vec![T::zero(); u];
+    // Uᵀ [3u, u], laid out once (as the LSTM's backward does).
+    let mut rec_t = vec![T::zero(); 3 * u * u];
+    for (r, row) in rec.chunks_exact(3 * u).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            rec_t[c * u + r] = v;
+        }
+    }
+    let read: Vec<usize> = order(steps, reverse).collect();
+    for (k_step, &t) in read.iter().enumerate().rev() {
+        let before = k_step.checked_sub(1).map(|k| read[k]);
+        for s in 0..n {
+            let at = |time: usize| (s * steps + time) * 5 * u;
+            let (st, ds) = (&states[at(t)..][..5 * u], &d_states[at(t)..][..5 * u]);
+            let gate = |g: usize| &st[g * u..(g + 1) * u];
+            let (z, r, cand, m_h) = (gate(0), gate(1), gate(2), gate(3));
+            let h_prev = match before {
+                Some(b) => &states[at(b) + 4 * u..][..u],
+                None => &zeros[..],
+            };
+            let dh_in = &dh_next[s * u..][..u];
+            let keep = &mut carried[s * u..][..u];
+            let dm_s = &mut dm[s * 3 * u..][..3 * u];
+            let d_xw = &mut out[(s * steps + t) * 6 * u..][..3 * u];
+            for k in 0..u {
+                let dh = ds[4 * u + k] + dh_in[k];
+                let dz = (ds[k] + dh * (h_prev[k] - cand[k])) * z[k] * (one - z[k]);
+                let da = (ds[2 * u + k] + dh * (one - z[k])) * (one - cand[k] * cand[k]);
+                let dr = (ds[u + k] + da * m_h[k]) * r[k] * (one - r[k]);
+                d_xw[k] = dz;
+                d_xw[u + k] = dr;
+                d_xw[2 * u + k] = da;
+                dm_s[k] = dz;
+                dm_s[u + k] = dr;
+                dm_s[2 * u + k] = ds[3 * u + k] + da * r[k];
+                keep[k] = dh * z[k];
+            }
+            out[(s * steps + t) * 6 * u + 3 * u..][..3 * u].copy_from_slice(dm_s);
+        }
+        // dh' = dh·z + d m·Uᵀ for the step read before.
+        matmul(
+            &dm,
+            &rec_t,
+            None,
+            &mut dh_next,
+            (n, 3 * u, u),
+            false,
+            false,
+            Epilogue::Linear,
+        );
+        for (d, &c) in dh_next.iter_mut().zip(&carried) {
+            *d = *d + c;
+        }
     }
 }

@@ -1,14 +1,17 @@
-//! Recurrences run whole in one step: an LSTM over every time step of a batch of sequences, and
-//! its backward pass through time.
+//! Recurrences run whole in one step: an LSTM or a GRU over every time step of a batch of
+//! sequences, and their backward passes through time.
 //!
 //! The input projection `x·kernel + bias` of all steps is an ordinary matmul before this op; the
 //! op runs the sequential part, `z_t = xw_t + h_{t-1}·U` and the gates, and keeps every step's
 //! gates and state so the backward pass can run without recomputing them. Keras' LSTM
 //! (keras/src/layers/rnn/lstm.py): gates `i, f, c̃, o` in that order, `σ` for `i, f, o`, `tanh`
 //! for `c̃` and the output: `c_t = f·c_{t-1} + i·c̃`, `h_t = o·tanh(c_t)`, state zero at the start.
+//! Keras' GRU with `reset_after` (keras/src/layers/rnn/gru.py): gates `z, r, h̃`, with
+//! `m = h_{t-1}·U + b_r` (the recurrent bias), `z = σ(xw_z + m_z)`, `r = σ(xw_r + m_r)`,
+//! `h̃ = tanh(xw_h + r·m_h)`, `h_t = z·h_{t-1} + (1 - z)·h̃`.
 
 use super::check::{not_differentiable, SECOND_ORDER};
-use super::{op_names, Backward, Family, LayoutOp};
+use super::{op_names, Backward, Family};
 use crate::{Error, Graph, NodeId, Result, Shape};
 
 /// The widest state the fused kernels hold in workgroup memory.
@@ -24,34 +27,66 @@ pub enum RecurrentOp {
     /// Backward through time: operands `(states, recurrent, d_states)`, output `d_z [n, steps,
     /// 4·units]`, the gradient of each step's pre-activation `z_t` (and so of `xw`).
     LstmGrad { reverse: bool },
+    /// Operands `xw [n, steps, 3·units]` (the input projection with the input bias), `recurrent
+    /// [units, 3·units]` and the recurrent bias `[3·units]`; output `states [n, steps, 5·units]`:
+    /// per step `z, r, h̃` after their activations, `m_h` (the candidate's recurrent term before
+    /// the reset) and `h_t`. `reverse` as the LSTM's.
+    Gru { reverse: bool },
+    /// Backward through time: operands `(states, recurrent, d_states)`, output `[n, steps,
+    /// 6·units]`: per step the gradient of `xw_t` (3·units), then of `m = h_{t-1}·U + b_r`
+    /// (3·units), from which the recurrent kernel's and bias's gradients are summed.
+    GruGrad { reverse: bool },
 }
 
 op_names!(RecurrentOp {
     Lstm => "lstm",
     LstmGrad => "lstm_grad",
+    Gru => "gru",
+    GruGrad => "gru_grad",
 });
 
 impl RecurrentOp {
+    /// Gate blocks of the recurrent kernel: 4 for the LSTM, 3 for the GRU.
+    pub fn gates(&self) -> usize {
+        match self {
+            RecurrentOp::Lstm { .. } | RecurrentOp::LstmGrad { .. } => 4,
+            RecurrentOp::Gru { .. } | RecurrentOp::GruGrad { .. } => 3,
+        }
+    }
+
+    /// Values per step of the forward states: the LSTM's 6·units, the GRU's 5·units.
+    pub fn state_width(&self) -> usize {
+        match self {
+            RecurrentOp::Lstm { .. } | RecurrentOp::LstmGrad { .. } => 6,
+            RecurrentOp::Gru { .. } | RecurrentOp::GruGrad { .. } => 5,
+        }
+    }
+
     /// `(n, steps, units)` from the operand shapes, checked.
     pub fn dims(&self, s: &[&Shape]) -> Result<(usize, usize, usize)> {
         let name = self.name();
-        let (xw_like, recurrent) = (s[0], s[1]);
-        let &[u, four_u] = recurrent.dims() else {
-            return Err(Error::shape(name, format!("recurrent {recurrent}"), "[units, 4·units]"));
+        let (xw_like, recurrent, gates) = (s[0], s[1], self.gates());
+        let &[u, gates_u] = recurrent.dims() else {
+            return Err(Error::shape(
+                name,
+                format!("recurrent {recurrent}"),
+                format!("[units, {gates}·units]"),
+            ));
         };
-        let gates = match self {
-            RecurrentOp::Lstm { .. } => 4,
-            RecurrentOp::LstmGrad { .. } => 6,
+        // The first operand's values per step: the input projection forward, the states backward.
+        let per_step = match self {
+            RecurrentOp::Lstm { .. } | RecurrentOp::Gru { .. } => gates,
+            RecurrentOp::LstmGrad { .. } | RecurrentOp::GruGrad { .. } => self.state_width(),
         };
-        let ok = four_u == 4 * u && (1..=MAX_UNITS).contains(&u);
+        let ok = gates_u == gates * u && (1..=MAX_UNITS).contains(&u);
         let &[n, steps, width] = xw_like.dims() else {
             return Err(Error::shape(name, format!("{xw_like}"), "[n, steps, gates·units]"));
         };
-        if !ok || width != gates * u || n == 0 || steps == 0 || n > super::matmul::MAX_BATCH {
+        if !ok || width != per_step * u || n == 0 || steps == 0 || n > super::matmul::MAX_BATCH {
             return Err(Error::shape(
                 name,
                 crate::error::shapes_list(s),
-                format!("[n ≤ 65535, steps, {gates}·units] and [units, 4·units] with 1 ≤ units ≤ {MAX_UNITS}"),
+                format!("[n ≤ 65535, steps, {per_step}·units] and [units, {gates}·units] with 1 ≤ units ≤ {MAX_UNITS}"),
             ));
         }
         Ok((n, steps, u))
@@ -66,70 +101,91 @@ impl Family for RecurrentOp {
     fn arity(&self) -> usize {
         match self {
             RecurrentOp::Lstm { .. } => 2,
-            RecurrentOp::LstmGrad { .. } => 3,
+            RecurrentOp::LstmGrad { .. } | RecurrentOp::Gru { .. } | RecurrentOp::GruGrad { .. } => 3,
         }
     }
 
     fn output_shape(&self, s: &[&Shape]) -> Result<Option<Shape>> {
         let (n, steps, u) = self.dims(s)?;
+        let states = self.state_width() * u;
         Ok(Some(match self {
-            RecurrentOp::Lstm { .. } => Shape::new([n, steps, 6 * u]),
-            RecurrentOp::LstmGrad { .. } => {
-                if s[2].dims() != [n, steps, 6 * u] {
+            RecurrentOp::Lstm { .. } => Shape::new([n, steps, states]),
+            RecurrentOp::Gru { .. } => {
+                if s[2].dims() != [3 * u] {
+                    return Err(Error::shape(
+                        self.name(),
+                        format!("recurrent bias {}", s[2]),
+                        format!("[{}]", 3 * u),
+                    ));
+                }
+                Shape::new([n, steps, states])
+            }
+            RecurrentOp::LstmGrad { .. } | RecurrentOp::GruGrad { .. } => {
+                if s[2].dims() != [n, steps, states] {
                     return Err(Error::shape(
                         self.name(),
                         format!("d_states {}", s[2]),
                         "the states' shape",
                     ));
                 }
-                Shape::new([n, steps, 4 * u])
+                let width = match self {
+                    RecurrentOp::LstmGrad { .. } => 4 * u,
+                    _ => 6 * u,
+                };
+                Shape::new([n, steps, width])
             }
         }))
     }
 
-    /// `d xw = d z`; `d recurrent = Σ_t h_{t-1}ᵀ·d z_t`, one product over every step, with
-    /// `h_{t-1}` the states' `h` shifted one step along the reading order (zeros first).
+    /// LSTM: `d xw = d z`; `d recurrent = Σ_t h_{t-1}ᵀ·d z_t`, one product over every step, with
+    /// `h_{t-1}` the states' `h` shifted one step along the reading order (zeros first). GRU: the
+    /// gradient op gives `d xw` and `d m`; `d recurrent = Σ_t h_{t-1}ᵀ·d m_t`, `d b_r = Σ_t d m_t`.
     fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {
-        let RecurrentOp::Lstm { reverse } = *self else {
-            return Err(not_differentiable(self.name(), SECOND_ORDER));
-        };
         let (n, steps, u) = self.dims(&[g.shape(at.x[0])?, g.shape(at.x[1])?])?;
-        let dz = g.push(RecurrentOp::LstmGrad { reverse }, &[at.y, at.x[1], at.dy])?;
-        let h = g.push(
-            LayoutOp::Slice {
-                axis: 2,
-                start: 5 * u,
-                len: u,
-            },
-            &[at.y],
-        )?;
-        let zeros = g.fill(0.0, [n, 1, u]);
-        let previous = if steps == 1 {
-            zeros
-        } else if reverse {
-            let later = g.push(
-                LayoutOp::Slice {
-                    axis: 1,
-                    start: 1,
-                    len: steps - 1,
-                },
-                &[h],
-            )?;
-            g.push(LayoutOp::Concat { axis: 1 }, &[later, zeros])?
-        } else {
-            let earlier = g.push(
-                LayoutOp::Slice {
-                    axis: 1,
-                    start: 0,
-                    len: steps - 1,
-                },
-                &[h],
-            )?;
-            g.push(LayoutOp::Concat { axis: 1 }, &[zeros, earlier])?
+        let (grad, reverse) = match *self {
+            RecurrentOp::Lstm { reverse } => (RecurrentOp::LstmGrad { reverse }, reverse),
+            RecurrentOp::Gru { reverse } => (RecurrentOp::GruGrad { reverse }, reverse),
+            RecurrentOp::LstmGrad { .. } | RecurrentOp::GruGrad { .. } => {
+                return Err(not_differentiable(self.name(), SECOND_ORDER))
+            }
         };
-        let previous = g.reshape(previous, [n * steps, u])?;
-        let dz_rows = g.reshape(dz, [n * steps, 4 * u])?;
-        let d_recurrent = g.matmul(previous, dz_rows, true, false)?;
-        Ok(vec![Some(dz), Some(d_recurrent)])
+        let width = self.gates() * u;
+        let d = g.push(grad, &[at.y, at.x[1], at.dy])?;
+        let h_at = (self.state_width() - 1) * u;
+        let previous = previous_states(g, at.y, (n, steps, u), h_at, reverse)?;
+        if let RecurrentOp::Lstm { .. } = self {
+            let dz_rows = g.reshape(d, [n * steps, width])?;
+            let d_recurrent = g.matmul(previous, dz_rows, true, false)?;
+            return Ok(vec![Some(d), Some(d_recurrent)]);
+        }
+        let d_xw = g.slice(d, 2, 0, width)?;
+        let d_m = g.slice(d, 2, width, width)?;
+        let d_m_rows = g.reshape(d_m, [n * steps, width])?;
+        let d_recurrent = g.matmul(previous, d_m_rows, true, false)?;
+        let d_bias = g.push(super::ReduceOp::Sum { axis: 0 }, &[d_m_rows])?;
+        Ok(vec![Some(d_xw), Some(d_recurrent), Some(d_bias)])
     }
+}
+
+/// `h_{t-1}` of every step as `[n·steps, u]` rows: the states' `h` (at offset `h_at` of each
+/// step) shifted one step along the reading order, zeros before the first step read.
+fn previous_states(
+    g: &mut Graph,
+    states: NodeId,
+    (n, steps, u): (usize, usize, usize),
+    h_at: usize,
+    reverse: bool,
+) -> Result<NodeId> {
+    let h = g.slice(states, 2, h_at, u)?;
+    let zeros = g.fill(0.0, [n, 1, u]);
+    let previous = if steps == 1 {
+        zeros
+    } else if reverse {
+        let later = g.slice(h, 1, 1, steps - 1)?;
+        g.concat(&[later, zeros], 1)?
+    } else {
+        let earlier = g.slice(h, 1, 0, steps - 1)?;
+        g.concat(&[zeros, earlier], 1)?
+    };
+    g.reshape(previous, [n * steps, u])
 }

@@ -137,6 +137,13 @@ impl Recurrent {
         masks.first().copied().flatten().filter(|_| self.return_sequences)
     }
 
+    /// Keras' default activations and a state that fits the fused kernels' workgroup memory.
+    fn fusable(&self) -> bool {
+        self.activation == Activation::Tanh
+            && self.recurrent_activation == Activation::Sigmoid
+            && self.units <= kiln_graph::ops::recurrent::MAX_UNITS
+    }
+
     fn output_shape(&self, steps: usize) -> Vec<usize> {
         if self.return_sequences {
             vec![steps, self.units]
@@ -276,6 +283,8 @@ pub struct GRU {
     #[serde(flatten)]
     rnn: Recurrent,
     reset_after: bool,
+    #[serde(default)]
+    unroll: bool,
 }
 
 impl GRU {
@@ -284,10 +293,20 @@ impl GRU {
         GRU {
             rnn: Recurrent::new(units),
             reset_after: true,
+            unroll: false,
         }
     }
 
     recurrent_builders!();
+
+    /// Keras' `unroll`: build every time step into the graph instead of running the whole
+    /// recurrence as one fused step. Off by default; the fused step needs `reset_after`, Keras'
+    /// default activations, at most 256 units and no mask, and the layer unrolls by itself
+    /// otherwise.
+    pub fn unroll(mut self, on: bool) -> Self {
+        self.unroll = on;
+        self
+    }
 
     /// Applies the reset gate after the recurrent product (Keras 3's default, and cuDNN's) or
     /// before it (the original GRU).
@@ -314,9 +333,16 @@ trait Cell {
     /// held back for the step).
     fn input_bias(&self, g: &mut Graph, bias: NodeId) -> Result<NodeId>;
 
-    /// Whether the whole recurrence can run as one fused step (see [`RecurrentOp`]).
-    fn fused(&self) -> bool {
-        false
+    /// The op that runs the whole recurrence as one fused step (see [`RecurrentOp`]), where this
+    /// configuration has one.
+    fn fused(&self, _reverse: bool) -> Option<RecurrentOp> {
+        None
+    }
+
+    /// The recurrent bias the fused GRU adds inside each step (`[3·units]`), where the cell has
+    /// one.
+    fn recurrent_bias(&self, _g: &mut Graph, _w: &Weights) -> Result<Option<NodeId>> {
+        Ok(None)
     }
 
     /// One step from the input projection `xw [n, gates·units]` and the state (none at the
@@ -415,13 +441,10 @@ impl Cell for LSTM {
         &self.rnn
     }
 
-    /// Keras' default activations, a state that fits the kernel's workgroup memory, and not
+    /// With Keras' default activations, a state that fits the kernel's workgroup memory, and not
     /// asked to unroll.
-    fn fused(&self) -> bool {
-        !self.unroll
-            && self.rnn.activation == Activation::Tanh
-            && self.rnn.recurrent_activation == Activation::Sigmoid
-            && self.rnn.units <= kiln_graph::ops::recurrent::MAX_UNITS
+    fn fused(&self, reverse: bool) -> Option<RecurrentOp> {
+        (!self.unroll && self.rnn.fusable()).then_some(RecurrentOp::Lstm { reverse })
     }
 
     fn class(&self) -> &'static str {
@@ -477,6 +500,23 @@ impl Cell for GRU {
         &self.rnn
     }
 
+    /// As the LSTM's, with the reset applied after the recurrent product (Keras' default).
+    fn fused(&self, reverse: bool) -> Option<RecurrentOp> {
+        (!self.unroll && self.reset_after && self.rnn.fusable()).then_some(RecurrentOp::Gru { reverse })
+    }
+
+    /// The bias's second row; zeros without a bias.
+    fn recurrent_bias(&self, g: &mut Graph, w: &Weights) -> Result<Option<NodeId>> {
+        let width = 3 * self.rnn.units;
+        Ok(Some(match w.bias {
+            Some(b) if self.reset_after => {
+                let row = g.slice(b, 0, 1, 1)?;
+                g.reshape(row, [width])?
+            }
+            _ => g.fill(0.0, [width]),
+        }))
+    }
+
     fn class(&self) -> &'static str {
         "GRU"
     }
@@ -504,10 +544,7 @@ impl Cell for GRU {
         let (units, act, rec) = (self.rnn.units, self.rnn.activation, self.rnn.recurrent_activation);
         let n = g.shape(xw)?.dims()[0];
         let recurrent_bias = match (self.reset_after, w.bias) {
-            (true, Some(b)) => {
-                let row = g.slice(b, 0, 1, 1)?;
-                Some(g.reshape(row, [3 * units])?)
-            }
+            (true, Some(_)) => self.recurrent_bias(g, w)?,
             _ => None,
         };
         // `h·U` (the first two blocks only, before the reset, without reset_after) plus the
@@ -676,7 +713,8 @@ enum Order {
 }
 
 /// Runs `cell` over `x`: as one fused step where the cell has a kernel for this configuration
-/// (an LSTM without a mask), else unrolled into the graph.
+/// (an LSTM or a `reset_after` GRU, without a mask or recurrent dropout), else unrolled into the
+/// graph.
 fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, mask: Option<NodeId>) -> Result<Steps> {
     // One workgroup per sequence on the GPU: a batch past a dispatch dimension unrolls.
     let fits = g
@@ -684,11 +722,17 @@ fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, ma
         .dims()
         .first()
         .is_some_and(|&n| n <= kiln_graph::ops::matmul::MAX_BATCH);
-    if mask.is_none() && cell.fused() && fits && w.masks.recurrent.is_empty() {
+    if let Some(op) = cell
+        .fused(reverse)
+        .filter(|_| mask.is_none() && fits && w.masks.recurrent.is_empty())
+    {
         let (xw, _, _) = project(g, cell, x, w)?;
-        let states = g.push(RecurrentOp::Lstm { reverse }, &[xw, w.recurrent])?;
+        let mut operands = vec![xw, w.recurrent];
+        operands.extend(cell.recurrent_bias(g, w)?);
+        let states = g.push(op, &operands)?;
         let u = cell.rnn().units;
-        let h = g.slice(states, 2, 5 * u, u)?;
+        // h is the last value of each step's states.
+        let h = g.slice(states, 2, (op.state_width() - 1) * u, u)?;
         return Ok(Steps::Timed { h, reverse });
     }
     Ok(Steps::Read {

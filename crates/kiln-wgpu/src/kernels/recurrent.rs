@@ -10,6 +10,8 @@ pub(super) fn kernel(op: &RecurrentOp, io: &Io) -> Kernel {
     let (entry, operands, reverse): (_, &[usize], _) = match *op {
         RecurrentOp::Lstm { reverse } => ("lstm", &[0, 1, 0], reverse),
         RecurrentOp::LstmGrad { reverse } => ("lstm_grad", &[0, 1, 2], reverse),
+        RecurrentOp::Gru { reverse } => ("gru", &[0, 1, 2], reverse),
+        RecurrentOp::GruGrad { reverse } => ("gru_grad", &[0, 1, 2], reverse),
     };
     let params = RecurrentParams {
         n: n as u32,
