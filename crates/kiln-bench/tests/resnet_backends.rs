@@ -1,6 +1,6 @@
 //! The residual CNN with BatchNormalization (the `resnet` workload, `examples/residual_cnn.rs`) on
-//! the MNIST sample: the GPU's first 20 batch losses agree with the CPU's within 1e-3 (lavapipe
-//! in CI, where a missing adapter fails the test).
+//! the MNIST sample: the GPU's first 20 batch losses agree with the CPU's (lavapipe in CI, where a
+//! missing adapter fails the test).
 
 use kiln::prelude::*;
 use kiln::wgpu::GpuBackend;
@@ -29,8 +29,16 @@ fn the_first_20_batch_losses_agree_between_cpu_and_gpu() {
         assert_eq!(history.batch_loss.len(), 20);
         losses.push(history.batch_loss);
     }
-    for (step, (cpu, gpu)) in losses[0].iter().zip(&losses[1]).enumerate() {
-        assert!((cpu - gpu).abs() <= 1e-3, "batch {step}: CPU loss {cpu}, GPU {gpu}");
+    // The first batch sees the same weights on both (one forward pass apart by rounding); after
+    // it, Adam's normalised steps turn rounding-sized gradient differences into full-sized ones,
+    // and the gap grows about threefold per batch at first. On this project's AVX-512 machine
+    // all 20 stayed within 1e-3; with AVX2's GEMM kernels on the CPU, batch 18 reaches 1.9e-3.
+    // So: the first batch to f32 rounding, the first ten within 1e-3, all twenty within 2.5e-3.
+    let diffs: Vec<f32> = losses[0].iter().zip(&losses[1]).map(|(c, g)| (c - g).abs()).collect();
+    assert!(diffs[0] <= 1e-5, "first batch: {diffs:?}");
+    for (step, &d) in diffs.iter().enumerate() {
+        let bound = if step < 10 { 1e-3 } else { 2.5e-3 };
+        assert!(d <= bound, "batch {step}: |CPU - GPU| = {d}; every batch: {diffs:?}");
     }
     // And the loss came down: the model trains.
     assert!(losses[0][19] < losses[0][0], "{:?}", losses[0]);
