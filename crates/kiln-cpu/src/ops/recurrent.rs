@@ -42,11 +42,57 @@ fn order(steps: usize, reverse: bool) -> impl Iterator<Item = usize> {
 
 /// `states [n, steps, 6u]` of an LSTM over `xw [n, steps, 4u]` with recurrent kernel `rec [u, 4u]`.
 pub fn lstm<T: Real>(xw: &[T], rec: &[T], (n, steps, u): (usize, usize, usize), reverse: bool, states: &mut [T]) {
-    let per = block(n);
+    forward_blocks(xw, states, (n, steps, u), (4, 6), |x, count, out| {
+        lstm_block(x, rec, (count, steps, u), reverse, out)
+    });
+}
+
+/// Runs a forward recurrence's `run(xw, sequences, states)` on blocks of whole sequences in
+/// parallel, under [`simd::wide`]: `xw` holds `widths.0·u` values per step, the states
+/// `widths.1·u`.
+fn forward_blocks<T: Real>(
+    xw: &[T],
+    states: &mut [T],
+    (n, steps, u): (usize, usize, usize),
+    (in_w, out_w): (usize, usize),
+    run: impl Fn(&[T], usize, &mut [T]) + Sync,
+) {
+    let (per, row) = (block(n), steps * out_w * u);
     states
-        .par_chunks_mut(per * steps * 6 * u)
-        .zip(xw.par_chunks(per * steps * 4 * u))
-        .for_each(|(out, x)| simd::wide(|| lstm_block(x, rec, (out.len() / (steps * 6 * u), steps, u), reverse, out)));
+        .par_chunks_mut(per * row)
+        .zip(xw.par_chunks(per * steps * in_w * u))
+        .for_each(|(out, x)| simd::wide(|| run(x, out.len() / row, out)));
+}
+
+/// Runs a backward recurrence's `run(states, d_states, sequences, out)` on blocks of whole
+/// sequences in parallel, under [`simd::wide`]: the states and their gradient hold `widths.0·u`
+/// values per step, the output `widths.1·u`.
+fn backward_blocks<T: Real>(
+    states: &[T],
+    d_states: &[T],
+    out: &mut [T],
+    (n, steps, u): (usize, usize, usize),
+    (state_w, out_w): (usize, usize),
+    run: impl Fn(&[T], &[T], usize, &mut [T]) + Sync,
+) {
+    let (per, row) = (block(n), steps * state_w * u);
+    out.par_chunks_mut(per * steps * out_w * u)
+        .zip(states.par_chunks(per * row).zip(d_states.par_chunks(per * row)))
+        .for_each(|(out, (st, ds))| simd::wide(|| run(st, ds, st.len() / row, out)));
+}
+
+/// `Uᵀ [gates·u, u]` of a recurrent kernel `[u, gates·u]`, laid out once per backward pass: the
+/// GEMM would otherwise repack the transposed U at every step (measured: most of the LSTM
+/// backward's time).
+fn transposed<T: Real>(rec: &[T], u: usize) -> Vec<T> {
+    let width = rec.len() / u.max(1);
+    let mut rec_t = vec![T::zero(); rec.len()];
+    for (r, row) in rec.chunks_exact(width).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            rec_t[c * u + r] = v;
+        }
+    }
+    rec_t
 }
 
 /// [`lstm`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
@@ -96,12 +142,9 @@ pub fn lstm_grad<T: Real>(
     reverse: bool,
     dz: &mut [T],
 ) {
-    let (per, row) = (block(n), steps * 6 * u);
-    dz.par_chunks_mut(per * steps * 4 * u)
-        .zip(states.par_chunks(per * row).zip(d_states.par_chunks(per * row)))
-        .for_each(|(out, (st, ds))| {
-            simd::wide(|| lstm_grad_block(st, rec, ds, (st.len() / row, steps, u), reverse, out));
-        });
+    backward_blocks(states, d_states, dz, (n, steps, u), (6, 4), |st, ds, count, out| {
+        lstm_grad_block(st, rec, ds, (count, steps, u), reverse, out)
+    });
 }
 
 /// [`lstm_grad`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
@@ -118,14 +161,7 @@ fn lstm_grad_block<T: Real>(
     let (mut dh_next, mut dc_next) = (vec![T::zero(); n * u], vec![T::zero(); n * u]);
     let mut dz_t = vec![T::zero(); n * 4 * u];
     let zeros = vec![T::zero(); u];
-    // Uᵀ [4u, u], laid out once: the GEMM would otherwise repack the transposed U at every step
-    // (measured: most of the backward's time).
-    let mut rec_t = vec![T::zero(); 4 * u * u];
-    for (r, row) in rec.chunks_exact(4 * u).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            rec_t[c * u + r] = v;
-        }
-    }
+    let rec_t = transposed(rec, u);
     let read: Vec<usize> = order(steps, reverse).collect();
     for (k_step, &t) in read.iter().enumerate().rev() {
         // The step read before this one holds c_{t-1}; none for the first step read.
@@ -183,13 +219,9 @@ pub fn gru<T: Real>(
     reverse: bool,
     states: &mut [T],
 ) {
-    let per = block(n);
-    states
-        .par_chunks_mut(per * steps * 5 * u)
-        .zip(xw.par_chunks(per * steps * 3 * u))
-        .for_each(|(out, x)| {
-            simd::wide(|| gru_block(x, rec, bias, (out.len() / (steps * 5 * u), steps, u), reverse, out));
-        });
+    forward_blocks(xw, states, (n, steps, u), (3, 5), |x, count, out| {
+        gru_block(x, rec, bias, (count, steps, u), reverse, out)
+    });
 }
 
 /// [`gru`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
@@ -252,12 +284,9 @@ pub fn gru_grad<T: Real>(
     reverse: bool,
     out: &mut [T],
 ) {
-    let (per, row) = (block(n), steps * 5 * u);
-    out.par_chunks_mut(per * steps * 6 * u)
-        .zip(states.par_chunks(per * row).zip(d_states.par_chunks(per * row)))
-        .for_each(|(out, (st, ds))| {
-            simd::wide(|| gru_grad_block(st, rec, ds, (st.len() / row, steps, u), reverse, out));
-        });
+    backward_blocks(states, d_states, out, (n, steps, u), (5, 6), |st, ds, count, out| {
+        gru_grad_block(st, rec, ds, (count, steps, u), reverse, out)
+    });
 }
 
 /// [`gru_grad`] over one block of `n` sequences (inlined into [`simd::wide`]'s AVX2 build).
@@ -274,13 +303,7 @@ fn gru_grad_block<T: Real>(
     let (mut dh_next, mut dm) = (vec![T::zero(); n * u], vec![T::zero(); n * 3 * u]);
     let mut carried = vec![T::zero(); n * u];
     let zeros = vec![T::zero(); u];
-    // Uᵀ [3u, u], laid out once (as the LSTM's backward does).
-    let mut rec_t = vec![T::zero(); 3 * u * u];
-    for (r, row) in rec.chunks_exact(3 * u).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            rec_t[c * u + r] = v;
-        }
-    }
+    let rec_t = transposed(rec, u);
     let read: Vec<usize> = order(steps, reverse).collect();
     for (k_step, &t) in read.iter().enumerate().rev() {
         let before = k_step.checked_sub(1).map(|k| read[k]);
