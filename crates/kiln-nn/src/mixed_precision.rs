@@ -19,7 +19,9 @@
 //! scale halves; after `growth_steps` finite steps in a row it doubles. All of it is graph ops on
 //! three persistent `[1]` tensors, inside the one submit of a training step.
 
-use kiln_graph::{ElementwiseOp, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, Shape, UpdateOp};
+use kiln_graph::{
+    ElementwiseOp, Graph, NodeId, PersistentId, PersistentKind, PersistentSpec, ReduceOp, Shape, UpdateOp,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -145,8 +147,12 @@ impl ScaleState {
         let mut overflowed = None;
         let mut unscaled = Vec::with_capacity(grads.len());
         for grad in grads {
+            // One reduction per gradient over its flat view (a reshape aliases, costing nothing),
+            // rather than one per axis.
             let bad = g.unary(ElementwiseOp::NonFinite, grad)?;
-            let bad = g.sum_all(bad)?;
+            let numel = g.shape(bad)?.numel();
+            let bad = g.reshape(bad, [numel])?;
+            let bad = g.unary(ReduceOp::Sum { axis: 0 }, bad)?;
             overflowed = Some(match overflowed {
                 None => bad,
                 Some(total) => g.add(total, bad)?,
