@@ -201,11 +201,12 @@ pub fn softmax<T: Real>(x: &[T], n: usize, out: &mut [T]) {
 fn softmax_rows<T: Real>(x: &[T], n: usize, out: &mut [T]) {
     for (xr, or) in x.chunks(n).zip(out.chunks_mut(n)) {
         let max = xr.iter().fold(T::neg_infinity(), |m, &v| m.max(v));
-        let mut sum = T::zero();
+        // The exponentials first, a pass that vectorises; then their sum in order (one loop
+        // would carry the sum and stay scalar).
         for (o, &v) in or.iter_mut().zip(xr) {
             *o = (v - max).exp_nonpositive();
-            sum = sum + *o;
         }
+        let sum = or.iter().fold(T::zero(), |s, &o| s + o);
         for o in or.iter_mut() {
             *o = *o / sum;
         }

@@ -4,7 +4,7 @@
 
 use kiln_graph::ElementwiseOp;
 
-use super::par::{map, zip};
+use super::par::{self, map, zip};
 use crate::executor::Args;
 use crate::Real;
 
@@ -59,27 +59,37 @@ pub fn equal<T: Real>(a: &[T], b: &[T], out: &mut [T]) {
 pub fn dropout<T: Real>(x: &[T], draw: &[T], rate: f32, seed: u32, out: &mut [T]) {
     let threshold = kiln_graph::dropout_threshold(rate);
     let scale = T::of(1.0 / (1.0 - rate));
-    let [step, first, samples] = [0, 1, 2].map(|k| draw[k].to_f32() as u32);
-    let n = x.len() as u32;
-    for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
-        let element = kiln_graph::dropout_element(i as u32, n, first, samples);
-        *o = if kiln_graph::dropout_keeps(seed, step, element, threshold) {
+    let (key, offset) = draw_of(draw, seed, x.len());
+    par::map_indexed(x, out, |i, v| {
+        // Wrapping, as the GPU's: element `i` of the batch from its first sample on.
+        let keep = kiln_graph::keeps_from_key(key, (i as u32).wrapping_add(offset), threshold);
+        // A dropped element is 0 even where it was not finite, as the GPU's `select`.
+        if keep {
             v * scale
         } else {
             T::zero()
-        };
-    }
+        }
+    });
 }
 
 /// Uniform values in `[low, high)` from [`kiln_graph::uniform_unit`]; `draw` as [`dropout`]'s.
 pub fn uniform<T: Real>(draw: &[T], low: f32, high: f32, seed: u32, out: &mut [T]) {
-    let [step, first, samples] = [0, 1, 2].map(|k| draw[k].to_f32() as u32);
-    let n = out.len() as u32;
-    for (i, o) in out.iter_mut().enumerate() {
-        let u = kiln_graph::uniform_unit(seed, step, kiln_graph::dropout_element(i as u32, n, first, samples));
+    let (key, offset) = draw_of(draw, seed, out.len());
+    par::indexed(out, |i| {
+        let u = kiln_graph::uniform_from_key(key, (i as u32).wrapping_add(offset));
         // In f32 as the GPU computes it, then widened: the same draw in f64 runs.
-        *o = T::of(low + (high - low) * u);
-    }
+        T::of(low + (high - low) * u)
+    });
+}
+
+/// The hash key of a draw `(step, first, samples)` and the offset of this tensor's first element
+/// in the whole batch ([`kiln_graph::dropout_element`] of element 0), for `n` elements.
+fn draw_of<T: Real>(draw: &[T], seed: u32, n: usize) -> (u32, u32) {
+    let [step, first, samples] = [0, 1, 2].map(|k| draw[k].to_f32() as u32);
+    (
+        kiln_graph::draw_key(seed, step),
+        kiln_graph::dropout_element(0, n as u32, first, samples),
+    )
 }
 
 pub fn scale<T: Real>(x: &[T], factor: T, out: &mut [T]) {

@@ -33,6 +33,32 @@ pub fn zip<T: Real>(a: &[T], b: &[T], out: &mut [T], f: impl Fn(T, T) -> T + Syn
         .for_each(|(o, (a, b))| pass(o, a, b));
 }
 
+/// `out[i] = f(i)`: for passes that draw from an element's index (uniform noise).
+pub fn indexed<T: Real>(out: &mut [T], f: impl Fn(usize) -> T + Sync) {
+    let pass = |start: usize, o: &mut [T]| o.iter_mut().enumerate().for_each(|(i, o)| *o = f(start + i));
+    if out.len() < 2 * MIN {
+        return pass(0, out);
+    }
+    out.par_chunks_mut(MIN).enumerate().for_each(|(c, o)| pass(c * MIN, o));
+}
+
+/// `out[i] = f(i, x[i])`: for passes that draw from an element's index (dropout's mask).
+pub fn map_indexed<T: Real>(x: &[T], out: &mut [T], f: impl Fn(usize, T) -> T + Sync) {
+    let pass = |start: usize, o: &mut [T], x: &[T]| {
+        o.iter_mut()
+            .zip(x)
+            .enumerate()
+            .for_each(|(i, (o, &v))| *o = f(start + i, v));
+    };
+    if out.len() < 2 * MIN {
+        return pass(0, out, x);
+    }
+    out.par_chunks_mut(MIN)
+        .zip(x.par_chunks(MIN))
+        .enumerate()
+        .for_each(|(c, (o, x))| pass(c * MIN, o, x));
+}
+
 /// `f(first_row, rows)` on runs of whole rows of `out` (`row` elements each), in parallel when the
 /// op touches `work` elements or more in all (a reduction reads more than it writes): for ops
 /// whose rows are independent (a lookup, a reduction per outer index).
@@ -63,6 +89,11 @@ mod tests {
         assert!(out.iter().zip(&x).all(|(o, v)| *o == v.sin() * 3.0));
         zip(&x, &y, &mut out, |u, v| u / v);
         assert!(out.iter().zip(x.iter().zip(&y)).all(|(o, (u, v))| *o == u / v));
+        // Indexed passes see each element's index in the whole tensor, across the split.
+        map_indexed(&x, &mut out, |i, v| v + i as f32);
+        assert!(out.iter().zip(&x).enumerate().all(|(i, (o, v))| *o == v + i as f32));
+        indexed(&mut out, |i| i as f32);
+        assert!(out.iter().enumerate().all(|(i, &o)| o == i as f32));
         // Rows of 1000 that do not divide the task size: each row sees its own index.
         let row = 1000;
         let mut rows_out = vec![0.0f32; 97 * row];

@@ -289,7 +289,8 @@ impl Family for ElementwiseOp {
 }
 
 /// A 32-bit integer hash with good avalanche (Chris Wellons' "lowbias32"); `shaders/elementwise.wgsl`
-/// has the same function.
+/// has the same function. Inlined: the CPU's dropout calls it once per element.
+#[inline]
 pub fn lowbias32(mut x: u32) -> u32 {
     x ^= x >> 16;
     x = x.wrapping_mul(0x7feb_352d);
@@ -332,21 +333,40 @@ pub fn dropout_threshold(rate: f32) -> u32 {
 /// holding `samples` samples from the batch's sample `first` on: `i` counted from the start of
 /// the whole batch, since each sample's elements are contiguous (the batch is the outer axis).
 /// Wrapping arithmetic, as the GPU's.
+#[inline]
 pub fn dropout_element(i: u32, n: u32, first: u32, samples: u32) -> u32 {
     i.wrapping_add(first.wrapping_mul(n / samples.max(1)))
+}
+
+/// The part of the dropout hash that depends on `(seed, step)` alone: one value per pass, which
+/// [`uniform_from_key`] and [`keeps_from_key`] mix with each element.
+#[inline]
+pub fn draw_key(seed: u32, step: u32) -> u32 {
+    lowbias32(step ^ lowbias32(seed))
 }
 
 /// [`ElementwiseOp::Uniform`]'s draw for `element` at `step`, in `[0, 1)`: the top 24 bits of
 /// the dropout hash, so the value is exact in f32 on every backend.
 pub fn uniform_unit(seed: u32, step: u32, element: u32) -> f32 {
-    let h = lowbias32(element ^ lowbias32(step ^ lowbias32(seed)));
-    (h >> 8) as f32 * (1.0 / 16_777_216.0)
+    uniform_from_key(draw_key(seed, step), element)
+}
+
+/// [`uniform_unit`] with its [`draw_key`] computed once.
+#[inline]
+pub fn uniform_from_key(key: u32, element: u32) -> f32 {
+    (lowbias32(element ^ key) >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
 /// Whether [`ElementwiseOp::Dropout`] keeps element `i` at `step`: integer arithmetic only, so every
 /// backend draws the same mask.
 pub fn dropout_keeps(seed: u32, step: u32, i: u32, threshold: u32) -> bool {
-    lowbias32(i ^ lowbias32(step ^ lowbias32(seed))) >= threshold
+    keeps_from_key(draw_key(seed, step), i, threshold)
+}
+
+/// [`dropout_keeps`] with its [`draw_key`] computed once.
+#[inline]
+pub fn keeps_from_key(key: u32, i: u32, threshold: u32) -> bool {
+    lowbias32(i ^ key) >= threshold
 }
 
 #[cfg(test)]

@@ -27,7 +27,8 @@ use crate::{Error, Graph, NodeId, PersistentId, Result, Shape};
 pub use activation::{ActivationOp, SELU_ALPHA, SELU_SCALE};
 pub use conv::{ConvOp, Window2d};
 pub use elementwise::{
-    dropout_element, dropout_keeps, dropout_threshold, lowbias32, round_f16, uniform_unit, ElementwiseOp,
+    draw_key, dropout_element, dropout_keeps, dropout_threshold, keeps_from_key, lowbias32, round_f16,
+    uniform_from_key, uniform_unit, ElementwiseOp,
 };
 pub use embedding::EmbeddingOp;
 pub use layout::{LayoutOp, LayoutView};
