@@ -1,0 +1,163 @@
+"""Records a Keras training run that Kiln can replay step for step.
+
+Keras and Kiln draw initial weights and shuffles from different generators, so their accuracies
+over a few seeds are samples of two distributions. To compare the engines number for number, this
+script trains a model with Keras and writes what Kiln needs to repeat the run exactly:
+
+    init.safetensors  the initial weights under Kiln's names (`conv1d/kernel`, `lstm/bias`, ...)
+                      and in Keras' element order (see `kiln_value`)
+    order.npy         int64 [epochs, n]: the training rows of each epoch, in order; batches are
+                      consecutive slices of `batch` rows, the last one ragged, as `fit` makes them
+    losses.npy        float32 [steps]: each batch's loss, from `train_on_batch` (the loss of the
+                      weights before that step, as `fit` reports it per batch)
+    losses_f64.npy    the same run (same start, same batches) computed by Keras in float64: the
+                      float32 runs of Keras and Kiln both round; this one shows how far rounding
+                      alone carries a run, and is the better reference for either
+    trace.json        the model, set, seed, epochs, batch, Keras' test accuracies (float32 and
+                      float64), versions
+
+`examples/keras_replay.rs` replays a trace and prints both loss curves and accuracies.
+
+    pip install -r benches/keras/requirements.txt
+    python benches/keras/trace.py fcn GunPoint --seed 0 --epochs 150 --out /tmp/fcn-gunpoint-0
+
+Models (the dataset README's reference setups, Adam 1e-3, sparse categorical cross-entropy):
+`fcn` (3 x Conv1D(64, 3, same) -> BatchNormalization -> ReLU, GlobalAveragePooling1D, Dense softmax),
+`lstm` / `gru` (64 units -> Dense softmax). Models with dropout are left out: their masks come from
+each engine's own generator and cannot be replayed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+if os.environ.get("KILN_TRACE_FLOAT64"):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+from safetensors.numpy import load_file, save_file  # noqa: E402
+
+if os.environ.get("KILN_TRACE_FLOAT64"):
+    keras.config.set_floatx("float64")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+UCR = os.path.join(os.path.dirname(os.path.dirname(HERE)), "crates", "kiln-data", "data", "ucr")
+
+
+def build(kind, shape, classes, momentum):
+    inp = keras.Input(shape)
+    if kind == "fcn":
+        x = inp
+        for _ in range(3):
+            x = layers.Conv1D(64, 3, padding="same")(x)
+            x = layers.BatchNormalization(momentum=momentum)(x)
+            x = layers.ReLU()(x)
+        x = layers.GlobalAveragePooling1D()(x)
+    elif kind == "lstm":
+        x = layers.LSTM(64)(inp)
+    elif kind == "gru":
+        x = layers.GRU(64)(inp)
+    else:
+        raise SystemExit(f"unknown model {kind}: fcn, lstm or gru")
+    return keras.Model(inp, layers.Dense(classes, activation="softmax")(x))
+
+
+def kiln_name(variable):
+    """Keras 3 paths name a recurrent cell (`lstm/lstm_cell/kernel`); Kiln's layers own their
+    weights (`lstm/kernel`)."""
+    parts = variable.path.split("/")
+    return f"{parts[0]}/{parts[-1]}"
+
+
+def kiln_value(variable):
+    """Kiln keeps a convolution kernel as the matrix `[k·c, filters]` (Keras' `[k, c, filters]`
+    with the same element order); every other weight has Keras' shape."""
+    value = np.ascontiguousarray(variable.numpy(), dtype=np.float32)
+    return value.reshape(-1, value.shape[-1]) if value.ndim > 2 else value
+
+
+def train(model, x, y, order, batch):
+    """`train_on_batch` over each epoch's rows in order; returns every batch's loss."""
+    losses = []
+    for rows in order:
+        for start in range(0, len(rows), batch):
+            rows_of_batch = rows[start : start + batch]
+            losses.append(float(model.train_on_batch(x[rows_of_batch], y[rows_of_batch])))
+    return np.asarray(losses, dtype=np.float32)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("model")
+    p.add_argument("set")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=150)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--momentum", type=float, default=0.99)
+    p.add_argument("--out", required=True)
+    p.add_argument("--float64", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+
+    load = lambda part: np.load(os.path.join(UCR, f"{a.set}_{part}.npy"))  # noqa: E731
+    x, y, x_test, y_test = load("train_x"), load("train_y"), load("test_x"), load("test_y")
+    keras.utils.set_random_seed(a.seed)
+    model = build(a.model, x.shape[1:], int(y.max()) + 1, a.momentum)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    init_path, order_path = os.path.join(a.out, "init.safetensors"), os.path.join(a.out, "order.npy")
+    if a.float64:
+        # The float32 run's start and batches, trained in float64.
+        init = load_file(init_path)
+        for v in model.weights:
+            v.assign(init[kiln_name(v)].reshape(v.shape))
+        order = np.load(order_path)
+    else:
+        os.makedirs(a.out, exist_ok=True)
+        save_file(
+            {kiln_name(v): kiln_value(v) for v in model.weights},
+            init_path,
+            metadata={"kiln.format": "1"},  # a weights-only file in Kiln's format
+        )
+        rng = np.random.default_rng(a.seed)
+        order = np.stack([rng.permutation(len(x)) for _ in range(a.epochs)]).astype(np.int64)
+        np.save(order_path, order)
+    losses = train(model, x, y, order, a.batch)
+    accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test))
+    suffix = "_f64" if a.float64 else ""
+    np.save(os.path.join(a.out, f"losses{suffix}.npy"), losses)
+    if a.float64:
+        print(json.dumps({"test_accuracy_f64": accuracy}))
+        return
+    # The same run in float64 (a fresh process: JAX's 64-bit mode is global).
+    child = subprocess.run(
+        [sys.executable, __file__] + sys.argv[1:] + ["--float64"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, KILN_TRACE_FLOAT64="1"),
+    )
+    meta = {
+        "model": a.model,
+        "set": a.set,
+        "seed": a.seed,
+        "epochs": a.epochs,
+        "batch": a.batch,
+        "momentum": a.momentum,
+        "test_accuracy": accuracy,
+        **json.loads(child.stdout.strip().splitlines()[-1]),
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    with open(os.path.join(a.out, "trace.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(json.dumps(meta))
+
+
+if __name__ == "__main__":
+    main()
