@@ -19,6 +19,9 @@ mod fcn_timeseries;
 #[path = "lstm_timeseries.rs"]
 #[allow(dead_code)]
 mod lstm_timeseries;
+#[path = "transformer_timeseries.rs"]
+#[allow(dead_code)]
+mod transformer_timeseries;
 
 /// One recorded Keras run (`trace.json`, `order.npy`, `losses.npy`, `init.safetensors`).
 pub struct Trace {
@@ -85,12 +88,13 @@ impl Trace {
     }
 
     /// The traced model, compiled on `device` with Keras' initial weights loaded.
-    pub fn model(&self, device: &dyn Backend, data: &datasets::Dataset) -> Result<Sequential> {
+    pub fn model(&self, device: &dyn Backend, data: &datasets::Dataset) -> Result<Model> {
         let dims = data.x_train.shape();
         let classes = data.y_train.data().iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1;
         let mut model = match self.model.as_str() {
-            "fcn" => fcn_timeseries::fcn(dims[1], dims[2], classes, self.momentum, self.seed),
-            "lstm" | "gru" => lstm_timeseries::model(&self.model, dims[1], dims[2], classes, self.seed),
+            "fcn" => fcn_timeseries::fcn(dims[1], dims[2], classes, self.momentum, self.seed).into_model(),
+            "lstm" | "gru" => lstm_timeseries::model(&self.model, dims[1], dims[2], classes, self.seed).into_model(),
+            "transformer" => transformer_timeseries::transformer(dims[1], dims[2], classes, 0.0, self.seed)?,
             other => return Err(invalid(format!("no replay for model {other}"))),
         };
         model.compile(
@@ -153,7 +157,8 @@ fn main() -> Result<()> {
         let trace = Trace::read(dir)?;
         let start = std::time::Instant::now();
         let run = replay(&device, &trace, trace.order.len())?;
-        let spans = [1, 10, 40, 100, run.losses.len()];
+        let all = run.losses.len();
+        let spans: Vec<usize> = [1, 10, 40, 100].into_iter().filter(|&s| s < all).chain([all]).collect();
         println!(
             "{} {} seed {} ({} batches):",
             trace.model,

@@ -17,9 +17,9 @@ use kiln::prelude::*;
 const KERAS: f32 = 0.710;
 
 /// One post-norm encoder block over `x [steps, 16]`.
-fn encoder(x: &SymbolicTensor) -> Result<SymbolicTensor> {
-    let attention = MultiHeadAttention::new(2, 16).dropout(0.1).call_many(&[x, x])?;
-    let attention = Dropout::new(0.1).call(&attention)?;
+fn encoder(x: &SymbolicTensor, dropout: f32) -> Result<SymbolicTensor> {
+    let attention = MultiHeadAttention::new(2, 16).dropout(dropout).call_many(&[x, x])?;
+    let attention = Dropout::new(dropout).call(&attention)?;
     let h = Add::new().call_many(&[x, &attention])?;
     let h = LayerNormalization::new().epsilon(1e-6).call(&h)?;
     let ff = Conv1D::new(8, 1).activation(Activation::Relu).call(&h)?;
@@ -29,11 +29,13 @@ fn encoder(x: &SymbolicTensor) -> Result<SymbolicTensor> {
 }
 
 /// The classifier for sequences of `steps × channels` and `classes` classes.
-pub fn transformer(steps: usize, channels: usize, classes: usize, seed: u64) -> Result<Model> {
+/// The classifier; `dropout` is the attention's and the Dropout layer's rate (0.1 in the keras.io
+/// setup; 0 for a run that `keras_replay` can repeat step for step).
+pub fn transformer(steps: usize, channels: usize, classes: usize, dropout: f32, seed: u64) -> Result<Model> {
     let input = Input::new([steps, channels]);
     let mut h = Dense::new(16).call(&input)?;
     for _ in 0..2 {
-        h = encoder(&h)?;
+        h = encoder(&h, dropout)?;
     }
     let h = GlobalAveragePooling1D::new().call(&h)?;
     let h = Dense::new(32).activation(Activation::Relu).call(&h)?;
@@ -46,7 +48,7 @@ pub fn run(device: &dyn Backend, epochs: usize, seed: u64) -> Result<f32> {
     let data = datasets::ucr("ItalyPowerDemand")?;
     let dims = data.x_train.shape().to_vec();
     let classes = data.y_train.data().iter().fold(0.0f32, |m, &v| m.max(v)) as usize + 1;
-    let mut m = transformer(dims[1], dims[2], classes, seed)?;
+    let mut m = transformer(dims[1], dims[2], classes, 0.1, seed)?;
     m.compile(
         device,
         Optimizer::adam(),

@@ -233,7 +233,7 @@ fn the_transformer_classifier_trains_the_same_on_both_backends() {
     let data = datasets::ucr("ItalyPowerDemand").unwrap();
     let mut losses = Vec::new();
     for device in common::backends() {
-        let mut m = transformer_example::transformer(24, 1, 2, 0).unwrap();
+        let mut m = transformer_example::transformer(24, 1, 2, 0.1, 0).unwrap();
         m.compile(
             device.as_ref(),
             Optimizer::adam(),

@@ -4,11 +4,11 @@
 //!
 //! Loading the files checks that Keras' weights load by name into Kiln's layers (convolution
 //! kernels, BatchNormalization's gamma, beta and moving statistics, the LSTM's `i, f, c, o` and the
-//! GRU's `z, r, h` gate blocks, the GRU's two bias rows). The losses check that the layers, the
+//! GRU's `z, r, h` gate blocks, the GRU's two bias rows, MultiHeadAttention's per-head projections). The losses check that the layers, the
 //! loss and Adam compute what Keras' do, step after step: each batch's loss must stay within
 //! rounding of Keras' float64 run. Measured over these 12 batches (largest |Δ loss| from float64):
-//! Kiln's CPU 4.9e-5 (FCN), 2.4e-7 (LSTM), 6.0e-7 (GRU); lavapipe 1.2e-4, 1.2e-5, 1.8e-5; Keras'
-//! own float32 run 4.8e-4, 2.5e-6, 3.8e-6. The FCN's drift is the largest because BatchNormalization
+//! Kiln's CPU 4.9e-5 (FCN), 2.4e-7 (LSTM), 6.0e-7 (GRU), 3.0e-7 (Transformer, 15 batches);
+//! lavapipe 1.2e-4, 1.2e-5, 1.8e-5, 3.5e-6; Keras' own float32 run 4.8e-4, 2.5e-6, 3.8e-6, 6.6e-7. The FCN's drift is the largest because BatchNormalization
 //! over the ragged last batch of 2 amplifies rounding.
 
 mod common;
@@ -67,6 +67,13 @@ fn the_fcn_follows_keras_on_gunpoint() {
 #[test]
 fn the_lstm_follows_keras_on_basic_motions() {
     replays_within("lstm_basic_motions", 1e-4);
+}
+
+/// MultiHeadAttention (Keras' `[features, heads, dim]` projections), LayerNormalization, 1×1
+/// Conv1D, the Add joins and Dense on sequences: the Transformer classifier with dropout at 0.
+#[test]
+fn the_transformer_follows_keras_on_italy_power_demand() {
+    replays_within("transformer_italy_power", 1e-4);
 }
 
 /// The fused GRU (`reset_after`) with Keras' two bias rows.

@@ -23,8 +23,8 @@ script trains a model with Keras and writes what Kiln needs to repeat the run ex
 
 Models (the dataset README's reference setups, Adam 1e-3, sparse categorical cross-entropy):
 `fcn` (3 x Conv1D(64, 3, same) -> BatchNormalization -> ReLU, GlobalAveragePooling1D, Dense softmax),
-`lstm` / `gru` (64 units -> Dense softmax). Models with dropout are left out: their masks come from
-each engine's own generator and cannot be replayed.
+`lstm` / `gru` (64 units -> Dense softmax), `transformer` (the README's encoder classifier with its
+dropout rates at 0: dropout masks come from each engine's own generator and cannot be replayed).
 """
 
 import argparse
@@ -64,23 +64,35 @@ def build(kind, shape, classes, momentum):
         x = layers.LSTM(64)(inp)
     elif kind == "gru":
         x = layers.GRU(64)(inp)
+    elif kind == "transformer":
+        # The dataset README's Transformer classifier without its dropout, which no replay can
+        # repeat: MultiHeadAttention, LayerNormalization, 1x1 convolutions, the Add joins.
+        h = layers.Dense(16)(inp)
+        for _ in range(2):
+            a = layers.MultiHeadAttention(num_heads=2, key_dim=16)(h, h)
+            h = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([h, a]))
+            f = layers.Conv1D(8, 1, activation="relu")(h)
+            f = layers.Conv1D(16, 1)(f)
+            h = layers.LayerNormalization(epsilon=1e-6)(layers.Add()([h, f]))
+        x = layers.GlobalAveragePooling1D()(h)
+        x = layers.Dense(32, activation="relu")(x)
     else:
-        raise SystemExit(f"unknown model {kind}: fcn, lstm or gru")
+        raise SystemExit(f"unknown model {kind}: fcn, lstm, gru or transformer")
     return keras.Model(inp, layers.Dense(classes, activation="softmax")(x))
 
 
 def kiln_name(variable):
     """Keras 3 paths name a recurrent cell (`lstm/lstm_cell/kernel`); Kiln's layers own their
-    weights (`lstm/kernel`)."""
-    parts = variable.path.split("/")
-    return f"{parts[0]}/{parts[-1]}"
+    weights (`lstm/kernel`). Other paths are Kiln's names (`multi_head_attention/query/kernel`)."""
+    return "/".join(p for p in variable.path.split("/") if not p.endswith("_cell"))
 
 
 def kiln_value(variable):
     """Kiln keeps a convolution kernel as the matrix `[k·c, filters]` (Keras' `[k, c, filters]`
     with the same element order); every other weight has Keras' shape."""
     value = np.ascontiguousarray(variable.numpy(), dtype=np.float32)
-    return value.reshape(-1, value.shape[-1]) if value.ndim > 2 else value
+    conv = variable.path.split("/")[0].startswith("conv")
+    return value.reshape(-1, value.shape[-1]) if conv and value.ndim > 2 else value
 
 
 def train(model, x, y, order, batch):

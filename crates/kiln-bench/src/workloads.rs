@@ -182,7 +182,7 @@ fn residual_cnn() -> Result<Model> {
 
 /// The Transformer classifier of [`Workload::Transformer`] on 24 × 1 sequences, 2 classes, seed 1.
 fn transformer() -> Result<Model> {
-    transformer_example::transformer(24, 1, 2, 1)
+    transformer_example::transformer(24, 1, 2, 0.1, 1)
 }
 
 /// Square matmul `[n, n] · [n, n]` of two persistent tensors: the plan, and the specs of a session
