@@ -19,6 +19,9 @@ mod fcn_timeseries;
 #[path = "lstm_timeseries.rs"]
 #[allow(dead_code)]
 mod lstm_timeseries;
+#[path = "residual_cnn.rs"]
+#[allow(dead_code)]
+mod residual_cnn;
 #[path = "transformer_timeseries.rs"]
 #[allow(dead_code)]
 mod transformer_timeseries;
@@ -95,6 +98,7 @@ impl Trace {
             "fcn" => fcn_timeseries::fcn(dims[1], dims[2], classes, self.momentum, self.seed).into_model(),
             "lstm" | "gru" => lstm_timeseries::model(&self.model, dims[1], dims[2], classes, self.seed).into_model(),
             "transformer" => transformer_timeseries::transformer(dims[1], dims[2], classes, 0.0, self.seed)?,
+            "resnet" => residual_cnn::residual_cnn(self.momentum, self.seed)?,
             other => return Err(invalid(format!("no replay for model {other}"))),
         };
         model.compile(
@@ -111,27 +115,76 @@ impl Trace {
 /// What Kiln did with a trace's weights and batches.
 pub struct Replay {
     pub losses: Vec<f32>,
+    /// NaN where the replay was not evaluated.
     pub test_accuracy: f32,
+    /// Every weight after the last batch.
+    pub weights: Vec<kiln::nn::Weight>,
 }
 
-/// Trains the traced model with Kiln for the trace's first `epochs` epochs, batch by batch in
-/// Keras' order; the test accuracy is measured after them.
-pub fn replay(device: &dyn Backend, trace: &Trace, epochs: usize) -> Result<Replay> {
-    let data = datasets::ucr(&trace.set)?;
+/// The trace's data as `benches/keras/trace.py` loads it: a UCR set, or `mnist` (the bundled
+/// sample, pixels / 255, `[n, 28, 28, 1]`).
+pub fn dataset(set: &str) -> Result<datasets::Dataset> {
+    if set != "mnist" {
+        return Ok(datasets::ucr(set)?);
+    }
+    let mut data = datasets::mnist()?;
+    let images = |t: &Tensor| -> Result<Tensor> { Ok(t.map(|p| p / 255.0).reshape([t.rows(), 28, 28, 1])?) };
+    data.x_train = images(&data.x_train)?;
+    data.x_test = images(&data.x_test)?;
+    Ok(data)
+}
+
+/// Trains the traced model with Kiln on the trace's batches, in Keras' order, as many as the
+/// trace recorded; with `evaluate`, measures the test accuracy after them.
+pub fn replay(device: &dyn Backend, trace: &Trace, evaluate: bool) -> Result<Replay> {
+    let data = dataset(&trace.set)?;
     let mut model = trace.model(device, &data)?;
     let mut losses = Vec::new();
-    for rows in trace.order.iter().take(epochs) {
-        for batch in rows.chunks(trace.batch) {
-            let x = data.x_train.try_select_rows(batch)?;
-            let y = data.y_train.try_select_rows(batch)?;
-            losses.push(model.train_on_batch(&x, &y)?);
-        }
+    let batches = trace.order.iter().flat_map(|rows| rows.chunks(trace.batch));
+    for batch in batches.take(trace.losses.len()) {
+        let x = data.x_train.try_select_rows(batch)?;
+        let y = data.y_train.try_select_rows(batch)?;
+        losses.push(model.train_on_batch(&x, &y)?);
     }
-    let result = model.evaluate(&data.x_test, &data.y_test, 256)?;
+    let test_accuracy = if evaluate {
+        model
+            .evaluate(&data.x_test, &data.y_test, 64)?
+            .get("accuracy")
+            .unwrap_or(0.0)
+    } else {
+        f32::NAN
+    };
     Ok(Replay {
         losses,
-        test_accuracy: result.get("accuracy").unwrap_or(0.0),
+        test_accuracy,
+        weights: model.weights()?,
     })
+}
+
+/// The weights a trace file holds (`final.safetensors`, `final_f64.safetensors`), by Kiln's names.
+pub fn trace_weights(device: &dyn Backend, trace: &Trace, file: &str) -> Result<Vec<kiln::nn::Weight>> {
+    let mut model = trace.model(device, &dataset(&trace.set)?)?;
+    model.load_weights(trace.dir.join(file))?;
+    model.weights()
+}
+
+/// The largest |a − b| of each weight, largest first.
+pub fn weight_drift(a: &[kiln::nn::Weight], b: &[kiln::nn::Weight]) -> Vec<(String, f32)> {
+    let mut d: Vec<(String, f32)> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let worst = x
+                .values
+                .iter()
+                .zip(&y.values)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            (x.name.clone(), worst)
+        })
+        .collect();
+    d.sort_by(|p, q| q.1.total_cmp(&p.1));
+    d
 }
 
 /// The largest |Kiln − Keras| over the first `steps` batch losses.
@@ -156,7 +209,7 @@ fn main() -> Result<()> {
     for dir in &dirs {
         let trace = Trace::read(dir)?;
         let start = std::time::Instant::now();
-        let run = replay(&device, &trace, trace.order.len())?;
+        let run = replay(&device, &trace, true)?;
         let all = run.losses.len();
         let spans: Vec<usize> = [1, 10, 40, 100].into_iter().filter(|&s| s < all).chain([all]).collect();
         println!(
@@ -175,6 +228,21 @@ fn main() -> Result<()> {
         ] {
             let cells: Vec<String> = spans.iter().map(|&s| format!("{:>8.1e}", drift(a, b, s))).collect();
             println!("  {name:<38}{}", cells.join(""));
+        }
+        let first: Vec<String> = (run.losses.iter().zip(&trace.losses_f64))
+            .take(12)
+            .map(|(a, b)| format!("{:.1e}", (a - b).abs()))
+            .collect();
+        println!("  |Δ| of Kiln's first batches from float64: {}", first.join(" "));
+        if trace.dir.join("final_f64.safetensors").exists() {
+            // Where the weights parted: the three that drifted most from the float64 run.
+            let f64_weights = trace_weights(&device, &trace, "final_f64.safetensors")?;
+            let f32_weights = trace_weights(&device, &trace, "final.safetensors")?;
+            let keras = weight_drift(&f32_weights, &f64_weights);
+            for (name, d) in weight_drift(&run.weights, &f64_weights).into_iter().take(3) {
+                let k = keras.iter().find(|(n, _)| *n == name).map_or(f32::NAN, |p| p.1);
+                println!("  weight {name}: largest |Δ| from float64 Kiln {d:.1e}, Keras float32 {k:.1e}");
+            }
         }
         println!(
             "  test accuracy: Kiln {:.4}, Keras float32 {:.4}, Keras float64 {:.4} ({:.1}s)",

@@ -7,8 +7,10 @@
 // | 2       | a    | sum: [outer, len, inner]; broadcast: [outer, inner]; argmax: [outer, len]; count_above: scores [outer, len] |
 // | 3       | b    | count_above: labels [outer, len]; dot: b [len] (other entries: bound to a, unread) |
 // count_above writes [2, len, inner] ROC counts with inner thresholds, one invocation each.
-// sum (mean = sum with scale 1/len): one invocation per output element, a sequential loop over
-// len, so the result is deterministic and matches the CPU order.
+// sum (mean = sum with scale 1/len): one invocation per output element, a loop over len in blocks
+// of SUM_BLOCK rows whose partial sums join the total (kiln-cpu's reduce::BLOCK: the same order,
+// so the CPU and the GPU give the same sums, and rounding grows with SUM_BLOCK + len / SUM_BLOCK
+// rather than len).
 // dot: out [1] = Σ a·b over len elements, one workgroup: strided partial sums, then a fixed tree,
 // so the result is the same every run (within rounding of the CPU's sequential order).
 
@@ -18,6 +20,9 @@ struct Params {
     inner: u32,
     scale: f32,
 }
+
+// Rows per partial sum of `sum` (kiln-cpu's reduce::BLOCK).
+const SUM_BLOCK: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
@@ -31,7 +36,12 @@ fn sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let o = t / p.inner;
     let i = t % p.inner;
     var acc = 0.0;
-    for (var l = 0u; l < p.len; l++) { acc += load_a((o * p.len + l) * p.inner + i); }
+    for (var start = 0u; start < p.len; start += SUM_BLOCK) {
+        var part = 0.0;
+        let end = min(start + SUM_BLOCK, p.len);
+        for (var l = start; l < end; l++) { part += load_a((o * p.len + l) * p.inner + i); }
+        acc += part;
+    }
     out[t] = acc * p.scale;
 }
 

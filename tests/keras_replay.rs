@@ -28,7 +28,7 @@ fn replays_within(name: &str, tolerance: f32) {
     assert!(steps >= 10, "{name}: the trace has {steps} batches");
     let keras_f32 = drift(&trace.losses, &trace.losses_f64, steps);
     for device in common::backends() {
-        let run = replay(device.as_ref(), &trace, trace.order.len()).unwrap();
+        let run = replay(device.as_ref(), &trace, false).unwrap();
         assert_eq!(run.losses.len(), steps, "{name}: one loss per batch");
         // Same weights and the same rows: the first loss agrees to f32 rounding.
         let first = (run.losses[0] - trace.losses_f64[0]).abs();
@@ -67,6 +67,14 @@ fn the_fcn_follows_keras_on_gunpoint() {
 #[test]
 fn the_lstm_follows_keras_on_basic_motions() {
     replays_within("lstm_basic_motions", 1e-4);
+}
+
+/// Conv2D (3×3, same), BatchNormalization over 32 × 28 × 28 positions, the residual Add,
+/// MaxPooling2D and GlobalAveragePooling2D: the residual CNN of `examples/residual_cnn.rs` on the
+/// MNIST sample, 10 batches of 32.
+#[test]
+fn the_residual_cnn_follows_keras_on_mnist() {
+    replays_within("resnet_mnist", 1e-3);
 }
 
 /// MultiHeadAttention (Keras' `[features, heads, dim]` projections), LayerNormalization, 1×1

@@ -112,7 +112,7 @@ fn keras_weight_names_and_counts() {
             ("separable_conv2d/depthwise_kernel".to_string(), vec![9, 4]),
             ("separable_conv2d/pointwise_kernel".to_string(), vec![4, 8]),
             ("separable_conv2d/bias".to_string(), vec![8]),
-            ("depthwise_conv2d/depthwise_kernel".to_string(), vec![9, 8]),
+            ("depthwise_conv2d/kernel".to_string(), vec![9, 8]),
         ]
     );
     assert!(

@@ -20,34 +20,60 @@ pub fn compute<T: Real>(op: &ReduceOp, a: &Args<'_, T>, out: &mut [T]) {
     }
 }
 
-/// `out[o, i] = scale · Σ_l x[o, l, i]`, summed in order of `l`. Rows of `inner` are added
-/// whole, so the reads run along memory whatever the axis.
+/// Rows a block sums before its partial sum joins the total. A sum of `len` values in order
+/// gathers rounding error in proportion to `len`; summed in blocks it grows with
+/// `BLOCK + len / BLOCK`. BatchNormalization's moments and gradients, and a conv bias's gradient,
+/// sum over batch × height × width (25,088 rows for 32 images of 28×28), where the in-order f32
+/// sum kept about four digits: enough that the gradient of a conv bias feeding a
+/// BatchNormalization (zero, but for rounding) took full-size Adam steps, and small conv-kernel
+/// gradients changed sign, against Keras' float64 run of the same step (`tests/keras_replay.rs`).
+/// `shaders/reduce.wgsl` sums in the same blocks (its `SUM_BLOCK`), so both backends add in one order.
+const BLOCK: usize = 128;
+
+/// Columns summed at once through a block, in a fixed-size partial sum on the stack.
+const TILE: usize = 64;
+
+/// `out[o, i] = scale · Σ_l x[o, l, i]`, summed in blocks of [`BLOCK`] rows along `l`. Rows of
+/// `inner` are added whole, so the reads run along memory whatever the axis.
 pub fn sum<T: Real>(x: &[T], (outer, len, inner): (usize, usize, usize), scale: T, out: &mut [T]) {
     debug_assert_eq!(out.len(), outer * inner);
     let inner = inner.max(1);
     par::rows(out, inner, x.len(), |first, accs| {
-        if inner == 1 {
-            // A reduction over the last axis (LayerNormalization's moments): each output is the
-            // in-order sum of one contiguous row, without a row-of-one loop per element.
-            for (k, acc) in accs.iter_mut().enumerate() {
-                let o = first + k;
-                *acc = x[o * len..(o + 1) * len].iter().fold(T::zero(), |s, &v| s + v) * scale;
-            }
-            return;
-        }
         for (k, acc) in accs.chunks_exact_mut(inner).enumerate() {
             let o = first + k;
-            acc.fill(T::zero());
-            for row in x[o * len * inner..(o + 1) * len * inner].chunks_exact(inner) {
-                for (a, &v) in acc.iter_mut().zip(row) {
-                    *a = *a + v;
-                }
-            }
-            for a in acc.iter_mut() {
-                *a = *a * scale;
+            let x = &x[o * len * inner..(o + 1) * len * inner];
+            if inner == 1 {
+                // A reduction over the last axis (LayerNormalization's moments): one contiguous row.
+                let total = x
+                    .chunks(BLOCK)
+                    .fold(T::zero(), |t, b| t + b.iter().fold(T::zero(), |s, &v| s + v));
+                acc[0] = total * scale;
+            } else {
+                sum_rows(x, inner, acc);
+                acc.iter_mut().for_each(|a| *a = *a * scale);
             }
         }
     });
+}
+
+/// `acc[i] = Σ_l x[l, i]` over the rows of `x` (each `inner` long), a tile of columns at a time.
+fn sum_rows<T: Real>(x: &[T], inner: usize, acc: &mut [T]) {
+    for c0 in (0..inner).step_by(TILE) {
+        let width = TILE.min(inner - c0);
+        let total = &mut acc[c0..c0 + width];
+        total.fill(T::zero());
+        for block in x.chunks(BLOCK * inner) {
+            let mut part = [T::zero(); TILE];
+            for row in block.chunks_exact(inner) {
+                for (p, &v) in part.iter_mut().zip(&row[c0..c0 + width]) {
+                    *p = *p + v;
+                }
+            }
+            for (t, &p) in total.iter_mut().zip(&part) {
+                *t = *t + p;
+            }
+        }
+    }
 }
 
 /// `out[o, l, i] = x[o, i]`.

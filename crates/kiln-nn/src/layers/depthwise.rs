@@ -80,11 +80,12 @@ impl Depthwise {
     }
 
     /// The depthwise kernel `[kh·kw, c·multiplier]`, with Keras' fans for its
-    /// `(kh, kw, c, multiplier)` shape.
-    fn kernel_decl(&self, c: usize) -> ParamDecl {
+    /// `(kh, kw, c, multiplier)` shape; `name` is Keras 3's: `kernel` in DepthwiseConv2D,
+    /// `depthwise_kernel` in SeparableConv2D.
+    fn kernel_decl(&self, name: &'static str, c: usize) -> ParamDecl {
         let ((kh, kw), m) = (self.kernel, self.depth_multiplier);
         ParamDecl::weight(
-            "depthwise_kernel",
+            name,
             vec![kh * kw, self.depth(c)],
             self.depthwise_initializer,
             (kh * kw * c, kh * kw * m),
@@ -171,7 +172,8 @@ macro_rules! depthwise_builders {
 
 /// Each channel convolved with its own `kh × kw` windows, as Keras'
 /// `DepthwiseConv2D(kernel_size, strides, padding, depth_multiplier)`: `[h, w, c]` →
-/// `[oh, ow, c·depth_multiplier]`.
+/// `[oh, ow, c·depth_multiplier]`. Weights: `kernel` `[kh·kw, c·m]` (Keras 3's name and element
+/// order for its `(kh, kw, c, m)` kernel), `bias` `[c·m]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DepthwiseConv2D {
     #[serde(flatten)]
@@ -210,7 +212,7 @@ impl Layer for DepthwiseConv2D {
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let c = inputs.first().and_then(|i| i.get(2)).copied().unwrap_or(0);
-        let mut p = vec![self.d.kernel_decl(c)];
+        let mut p = vec![self.d.kernel_decl("kernel", c)];
         if self.d.use_bias {
             p.push(ParamDecl::weight(
                 "bias",
@@ -295,7 +297,7 @@ impl Layer for SeparableConv2D {
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let c = inputs.first().and_then(|i| i.get(2)).copied().unwrap_or(0);
         let mut p = vec![
-            self.d.kernel_decl(c),
+            self.d.kernel_decl("depthwise_kernel", c),
             ParamDecl::weight(
                 "pointwise_kernel",
                 vec![self.d.depth(c), self.filters],
