@@ -19,6 +19,9 @@ mod fcn_timeseries;
 #[path = "lstm_timeseries.rs"]
 #[allow(dead_code)]
 mod lstm_timeseries;
+#[path = "mnist.rs"]
+#[allow(dead_code)]
+mod mnist;
 #[path = "residual_cnn.rs"]
 #[allow(dead_code)]
 mod residual_cnn;
@@ -117,7 +120,7 @@ pub struct Replay {
     pub losses: Vec<f32>,
     /// NaN where the replay was not evaluated.
     pub test_accuracy: f32,
-    /// Every weight after the last batch.
+    /// Every weight after the last batch (empty where the replay was not evaluated).
     pub weights: Vec<kiln::nn::Weight>,
 }
 
@@ -128,14 +131,13 @@ pub fn dataset(set: &str) -> Result<datasets::Dataset> {
         return Ok(datasets::ucr(set)?);
     }
     let mut data = datasets::mnist()?;
-    let images = |t: &Tensor| -> Result<Tensor> { Ok(t.map(|p| p / 255.0).reshape([t.rows(), 28, 28, 1])?) };
-    data.x_train = images(&data.x_train)?;
-    data.x_test = images(&data.x_test)?;
+    data.x_train = mnist::images(&data.x_train)?;
+    data.x_test = mnist::images(&data.x_test)?;
     Ok(data)
 }
 
 /// Trains the traced model with Kiln on the trace's batches, in Keras' order, as many as the
-/// trace recorded; with `evaluate`, measures the test accuracy after them.
+/// trace recorded; with `evaluate`, measures the test accuracy after them and reads the weights back.
 pub fn replay(device: &dyn Backend, trace: &Trace, evaluate: bool) -> Result<Replay> {
     let data = dataset(&trace.set)?;
     let mut model = trace.model(device, &data)?;
@@ -146,17 +148,17 @@ pub fn replay(device: &dyn Backend, trace: &Trace, evaluate: bool) -> Result<Rep
         let y = data.y_train.try_select_rows(batch)?;
         losses.push(model.train_on_batch(&x, &y)?);
     }
-    let test_accuracy = if evaluate {
-        model
-            .evaluate(&data.x_test, &data.y_test, 64)?
-            .get("accuracy")
-            .unwrap_or(0.0)
-    } else {
-        f32::NAN
-    };
+    if !evaluate {
+        return Ok(Replay {
+            losses,
+            test_accuracy: f32::NAN,
+            weights: Vec::new(),
+        });
+    }
+    let result = model.evaluate(&data.x_test, &data.y_test, 64)?;
     Ok(Replay {
         losses,
-        test_accuracy,
+        test_accuracy: result.get("accuracy").unwrap_or(0.0),
         weights: model.weights()?,
     })
 }
