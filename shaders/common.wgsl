@@ -17,6 +17,16 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
+// kiln_graph::lowbias32: the dropout mask hash (elementwise dropout, attention's), bit for bit.
+fn lowbias32(v: u32) -> u32 {
+    var x = v;
+    x ^= x >> 16u;
+    x *= 0x7feb352du;
+    x ^= x >> 15u;
+    x *= 0x846ca68bu;
+    return x ^ (x >> 16u);
+}
+
 // Sigmoid without overflow: exp only ever sees a non-positive argument.
 fn sigmoid1(x: f32) -> f32 {
     if (x >= 0.0) {

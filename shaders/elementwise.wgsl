@@ -131,16 +131,6 @@ fn clip_norm_factor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (i < p.n) { out[i] = p.scalar / max(sqrt(load_a(i)), p.scalar); }
 }
 
-// kiln_graph::lowbias32: the dropout mask hash, bit for bit.
-fn lowbias32(v: u32) -> u32 {
-    var x = v;
-    x ^= x >> 16u;
-    x *= 0x7feb352du;
-    x ^= x >> 15u;
-    x *= 0x846ca68bu;
-    return x ^ (x >> 16u);
-}
-
 // Inverted dropout: b is the draw (step, first sample, samples); the mask is
 // kiln_graph::dropout_keeps of the element kiln_graph::dropout_element counts from the batch's start.
 @compute @workgroup_size(256)

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use kiln::graph::{
-    ActivationOp, ConvOp, ElementwiseOp, EmbeddingOp, Epilogue, Graph, LayoutOp, LossOp, NodeId, ReduceOp, Result,
-    ScheduleOp, Shape, Window2d,
+    ActivationOp, Attend, AttentionOp, ConvOp, ElementwiseOp, EmbeddingOp, Epilogue, Graph, LayoutOp, LossOp, NodeId,
+    ReduceOp, Result, ScheduleOp, Shape, Window2d,
 };
 use kiln::nn::{GRU, LSTM};
 use rand::rngs::StdRng;
@@ -176,6 +176,22 @@ macro_rules! recurrent_case {
                 Ok(y.expect("the recurrence builds"))
             },
             diff: &[0, 1, 2, 3],
+        }
+    };
+}
+
+/// The fused attention op with these settings, on the case's inputs `q, k, v[, keep][, draw]`.
+macro_rules! attention {
+    ($scale:expr, $causal:expr, $masked:expr, $rate:expr) => {
+        |g, x| {
+            let attend = Attend {
+                scale: $scale,
+                causal: $causal,
+                masked: $masked,
+                rate: $rate,
+                seed: 5,
+            };
+            g.push(AttentionOp::Attention(attend), x)
         }
     };
 }
@@ -998,6 +1014,90 @@ pub fn cases() -> Vec<Case> {
                 Ok(y.output)
             },
             diff: &[0, 1, 2, 3, 4, 5],
+        },
+        // The attention op alone: more keys (and queries) than a workgroup's 64 lanes, random
+        // padding masks (rows with nothing to attend to among them), dropout, heads wider than 64.
+        Case {
+            name: "attention (cross: 3 queries over 67 keys, 2 heads, masked)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 3, 2, 2]), Signed),
+                    (s(&[n, 67, 2, 2]), Signed),
+                    (s(&[n, 67, 2, 3]), Signed),
+                    (s(&[n, 3, 67]), Labels(2)),
+                ]
+            },
+            build: attention!(0.7, false, true, 0.0),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "attention (causal over 66 steps, masked, dropout 0.3)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 66, 1, 2]), Signed),
+                    (s(&[n, 66, 1, 2]), Signed),
+                    (s(&[n, 66, 1, 2]), Signed),
+                    (s(&[n, 66, 66]), Labels(2)),
+                    (s(&[3]), Labels(1000)),
+                ]
+            },
+            build: attention!(0.7, true, true, 0.3),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "attention (65-wide keys, 66-wide values, 3 queries over 4 keys)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 3, 1, 65]), Signed),
+                    (s(&[n, 4, 1, 65]), Signed),
+                    (s(&[n, 4, 1, 66]), Signed),
+                ]
+            },
+            build: attention!(0.125, false, false, 0.0),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            // Widths that are multiples of 4: the GPU reads whole vec4s (keys wider than 64 too).
+            name: "attention (68-wide keys, 8-wide values, masked, dropout 0.2)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 5, 2, 68]), Signed),
+                    (s(&[n, 9, 2, 68]), Signed),
+                    (s(&[n, 9, 2, 8]), Signed),
+                    (s(&[n, 5, 9]), Labels(2)),
+                    (s(&[3]), Labels(1000)),
+                ]
+            },
+            build: attention!(0.125, false, true, 0.2),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            // Widths multiples of 4 and at most 64: the GPU's register-cached kernels, over more
+            // queries and keys than a workgroup has lanes.
+            name: "attention (4-wide keys, 8-wide values, causal over 66 steps, masked, dropout 0.3)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 66, 1, 4]), Signed),
+                    (s(&[n, 66, 1, 4]), Signed),
+                    (s(&[n, 66, 1, 8]), Signed),
+                    (s(&[n, 66, 66]), Labels(2)),
+                    (s(&[3]), Labels(1000)),
+                ]
+            },
+            build: attention!(0.5, true, true, 0.3),
+            diff: &[0, 1, 2],
+        },
+        Case {
+            name: "attention (16-wide heads, 2 heads, 5 queries over 7 keys)",
+            inputs: |n| {
+                vec![
+                    (s(&[n, 5, 2, 16]), Signed),
+                    (s(&[n, 7, 2, 16]), Signed),
+                    (s(&[n, 7, 2, 16]), Signed),
+                ]
+            },
+            build: attention!(0.25, false, false, 0.0),
+            diff: &[0, 1, 2],
         },
         Case {
             // Shifts of up to a pixel either way (Signed): interpolation matrices built on the

@@ -2,7 +2,7 @@
 //! throughput, time to first step, work per step, per-kernel times and matmul GFLOP/s.
 //!
 //! ```text
-//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,gru,gru_unrolled,transformer,matmul] [--replicas N] [--policy NAME] [--cold]
+//! cargo run --release -p kiln-bench -- [--quick] [--json] [--backend cpu,vulkan,...] [--workload mlp,cnn,embed,resnet,lstm,lstm_unrolled,gru,gru_unrolled,transformer,transformer_long,matmul] [--replicas N] [--policy NAME] [--cold]
 //! ```
 
 use std::process::ExitCode;
@@ -20,7 +20,8 @@ const USAGE: &str =
   --json           print the report as JSON instead of tables
   --backend LIST   comma-separated: cpu, vulkan, metal, dx12, gl (default: every one found)
   --workload LIST  comma-separated: mlp, cnn, embed, resnet, lstm, lstm_unrolled, gru,
-                   gru_unrolled, transformer, matmul (default: all but the unrolled ones and gru)
+                   gru_unrolled, transformer, transformer_long, matmul (default: all but the
+                   unrolled ones, gru and transformer_long)
   --replicas N     train data-parallel on N replicas of each device (the CPU's threads split
                    evenly among them); the all-reduce shows as the kernel `all_reduce`
   --policy NAME    the workloads' precision: float32 (default) or mixed_float16

@@ -30,10 +30,13 @@ pub enum Workload {
     /// MultiHeadAttention(2 heads, key_dim 16, dropout 0.1) with Add + LayerNormalization and a
     /// Conv1D feed-forward, GlobalAveragePooling1D, Dense(32, relu), Dense(2, softmax); batch 16.
     Transformer,
+    /// The same classifier on sequences of 256 steps: attention's scores, `[16, 2, 256, 256]` per
+    /// layer, outweigh everything else.
+    TransformerLong,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Mlp,
         Workload::Cnn,
         Workload::Embed,
@@ -43,6 +46,7 @@ impl Workload {
         Workload::Gru,
         Workload::GruUnrolled,
         Workload::Transformer,
+        Workload::TransformerLong,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +60,7 @@ impl Workload {
             Workload::Gru => "gru",
             Workload::GruUnrolled => "gru_unrolled",
             Workload::Transformer => "transformer",
+            Workload::TransformerLong => "transformer_long",
         }
     }
 
@@ -68,9 +73,21 @@ impl Workload {
         match self {
             Workload::Mlp => 128,
             Workload::Cnn | Workload::Embed | Workload::Resnet => 32,
-            Workload::Lstm | Workload::LstmUnrolled | Workload::Gru | Workload::GruUnrolled | Workload::Transformer => {
-                16
-            }
+            Workload::Lstm
+            | Workload::LstmUnrolled
+            | Workload::Gru
+            | Workload::GruUnrolled
+            | Workload::Transformer
+            | Workload::TransformerLong => 16,
+        }
+    }
+
+    /// Steps per sequence of the transformer workloads.
+    fn steps(self) -> usize {
+        if self == Workload::TransformerLong {
+            256
+        } else {
+            24
         }
     }
 
@@ -97,7 +114,7 @@ impl Workload {
                 .add(GlobalAveragePooling1D::new())
                 .add(Dense::new(5).activation(Activation::Sigmoid)),
             Workload::Resnet => return residual_cnn(),
-            Workload::Transformer => return transformer(),
+            Workload::Transformer | Workload::TransformerLong => return transformer(self.steps()),
             Workload::Lstm | Workload::LstmUnrolled => Sequential::new()
                 .input_shape([100, 6])
                 .add(LSTM::new(64).unroll(self == Workload::LstmUnrolled))
@@ -118,7 +135,8 @@ impl Workload {
             | Workload::LstmUnrolled
             | Workload::Gru
             | Workload::GruUnrolled
-            | Workload::Transformer => Loss::SparseCategoricalCrossentropy,
+            | Workload::Transformer
+            | Workload::TransformerLong => Loss::SparseCategoricalCrossentropy,
             Workload::Cnn | Workload::Embed => Loss::BinaryCrossentropy,
         }
     }
@@ -159,8 +177,8 @@ impl Workload {
                 random::normal([samples, 100, 6], seed),
                 random::integers(0, 4, [samples], seed + 1),
             ),
-            Workload::Transformer => (
-                random::normal([samples, 24, 1], seed),
+            Workload::Transformer | Workload::TransformerLong => (
+                random::normal([samples, self.steps(), 1], seed),
                 random::integers(0, 2, [samples], seed + 1),
             ),
         }
@@ -180,9 +198,10 @@ fn residual_cnn() -> Result<Model> {
     residual_example::residual_cnn(0.99, 1)
 }
 
-/// The Transformer classifier of [`Workload::Transformer`] on 24 × 1 sequences, 2 classes, seed 1.
-fn transformer() -> Result<Model> {
-    transformer_example::transformer(24, 1, 2, 0.1, 1)
+/// The Transformer classifier of [`Workload::Transformer`] on `steps` × 1 sequences, 2 classes,
+/// seed 1.
+fn transformer(steps: usize) -> Result<Model> {
+    transformer_example::transformer(steps, 1, 2, 0.1, 1)
 }
 
 /// Square matmul `[n, n] · [n, n]` of two persistent tensors: the plan, and the specs of a session

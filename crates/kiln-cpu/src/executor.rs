@@ -2,7 +2,9 @@
 
 use kiln_graph::{KernelTime, Location, Plan, Shape, Step, StepOp, TensorRef};
 
-use crate::ops::{activation, conv, elementwise, embedding, layout, loss, matmul, optim, recurrent, reduce, schedule};
+use crate::ops::{
+    activation, attention, conv, elementwise, embedding, layout, loss, matmul, optim, recurrent, reduce, schedule,
+};
 use crate::Real;
 
 /// Host memory a plan runs over.
@@ -72,6 +74,7 @@ fn run_step<T: Real>(step: &Step, mem: &mut Memory<'_, T>) {
         StepOp::Update(op) => optim::update(op, &step.inputs, mem),
         StepOp::Schedule(op) => pure(step, mem, &mut |a, out| schedule::compute(op, a, out)),
         StepOp::Recurrent(op) => pure(step, mem, &mut |a, out| recurrent::compute(op, a, out)),
+        StepOp::Attention(op) => pure(step, mem, &mut |a, out| attention::compute(op, a, out)),
     }
 }
 

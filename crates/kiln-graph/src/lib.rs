@@ -20,9 +20,9 @@ pub use error::{Error, Result};
 pub use graph::{Graph, Node, NodeId};
 pub use ops::{
     draw_key, dropout_element, dropout_keeps, dropout_threshold, keeps_from_key, lowbias32, roc_threshold, round_f16,
-    uniform_from_key, uniform_unit, ActivationOp, AxisView, ConvOp, ElementwiseOp, EmbeddingOp, Epilogue, Family,
-    LayoutOp, LayoutView, Leaf, LossOp, MatMulOp, Op, Param, RecurrentOp, ReduceOp, ScheduleOp, StepOp, UpdateOp,
-    Window2d, SELU_ALPHA, SELU_SCALE,
+    uniform_from_key, uniform_unit, ActivationOp, Attend, AttentionDims, AttentionOp, AxisView, ConvOp, ElementwiseOp,
+    EmbeddingOp, Epilogue, Family, LayoutOp, LayoutView, Leaf, LossOp, MatMulOp, Op, Param, RecurrentOp, ReduceOp,
+    ScheduleOp, StepOp, UpdateOp, Window2d, SELU_ALPHA, SELU_SCALE,
 };
 pub use persistent::{PersistentId, PersistentKind, PersistentSpec};
 pub use plan::{ArenaRef, Location, Plan, Step, TensorRef, ARENA_ALIGN};

@@ -31,6 +31,9 @@ pub enum Shader {
     MatmulTexelScalar,
     MatmulTiled,
     Recurrent,
+    Attention,
+    /// attention.wgsl with its operands read through texel copies.
+    AttentionTexel,
 }
 
 /// Helpers every family uses; prepended to each family's source.
@@ -39,6 +42,10 @@ pub const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const OPERANDS_STORAGE: &str = include_str!("../../../shaders/operands_storage.wgsl");
 /// `load_a` / `load_b` from texel copies.
 const OPERANDS_TEXEL: &str = include_str!("../../../shaders/operands_texel.wgsl");
+/// attention.wgsl's operands from storage buffers.
+const ATTENTION_STORAGE: &str = include_str!("../../../shaders/attention_storage.wgsl");
+/// attention.wgsl's operands from texel copies.
+const ATTENTION_TEXEL: &str = include_str!("../../../shaders/attention_texel.wgsl");
 /// Params of the optimizer families.
 const OPTIM_COMMON: &str = include_str!("../../../shaders/optim_common.wgsl");
 /// Params and epilogue overrides of every matmul family.
@@ -48,7 +55,7 @@ const MATMUL_VEC4_COMMON: &str = include_str!("../../../shaders/matmul_vec4_comm
 
 impl Shader {
     /// Every family, for validation tests.
-    pub const ALL: [Shader; 21] = [
+    pub const ALL: [Shader; 23] = [
         Shader::Elementwise,
         Shader::ElementwiseTexel,
         Shader::Activation,
@@ -70,6 +77,8 @@ impl Shader {
         Shader::MatmulTexelScalar,
         Shader::MatmulTiled,
         Shader::Recurrent,
+        Shader::Attention,
+        Shader::AttentionTexel,
     ];
 
     /// File name under `shaders/`.
@@ -92,6 +101,7 @@ impl Shader {
             Shader::MatmulTexelScalar => "matmul_texel_scalar.wgsl",
             Shader::MatmulTiled => "matmul_tiled.wgsl",
             Shader::Recurrent => "recurrent.wgsl",
+            Shader::Attention | Shader::AttentionTexel => "attention.wgsl",
         }
     }
 
@@ -115,6 +125,7 @@ impl Shader {
             Shader::MatmulTexelScalar => include_str!("../../../shaders/matmul_texel_scalar.wgsl"),
             Shader::MatmulTiled => include_str!("../../../shaders/matmul_tiled.wgsl"),
             Shader::Recurrent => include_str!("../../../shaders/recurrent.wgsl"),
+            Shader::Attention | Shader::AttentionTexel => include_str!("../../../shaders/attention.wgsl"),
         }
     }
 
@@ -129,6 +140,8 @@ impl Shader {
             Shader::ElementwiseTexel | Shader::ActivationTexel | Shader::ReduceTexel | Shader::ConvTexel => {
                 &[OPERANDS_TEXEL]
             }
+            Shader::Attention => &[ATTENTION_STORAGE],
+            Shader::AttentionTexel => &[ATTENTION_TEXEL],
             Shader::Loss | Shader::Layout | Shader::Embedding | Shader::Schedule | Shader::Recurrent => &[],
         }
     }
@@ -140,6 +153,7 @@ impl Shader {
             Shader::Activation => Some(Shader::ActivationTexel),
             Shader::Reduce => Some(Shader::ReduceTexel),
             Shader::Conv => Some(Shader::ConvTexel),
+            Shader::Attention => Some(Shader::AttentionTexel),
             Shader::ElementwiseTexel
             | Shader::ActivationTexel
             | Shader::ReduceTexel
@@ -156,7 +170,8 @@ impl Shader {
             | Shader::MatmulTexel
             | Shader::MatmulTexelScalar
             | Shader::MatmulTiled
-            | Shader::Recurrent => None,
+            | Shader::Recurrent
+            | Shader::AttentionTexel => None,
         }
     }
 
@@ -192,6 +207,7 @@ impl Shader {
             Shader::Schedule => size_of::<ScheduleParams>(),
             Shader::Conv | Shader::ConvTexel => size_of::<ConvParams>(),
             Shader::Recurrent => size_of::<RecurrentParams>(),
+            Shader::Attention | Shader::AttentionTexel => size_of::<AttentionParams>(),
             Shader::Matmul
             | Shader::MatmulVec4
             | Shader::MatmulSubgroup
@@ -229,6 +245,27 @@ pub struct RecurrentParams {
     pub units: u32,
     /// 1 when the steps are read from the last to the first.
     pub reverse: u32,
+}
+
+/// `Params` of `attention.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AttentionParams {
+    pub n: u32,
+    pub tq: u32,
+    pub tk: u32,
+    pub heads: u32,
+    pub d: u32,
+    pub dv: u32,
+    /// 1 causal, 2 masked, 4 dropout, 8 head widths that are multiples of 4, 16 rows cached in
+    /// registers (those widths at most 64).
+    pub flags: u32,
+    pub seed: u32,
+    pub scale: f32,
+    pub keep_at: u32,
+    pub drop_scale: f32,
+    /// `n·heads·tq·tk`, the dropout tensor's elements.
+    pub weights: u32,
 }
 
 /// `Params` of `activation.wgsl`.

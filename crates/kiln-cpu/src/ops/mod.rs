@@ -5,6 +5,7 @@
 //! different formula, so the reference stays the reference.
 
 pub mod activation;
+pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod embedding;

@@ -10,6 +10,7 @@
 //! `docs/adding-an-op.md` walks through adding one.
 
 pub mod activation;
+pub mod attention;
 pub mod conv;
 pub mod elementwise;
 pub mod embedding;
@@ -25,6 +26,7 @@ use crate::error::shapes_list;
 use crate::{Error, Graph, NodeId, PersistentId, Result, Shape};
 
 pub use activation::{ActivationOp, SELU_ALPHA, SELU_SCALE};
+pub use attention::{Attend, AttentionDims, AttentionOp};
 pub use conv::{ConvOp, Window2d};
 pub use elementwise::{
     draw_key, dropout_element, dropout_keeps, dropout_threshold, keeps_from_key, lowbias32, round_f16,
@@ -174,6 +176,8 @@ families! {
     Schedule(ScheduleOp),
     /// Whole recurrences in one step (an LSTM over every time step) and their backward.
     Recurrent(RecurrentOp),
+    /// Scaled dot-product attention of every head in one step, and its backward.
+    Attention(AttentionOp),
 }
 
 impl StepOp {

@@ -2,21 +2,19 @@
 //! scaled dot-product attention over `num_heads` learned projections of the query, key and value,
 //! joined by an output projection.
 //!
-//! The heads run as batched matrix products: each projection is one product over every position,
-//! its `[n, steps, heads, d]` result turned into `[n·heads, steps, d]` by an axis swap, and the
-//! scores `q·kᵀ` and the weighted values are one batched product each. Autodiff differentiates
-//! the whole block; the softmax is the stable one of the activation family.
+//! Each projection is one product over every position, its `[n, steps, heads, d]` result read
+//! as it lies by the fused attention op (`kiln_graph::AttentionOp`: scores, masks, the stable
+//! softmax, dropout and the weighted values of every head in one step, four backward), whose
+//! `[n, tq, heads, dv]` output is the output projection's rows. Measured against the same block
+//! built from batched products, softmax and axis swaps: docs/sequence-models.md.
 
-use kiln_graph::{ActivationOp, Graph, LayoutOp, NodeId, ReduceOp};
+use kiln_graph::{Attend, AttentionOp, Graph, NodeId, ReduceOp};
 use serde::{Deserialize, Serialize};
 
-use super::dropout::dropout;
+use super::dropout::{graph_seed, DROPOUT_SALT};
 use super::{checked_product, plain, Layer, LayerConfig, LayerOut, ParamDecl};
+use crate::feeds::Feed;
 use crate::{Error, Init, Result};
-
-/// What Keras adds to masked scores before the softmax (`_large_negative_number` for float32 in
-/// keras/src/layers/activations/softmax.py): their weights come out exactly zero.
-const MASKED: f32 = -1e9;
 
 /// Attention of each query position over the key/value positions, in `num_heads` heads:
 /// `softmax(q·kᵀ / √key_dim)·v` per head, with `q`, `k`, `v` the inputs' projections (kernels
@@ -155,8 +153,8 @@ impl MultiHeadAttention {
         Ok([query, value, key])
     }
 
-    /// `x [n, steps, features]` projected by `kernel [features, heads, dim]` (plus `bias`) into
-    /// one matrix per (sample, head): `[n·heads, steps, dim]`.
+    /// `x [n, steps, features]` projected by `kernel [features, heads, dim]` (plus `bias`):
+    /// `[n, steps, heads, dim]`, where the attention op reads each head.
     fn heads(&self, g: &mut Graph, x: NodeId, kernel: NodeId, bias: Option<NodeId>, dim: usize) -> Result<NodeId> {
         let &[n, steps, features] = g.shape(x)?.dims() else {
             return Err(Error::invalid("MultiHeadAttention", "expects batches of sequences"));
@@ -169,22 +167,20 @@ impl MultiHeadAttention {
             let b = g.reshape(b, [h * dim])?;
             y = g.bias_add(y, b)?;
         }
-        let y = g.reshape(y, [n, steps, h, dim])?;
-        let y = g.push(LayoutOp::SwapAxes { axis: 1 }, &[y])?;
-        Ok(g.reshape(y, [n * h, steps, dim])?)
+        Ok(g.reshape(y, [n, steps, h, dim])?)
     }
 }
 
 impl MultiHeadAttention {
-    /// The padding mask `[n·heads, tq, tk]` (1 where the query step and the key step are both
-    /// real) from the query's, key's and value's masks `[n, steps]`, or none when none has one.
+    /// The padding mask `[n, tq, tk]` (1 where the query step and the key step are both real)
+    /// from the query's, key's and value's masks `[n, steps]`, or none when none has one.
     fn padding_mask(
         &self,
         g: &mut Graph,
         query: Option<NodeId>,
         key: Option<NodeId>,
         value: Option<NodeId>,
-        (n, tq, tk): (usize, usize, usize),
+        (tq, tk): (usize, usize),
     ) -> Result<Option<NodeId>> {
         let mut keep = match query {
             Some(m) => Some(g.push(ReduceOp::Broadcast { axis: 2, size: tk }, &[m])?),
@@ -197,16 +193,7 @@ impl MultiHeadAttention {
                 Some(prev) => g.mul(prev, columns)?,
             });
         }
-        let Some(keep) = keep else { return Ok(None) };
-        // The same mask for every head: [n, tq, tk] → [n, heads, tq, tk].
-        let keep = g.push(
-            ReduceOp::Broadcast {
-                axis: 1,
-                size: self.num_heads,
-            },
-            &[keep],
-        )?;
-        Ok(Some(g.reshape(keep, [n * self.num_heads, tq, tk])?))
+        Ok(keep)
     }
 }
 
@@ -271,8 +258,10 @@ impl Layer for MultiHeadAttention {
 
     /// Masks of the query, value and key become the attention mask of Keras'
     /// `_compute_attention_mask`: query step `i` attends to key step `j` only where both are real
-    /// (and `j ≤ i` when causal). Masked scores get -1e9 and their weights are then zeroed, so a
-    /// padded query step (nothing to attend to) gets zero weights, as Keras' masked softmax.
+    /// (and `j ≤ i` when causal). Keras adds -1e9 (`_large_negative_number` for float32 in
+    /// keras/src/layers/activations/softmax.py) to the masked scores and multiplies the softmax by
+    /// the mask: the attention op gives masked keys weight 0, and a step with nothing to attend
+    /// to (a padded query) all-zero weights.
     fn build_masked(
         &self,
         g: &mut Graph,
@@ -296,41 +285,31 @@ impl Layer for MultiHeadAttention {
         };
         let tk = g.shape(key)?.dims()[1];
 
-        // Keras scales the query before the product.
         let q = self.heads(g, query, wq, bq, kd)?;
-        let q = g.scale(q, 1.0 / (kd as f32).sqrt())?;
         let k = self.heads(g, key, wk, bk, kd)?;
         let v = self.heads(g, value, wv, bv, vd)?;
-        let mut scores = g.matmul(q, k, false, true)?;
-        if self.causal {
-            let mask: Vec<f32> = (0..tq * tk)
-                .map(|i| if i % tk <= i / tk { 0.0 } else { MASKED })
-                .collect();
-            let mask = g.constant(&mask, [tq * tk])?;
-            let mask = g.push(ReduceOp::Broadcast { axis: 0, size: n * h }, &[mask])?;
-            let mask = g.reshape(mask, [n * h, tq, tk])?;
-            scores = g.add(scores, mask)?;
-        }
         let at = |i: usize| masks.get(i).copied().flatten();
-        let padding = self.padding_mask(g, at(0), at(2), at(1), (n, tq, tk))?;
-        if let Some(keep) = padding {
-            // scores + (1 - keep)·(-1e9) = scores - 1e9 + 1e9·keep.
-            let lifted = g.scale(keep, -MASKED)?;
-            let lifted = g.add(scores, lifted)?;
-            let low = g.fill(MASKED, [n * h, tq, tk]);
-            scores = g.add(lifted, low)?;
+        let keep = self.padding_mask(g, at(0), at(2), at(1), (tq, tk))?;
+        let rate = if training { self.dropout } else { 0.0 };
+        let attend = Attend {
+            // Keras scales the query before the product.
+            scale: 1.0 / (kd as f32).sqrt(),
+            causal: self.causal,
+            masked: keep.is_some(),
+            rate,
+            seed: if rate > 0.0 {
+                graph_seed(g, self.seed, DROPOUT_SALT)
+            } else {
+                0
+            },
+        };
+        let mut operands = vec![q, k, v];
+        operands.extend(keep);
+        if rate > 0.0 {
+            operands.push(Feed::draw(g));
         }
-        let mut weights = g.unary(ActivationOp::Softmax, scores)?;
-        if let Some(keep) = padding {
-            weights = g.mul(weights, keep)?;
-        }
-        if training && self.dropout > 0.0 {
-            weights = dropout(g, weights, self.dropout, self.seed)?;
-        }
-        // [n·heads, tq, vd] back to [n·tq, heads·vd], then the output projection.
-        let heads = g.matmul(weights, v, false, false)?;
-        let heads = g.reshape(heads, [n, h, tq, vd])?;
-        let heads = g.push(LayoutOp::SwapAxes { axis: 1 }, &[heads])?;
+        // [n, tq, heads, vd] is [n·tq, heads·vd]: the output projection's rows.
+        let heads = g.push(AttentionOp::Attention(attend), &operands)?;
         let heads = g.reshape(heads, [n * tq, h * vd])?;
         let out_dim = g.shape(wo)?.dims()[2];
         let wo = g.reshape(wo, [h * vd, out_dim])?;

@@ -1,6 +1,6 @@
 //! Dropout, as Keras' `Dropout(rate)`.
 
-use kiln_graph::{lowbias32, ElementwiseOp, Graph, NodeId, Op, StepOp};
+use kiln_graph::{lowbias32, AttentionOp, ElementwiseOp, Graph, NodeId, Op, StepOp};
 use serde::{Deserialize, Serialize};
 
 use super::{plain, single, Layer, LayerConfig, LayerOut};
@@ -66,25 +66,25 @@ impl Layer for Dropout {
 /// `x` with a fraction `rate` of its values dropped and the rest scaled by `1 / (1 - rate)`: a
 /// training graph's dropout, its mask a hash of `seed`, the step and the element.
 pub(crate) fn dropout(g: &mut Graph, x: NodeId, rate: f32, seed: u32) -> Result<NodeId> {
-    let seed = graph_seed(g, seed, 0x9e37_79b9);
+    let seed = graph_seed(g, seed, DROPOUT_SALT);
     let draw = Feed::draw(g);
     Ok(g.push(ElementwiseOp::Dropout { rate, seed }, &[x, draw])?)
 }
 
+/// The salt of dropout masks' seeds (attention's dropout among them).
+pub(crate) const DROPOUT_SALT: u32 = 0x9e37_79b9;
+
 /// The seed of a random op about to join `g`: a layer's `seed` mixed with how many random ops
-/// (dropout masks, uniform draws) the graph already holds and a per-kind `salt`, so that no two
+/// (dropout masks, attention's among them, and uniform draws) the graph already holds and a per-kind `salt`, so that no two
 /// random layers of a graph draw alike.
 pub(crate) fn graph_seed(g: &Graph, seed: u32, salt: u32) -> u32 {
     let earlier = g
         .nodes()
         .iter()
-        .filter(|n| {
-            matches!(
-                n.op,
-                Op::Step(StepOp::Elementwise(
-                    ElementwiseOp::Dropout { .. } | ElementwiseOp::Uniform { .. }
-                ))
-            )
+        .filter(|n| match &n.op {
+            Op::Step(StepOp::Elementwise(ElementwiseOp::Dropout { .. } | ElementwiseOp::Uniform { .. })) => true,
+            Op::Step(StepOp::Attention(AttentionOp::Attention(attend))) => attend.rate > 0.0,
+            _ => false,
         })
         .count() as u32;
     seed ^ lowbias32(earlier.wrapping_add(salt))

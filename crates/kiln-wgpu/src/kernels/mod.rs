@@ -4,6 +4,7 @@
 //! rasterisers) is decided in [`operands`].
 
 mod activation;
+mod attention;
 mod conv;
 mod elementwise;
 mod embedding;
@@ -126,6 +127,7 @@ pub fn kernel_for(step: &Step, caps: Caps) -> Kernel {
         StepOp::Update(op) => update::kernel(op, &io, caps),
         StepOp::Schedule(op) => schedule::kernel(op, &io),
         StepOp::Recurrent(op) => recurrent::kernel(op, &io),
+        StepOp::Attention(op) => attention::kernel(op, &io),
     };
     operands::through_texels(kernel, caps)
 }
