@@ -55,18 +55,29 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cl = p.n - 1u;
     let r = vec4<u32>(r0, min(r0 + 1u, rl), min(r0 + 2u, rl), min(r0 + 3u, rl));
     let c = vec4<u32>(c0, min(c0 + 1u, cl), min(c0 + 2u, cl), min(c0 + 3u, cl));
+    // Sums of the current K_BLOCK, added to the totals at each block's end.
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var rows = array<vec4<f32>, 4>();
     for (var kk = 0u; kk < p.k; kk++) {
         let bv = vec4<f32>(load_b(kk, c.x), load_b(kk, c.y), load_b(kk, c.z), load_b(kk, c.w));
         acc0 += load_a(r.x, kk) * bv;
         acc1 += load_a(r.y, kk) * bv;
         acc2 += load_a(r.z, kk) * bv;
         acc3 += load_a(r.w, kk) * bv;
+        if (kk % K_BLOCK == K_BLOCK - 1u || kk + 1u == p.k) {
+            rows[0] += acc0;
+            rows[1] += acc1;
+            rows[2] += acc2;
+            rows[3] += acc3;
+            acc0 = vec4<f32>(0.0);
+            acc1 = vec4<f32>(0.0);
+            acc2 = vec4<f32>(0.0);
+            acc3 = vec4<f32>(0.0);
+        }
     }
-    let rows = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) {
             finish(r0 + i, c0 + j, rows[i][j]);

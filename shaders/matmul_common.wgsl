@@ -14,6 +14,12 @@ fn epilogue1(z: f32) -> f32 {
     return activate1(ACT, z);
 }
 
+// k steps summed apart before joining the running sums: a product over k in order gathers
+// rounding error in proportion to k, in blocks of K_BLOCK it grows with K_BLOCK + k / K_BLOCK (a
+// conv kernel's gradient sums over batch × height × width, 25,088 terms for 32 images of 28×28).
+// The reduce family's SUM_BLOCK and the CPU's blocked sums use the same length.
+const K_BLOCK: u32 = 128u;
+
 struct Params {
     m: u32,
     k: u32,

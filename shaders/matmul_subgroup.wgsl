@@ -26,7 +26,7 @@
 @group(0) @binding(3) var<storage, read_write> b: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> bias: array<vec4<f32>>;
 
-// One row's A vector, broadcast from the lane that loaded it, times the four B rows.
+// Each row's A vector broadcast from the lane that loaded it, times the four B rows (rows8).
 @compute @workgroup_size(64)
 fn matmul_subgroup(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -42,14 +42,9 @@ fn matmul_subgroup(
     // takes part in every broadcast.
     let col = min(cv, n4 - 1u);
     let my_row = min(r0 + lane, p.m - 1u);
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    var acc4 = vec4<f32>(0.0);
-    var acc5 = vec4<f32>(0.0);
-    var acc6 = vec4<f32>(0.0);
-    var acc7 = vec4<f32>(0.0);
+    // Sums of the current K_BLOCK (acc), added to the totals at each block's end (fold8).
+    var acc: Acc8;
+    var total: Acc8;
     for (var kq = 0u; kq < k4; kq++) {
         let kk = kq * 4u;
         let mine = a[my_row * k4 + kq];
@@ -57,24 +52,14 @@ fn matmul_subgroup(
         let b1 = b[(kk + 1u) * n4 + col];
         let b2 = b[(kk + 2u) * n4 + col];
         let b3 = b[(kk + 3u) * n4 + col];
-        acc0 += fma_row(subgroupBroadcast(mine, 0u), b0, b1, b2, b3);
-        acc1 += fma_row(subgroupBroadcast(mine, 1u), b0, b1, b2, b3);
-        acc2 += fma_row(subgroupBroadcast(mine, 2u), b0, b1, b2, b3);
-        acc3 += fma_row(subgroupBroadcast(mine, 3u), b0, b1, b2, b3);
-        acc4 += fma_row(subgroupBroadcast(mine, 4u), b0, b1, b2, b3);
-        acc5 += fma_row(subgroupBroadcast(mine, 5u), b0, b1, b2, b3);
-        acc6 += fma_row(subgroupBroadcast(mine, 6u), b0, b1, b2, b3);
-        acc7 += fma_row(subgroupBroadcast(mine, 7u), b0, b1, b2, b3);
+        rows8(&acc, mine, b0, b1, b2, b3);
+        if (kq % (K_BLOCK / 4u) == K_BLOCK / 4u - 1u) { fold8(&total, &acc); }
     }
+    fold8(&total, &acc);
     if (cv >= n4) { return; }
-    finish(r0, cv, acc0);
-    finish(r0 + 1u, cv, acc1);
-    finish(r0 + 2u, cv, acc2);
-    finish(r0 + 3u, cv, acc3);
-    finish(r0 + 4u, cv, acc4);
-    finish(r0 + 5u, cv, acc5);
-    finish(r0 + 6u, cv, acc6);
-    finish(r0 + 7u, cv, acc7);
+    for (var i = 0u; i < 8u; i++) {
+        finish(r0 + i, cv, total.r[i]);
+    }
 }
 
 @compute @workgroup_size(64)
@@ -91,21 +76,20 @@ fn matmul_subgroup_tn(
     // Lane l loads A[k0 + l / 2, rows r0 + 4·(l % 2) ..+4]; rows past m clamp to valid data.
     let my_rv = min(r0 / 4u + (lane % 2u), m4 - 1u);
     let my_k = lane / 2u;
+    // Sums of the current K_BLOCK (acc), added to the totals at each block's end (fold8).
     var acc: Acc8;
+    var total: Acc8;
     for (var k0 = 0u; k0 < p.k; k0 += 4u) {
         let mine = a[(k0 + my_k) * m4 + my_rv];
         outer8(&acc, subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), b[k0 * n4 + col]);
         outer8(&acc, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), b[(k0 + 1u) * n4 + col]);
         outer8(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), b[(k0 + 2u) * n4 + col]);
         outer8(&acc, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), b[(k0 + 3u) * n4 + col]);
+        if (k0 % K_BLOCK == K_BLOCK - 4u) { fold8(&total, &acc); }
     }
+    fold8(&total, &acc);
     if (cv >= n4) { return; }
-    finish(r0, cv, acc.r[0]);
-    finish(r0 + 1u, cv, acc.r[1]);
-    finish(r0 + 2u, cv, acc.r[2]);
-    finish(r0 + 3u, cv, acc.r[3]);
-    finish(r0 + 4u, cv, acc.r[4]);
-    finish(r0 + 5u, cv, acc.r[5]);
-    finish(r0 + 6u, cv, acc.r[6]);
-    finish(r0 + 7u, cv, acc.r[7]);
+    for (var i = 0u; i < 8u; i++) {
+        finish(r0 + i, cv, total.r[i]);
+    }
 }

@@ -83,7 +83,9 @@ fn matmul_texel(
     // takes part in every broadcast.
     let col = min(cv, n4 - 1u);
     let my_row = min(r0 + lane, p.m - 1u);
+    // Sums of the current K_BLOCK (acc), added to the totals at each block's end (fold8).
     var acc: Acc8;
+    var total: Acc8;
     for (var kk = 0u; kk < p.k; kk += 4u) {
         var mine: vec4<f32>;
         if (A_ALIGNED) {
@@ -97,16 +99,11 @@ fn matmul_texel(
         let b1 = b_row(kk + 1u, n4, col);
         let b2 = b_row(kk + 2u, n4, col);
         let b3 = b_row(kk + 3u, n4, col);
-        acc.r[0] += fma_row(subgroupBroadcast(mine, 0u), b0, b1, b2, b3);
-        acc.r[1] += fma_row(subgroupBroadcast(mine, 1u), b0, b1, b2, b3);
-        acc.r[2] += fma_row(subgroupBroadcast(mine, 2u), b0, b1, b2, b3);
-        acc.r[3] += fma_row(subgroupBroadcast(mine, 3u), b0, b1, b2, b3);
-        acc.r[4] += fma_row(subgroupBroadcast(mine, 4u), b0, b1, b2, b3);
-        acc.r[5] += fma_row(subgroupBroadcast(mine, 5u), b0, b1, b2, b3);
-        acc.r[6] += fma_row(subgroupBroadcast(mine, 6u), b0, b1, b2, b3);
-        acc.r[7] += fma_row(subgroupBroadcast(mine, 7u), b0, b1, b2, b3);
+        rows8(&acc, mine, b0, b1, b2, b3);
+        if (kk % K_BLOCK == K_BLOCK - 4u) { fold8(&total, &acc); }
     }
-    store8(&acc, r0, cv);
+    fold8(&total, &acc);
+    store8(&total, r0, cv);
 }
 
 @compute @workgroup_size(64)
@@ -123,7 +120,9 @@ fn matmul_texel_tn(
     // (their sums are never stored); k past its end counts zero.
     let my_r = r0 + 4u * (lane % 2u);
     let my_k = lane / 2u;
+    // Sums of the current K_BLOCK (acc), added to the totals at each block's end (fold8).
     var acc: Acc8;
+    var total: Acc8;
     for (var k0 = 0u; k0 < p.k; k0 += 4u) {
         let kr = min(k0 + my_k, p.k - 1u);
         var mine: vec4<f32>;
@@ -137,8 +136,10 @@ fn matmul_texel_tn(
         outer8(&acc, subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), b_row(k0 + 1u, n4, col));
         outer8(&acc, subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), b_row(k0 + 2u, n4, col));
         outer8(&acc, subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u), b_row(k0 + 3u, n4, col));
+        if (k0 % K_BLOCK == K_BLOCK - 4u) { fold8(&total, &acc); }
     }
-    store8(&acc, r0, cv);
+    fold8(&total, &acc);
+    store8(&total, r0, cv);
 }
 
 // One row's A vector (four k) against the lane's four B rows (four columns of C) at those k.
@@ -159,7 +160,9 @@ fn matmul_texel_nt(
     // This lane's four columns of C are four rows of the stored B.
     let c = min(cv, n4 - 1u) * 4u;
     let my_row = min(r0 + lane, p.m - 1u);
+    // Sums of the current K_BLOCK (acc), added to the totals at each block's end (fold8).
     var acc: Acc8;
+    var total: Acc8;
     for (var kq = 0u; kq < k4; kq++) {
         let mine = load_a(my_row * k4 + kq);
         let b0 = load_b(c * k4 + kq);
@@ -174,6 +177,8 @@ fn matmul_texel_nt(
         acc.r[5] += dot_row(subgroupBroadcast(mine, 5u), b0, b1, b2, b3);
         acc.r[6] += dot_row(subgroupBroadcast(mine, 6u), b0, b1, b2, b3);
         acc.r[7] += dot_row(subgroupBroadcast(mine, 7u), b0, b1, b2, b3);
+        if (kq % (K_BLOCK / 4u) == K_BLOCK / 4u - 1u) { fold8(&total, &acc); }
     }
-    store8(&acc, r0, cv);
+    fold8(&total, &acc);
+    store8(&total, r0, cv);
 }

@@ -60,8 +60,11 @@ fn matmul_texel_scalar(
     var eb = col;
     var sb = p.n;
     if (TRANS_B) { eb = col * p.k; sb = 1u; }
+    // Sums of the current K_BLOCK, added to the totals at each block's end.
     var lo = vec4<f32>(0.0);
     var hi = vec4<f32>(0.0);
+    var total_lo = vec4<f32>(0.0);
+    var total_hi = vec4<f32>(0.0);
     for (var kk = 0u; kk < p.k; kk++) {
         let av = elem_a(ea);
         let bv = elem_b(eb);
@@ -79,7 +82,15 @@ fn matmul_texel_scalar(
         ) * bv;
         ea += sa;
         eb += sb;
+        if (kk % K_BLOCK == K_BLOCK - 1u || kk + 1u == p.k) {
+            total_lo += lo;
+            total_hi += hi;
+            lo = vec4<f32>(0.0);
+            hi = vec4<f32>(0.0);
+        }
     }
+    lo = total_lo;
+    hi = total_hi;
     if (c >= p.n) { return; }
     finish(r0, c, lo.x);
     finish(r0 + 1u, c, lo.y);

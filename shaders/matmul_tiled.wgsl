@@ -69,6 +69,7 @@ fn matmul_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
         b_q = t / 16u;
     }
     var acc: array<vec4<f32>, 4>;
+    var block: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < p.k; k0 += DEPTH) {
         let r = row0 + 4u * a_q;
         let ka = k0 + a_k;
@@ -87,9 +88,9 @@ fn matmul_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
             load_b(base_b, kb, c + 3u),
         );
         workgroupBarrier();
-        // A slab's 16 products summed apart, then added to the running sums: rounding error grows
-        // with 16 + k/16 terms instead of k, as close to the CPU's blocked GEMM as the untiled
-        // kernels' groups of four get.
+        // A slab's 16 products summed apart, added to the block's sums, which join the running
+        // sums every K_BLOCK: rounding error grows with 16 + K_BLOCK/16 + k/K_BLOCK terms
+        // instead of k, as the untiled kernels' and the CPU's blocked GEMM.
         var part: array<vec4<f32>, 4>;
         for (var kk = 0u; kk < DEPTH; kk++) {
             let av = slab_a[kk][lid.y];
@@ -100,7 +101,13 @@ fn matmul_tiled(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup
             part[3] += av.w * bv;
         }
         for (var i = 0u; i < 4u; i++) {
-            acc[i] += part[i];
+            block[i] += part[i];
+        }
+        if ((k0 + DEPTH) % K_BLOCK == 0u || k0 + DEPTH >= p.k) {
+            for (var i = 0u; i < 4u; i++) {
+                acc[i] += block[i];
+                block[i] = vec4<f32>(0.0);
+            }
         }
         workgroupBarrier();
     }

@@ -33,10 +33,9 @@ fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
     let col = min(cv, n4 - 1u);
     let rl = p.m - 1u;
     let r = vec4<u32>(min(r0, rl), min(r0 + 1u, rl), min(r0 + 2u, rl), min(r0 + 3u, rl));
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    // Sums of the current K_BLOCK (acc), added to the totals at each block's end (fold4).
+    var acc: array<vec4<f32>, 4>;
+    var total: array<vec4<f32>, 4>;
     if (TRANS_A) {
         // A is [k, m]: one vec4 holds this block's four rows at one k; outer products.
         let m4 = p.m / 4u;
@@ -44,10 +43,11 @@ fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var kk = 0u; kk < p.k; kk++) {
             let av = a[kk * m4 + rv];
             let bv = b[kk * n4 + col];
-            acc0 += av.x * bv;
-            acc1 += av.y * bv;
-            acc2 += av.z * bv;
-            acc3 += av.w * bv;
+            acc[0] += av.x * bv;
+            acc[1] += av.y * bv;
+            acc[2] += av.z * bv;
+            acc[3] += av.w * bv;
+            if (kk % K_BLOCK == K_BLOCK - 1u) { fold4(&total, &acc); }
         }
     } else if (TRANS_B) {
         // B is [n, k]: dot products of A rows with B rows, four k at a time.
@@ -61,10 +61,11 @@ fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
             let a1 = a[r.y * k4 + kq];
             let a2 = a[r.z * k4 + kq];
             let a3 = a[r.w * k4 + kq];
-            acc0 += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
-            acc1 += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
-            acc2 += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
-            acc3 += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+            acc[0] += vec4<f32>(dot(a0, b0), dot(a0, b1), dot(a0, b2), dot(a0, b3));
+            acc[1] += vec4<f32>(dot(a1, b0), dot(a1, b1), dot(a1, b2), dot(a1, b3));
+            acc[2] += vec4<f32>(dot(a2, b0), dot(a2, b1), dot(a2, b2), dot(a2, b3));
+            acc[3] += vec4<f32>(dot(a3, b0), dot(a3, b1), dot(a3, b2), dot(a3, b3));
+            if (kq % (K_BLOCK / 4u) == K_BLOCK / 4u - 1u) { fold4(&total, &acc); }
         }
     } else {
         // Both row-major: four k at a time, each A vec4 spread over four B rows.
@@ -78,15 +79,17 @@ fn matmul_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
             let a1 = a[r.y * k4 + kq];
             let a2 = a[r.z * k4 + kq];
             let a3 = a[r.w * k4 + kq];
-            acc0 += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
-            acc1 += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
-            acc2 += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
-            acc3 += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
+            acc[0] += a0.x * b0 + a0.y * b1 + a0.z * b2 + a0.w * b3;
+            acc[1] += a1.x * b0 + a1.y * b1 + a1.z * b2 + a1.w * b3;
+            acc[2] += a2.x * b0 + a2.y * b1 + a2.z * b2 + a2.w * b3;
+            acc[3] += a3.x * b0 + a3.y * b1 + a3.z * b2 + a3.w * b3;
+            if (kq % (K_BLOCK / 4u) == K_BLOCK / 4u - 1u) { fold4(&total, &acc); }
         }
     }
+    fold4(&total, &acc);
     if (cv >= n4) { return; }
-    finish(r0, cv, acc0);
-    finish(r0 + 1u, cv, acc1);
-    finish(r0 + 2u, cv, acc2);
-    finish(r0 + 3u, cv, acc3);
+    finish(r0, cv, total[0]);
+    finish(r0 + 1u, cv, total[1]);
+    finish(r0 + 2u, cv, total[2]);
+    finish(r0 + 3u, cv, total[3]);
 }

@@ -26,6 +26,35 @@ struct Acc8 {
     r: array<vec4<f32>, 8>,
 }
 
+// Row i of the subgroup's 8 rows (lane i's A vector, four k, broadcast) times the four B rows
+// at those k, for every row.
+fn rows8(acc: ptr<function, Acc8>, mine: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) {
+    (*acc).r[0] += fma_row(subgroupBroadcast(mine, 0u), b0, b1, b2, b3);
+    (*acc).r[1] += fma_row(subgroupBroadcast(mine, 1u), b0, b1, b2, b3);
+    (*acc).r[2] += fma_row(subgroupBroadcast(mine, 2u), b0, b1, b2, b3);
+    (*acc).r[3] += fma_row(subgroupBroadcast(mine, 3u), b0, b1, b2, b3);
+    (*acc).r[4] += fma_row(subgroupBroadcast(mine, 4u), b0, b1, b2, b3);
+    (*acc).r[5] += fma_row(subgroupBroadcast(mine, 5u), b0, b1, b2, b3);
+    (*acc).r[6] += fma_row(subgroupBroadcast(mine, 6u), b0, b1, b2, b3);
+    (*acc).r[7] += fma_row(subgroupBroadcast(mine, 7u), b0, b1, b2, b3);
+}
+
+// Adds a block's sums into the running ones and starts the next block from zero (K_BLOCK).
+fn fold4(total: ptr<function, array<vec4<f32>, 4>>, part: ptr<function, array<vec4<f32>, 4>>) {
+    for (var i = 0u; i < 4u; i++) {
+        (*total)[i] += (*part)[i];
+        (*part)[i] = vec4<f32>(0.0);
+    }
+}
+
+// Adds a block's sums into the running ones and starts the next block from zero (K_BLOCK).
+fn fold8(total: ptr<function, Acc8>, part: ptr<function, Acc8>) {
+    for (var i = 0u; i < 8u; i++) {
+        (*total).r[i] += (*part).r[i];
+        (*part).r[i] = vec4<f32>(0.0);
+    }
+}
+
 // Rows r0..r0+4 (lo) and r0+4..r0+8 (hi) of Aᵀ at one k, times that k's B vector.
 fn outer8(acc: ptr<function, Acc8>, lo: vec4<f32>, hi: vec4<f32>, bk: vec4<f32>) {
     (*acc).r[0] += lo.x * bk;

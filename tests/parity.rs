@@ -9,6 +9,7 @@ use common::cases::{build, cases, SIZES};
 use common::{assert_close, gpu};
 use kiln::cpu::CpuSession;
 use kiln::graph::{schedule, Backend, PersistentKind, PersistentSpec, ReduceOp, Session, Shape, UpdateOp};
+use kiln::wgpu::GpuBackend;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -37,17 +38,31 @@ fn storage_operand_kernels_match_the_cpu() {
             .iter()
             .any(|k| name.contains(k))
     };
-    for (subgroups, tile) in [(true, 0), (false, 0), (false, 64)] {
-        let restricted = gpu
-            .with_caps(|caps| {
-                caps.texel_rows = 0;
-                caps.subgroup8 &= subgroups;
-                caps.matmul_tile = tile;
-            })
-            .unwrap();
+    for (_, restricted) in storage_kernel_gpus(gpu) {
         let checked = check_cases(&restricted, kernel_table_rows);
         assert!(checked > 50, "only {checked} comparisons ran");
     }
+}
+
+/// `gpu` reopened with the kernels other adapters get (storage-buffer operands, no texel copies):
+/// with 8-wide subgroups and without, and with the workgroup-memory tiled matmul of hardware GPUs.
+fn storage_kernel_gpus(gpu: &GpuBackend) -> Vec<(String, GpuBackend)> {
+    [(true, 0), (false, 0), (false, 64)]
+        .into_iter()
+        .map(|(subgroups, tile)| {
+            let restricted = gpu
+                .with_caps(|caps| {
+                    caps.texel_rows = 0;
+                    caps.subgroup8 &= subgroups;
+                    caps.matmul_tile = tile;
+                })
+                .unwrap();
+            (
+                format!("storage kernels (subgroups {subgroups}, tile {tile})"),
+                restricted,
+            )
+        })
+        .collect()
 }
 
 /// Runs every case `keep` accepts at every size on the CPU reference and on `gpu`, compares
@@ -144,6 +159,63 @@ fn grids_past_65535_workgroups() {
         assert_eq!(got[0][i], data[i] * 3.0, "element {i}");
     }
     assert!(got[0].iter().zip(&data).all(|(g, d)| *g == d * 3.0));
+}
+
+/// A product over a long k — a conv kernel's gradient sums over batch × height × width, 25,088
+/// terms for 32 images of 28×28 — keeps f32's accuracy on every matmul kernel: each sums k in
+/// blocks (`K_BLOCK` in matmul_common.wgsl), as the CPU's GEMM does, so the error against f64
+/// stays near f32's rounding instead of growing with k. Positive terms, so every one adds: summed
+/// in order, the untiled kernels' worst results were 2.9e-6 to 6.8e-6 off and the tiled one's
+/// 1.5e-6 to 1.8e-6; in blocks, 6.3e-7 to 8.2e-7 (the CPU's 2.0e-7 to 3.2e-7).
+#[test]
+fn long_products_keep_f32_accuracy_on_every_kernel() {
+    let Some(gpu) = gpu() else { return };
+    let (k, m, n) = (25_088, 8, 16);
+    let mut rng = StdRng::seed_from_u64(3);
+    let a: Vec<f32> = (0..k * m)
+        .map(|_| rand::RngExt::random_range(&mut rng, 0.0..1.0))
+        .collect();
+    let b: Vec<f32> = (0..k * n)
+        .map(|_| rand::RngExt::random_range(&mut rng, 0.0..1.0))
+        .collect();
+    // The three orientations the kernel table picks apart: Aᵀ·B (a weight gradient), A·B, A·Bᵀ.
+    for (ta, tb) in [(true, false), (false, false), (false, true)] {
+        let a_shape = if ta { [k, m] } else { [m, k] };
+        let b_shape = if tb { [n, k] } else { [k, n] };
+        let at = |r: usize, kk: usize| f64::from(if ta { a[kk * m + r] } else { a[r * k + kk] });
+        let bt = |kk: usize, c: usize| f64::from(if tb { b[c * k + kk] } else { b[kk * n + c] });
+        let exact: Vec<f64> = (0..m * n)
+            .map(|i| (0..k).map(|kk| at(i / n, kk) * bt(kk, i % n)).sum())
+            .collect();
+        let mut g = kiln::graph::Graph::new(Vec::new());
+        let x = g.input("a", Shape::new(a_shape));
+        let y = g.input("b", Shape::new(b_shape));
+        let c = g.matmul(x, y, ta, tb).unwrap();
+        let plan = Arc::new(schedule(&g, &[c]).unwrap());
+        // The same values stored either way: `at` and `bt` read them as stored.
+        let feeds = vec![("a".to_string(), a.clone()), ("b".to_string(), b.clone())];
+        let cpu = run(&mut CpuSession::<f32>::new(&[]), plan.clone(), &feeds);
+        let mut backends: Vec<(String, Vec<f32>)> = vec![("cpu".into(), cpu[0].clone())];
+        backends.push((
+            "lavapipe's kernels".into(),
+            run(gpu.new_session(&[]).unwrap().as_mut(), plan.clone(), &feeds)[0].clone(),
+        ));
+        for (what, restricted) in storage_kernel_gpus(gpu) {
+            let got = run(restricted.new_session(&[]).unwrap().as_mut(), plan.clone(), &feeds)[0].clone();
+            backends.push((what, got));
+        }
+        for (what, got) in backends {
+            let worst = got
+                .iter()
+                .zip(&exact)
+                .map(|(&g, &e)| (f64::from(g) - e).abs() / e)
+                .fold(0.0, f64::max);
+            assert!(
+                worst < 1.2e-6,
+                "{what}, ta {ta} tb {tb}: relative error {worst:e} against f64"
+            );
+        }
+    }
 }
 
 /// Every optimizer update (each with its options and a weight decay) and the accumulator update
