@@ -3,7 +3,7 @@
 
 use kiln_graph::AttentionOp;
 
-use super::{grid_1d, Io, Kernel, MAX_GROUPS};
+use super::{grid_1d, grid_groups, Io, Kernel};
 use crate::shaders::{AttentionParams, Shader};
 
 pub(super) fn kernel(op: &AttentionOp, io: &Io) -> Kernel {
@@ -15,7 +15,7 @@ pub(super) fn kernel(op: &AttentionOp, io: &Io) -> Kernel {
     let (keep, draw) = (op.keep_at().unwrap_or(0), op.draw_at().unwrap_or(0));
     let (entry, extra, grid) = match op {
         AttentionOp::Attention(_) => ("attention", [0, 0], grid_1d(n * tq * heads)),
-        AttentionOp::AttentionGrad(_) => ("attention_grad", [context, context + 1], grid_blocks(n * heads)),
+        AttentionOp::AttentionGrad(_) => ("attention_grad", [context, context + 1], grid_groups(n * heads)),
     };
     let vec4 = d % 4 == 0 && dv % 4 == 0;
     let cached = vec4 && d.max(dv) <= 64;
@@ -47,10 +47,4 @@ pub(super) fn kernel(op: &AttentionOp, io: &Io) -> Kernel {
     )
     // The vec4s of a row each pass accumulates: the whole row up to 64 columns.
     .with("BLOCK4", d.max(dv).div_ceil(4).min(16) as f64)
-}
-
-/// One workgroup per (sample, head), folded into y past 65535.
-fn grid_blocks(blocks: usize) -> [u32; 3] {
-    let x = blocks.clamp(1, MAX_GROUPS as usize);
-    [x as u32, blocks.div_ceil(x) as u32, 1]
 }

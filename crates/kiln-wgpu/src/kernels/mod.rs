@@ -72,7 +72,12 @@ impl Kernel {
 
 /// Grid for `n` invocations of a 1-D kernel, folded into y past 65535 workgroups.
 pub fn grid_1d(n: usize) -> [u32; 3] {
-    let groups = n.div_ceil(WG as usize).max(1);
+    grid_groups(n.div_ceil(WG as usize))
+}
+
+/// Grid of `groups` workgroups (at least one), folded into y past 65535.
+pub fn grid_groups(groups: usize) -> [u32; 3] {
+    let groups = groups.max(1);
     let x = groups.min(MAX_GROUPS as usize);
     [x as u32, groups.div_ceil(x) as u32, 1]
 }
