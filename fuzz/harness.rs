@@ -442,7 +442,12 @@ mod description {
             } => {
                 let units = units.get();
                 match kind % 6 {
-                    0 => m.add(LSTM::new(units).return_sequences(sequences).go_backwards(backwards)),
+                    0 => m.add(
+                        LSTM::new(units)
+                            .return_sequences(sequences)
+                            .go_backwards(backwards)
+                            .return_state(backwards),
+                    ),
                     1 => m.add(GRU::new(units).return_sequences(sequences).go_backwards(backwards)),
                     2 => m.add(GRU::new(units).reset_after(false).return_sequences(sequences)),
                     3 => m.add(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),

@@ -11,6 +11,10 @@
 // | 2       | a    | lstm, gru: xw [n, steps, gates·u]; *_grad: the states                  |
 // | 3       | b    | recurrent kernel [u, gates·u]                                          |
 // | 4       | c    | *_grad: d_states; gru: recurrent bias [3u]; lstm: bound to a, unread   |
+// | 5       | init | with INITIAL: the initial state [n, k·u] (h₀, and the LSTM's c₀);      |
+// |         |      | without: bound to a, unread                                            |
+// With INITIAL the gradient kernels write one row more per sequence, after its steps: the
+// gradient carried past the first step (lstm_grad: d h₀, d c₀, 0, 0; gru_grad: d h₀, 0, ...).
 // LSTM states per step: i, f, c̃, o after their activations, then c_t and h_t (u values each).
 // GRU states per step: z, r, h̃, m_h (h·U_h + b_rh, before the reset), h_t.
 // Grid: (n, 1, 1) workgroups of LANES.
@@ -19,14 +23,20 @@ struct Params {
     n: u32,
     steps: u32,
     units: u32,
-    reverse: u32,  // 1: steps read from the last to the first (go_backwards)
+    flags: u32,  // REVERSE, INITIAL
 }
+
+// The steps are read from the last to the first (go_backwards).
+const REVERSE: u32 = 1u;
+// The state starts from `init` rather than zero.
+const INITIAL: u32 = 2u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read_write> init: array<f32>;
 
 const LANES: u32 = 64u;
 // RecurrentOp::MAX_UNITS.
@@ -36,12 +46,37 @@ var<workgroup> zs: array<f32, 1024>;  // lstm: h·U; lstm_grad: dz of the step
 
 // The time index of the `r`-th step read.
 fn time_at(r: u32) -> u32 {
-    if (p.reverse != 0u) { return p.steps - 1u - r; }
+    if ((p.flags & REVERSE) != 0u) { return p.steps - 1u - r; }
     return r;
 }
 
-// Zero state (or zero carried gradients) before the first step read; a barrier must follow.
-fn start_state(lane: u32) {
+fn has_initial() -> bool {
+    return (p.flags & INITIAL) != 0u;
+}
+
+// Rows per sequence of a gradient kernel's output: one more for the initial state's gradient.
+fn grad_rows() -> u32 {
+    return p.steps + select(0u, 1u, has_initial());
+}
+
+// Part `part` (h₀: 0, c₀: 1) of sequence s's initial state at unit k, of `parts` parts; zero
+// without one.
+fn initial_at(s: u32, parts: u32, part: u32, k: u32) -> f32 {
+    if (!has_initial()) { return 0.0; }
+    return init[(s * parts + part) * p.units + k];
+}
+
+// Sequence s's state before the first step read, `parts` parts (zero without an initial state);
+// a barrier must follow.
+fn start_state(s: u32, parts: u32, lane: u32) {
+    for (var k = lane; k < p.units; k += LANES) {
+        hs[k] = initial_at(s, parts, 0u, k);
+        cs[k] = select(0.0, initial_at(s, parts, 1u, k), parts > 1u);
+    }
+}
+
+// Zero carried gradients before the last step read; a barrier must follow.
+fn zero_carried(lane: u32) {
     for (var k = lane; k < p.units; k += LANES) {
         hs[k] = 0.0;
         cs[k] = 0.0;
@@ -53,7 +88,7 @@ fn lstm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     let s = wg.x;
     let u = p.units;
     let width = 4u * u;
-    start_state(lane);
+    start_state(s, 2u, lane);
     workgroupBarrier();
     for (var r = 0u; r < p.steps; r++) {
         let t = time_at(r);
@@ -90,7 +125,7 @@ fn lstm_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let s = wg.x;
     let u = p.units;
     let width = 4u * u;
-    start_state(lane);
+    zero_carried(lane);
     workgroupBarrier();
     for (var back = 0u; back < p.steps; back++) {
         let r = p.steps - 1u - back;
@@ -102,7 +137,7 @@ fn lstm_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
             let cand = a[at + 2u * u + k];
             let o = a[at + 3u * u + k];
             let cell = a[at + 4u * u + k];
-            var c_prev = 0.0;
+            var c_prev = initial_at(s, 2u, 1u, k);
             if (r > 0u) {
                 c_prev = a[(s * p.steps + time_at(r - 1u)) * 6u * u + 4u * u + k];
             }
@@ -120,7 +155,7 @@ fn lstm_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
             cs[k] = dc * f;
         }
         workgroupBarrier();
-        let dz_at = (s * p.steps + t) * width;
+        let dz_at = (s * grad_rows() + t) * width;
         for (var j = lane; j < width; j += LANES) {
             out[dz_at + j] = zs[j];
         }
@@ -132,6 +167,15 @@ fn lstm_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         }
         workgroupBarrier();
     }
+    if (has_initial()) {
+        let row = (s * grad_rows() + p.steps) * width;
+        for (var k = lane; k < u; k += LANES) {
+            out[row + k] = hs[k];
+            out[row + u + k] = cs[k];
+            out[row + 2u * u + k] = 0.0;
+            out[row + 3u * u + k] = 0.0;
+        }
+    }
 }
 
 // Keras' GRU with reset_after: m = h·U + b_r, z = σ(xw_z + m_z), r = σ(xw_r + m_r),
@@ -141,7 +185,7 @@ fn gru(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) la
     let s = wg.x;
     let u = p.units;
     let width = 3u * u;
-    start_state(lane);
+    start_state(s, 1u, lane);
     workgroupBarrier();
     for (var r = 0u; r < p.steps; r++) {
         let t = time_at(r);
@@ -176,19 +220,19 @@ fn gru_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     let s = wg.x;
     let u = p.units;
     let width = 3u * u;
-    start_state(lane);
+    zero_carried(lane);
     workgroupBarrier();
     for (var back = 0u; back < p.steps; back++) {
         let r = p.steps - 1u - back;
         let t = time_at(r);
         let at = (s * p.steps + t) * 5u * u;
-        let d_at = (s * p.steps + t) * 6u * u;
+        let d_at = (s * grad_rows() + t) * 6u * u;
         for (var k = lane; k < u; k += LANES) {
             let z = a[at + k];
             let reset = a[at + u + k];
             let cand = a[at + 2u * u + k];
             let m_h = a[at + 3u * u + k];
-            var h_prev = 0.0;
+            var h_prev = initial_at(s, 1u, 0u, k);
             if (r > 0u) {
                 h_prev = a[(s * p.steps + time_at(r - 1u)) * 5u * u + 4u * u + k];
             }
@@ -215,5 +259,11 @@ fn gru_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
             hs[k] = acc;
         }
         workgroupBarrier();
+    }
+    if (has_initial()) {
+        let row = (s * grad_rows() + p.steps) * 6u * u;
+        for (var k = lane; k < 6u * u; k += LANES) {
+            out[row + k] = select(0.0, hs[k], k < u);
+        }
     }
 }

@@ -180,6 +180,47 @@ macro_rules! recurrent_case {
     };
 }
 
+/// A row for a recurrent layer started from an initial state (`[n, 3]` tensors after the four
+/// inputs of [`recurrent_case`], one per entry of `diff` past the fourth: the LSTM's h₀ and c₀,
+/// the GRU's h₀) over `[n, 21, 2]` sequences: its output (flattened) joined with
+/// its final state, differentiated in everything, so gradients reach the initial state through
+/// every step and the final `c` carries a gradient of its own.
+macro_rules! recurrent_state_case {
+    ($name:expr, $gates:expr, $bias:expr, $diff:expr, $layer:expr) => {
+        Case {
+            name: $name,
+            inputs: |n| {
+                let mut inputs = vec![
+                    (s(&[n, 21, 2]), Signed),
+                    (s(&[2, 3 * $gates]), Signed),
+                    (s(&[3, 3 * $gates]), Signed),
+                    (s($bias), Signed),
+                ];
+                inputs.extend((4..$diff.len()).map(|_| (s(&[n, 3]), Signed)));
+                inputs
+            },
+            build: |g, x| {
+                let layer = kiln::nn::layers::recurrent::Wrapped::from($layer);
+                let (y, last) = kiln::nn::layers::recurrent::recurrence_with_state(
+                    g,
+                    &layer,
+                    x[0],
+                    &x[4..],
+                    [x[1], x[2]],
+                    Some(x[3]),
+                )
+                .expect("the recurrence builds");
+                let n = g.shape(y)?.dims()[0];
+                let width = g.shape(y)?.numel() / n;
+                let mut parts = vec![g.reshape(y, [n, width])?];
+                parts.extend(last);
+                g.concat(&parts, 1)
+            },
+            diff: $diff,
+        }
+    };
+}
+
 /// The fused attention op with these settings, on the case's inputs `q, k, v[, keep][, draw]`.
 macro_rules! attention {
     ($scale:expr, $causal:expr, $masked:expr, $rate:expr) => {
@@ -971,6 +1012,48 @@ pub fn cases() -> Vec<Case> {
             3,
             &[9],
             GRU::new(3).reset_after(false).go_backwards(true)
+        ),
+        recurrent_state_case!(
+            "lstm (fused, from h0 and c0, 21 steps, every step's output and the final h and c)",
+            4,
+            &[12],
+            &[0, 1, 2, 3, 4, 5],
+            LSTM::new(3).return_sequences(true)
+        ),
+        recurrent_state_case!(
+            "lstm (fused, from h0 and c0, 21 steps backwards, last output and final state)",
+            4,
+            &[12],
+            &[0, 1, 2, 3, 4, 5],
+            LSTM::new(3).go_backwards(true)
+        ),
+        recurrent_state_case!(
+            "lstm unrolled (from h0 and c0, 21 steps, last output and final state)",
+            4,
+            &[12],
+            &[0, 1, 2, 3, 4, 5],
+            LSTM::new(3).unroll(true)
+        ),
+        recurrent_state_case!(
+            "gru (fused, from h0, 21 steps, every step's output and the final h)",
+            3,
+            &[2, 9],
+            &[0, 1, 2, 3, 4],
+            GRU::new(3).return_sequences(true)
+        ),
+        recurrent_state_case!(
+            "gru (fused, from h0, 21 steps backwards, last output and final h)",
+            3,
+            &[2, 9],
+            &[0, 1, 2, 3, 4],
+            GRU::new(3).go_backwards(true)
+        ),
+        recurrent_state_case!(
+            "gru (reset before, from h0, 21 steps, every step's output and final h)",
+            3,
+            &[9],
+            &[0, 1, 2, 3, 4],
+            GRU::new(3).reset_after(false).return_sequences(true)
         ),
         Case {
             name: "multi_head_attention (2 heads, causal, 5 steps of 4 features)",

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod host_rnn;
 
 use std::sync::OnceLock;
 

@@ -183,6 +183,8 @@ pub(crate) struct Forward {
     pub(crate) inputs: Vec<NodeId>,
     pub(crate) params: Vec<(PersistentId, NodeId)>,
     pub(crate) outs: Vec<LayerOut>,
+    /// The states each layer application returns after its output (Keras' `return_state`).
+    pub(crate) states: Vec<Vec<NodeId>>,
     /// Each layer output's mask (`[n, steps]`, 1 for a real step), where it has one.
     pub(crate) masks: Vec<Option<NodeId>>,
     pub(crate) layer_inputs: Vec<Vec<NodeId>>,
@@ -215,6 +217,7 @@ impl Forward {
             .collect();
         let mut params = Vec::new();
         let mut outs: Vec<LayerOut> = Vec::with_capacity(network.nodes.len());
+        let mut states: Vec<Vec<NodeId>> = Vec::with_capacity(network.nodes.len());
         let mut layer_inputs = Vec::with_capacity(network.nodes.len());
         // Each output's mask (Keras' `_keras_mask`): which steps are padding.
         let mut masks: Vec<Option<NodeId>> = Vec::with_capacity(network.nodes.len());
@@ -235,6 +238,7 @@ impl Forward {
                 let (x, mask) = match *s {
                     Source::Input(i) => (inputs[i], None),
                     Source::Node(j) => (outs[j].output, masks[j]),
+                    Source::State(j, k) => (states[j][k], None),
                 };
                 // Values enter an f16 layer as f16 (indices stay exact, and a layer that only moves
                 // values passes them on as they come).
@@ -242,11 +246,15 @@ impl Forward {
                 xs.push(if converts { half.round(&mut g, x)? } else { x });
                 in_masks.push(mask);
             }
-            let mut out = app.layer.build_masked(&mut g, &xs, &in_masks, &nodes, training)?;
+            let (mut out, mut returned) = app.layer.build_states(&mut g, &xs, &in_masks, &nodes, training)?;
             if f16 && !app.layer.moves_values() {
                 out.output = half.round(&mut g, out.output)?;
+                for s in &mut returned {
+                    *s = half.round(&mut g, *s)?;
+                }
             }
             outs.push(out);
+            states.push(returned);
             masks.push(app.layer.output_mask(&mut g, &xs, &in_masks)?);
             layer_inputs.push(xs);
         }
@@ -255,6 +263,7 @@ impl Forward {
             inputs,
             params,
             outs,
+            states,
             masks,
             layer_inputs,
         })
@@ -264,6 +273,7 @@ impl Forward {
     pub(crate) fn output(&self, network: &Network) -> (LayerOut, Option<NodeId>) {
         match network.output.expect("compile checked the model has an output") {
             Source::Node(j) => (self.outs[j], self.masks[j]),
+            Source::State(j, k) => (crate::layers::plain(self.states[j][k]), None),
             Source::Input(i) => (crate::layers::plain(self.inputs[i]), None),
         }
     }
@@ -281,10 +291,7 @@ struct Half {
 
 impl Half {
     fn new(policy: DTypePolicy, network: &Network) -> Self {
-        let output = match network.output {
-            Some(Source::Node(j)) => Some(j),
-            Some(Source::Input(_)) | None => None,
-        };
+        let output = network.output.and_then(Source::node);
         Half {
             policy,
             output,

@@ -13,6 +13,24 @@
 //! let _model = Model::new(&[a, b], &out)?;
 //! # Ok(()) }
 //! ```
+//!
+//! A recurrent layer with `return_state` gives its output and its final state, and takes an
+//! initial state after its sequence — an encoder-decoder, as keras.io's seq2seq example builds it:
+//!
+//! ```no_run
+//! use kiln_nn::{Activation, Call, Dense, Input, Model, LSTM};
+//! # fn main() -> kiln_nn::Result<()> {
+//! let source = Input::new([12, 8]);
+//! let target = Input::new([10, 6]);
+//! // [output, h, c], as Keras' `_, h, c = LSTM(32, return_state=True)(source)`.
+//! let encoded = LSTM::new(32).return_state(true).call_states(&[&source])?;
+//! let decoded = LSTM::new(32)
+//!     .return_sequences(true)
+//!     .call_many(&[&target, &encoded[1], &encoded[2]])?;
+//! let out = Dense::new(6).activation(Activation::Softmax).call(&decoded)?;
+//! let _model = Model::new(&[source, target], &out)?;
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,10 +45,19 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 #[derive(Debug)]
 enum Origin {
     Input,
+    /// Value `output` of a layer application: 0 its output, `k + 1` its state `k`.
     Layer {
-        layer: Arc<dyn Layer>,
-        inputs: Vec<SymbolicTensor>,
+        app: Arc<SymApp>,
+        output: usize,
     },
+}
+
+/// One application of a layer: every tensor it gives shares it, so a model holds it once.
+#[derive(Debug)]
+struct SymApp {
+    id: u64,
+    layer: Arc<dyn Layer>,
+    inputs: Vec<SymbolicTensor>,
 }
 
 #[derive(Debug)]
@@ -74,18 +101,50 @@ pub trait Call: Layer + Sized + 'static {
         self.call_many(&[input])
     }
 
-    /// Applies the layer to several inputs (`Concatenate`).
+    /// Applies the layer to several inputs (`Concatenate`; a recurrent layer's sequence and
+    /// initial state, Keras' `layer(x, initial_state=[h, c])`).
     fn call_many(self, inputs: &[&SymbolicTensor]) -> Result<SymbolicTensor> {
+        let kind = self.kind();
+        let mut all = self.call_states(inputs)?;
+        if all.len() > 1 {
+            return Err(Error::invalid(
+                kind,
+                format!(
+                    "returns its output and {} states (`return_state`), as Keras returns a list: apply it \
+                     with `call_states`, which gives [output, states…]",
+                    all.len() - 1
+                ),
+            ));
+        }
+        Ok(all.remove(0))
+    }
+
+    /// Applies the layer and returns everything it gives: its output, then the states it returns
+    /// with `return_state` (an LSTM's `[output, h, c]`, a GRU's `[output, h]`), as Keras'
+    /// `outputs, *states = layer(x)`.
+    fn call_states(self, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
         let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.0.shape.clone()).collect();
-        let shape = self.output_shape(&shapes)?;
-        Ok(SymbolicTensor(Arc::new(SymNode {
+        let mut all = vec![self.output_shape(&shapes)?];
+        all.extend(self.state_shapes(&shapes));
+        let app = Arc::new(SymApp {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            shape,
-            origin: Origin::Layer {
-                layer: Arc::new(self),
-                inputs: inputs.iter().map(|t| (*t).clone()).collect(),
-            },
-        })))
+            layer: Arc::new(self),
+            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+        });
+        Ok(all
+            .into_iter()
+            .enumerate()
+            .map(|(output, shape)| {
+                SymbolicTensor(Arc::new(SymNode {
+                    id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                    shape,
+                    origin: Origin::Layer {
+                        app: app.clone(),
+                        output,
+                    },
+                }))
+            })
+            .collect())
     }
 }
 
@@ -97,12 +156,11 @@ pub(crate) fn network(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Res
         inputs: inputs.iter().map(|t| Some(t.0.shape.clone())).collect(),
         ..Network::default()
     };
-    let mut seen: HashMap<u64, Source> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.0.id, Source::Input(i)))
-        .collect();
-    if seen.len() != inputs.len() {
+    let mut seen = Seen {
+        inputs: inputs.iter().enumerate().map(|(i, t)| (t.0.id, i)).collect(),
+        apps: HashMap::new(),
+    };
+    if seen.inputs.len() != inputs.len() {
         return Err(Error::invalid("Model::new", "the same Input is listed twice"));
     }
     let out = visit(output, &mut seen, &mut net)?;
@@ -110,23 +168,44 @@ pub(crate) fn network(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Res
     Ok(net)
 }
 
-fn visit(t: &SymbolicTensor, seen: &mut HashMap<u64, Source>, net: &mut Network) -> Result<Source> {
-    if let Some(s) = seen.get(&t.0.id) {
-        return Ok(*s);
-    }
+/// What [`visit`] has placed: each model input's position, each layer application's node.
+struct Seen {
+    inputs: HashMap<u64, usize>,
+    apps: HashMap<u64, usize>,
+}
+
+fn visit(t: &SymbolicTensor, seen: &mut Seen, net: &mut Network) -> Result<Source> {
     match &t.0.origin {
-        Origin::Input => Err(Error::invalid(
-            "Model::new",
-            format!(
-                "the output depends on an Input of shape {:?} that is not among the model's inputs",
-                t.0.shape
-            ),
-        )),
-        Origin::Layer { layer, inputs } => {
-            let sources = inputs.iter().map(|i| visit(i, seen, net)).collect::<Result<Vec<_>>>()?;
-            let s = net.push(layer.clone(), sources);
-            seen.insert(t.0.id, s);
-            Ok(s)
+        Origin::Input => seen.inputs.get(&t.0.id).map(|&i| Source::Input(i)).ok_or_else(|| {
+            Error::invalid(
+                "Model::new",
+                format!(
+                    "the output depends on an Input of shape {:?} that is not among the model's inputs",
+                    t.0.shape
+                ),
+            )
+        }),
+        Origin::Layer { app, output } => {
+            let node = match seen.apps.get(&app.id) {
+                Some(&j) => j,
+                None => {
+                    let sources = app
+                        .inputs
+                        .iter()
+                        .map(|i| visit(i, seen, net))
+                        .collect::<Result<Vec<_>>>()?;
+                    let j = net
+                        .push(app.layer.clone(), sources)
+                        .node()
+                        .expect("a pushed layer is a node");
+                    seen.apps.insert(app.id, j);
+                    j
+                }
+            };
+            Ok(match output {
+                0 => Source::Node(node),
+                k => Source::State(node, k - 1),
+            })
         }
     }
 }

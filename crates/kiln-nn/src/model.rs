@@ -488,7 +488,11 @@ impl Model {
             return s + "(shapes unknown until the input shape is set)\n";
         };
         let (mut trainable, mut fixed) = (0, 0);
-        for (app, (ins, out)) in self.network.nodes.iter().zip(&shapes.nodes) {
+        let batched = |shape: &[usize]| {
+            let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("(None, {})", dims.join(", "))
+        };
+        for ((app, (ins, out)), states) in self.network.nodes.iter().zip(&shapes.nodes).zip(&shapes.states) {
             let decls = app.layer.params(ins);
             let count = |want: bool| -> usize {
                 decls
@@ -499,10 +503,13 @@ impl Model {
             };
             let (t, f) = (count(true), count(false));
             (trainable, fixed) = (trainable + t, fixed + f);
-            let out = format!(
-                "(None, {})",
-                out.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
-            );
+            // A layer returning states lists every output, as Keras' summary does.
+            let out = if states.is_empty() {
+                batched(out)
+            } else {
+                let all: Vec<String> = std::iter::once(out).chain(states).map(|s| batched(s)).collect();
+                format!("[{}]", all.join(", "))
+            };
             let name = format!("{} ({})", app.name, app.layer.config().class_name());
             s += &format!("{name:<32}{out:<20}{:>10}\n", t + f);
         }

@@ -14,6 +14,19 @@ pub enum Source {
     Input(usize),
     /// The output of application `i`.
     Node(usize),
+    /// State `k` that application `i` returns after its output (Keras' `return_state`: an LSTM's
+    /// `h` is state 0, its `c` state 1).
+    State(usize, usize),
+}
+
+impl Source {
+    /// The application the value comes from, if a layer computes it.
+    pub fn node(self) -> Option<usize> {
+        match self {
+            Source::Input(_) => None,
+            Source::Node(j) | Source::State(j, _) => Some(j),
+        }
+    }
 }
 
 /// One layer applied to earlier sources.
@@ -40,7 +53,30 @@ pub struct Shapes {
     pub inputs: Vec<Vec<usize>>,
     /// Per application: its input sample shapes and its output sample shape.
     pub nodes: Vec<(Vec<Vec<usize>>, Vec<usize>)>,
+    /// Per application: the sample shapes of the states it returns (mostly none).
+    pub states: Vec<Vec<Vec<usize>>>,
     pub output: Vec<usize>,
+}
+
+impl Shapes {
+    /// The sample shape of the value `source` names, or an error naming a state that the
+    /// application does not return.
+    fn of(&self, source: Source, nodes: &[Application]) -> Result<Vec<usize>> {
+        match source {
+            Source::Input(i) => Ok(self.inputs[i].clone()),
+            Source::Node(j) => Ok(self.nodes[j].1.clone()),
+            Source::State(j, k) => self.states[j].get(k).cloned().ok_or_else(|| {
+                Error::invalid(
+                    format!("layer `{}`", nodes[j].name),
+                    format!(
+                        "returns {} state{} (Keras' `return_state`), so it has no state {k}",
+                        self.states[j].len(),
+                        if self.states[j].len() == 1 { "" } else { "s" }
+                    ),
+                )
+            }),
+        }
+    }
 }
 
 impl Network {
@@ -79,30 +115,28 @@ impl Network {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut nodes: Vec<(Vec<Vec<usize>>, Vec<usize>)> = Vec::with_capacity(self.nodes.len());
+        let mut shapes = Shapes {
+            inputs,
+            nodes: Vec::with_capacity(self.nodes.len()),
+            states: Vec::with_capacity(self.nodes.len()),
+            output: Vec::new(),
+        };
         for app in &self.nodes {
-            let ins: Vec<Vec<usize>> = app
+            let ins = app
                 .inputs
                 .iter()
-                .map(|s| match *s {
-                    Source::Input(i) => inputs[i].clone(),
-                    Source::Node(j) => nodes[j].1.clone(),
-                })
-                .collect();
-            let out = app
-                .layer
-                .output_shape(&ins)
-                .map_err(|e| Error::invalid(format!("layer `{}`", app.name), e.to_string()))?;
-            nodes.push((ins, out));
+                .map(|&s| shapes.of(s, &self.nodes))
+                .collect::<Result<Vec<_>>>()?;
+            let named = |e: Error| Error::invalid(format!("layer `{}`", app.name), e.to_string());
+            let out = app.layer.output_shape(&ins).map_err(named)?;
+            shapes.states.push(app.layer.state_shapes(&ins));
+            shapes.nodes.push((ins, out));
         }
-        let output = match self
+        let output = self
             .output
-            .ok_or_else(|| Error::invalid("model", "the model has no layers"))?
-        {
-            Source::Input(i) => inputs[i].clone(),
-            Source::Node(j) => nodes[j].1.clone(),
-        };
-        Ok(Shapes { inputs, nodes, output })
+            .ok_or_else(|| Error::invalid("model", "the model has no layers"))?;
+        shapes.output = shapes.of(output, &self.nodes)?;
+        Ok(shapes)
     }
 
     /// The model inputs whose values reach `source` unchanged (through layers that only move
@@ -110,6 +144,7 @@ impl Network {
     pub fn value_origins(&self, source: Source) -> std::result::Result<Vec<usize>, &Application> {
         match source {
             Source::Input(i) => Ok(vec![i]),
+            Source::State(j, _) => Err(&self.nodes[j]),
             Source::Node(j) => {
                 let app = &self.nodes[j];
                 if !app.layer.moves_values() {
@@ -149,9 +184,6 @@ impl Network {
 
     /// The application that produces the output, if any.
     pub fn output_layer(&self) -> Option<&Application> {
-        match self.output? {
-            Source::Node(j) => Some(&self.nodes[j]),
-            Source::Input(_) => None,
-        }
+        Some(&self.nodes[self.output?.node()?])
     }
 }

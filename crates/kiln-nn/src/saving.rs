@@ -81,7 +81,7 @@ impl SavedModel {
         let mut nodes = Vec::with_capacity(self.layers.len());
         let valid = |s: &Source, before: usize| match *s {
             Source::Input(i) => i < self.inputs.len(),
-            Source::Node(j) => j < before,
+            Source::Node(j) | Source::State(j, _) => j < before,
         };
         let mut names = std::collections::HashSet::new();
         if let Some(l) = self.layers.iter().find(|l| !names.insert(l.name.as_str())) {

@@ -243,8 +243,9 @@ pub struct RecurrentParams {
     pub n: u32,
     pub steps: u32,
     pub units: u32,
-    /// 1 when the steps are read from the last to the first.
-    pub reverse: u32,
+    /// 1: the steps are read from the last to the first; 2: the state starts from an initial
+    /// state operand.
+    pub flags: u32,
 }
 
 /// `Params` of `attention.wgsl`.

@@ -367,6 +367,26 @@ pub trait Layer: std::fmt::Debug + Send + Sync {
         self.build(g, xs, params, training)
     }
 
+    /// Keras' `return_state`: the sample shapes of the further outputs the layer gives after its
+    /// output, for inputs [`Layer::output_shape`] accepts (a recurrent layer's final state); none
+    /// for most layers.
+    fn state_shapes(&self, _inputs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        Vec::new()
+    }
+
+    /// As [`Layer::build_masked`], with the further outputs [`Layer::state_shapes`] describes, in
+    /// that order.
+    fn build_states(
+        &self,
+        g: &mut Graph,
+        xs: &[NodeId],
+        masks: &[Option<NodeId>],
+        params: &[NodeId],
+        training: bool,
+    ) -> Result<(LayerOut, Vec<NodeId>)> {
+        Ok((self.build_masked(g, xs, masks, params, training)?, Vec::new()))
+    }
+
     /// Keras' `supports_masking` for a layer that keeps the steps of its input (Dense, Dropout,
     /// LayerNormalization, merges): its output carries its inputs' mask on.
     fn passes_mask(&self) -> bool {

@@ -9,11 +9,18 @@
 //! scheduler fuses each step's gate arithmetic. Weights are laid out and named as Keras stores
 //! them: `kernel [features, gates·units]`, `recurrent_kernel [units, gates·units]`, `bias`,
 //! gates in Keras' order (LSTM: input, forget, cell, output; GRU: update, reset, candidate).
+//!
+//! States, as Keras' RNN layers take and give them (keras/src/layers/rnn/rnn.py): applied to
+//! `[sequence, h₀(, c₀)]` a layer starts from that state instead of zeros (Keras'
+//! `initial_state`), and with `return_state` it returns `[output, h_T(, c_T)]`, the state after
+//! the last step read (under a mask, the state of the last real step, carried over the padding).
+//! The LSTM's states are `h` then `c`, the GRU's `h`; `Bidirectional` takes and returns the
+//! forward layer's then the backward layer's.
 
 use kiln_graph::{Graph, NodeId, RecurrentOp};
 use serde::{Deserialize, Serialize};
 
-use super::{activate, checked_product, plain, single, Layer, LayerConfig, LayerOut, ParamDecl};
+use super::{activate, checked_product, plain, Layer, LayerConfig, LayerOut, ParamDecl};
 use crate::{Activation, Error, Init, Result};
 
 /// The longest sequence a recurrent layer unrolls: each step adds about twenty ops to the graph
@@ -38,6 +45,8 @@ pub struct Recurrent {
     dropout: f32,
     #[serde(default)]
     recurrent_dropout: f32,
+    #[serde(default)]
+    return_state: bool,
 }
 
 impl Recurrent {
@@ -55,6 +64,7 @@ impl Recurrent {
             input_shape: None,
             dropout: 0.0,
             recurrent_dropout: 0.0,
+            return_state: false,
         }
     }
 
@@ -92,10 +102,34 @@ impl Recurrent {
         Ok(masks)
     }
 
-    /// `[steps, features]` of a sample, or an error naming `class`.
-    fn sequence(&self, class: &str, inputs: &[Vec<usize>]) -> Result<(usize, usize)> {
-        let input = single(class, inputs)?;
-        let &[steps, features] = input else {
+    /// `[steps, features]` of a sample, or an error naming `class`. `inputs` is the sequence
+    /// alone or the sequence and `states` initial states of `[units]` each.
+    fn sequence(&self, class: &str, inputs: &[Vec<usize>], states: usize) -> Result<(usize, usize)> {
+        let (input, initial) = match inputs {
+            [one] => (one, &[][..]),
+            [one, rest @ ..] if rest.len() == states => (one, rest),
+            _ => {
+                return Err(Error::invalid(
+                    class,
+                    format!(
+                        "takes a sequence, or a sequence and its {states} initial state{} (Keras' \
+                         `initial_state`), got {} inputs",
+                        if states == 1 { "" } else { "s" },
+                        inputs.len()
+                    ),
+                ))
+            }
+        };
+        if let Some(bad) = initial.iter().find(|s| s[..] != [self.units]) {
+            return Err(Error::invalid(
+                class,
+                format!(
+                    "an initial state has samples {bad:?}, but the layer's state is [{}] (its units)",
+                    self.units
+                ),
+            ));
+        }
+        let &[steps, features] = &input[..] else {
             return Err(Error::invalid(
                 class,
                 format!("expects samples [time steps, features], got {input:?}"),
@@ -151,6 +185,16 @@ impl Recurrent {
             vec![self.units]
         }
     }
+
+    /// The sample shapes of the `count` states the layer returns after its output, with
+    /// `return_state`.
+    fn state_shapes(&self, count: usize) -> Vec<Vec<usize>> {
+        if self.return_state {
+            vec![vec![self.units]; count]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// The builder methods LSTM and GRU share, over their `rnn: Recurrent` field.
@@ -193,6 +237,14 @@ macro_rules! recurrent_builders {
         /// Outputs every step's state `[steps, units]`, not only the last `[units]`.
         pub fn return_sequences(mut self, on: bool) -> Self {
             self.rnn.return_sequences = on;
+            self
+        }
+
+        /// Keras' `return_state`: the layer gives its output and then its final state — the
+        /// LSTM's `h` and `c`, the GRU's `h` — as further outputs, which the functional API's
+        /// [`crate::Call::call_states`] returns (a `Sequential` model passes on the output alone).
+        pub fn return_state(mut self, on: bool) -> Self {
+            self.rnn.return_state = on;
             self
         }
 
@@ -326,6 +378,9 @@ trait Cell {
     /// Gate blocks in the kernels' columns.
     fn gates(&self) -> usize;
 
+    /// Tensors of state, `[n, units]` each: the LSTM's `h, c`, the GRU's `h`.
+    fn state_count(&self) -> usize;
+
     /// The bias shape, and how it starts.
     fn bias(&self) -> (Vec<usize>, Init);
 
@@ -335,7 +390,7 @@ trait Cell {
 
     /// The op that runs the whole recurrence as one fused step (see [`RecurrentOp`]), where this
     /// configuration has one.
-    fn fused(&self, _reverse: bool) -> Option<RecurrentOp> {
+    fn fused(&self, _reverse: bool, _initial: bool) -> Option<RecurrentOp> {
         None
     }
 
@@ -443,8 +498,8 @@ impl Cell for LSTM {
 
     /// With Keras' default activations, a state that fits the kernel's workgroup memory, and not
     /// asked to unroll.
-    fn fused(&self, reverse: bool) -> Option<RecurrentOp> {
-        (!self.unroll && self.rnn.fusable()).then_some(RecurrentOp::Lstm { reverse })
+    fn fused(&self, reverse: bool, initial: bool) -> Option<RecurrentOp> {
+        (!self.unroll && self.rnn.fusable()).then_some(RecurrentOp::Lstm { reverse, initial })
     }
 
     fn class(&self) -> &'static str {
@@ -453,6 +508,10 @@ impl Cell for LSTM {
 
     fn gates(&self) -> usize {
         4
+    }
+
+    fn state_count(&self) -> usize {
+        2
     }
 
     fn bias(&self) -> (Vec<usize>, Init) {
@@ -501,8 +560,8 @@ impl Cell for GRU {
     }
 
     /// As the LSTM's, with the reset applied after the recurrent product (Keras' default).
-    fn fused(&self, reverse: bool) -> Option<RecurrentOp> {
-        (!self.unroll && self.reset_after && self.rnn.fusable()).then_some(RecurrentOp::Gru { reverse })
+    fn fused(&self, reverse: bool, initial: bool) -> Option<RecurrentOp> {
+        (!self.unroll && self.reset_after && self.rnn.fusable()).then_some(RecurrentOp::Gru { reverse, initial })
     }
 
     /// The bias's second row; zeros without a bias.
@@ -523,6 +582,10 @@ impl Cell for GRU {
 
     fn gates(&self) -> usize {
         3
+    }
+
+    fn state_count(&self) -> usize {
+        1
     }
 
     fn bias(&self) -> (Vec<usize>, Init) {
@@ -609,12 +672,14 @@ impl Cell for GRU {
     }
 }
 
-/// Runs `cell` over `x [n, steps, features]`, the steps in reverse when `reverse`; returns each
-/// step's output `[n, units]` in the order the steps ran.
+/// Runs `cell` over `x [n, steps, features]`, the steps in reverse when `reverse`, from the
+/// `initial` state (zeros when `None`); returns each step's output `[n, units]` in the order the
+/// steps ran, and the state after the last.
 ///
 /// With a `mask [n, steps]`, a padded step leaves the state as it was and repeats the previous
-/// output (zeros before the first real step), as Keras' `rnn` loop does with a mask
-/// (keras/src/backend/*/rnn.py, `zero_output_for_mask` off): `s' = s + m·(step(s) - s)`.
+/// output (the state's `h`: zeros, or the initial `h₀`, before the first real step), as Keras'
+/// `rnn` loop does with a mask (keras/src/backend/*/rnn.py, `zero_output_for_mask` off):
+/// `s' = s + m·(step(s) - s)`.
 fn unroll(
     g: &mut Graph,
     cell: &dyn Cell,
@@ -622,10 +687,11 @@ fn unroll(
     w: &Weights,
     reverse: bool,
     mask: Option<NodeId>,
-) -> Result<Vec<NodeId>> {
+    initial: Option<&[NodeId]>,
+) -> Result<(Vec<NodeId>, Vec<NodeId>)> {
     let (xw, n, steps) = project(g, cell, x, w)?;
     let width = cell.gates() * cell.rnn().units;
-    let mut state: Option<Vec<NodeId>> = None;
+    let mut state: Option<Vec<NodeId>> = initial.map(<[NodeId]>::to_vec);
     let mut outputs = Vec::with_capacity(steps);
     let order: Box<dyn Iterator<Item = usize>> = if reverse {
         Box::new((0..steps).rev())
@@ -655,7 +721,7 @@ fn unroll(
         outputs.push(next[0]);
         state = Some(next);
     }
-    Ok(outputs)
+    Ok((outputs, state.expect("a sequence has a step")))
 }
 
 /// The input projection of every step in one product: `(x·kernel + bias [n, steps, gates·units],
@@ -698,11 +764,21 @@ fn project(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights) -> Result<(No
     Ok((g.reshape(xw, [n, steps, width])?, n, steps))
 }
 
-/// A recurrence's outputs: each step's `[n, units]` in reading order (unrolled), or every step's
-/// as `[n, steps, units]` at its own time index (the fused LSTM step).
+/// A recurrence's outputs: each step's `[n, units]` in reading order and the final state
+/// (unrolled), or the fused op's `states` with every step's `h` as `[n, steps, units]` at its own
+/// time index.
 enum Steps {
-    Read { outputs: Vec<NodeId>, reverse: bool },
-    Timed { h: NodeId, reverse: bool },
+    Read {
+        outputs: Vec<NodeId>,
+        last: Vec<NodeId>,
+        reverse: bool,
+    },
+    Timed {
+        states: NodeId,
+        op: RecurrentOp,
+        h: NodeId,
+        reverse: bool,
+    },
 }
 
 /// Which way a returned sequence runs.
@@ -712,10 +788,18 @@ enum Order {
     Reversed,
 }
 
-/// Runs `cell` over `x`: as one fused step where the cell has a kernel for this configuration
-/// (an LSTM or a `reset_after` GRU, without a mask or recurrent dropout), else unrolled into the
-/// graph.
-fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, mask: Option<NodeId>) -> Result<Steps> {
+/// Runs `cell` over `x` from the `initial` state (zeros when `None`): as one fused step where
+/// the cell has a kernel for this configuration (an LSTM or a `reset_after` GRU, without a mask
+/// or recurrent dropout), else unrolled into the graph.
+fn run(
+    g: &mut Graph,
+    cell: &dyn Cell,
+    x: NodeId,
+    w: &Weights,
+    reverse: bool,
+    mask: Option<NodeId>,
+    initial: Option<&[NodeId]>,
+) -> Result<Steps> {
     // One workgroup per sequence on the GPU: a batch past a dispatch dimension unrolls.
     let fits = g
         .shape(x)?
@@ -723,22 +807,24 @@ fn run(g: &mut Graph, cell: &dyn Cell, x: NodeId, w: &Weights, reverse: bool, ma
         .first()
         .is_some_and(|&n| n <= kiln_graph::ops::matmul::MAX_BATCH);
     if let Some(op) = cell
-        .fused(reverse)
+        .fused(reverse, initial.is_some())
         .filter(|_| mask.is_none() && fits && w.masks.recurrent.is_empty())
     {
         let (xw, _, _) = project(g, cell, x, w)?;
         let mut operands = vec![xw, w.recurrent];
         operands.extend(cell.recurrent_bias(g, w)?);
+        if let Some(parts) = initial {
+            // The kernels read the state as one `[n, k·units]` operand: h₀ then c₀.
+            operands.push(if let [one] = parts { *one } else { g.concat(parts, 1)? });
+        }
         let states = g.push(op, &operands)?;
         let u = cell.rnn().units;
         // h is the last value of each step's states.
         let h = g.slice(states, 2, (op.state_width() - 1) * u, u)?;
-        return Ok(Steps::Timed { h, reverse });
+        return Ok(Steps::Timed { states, op, h, reverse });
     }
-    Ok(Steps::Read {
-        outputs: unroll(g, cell, x, w, reverse, mask)?,
-        reverse,
-    })
+    let (outputs, last) = unroll(g, cell, x, w, reverse, mask, initial)?;
+    Ok(Steps::Read { outputs, last, reverse })
 }
 
 impl Steps {
@@ -756,10 +842,31 @@ impl Steps {
     fn last(&self, g: &mut Graph) -> Result<NodeId> {
         match *self {
             Steps::Read { ref outputs, .. } => Ok(*outputs.last().expect("a sequence has a step")),
-            Steps::Timed { h, reverse } => {
+            Steps::Timed { h, reverse, .. } => {
                 let [n, steps, units]: [usize; 3] = g.shape(h)?.dims().try_into().expect("[n, steps, units]");
                 let at = g.slice(h, 1, if reverse { 0 } else { steps - 1 }, 1)?;
                 Ok(g.reshape(at, [n, units])?)
+            }
+        }
+    }
+
+    /// The state after the step read last, `[n, units]` each: `h` (and the LSTM's `c`).
+    fn final_state(&self, g: &mut Graph) -> Result<Vec<NodeId>> {
+        match *self {
+            Steps::Read { ref last, .. } => Ok(last.clone()),
+            Steps::Timed {
+                states, op, reverse, ..
+            } => {
+                let [n, steps, width]: [usize; 3] = g.shape(states)?.dims().try_into().expect("[n, steps, width]");
+                let units = width / op.state_width();
+                let step = g.slice(states, 1, if reverse { 0 } else { steps - 1 }, 1)?;
+                let step = g.reshape(step, [n, width])?;
+                let mut state = vec![g.slice(step, 1, width - units, units)?];
+                if op.initial_width() == 2 {
+                    // The LSTM's c sits just before its h.
+                    state.push(g.slice(step, 1, width - 2 * units, units)?);
+                }
+                Ok(state)
             }
         }
     }
@@ -818,8 +925,12 @@ macro_rules! recurrent_layer {
             }
 
             fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
-                let (steps, _) = self.rnn.sequence(self.class(), inputs)?;
+                let (steps, _) = self.rnn.sequence(self.class(), inputs, self.state_count())?;
                 Ok(self.rnn.output_shape(steps))
+            }
+
+            fn state_shapes(&self, _inputs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+                self.rnn.state_shapes(self.state_count())
             }
 
             fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
@@ -839,8 +950,20 @@ macro_rules! recurrent_layer {
                 params: &[NodeId],
                 training: bool,
             ) -> Result<LayerOut> {
+                Ok(self.build_states(g, xs, masks, params, training)?.0)
+            }
+
+            fn build_states(
+                &self,
+                g: &mut Graph,
+                xs: &[NodeId],
+                masks: &[Option<NodeId>],
+                params: &[NodeId],
+                training: bool,
+            ) -> Result<(LayerOut, Vec<NodeId>)> {
                 let mask = masks.first().copied().flatten();
                 let masks = self.rnn.masks(g, xs[0], training, self.gates())?;
+                let initial = (xs.len() > 1).then(|| &xs[1..]);
                 let steps = run(
                     g,
                     self,
@@ -848,8 +971,15 @@ macro_rules! recurrent_layer {
                     &Weights::of(params, masks),
                     self.rnn.go_backwards,
                     mask,
+                    initial,
                 )?;
-                Ok(plain(steps.output(g, self.rnn.return_sequences)?))
+                let output = plain(steps.output(g, self.rnn.return_sequences)?);
+                let states = if self.rnn.return_state {
+                    steps.final_state(g)?
+                } else {
+                    Vec::new()
+                };
+                Ok((output, states))
             }
 
             fn output_mask(&self, _g: &mut Graph, _xs: &[NodeId], masks: &[Option<NodeId>]) -> Result<Option<NodeId>> {
@@ -873,6 +1003,20 @@ pub fn recurrence(
     recurrent: NodeId,
     bias: Option<NodeId>,
 ) -> Result<NodeId> {
+    let (output, _) = recurrence_with_state(g, layer, x, &[], [kernel, recurrent], bias)?;
+    Ok(output)
+}
+
+/// As [`recurrence`], from the `initial` state (`h₀` and the LSTM's `c₀`, `[n, units]` each; none
+/// for zeros): the layer's output and its final state (the LSTM's `h` and `c`, the GRU's `h`).
+pub fn recurrence_with_state(
+    g: &mut Graph,
+    layer: &Wrapped,
+    x: NodeId,
+    initial: &[NodeId],
+    [kernel, recurrent]: [NodeId; 2],
+    bias: Option<NodeId>,
+) -> Result<(NodeId, Vec<NodeId>)> {
     let (cell, w) = (
         layer.cell(),
         Weights {
@@ -882,8 +1026,9 @@ pub fn recurrence(
             masks: Masks::default(),
         },
     );
-    let steps = run(g, cell, x, &w, cell.rnn().go_backwards, None)?;
-    steps.output(g, cell.rnn().return_sequences)
+    let initial = (!initial.is_empty()).then_some(initial);
+    let steps = run(g, cell, x, &w, cell.rnn().go_backwards, None, initial)?;
+    Ok((steps.output(g, cell.rnn().return_sequences)?, steps.final_state(g)?))
 }
 
 /// The recurrent layers [`Bidirectional`] can wrap.
@@ -960,11 +1105,16 @@ impl Layer for Bidirectional {
     }
 
     fn output_shape(&self, inputs: &[Vec<usize>]) -> Result<Vec<usize>> {
-        let rnn = self.layer.cell().rnn();
-        let (steps, _) = rnn.sequence("Bidirectional", inputs)?;
-        let mut out = rnn.output_shape(steps);
+        let cell = self.layer.cell();
+        let (steps, _) = cell.rnn().sequence("Bidirectional", inputs, 2 * cell.state_count())?;
+        let mut out = cell.rnn().output_shape(steps);
         *out.last_mut().expect("an output has an axis") *= 2;
         Ok(out)
+    }
+
+    fn state_shapes(&self, _inputs: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        let cell = self.layer.cell();
+        cell.rnn().state_shapes(2 * cell.state_count())
     }
 
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
@@ -995,10 +1145,31 @@ impl Layer for Bidirectional {
         params: &[NodeId],
         training: bool,
     ) -> Result<LayerOut> {
+        Ok(self.build_states(g, xs, masks, params, training)?.0)
+    }
+
+    /// Keras' `Bidirectional.call`: the initial states' first half starts the forward layer, the
+    /// second half the backward one, and the returned states are the forward layer's then the
+    /// backward layer's.
+    fn build_states(
+        &self,
+        g: &mut Graph,
+        xs: &[NodeId],
+        masks: &[Option<NodeId>],
+        params: &[NodeId],
+        training: bool,
+    ) -> Result<(LayerOut, Vec<NodeId>)> {
         let cell = self.layer.cell();
         let rnn = cell.rnn();
         let half = params.len() / 2;
         let mask = masks.first().copied().flatten();
+        let (fw_initial, bw_initial) = match &xs[1..] {
+            [] => (None, None),
+            states => {
+                let (fw, bw) = states.split_at(states.len() / 2);
+                (Some(fw), Some(bw))
+            }
+        };
         // Each direction draws its own dropout masks, as Keras' two copies of the layer do.
         let (fw, bw) = (
             rnn.masks(g, xs[0], training, cell.gates())?,
@@ -1011,6 +1182,7 @@ impl Layer for Bidirectional {
             &Weights::of(&params[..half], fw),
             rnn.go_backwards,
             mask,
+            fw_initial,
         )?;
         let backward = run(
             g,
@@ -1019,7 +1191,13 @@ impl Layer for Bidirectional {
             &Weights::of(&params[half..], bw),
             !rnn.go_backwards,
             mask,
+            bw_initial,
         )?;
+        let mut states = Vec::new();
+        if rnn.return_state {
+            states.extend(forward.final_state(g)?);
+            states.extend(backward.final_state(g)?);
+        }
         let (forward, backward) = if rnn.return_sequences {
             // Keras flips the backward layer's returned sequence: the opposite of its reading order.
             let flipped = match backward.reading() {
@@ -1031,6 +1209,6 @@ impl Layer for Bidirectional {
             (forward.last(g)?, backward.last(g)?)
         };
         let axis = g.shape(forward)?.rank() - 1;
-        Ok(plain(g.concat(&[forward, backward], axis)?))
+        Ok((plain(g.concat(&[forward, backward], axis)?), states))
     }
 }

@@ -7,23 +7,25 @@ use crate::shaders::{RecurrentParams, Shader};
 
 pub(super) fn kernel(op: &RecurrentOp, io: &Io) -> Kernel {
     let (n, steps, units) = op.dims(&io.shapes()).expect("the graph checked the shapes");
-    let (entry, operands, reverse): (_, &[usize], _) = match *op {
-        RecurrentOp::Lstm { reverse } => ("lstm", &[0, 1, 0], reverse),
-        RecurrentOp::LstmGrad { reverse } => ("lstm_grad", &[0, 1, 2], reverse),
-        RecurrentOp::Gru { reverse } => ("gru", &[0, 1, 2], reverse),
-        RecurrentOp::GruGrad { reverse } => ("gru_grad", &[0, 1, 2], reverse),
+    let (entry, c) = match *op {
+        RecurrentOp::Lstm { .. } => ("lstm", 0),
+        RecurrentOp::LstmGrad { .. } => ("lstm_grad", 2),
+        RecurrentOp::Gru { .. } => ("gru", 2),
+        RecurrentOp::GruGrad { .. } => ("gru_grad", 2),
     };
+    // Bindings a, b, c, init; an unread one is bound to operand 0.
+    let init = if op.initial() { op.initial_at() } else { 0 };
     let params = RecurrentParams {
         n: n as u32,
         steps: steps as u32,
         units: units as u32,
-        reverse: u32::from(reverse),
+        flags: u32::from(op.reverse()) | (u32::from(op.initial()) << 1),
     };
     Kernel::new(
         Shader::Recurrent,
         entry,
         params,
-        io.with_out(operands),
+        io.with_out(&[0, 1, c, init]),
         [n as u32, 1, 1],
     )
 }
