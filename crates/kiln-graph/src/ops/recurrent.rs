@@ -70,22 +70,23 @@ impl RecurrentOp {
         }
     }
 
+    /// `(reverse, initial)`, which every variant carries.
+    fn settings(&self) -> (bool, bool) {
+        let (RecurrentOp::Lstm { reverse, initial }
+        | RecurrentOp::LstmGrad { reverse, initial }
+        | RecurrentOp::Gru { reverse, initial }
+        | RecurrentOp::GruGrad { reverse, initial }) = *self;
+        (reverse, initial)
+    }
+
     /// Whether the state starts from an `initial` operand rather than zero.
     pub fn initial(&self) -> bool {
-        let (RecurrentOp::Lstm { initial, .. }
-        | RecurrentOp::LstmGrad { initial, .. }
-        | RecurrentOp::Gru { initial, .. }
-        | RecurrentOp::GruGrad { initial, .. }) = *self;
-        initial
+        self.settings().1
     }
 
     /// Whether the steps are read from the last to the first.
     pub fn reverse(&self) -> bool {
-        let (RecurrentOp::Lstm { reverse, .. }
-        | RecurrentOp::LstmGrad { reverse, .. }
-        | RecurrentOp::Gru { reverse, .. }
-        | RecurrentOp::GruGrad { reverse, .. }) = *self;
-        reverse
+        self.settings().0
     }
 
     /// Values per sequence of the initial state, in units: the LSTM's `h₀, c₀`, the GRU's `h₀`.
@@ -194,7 +195,7 @@ impl Family for RecurrentOp {
     /// gradient op leaves after the steps.
     fn backward(&self, g: &mut Graph, at: &Backward) -> Result<Vec<Option<NodeId>>> {
         let (n, steps, u) = self.dims(&[g.shape(at.x[0])?, g.shape(at.x[1])?])?;
-        let (reverse, initial) = (self.reverse(), self.initial());
+        let (reverse, initial) = self.settings();
         let grad = match *self {
             RecurrentOp::Lstm { .. } => RecurrentOp::LstmGrad { reverse, initial },
             RecurrentOp::Gru { .. } => RecurrentOp::GruGrad { reverse, initial },
