@@ -65,11 +65,13 @@ mod description {
     use kiln_graph::{Graph, NodeId};
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
-        Activation, ActivationLayer, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Conv1D,
-        Conv2D, DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
-        GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation, Layer,
-        LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Mean, Metric, MultiHeadAttention, Optimizer,
-        Padding, RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, GRU, LSTM,
+        Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
+        Bidirectional, Call, Concatenate, Conv1D, Conv2D, DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding,
+        FillMode, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+        GlobalMaxPooling2D, Input, Interpolation, Layer, LayerNormalization, Loss, LossScale, MaxPooling1D,
+        MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, MultiHeadAttention, Multiply, Optimizer, Padding,
+        RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, Subtract, SymbolicTensor, GRU,
+        LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -221,6 +223,14 @@ mod description {
         },
         /// RandomTranslation: fill and interpolation from the byte, factors as drawn (any f32).
         Translation(u8, f32, f32),
+        /// A merge (Add, Subtract, Multiply, Average, Maximum, Minimum) or Concatenate, by the
+        /// byte; in a chain it has one input, which most of them refuse.
+        Merge(u8),
+        /// Attention over two inputs (query, value) as the functional API applies it.
+        CrossAttention {
+            heads: Dim,
+            key_dim: Dim,
+        },
     }
 
     /// Self-attention as one link of a chain: MultiHeadAttention over its input twice (a
@@ -306,6 +316,9 @@ mod description {
         batch: Dim,
         /// `mixed_float16` with this initial loss scale and growth interval.
         mixed: Option<(f32, u16)>,
+        /// A functional graph instead of a chain: for each layer, bytes choose how many inputs it
+        /// takes and which earlier tensors (a recurrent layer's returned states among them).
+        functional: Option<Vec<u8>>,
         x: Vec<f32>,
         y: Vec<f32>,
     }
@@ -318,7 +331,45 @@ mod description {
         }
     }
 
-    fn add(m: Sequential, spec: &LayerSpec) -> Sequential {
+    /// Where a described layer goes: appended to a chain, or applied in a functional graph.
+    trait Sink: Sized {
+        fn put<L: Layer + 'static>(self, layer: L) -> Self;
+    }
+
+    impl Sink for Sequential {
+        fn put<L: Layer + 'static>(self, layer: L) -> Self {
+            self.add(layer)
+        }
+    }
+
+    /// A functional graph being built: every tensor so far (the input first), and the wiring
+    /// bytes still to read.
+    struct Functional {
+        tensors: Vec<SymbolicTensor>,
+        wiring: std::vec::IntoIter<u8>,
+    }
+
+    impl Sink for Functional {
+        /// Applies the layer to 1–4 earlier tensors (the last one by default); what it refuses is
+        /// left out, and everything it gives, states included, can feed later layers.
+        fn put<L: Layer + 'static>(mut self, layer: L) -> Self {
+            let count = 1 + self.wiring.next().unwrap_or(0) as usize % 4;
+            let last = self.tensors.len() - 1;
+            let chosen: Vec<SymbolicTensor> = (0..count)
+                .map(|_| match self.wiring.next() {
+                    Some(b) => self.tensors[b as usize % self.tensors.len()].clone(),
+                    None => self.tensors[last].clone(),
+                })
+                .collect();
+            let inputs: Vec<&SymbolicTensor> = chosen.iter().collect();
+            if let Ok(all) = layer.call_states(&inputs) {
+                self.tensors.extend(all);
+            }
+            self
+        }
+    }
+
+    fn add<S: Sink>(m: S, spec: &LayerSpec) -> S {
         match *spec {
             LayerSpec::Dense {
                 units,
@@ -326,7 +377,7 @@ mod description {
                 bias,
             } => {
                 let d = Dense::new(units.get()).activation(activation.into());
-                m.add(if bias { d } else { d.without_bias() })
+                m.put(if bias { d } else { d.without_bias() })
             }
             LayerSpec::Conv2D {
                 filters,
@@ -334,30 +385,30 @@ mod description {
                 strides,
                 same,
                 activation,
-            } => m.add(
+            } => m.put(
                 Conv2D::new(filters.get(), (kernel.0.get(), kernel.1.get()))
                     .strides((strides.0.get(), strides.1.get()))
                     .padding(padding(same))
                     .activation(activation.into()),
             ),
-            LayerSpec::MaxPooling2D { pool, strides, same } => m.add(
+            LayerSpec::MaxPooling2D { pool, strides, same } => m.put(
                 MaxPooling2D::new((pool.0.get(), pool.1.get()))
                     .strides((strides.0.get(), strides.1.get()))
                     .padding(padding(same)),
             ),
-            LayerSpec::Flatten => m.add(Flatten::new()),
+            LayerSpec::Flatten => m.put(Flatten::new()),
             LayerSpec::Reshape(ref target) => {
-                m.add(Reshape::new(target.iter().take(4).map(|d| d.get()).collect::<Vec<_>>()))
+                m.put(Reshape::new(target.iter().take(4).map(|d| d.get()).collect::<Vec<_>>()))
             }
             LayerSpec::Embedding {
                 input_dim,
                 output_dim,
                 mask_zero,
-            } => m.add(Embedding::new(input_dim.get(), output_dim.get()).mask_zero(mask_zero)),
-            LayerSpec::Mean(axis) => m.add(Mean::over(axis as usize % 5)),
-            LayerSpec::GlobalAveragePooling1D => m.add(GlobalAveragePooling1D::new()),
-            LayerSpec::GlobalAveragePooling2D => m.add(GlobalAveragePooling2D::new()),
-            LayerSpec::Dropout(rate) => m.add(Dropout::new(rate)),
+            } => m.put(Embedding::new(input_dim.get(), output_dim.get()).mask_zero(mask_zero)),
+            LayerSpec::Mean(axis) => m.put(Mean::over(axis as usize % 5)),
+            LayerSpec::GlobalAveragePooling1D => m.put(GlobalAveragePooling1D::new()),
+            LayerSpec::GlobalAveragePooling2D => m.put(GlobalAveragePooling2D::new()),
+            LayerSpec::Dropout(rate) => m.put(Dropout::new(rate)),
             LayerSpec::Conv1D {
                 filters,
                 kernel,
@@ -365,7 +416,7 @@ mod description {
                 dilation,
                 padding,
                 activation,
-            } => m.add(
+            } => m.put(
                 Conv1D::new(filters.get(), kernel.get())
                     .strides(stride.get())
                     .dilation_rate(dilation.get())
@@ -377,7 +428,7 @@ mod description {
                 kernel,
                 dilation,
                 same,
-            } => m.add(
+            } => m.put(
                 Conv2D::new(filters.get(), (kernel.0.get(), kernel.1.get()))
                     .dilation_rate((dilation.0.get(), dilation.1.get()))
                     .padding(padding(same)),
@@ -387,7 +438,7 @@ mod description {
                 epsilon,
                 center,
                 scale,
-            } => m.add(
+            } => m.put(
                 BatchNormalization::new()
                     .momentum(momentum)
                     .epsilon(epsilon)
@@ -402,29 +453,29 @@ mod description {
             } => {
                 let (p, s, pad) = (pool.get(), stride.get(), padding(same));
                 match kind % 6 {
-                    0 => m.add(MaxPooling1D::new(p).strides(s).padding(pad)),
-                    1 => m.add(AveragePooling1D::new(p).strides(s).padding(pad)),
-                    2 => m.add(AveragePooling2D::new((p, p)).strides((s, s)).padding(pad)),
-                    3 => m.add(GlobalMaxPooling1D::new()),
-                    4 => m.add(GlobalMaxPooling2D::new()),
-                    _ => m.add(MaxPooling2D::new((p, p)).strides((s, s)).padding(pad)),
+                    0 => m.put(MaxPooling1D::new(p).strides(s).padding(pad)),
+                    1 => m.put(AveragePooling1D::new(p).strides(s).padding(pad)),
+                    2 => m.put(AveragePooling2D::new((p, p)).strides((s, s)).padding(pad)),
+                    3 => m.put(GlobalMaxPooling1D::new()),
+                    4 => m.put(GlobalMaxPooling2D::new()),
+                    _ => m.put(MaxPooling2D::new((p, p)).strides((s, s)).padding(pad)),
                 }
             }
-            LayerSpec::Activation(a) => m.add(ActivationLayer::new(a.into())),
-            LayerSpec::Rescaling(scale, offset) => m.add(Rescaling::new(scale, offset)),
+            LayerSpec::Activation(a) => m.put(ActivationLayer::new(a.into())),
+            LayerSpec::Rescaling(scale, offset) => m.put(Rescaling::new(scale, offset)),
             LayerSpec::Depthwise {
                 kernel,
                 strides,
                 same,
                 multiplier,
-            } => m.add(
+            } => m.put(
                 DepthwiseConv2D::new((kernel.0.get(), kernel.1.get()))
                     .strides((strides.0.get(), strides.1.get()))
                     .padding(padding(same))
                     .depth_multiplier(multiplier.get()),
             ),
             LayerSpec::LayerNormalization(epsilon, center, scale) => {
-                m.add(LayerNormalization::new().epsilon(epsilon).center(center).scale(scale))
+                m.put(LayerNormalization::new().epsilon(epsilon).center(center).scale(scale))
             }
             LayerSpec::RandomFlip(mode, seed) => {
                 let modes = [
@@ -432,7 +483,7 @@ mod description {
                     FlipMode::Vertical,
                     FlipMode::HorizontalAndVertical,
                 ];
-                m.add(RandomFlip::new(modes[mode as usize % 3]).seed(seed))
+                m.put(RandomFlip::new(modes[mode as usize % 3]).seed(seed))
             }
             LayerSpec::Recurrent {
                 kind,
@@ -442,23 +493,23 @@ mod description {
             } => {
                 let units = units.get();
                 match kind % 6 {
-                    0 => m.add(
+                    0 => m.put(
                         LSTM::new(units)
                             .return_sequences(sequences)
                             .go_backwards(backwards)
                             .return_state(backwards),
                     ),
-                    1 => m.add(GRU::new(units).return_sequences(sequences).go_backwards(backwards)),
-                    2 => m.add(GRU::new(units).reset_after(false).return_sequences(sequences)),
-                    3 => m.add(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),
+                    1 => m.put(GRU::new(units).return_sequences(sequences).go_backwards(backwards)),
+                    2 => m.put(GRU::new(units).reset_after(false).return_sequences(sequences)),
+                    3 => m.put(Bidirectional::new(LSTM::new(units).return_sequences(sequences))),
                     // Keras' per-gate implementation: input and recurrent dropout together.
-                    4 => m.add(
+                    4 => m.put(
                         LSTM::new(units)
                             .dropout(0.25)
                             .recurrent_dropout(0.5)
                             .return_sequences(sequences),
                     ),
-                    _ => m.add(GRU::new(units).recurrent_dropout(0.3).go_backwards(backwards)),
+                    _ => m.put(GRU::new(units).recurrent_dropout(0.3).go_backwards(backwards)),
                 }
             }
             LayerSpec::Attention {
@@ -466,7 +517,7 @@ mod description {
                 key_dim,
                 causal,
                 dropout,
-            } => m.add(SelfAttention(
+            } => m.put(SelfAttention(
                 MultiHeadAttention::new(heads.get(), key_dim.get())
                     .causal(causal)
                     .dropout(dropout),
@@ -478,7 +529,7 @@ mod description {
                 } else {
                     Interpolation::Nearest
                 };
-                m.add(
+                m.put(
                     RandomTranslation::new(height, width)
                         .fill_mode(fills[mode as usize % 4])
                         .interpolation(interpolation)
@@ -486,8 +537,18 @@ mod description {
                 )
             }
             LayerSpec::Separable { filters, kernel, same } => {
-                m.add(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))
+                m.put(SeparableConv2D::new(filters.get(), (kernel.0.get(), kernel.1.get())).padding(padding(same)))
             }
+            LayerSpec::Merge(kind) => match kind % 7 {
+                0 => m.put(Add::new()),
+                1 => m.put(Subtract::new()),
+                2 => m.put(Multiply::new()),
+                3 => m.put(Average::new()),
+                4 => m.put(Maximum::new()),
+                5 => m.put(Minimum::new()),
+                _ => m.put(Concatenate::new()),
+            },
+            LayerSpec::CrossAttention { heads, key_dim } => m.put(MultiHeadAttention::new(heads.get(), key_dim.get())),
         }
     }
 
@@ -539,10 +600,24 @@ mod description {
             return;
         };
         let input: Vec<usize> = d.input.iter().take(4).map(|d| d.get()).collect();
-        let mut m = Sequential::new().input_shape(input.clone());
-        for spec in d.layers.iter().take(6) {
-            m = add(m, spec);
-        }
+        let layers = d.layers.iter().take(6);
+        let mut m = match d.functional {
+            None => layers
+                .fold(Sequential::new().input_shape(input.clone()), add)
+                .into_model(),
+            Some(wiring) => {
+                let x = Input::new(input.clone());
+                let start = Functional {
+                    tensors: vec![x.clone()],
+                    wiring: wiring.into_iter(),
+                };
+                let built = layers.fold(start, add);
+                let Ok(model) = Model::new(&[x], built.tensors.last().expect("the input")) else {
+                    return;
+                };
+                model
+            }
+        };
         let optimizer = match d.optimizer {
             OptimizerSpec::Adam(lr, amsgrad) => Optimizer::adam_lr(lr).with_amsgrad(amsgrad),
             OptimizerSpec::Sgd(lr) => Optimizer::sgd(lr),

@@ -117,3 +117,14 @@ fn categorical_crossentropy_on_integer_labels_is_refused() {
         "{msg}"
     );
 }
+
+/// Shapes whose join overflows are refused with an error, not an arithmetic panic (found by
+/// fuzzing the functional API).
+#[test]
+fn a_concatenation_past_usize_max_is_refused() {
+    let (a, b) = (Input::new([2, usize::MAX - 1]), Input::new([2, 4]));
+    let e = Concatenate::new().call_many(&[&a, &b]).unwrap_err().to_string();
+    assert!(e.contains("usize::MAX"), "{e}");
+    let (a, b) = (Input::new([1 << 40, 1 << 23]), Input::new([1 << 40, 1 << 23]));
+    assert!(Concatenate::new().call_many(&[&a, &b]).is_err());
+}

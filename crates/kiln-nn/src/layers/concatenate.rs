@@ -53,8 +53,15 @@ impl Layer for Concatenate {
                     "shapes equal except along the last axis",
                 ));
             }
-            *out.last_mut().expect("non-empty") += other.last().expect("same rank");
+            let joined = out.last_mut().expect("non-empty");
+            *joined = joined.checked_add(*other.last().expect("same rank")).ok_or_else(|| {
+                Error::invalid(
+                    "Concatenate",
+                    format!("joining {first:?} and {other:?} gives a last axis past usize::MAX"),
+                )
+            })?;
         }
+        super::checked_product("Concatenate", &out)?;
         Ok(out)
     }
 
