@@ -254,36 +254,88 @@ fn seq2seq(encoder: impl Fn() -> LSTM, decoder: impl Fn() -> LSTM) -> Model {
     Model::new(&[source, blank], &out).unwrap().with_seed(1)
 }
 
-#[test]
-fn a_decoder_learns_through_the_state_the_encoder_hands_it() {
-    let n = 512;
+/// A source sequence, the same reversed, and the decoder's blank input, `[n, 6, 1]` each.
+fn reversal(n: usize) -> (Tensor, Tensor, Tensor) {
     let source = random::normal([n, 6, 1], 30);
     let reversed: Vec<f32> = (0..n)
         .flat_map(|i| source.row(i).iter().rev().copied().collect::<Vec<_>>())
         .collect();
     let target = Tensor::new([n, 6, 1], reversed).unwrap();
     let blank = Tensor::new([n, 6, 1], vec![0.0; n * 6]).unwrap();
+    (source, blank, target)
+}
+
+/// Trains the encoder-decoder 40 epochs under `policy` on `device`: the first and last epochs'
+/// losses.
+fn train_reversal(device: &dyn kiln::graph::Backend, policy: DTypePolicy) -> (f32, f32) {
+    let (source, blank, target) = reversal(256);
+    let mut m = seq2seq(|| LSTM::new(24), || LSTM::new(24));
+    m.set_dtype_policy(policy);
+    m.compile(device, Optimizer::adam_lr(0.01), Loss::MeanSquaredError, &[])
+        .unwrap();
+    let history = m
+        .fit([&source, &blank], &target, &FitOptions::new(40, 32).verbose(0))
+        .unwrap();
+    let losses = history.get("loss").unwrap();
+    (losses[0], *losses.last().unwrap())
+}
+
+#[test]
+fn a_decoder_learns_through_the_state_the_encoder_hands_it() {
     let mut first_losses = Vec::new();
     for device in common::backends() {
-        let mut m = seq2seq(|| LSTM::new(24), || LSTM::new(24));
-        m.compile(device.as_ref(), Optimizer::adam_lr(0.01), Loss::MeanSquaredError, &[])
-            .unwrap();
-        let history = m
-            .fit([&source, &blank], &target, &FitOptions::new(40, 32).verbose(0))
-            .unwrap();
-        let losses = history.get("loss").unwrap();
-        let last = *losses.last().unwrap();
-        println!("{}: seq2seq reversal MSE {:.4} -> {last:.4}", device.name(), losses[0]);
+        let (first, last) = train_reversal(device.as_ref(), DTypePolicy::Float32);
+        println!("{}: seq2seq reversal MSE {first:.4} -> {last:.4}", device.name());
         assert!(
             last < 0.15,
             "{}: the decoder did not learn the source: MSE {last}",
             device.name()
         );
-        first_losses.push(losses[0]);
+        first_losses.push(first);
     }
     // The same start and the same batches: the backends' first epochs agree.
     if let [cpu, gpu] = first_losses[..] {
         assert!((cpu - gpu).abs() < 1e-3, "first-epoch loss: CPU {cpu}, GPU {gpu}");
+    }
+}
+
+/// Under `mixed_float16` the states cross between layers as f16 values, as every other value
+/// does, and the encoder-decoder still learns.
+#[test]
+fn the_encoder_decoder_learns_under_mixed_float16() {
+    for device in common::backends() {
+        let (first, last) = train_reversal(device.as_ref(), DTypePolicy::MixedFloat16);
+        println!(
+            "{}: mixed_float16 seq2seq reversal MSE {first:.4} -> {last:.4}",
+            device.name()
+        );
+        assert!(last < 0.15, "{}: MSE {last} under mixed_float16", device.name());
+    }
+}
+
+/// A returned state can be the model's output itself (an encoder model): its `c` against Keras'
+/// formulas, and a loss on it trains.
+#[test]
+fn a_returned_state_can_be_the_model_output() {
+    let x = random::normal([4, 21, 2], 60);
+    for device in common::backends() {
+        let xi = Input::new([21, 2]);
+        let all = LSTM::new(UNITS).return_state(true).call_states(&[&xi]).unwrap();
+        let mut m = compiled(Model::new(&[xi], &all[2]).unwrap().with_seed(5), device.as_ref());
+        let got = stepped_prediction(&mut m, &[&x], UNITS);
+        let w = m.weights().unwrap();
+        let want: Vec<f32> = sequences(&x, false)
+            .iter()
+            .flat_map(|seq| host_lstm_from(seq, &w, [vec![0.0; UNITS], vec![0.0; UNITS]]).1)
+            .map(|v| v as f32)
+            .collect();
+        common::assert_close(
+            &format!("the final c as output on {}", device.name()),
+            got.data(),
+            &want,
+            1e-5,
+            1e-4,
+        );
     }
 }
 
