@@ -483,15 +483,23 @@ impl Model {
     /// Keras-style summary: each layer with its type (`conv2d (Conv2D)`), output shape and
     /// parameter count, then the total, trainable and non-trainable counts.
     pub fn summary(&self) -> String {
-        let mut s = format!("{:<32}{:<20}{:>10}\n", "Layer (type)", "Output shape", "Params");
+        let header = (
+            "Layer (type)".to_string(),
+            "Output shape".to_string(),
+            "Params".to_string(),
+        );
         let Ok(shapes) = self.network.shapes() else {
-            return s + "(shapes unknown until the input shape is set)\n";
+            return format!(
+                "{:<32}{:<20}{:>10}\n(shapes unknown until the input shape is set)\n",
+                header.0, header.1, header.2
+            );
         };
         let (mut trainable, mut fixed) = (0, 0);
         let batched = |shape: &[usize]| {
             let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
             format!("(None, {})", dims.join(", "))
         };
+        let mut rows = vec![header];
         for ((app, (ins, out)), states) in self.network.nodes.iter().zip(&shapes.nodes).zip(&shapes.states) {
             let decls = app.layer.params(ins);
             let count = |want: bool| -> usize {
@@ -511,7 +519,20 @@ impl Model {
                 format!("[{}]", all.join(", "))
             };
             let name = format!("{} ({})", app.name, app.layer.config().class_name());
-            s += &format!("{name:<32}{out:<20}{:>10}\n", t + f);
+            rows.push((name, out, (t + f).to_string()));
+        }
+        // Columns as wide as their widest entry, at least Keras' usual widths.
+        let width = |column: fn(&(String, String, String)) -> &String, least: usize| {
+            rows.iter()
+                .map(|r| column(r).chars().count() + 2)
+                .max()
+                .unwrap_or(0)
+                .max(least)
+        };
+        let (w0, w1) = (width(|r| &r.0, 32), width(|r| &r.1, 20));
+        let mut s = String::new();
+        for (name, out, params) in &rows {
+            s += &format!("{name:<w0$}{out:<w1$}{params:>10}\n");
         }
         s + &format!(
             "Total params: {}\nTrainable params: {trainable}\nNon-trainable params: {fixed}\n",
