@@ -71,7 +71,8 @@ fn initial_at(s: u32, parts: u32, part: u32, k: u32) -> f32 {
 fn start_state(s: u32, parts: u32, lane: u32) {
     for (var k = lane; k < p.units; k += LANES) {
         hs[k] = initial_at(s, parts, 0u, k);
-        cs[k] = select(0.0, initial_at(s, parts, 1u, k), parts > 1u);
+        cs[k] = 0.0;
+        if (parts > 1u) { cs[k] = initial_at(s, parts, 1u, k); }
     }
 }
 
@@ -263,7 +264,9 @@ fn gru_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     if (has_initial()) {
         let row = (s * grad_rows() + p.steps) * 6u * u;
         for (var k = lane; k < 6u * u; k += LANES) {
-            out[row + k] = select(0.0, hs[k], k < u);
+            var d = 0.0;
+            if (k < u) { d = hs[k]; }
+            out[row + k] = d;
         }
     }
 }
