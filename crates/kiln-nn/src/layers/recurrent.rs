@@ -850,25 +850,25 @@ impl Steps {
         }
     }
 
-    /// The state after the step read last, `[n, units]` each: `h` (and the LSTM's `c`).
+    /// The state after the step read last, `[n, units]` each: its `h` ([`Steps::last`]) and the
+    /// LSTM's `c`.
     fn final_state(&self, g: &mut Graph) -> Result<Vec<NodeId>> {
+        let mut state = vec![self.last(g)?];
         match *self {
-            Steps::Read { ref last, .. } => Ok(last.clone()),
+            Steps::Read { ref last, .. } => state.extend(last.get(1).copied()),
+            // The LSTM's c sits just before its h in each step's states.
             Steps::Timed {
                 states, op, reverse, ..
-            } => {
+            } if op.initial_width() == 2 => {
                 let [n, steps, width]: [usize; 3] = g.shape(states)?.dims().try_into().expect("[n, steps, width]");
                 let units = width / op.state_width();
                 let step = g.slice(states, 1, if reverse { 0 } else { steps - 1 }, 1)?;
-                let step = g.reshape(step, [n, width])?;
-                let mut state = vec![g.slice(step, 1, width - units, units)?];
-                if op.initial_width() == 2 {
-                    // The LSTM's c sits just before its h.
-                    state.push(g.slice(step, 1, width - 2 * units, units)?);
-                }
-                Ok(state)
+                let c = g.slice(step, 2, width - 2 * units, units)?;
+                state.push(g.reshape(c, [n, units])?);
             }
+            Steps::Timed { .. } => {}
         }
+        Ok(state)
     }
 
     /// Every step's output `[n, steps, units]`, in `order`.
