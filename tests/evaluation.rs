@@ -271,3 +271,57 @@ fn validation_freq_validates_every_few_epochs_and_callbacks_follow() {
         .to_string();
     assert!(err.contains("validation_freq"), "{err}");
 }
+
+/// A device too small for the batch `evaluate` and `predict` are given runs them in smaller
+/// batches with the same results (Keras' inference batch size is a throughput setting, and
+/// inference reads each sample on its own); a training step's batch is refused, naming the fix.
+#[test]
+fn inference_splits_a_batch_the_device_cannot_hold_and_training_says_so() {
+    let Some(gpu) = common::gpu() else { return };
+    // 64 KiB per binding: at a batch of 64 the convolution's im2col rows take 295 KB and the
+    // flattened features 131 KB; a batch of 8 fits.
+    let small = gpu
+        .with_limits(|limits| limits.max_storage_buffer_binding_size = 64 << 10)
+        .unwrap();
+    let (x, y) = (random::normal([100, 8, 8, 2], 21), random::integers(0, 3, [100], 22));
+    let model = |device: &dyn Backend| {
+        let mut m = Sequential::new()
+            .seed(5)
+            .input_shape([8, 8, 2])
+            .add(
+                Conv2D::new(8, (3, 3))
+                    .padding(Padding::Same)
+                    .activation(Activation::Relu),
+            )
+            .add(Flatten::new())
+            .add(Dense::new(3).activation(Activation::Softmax));
+        m.compile(
+            device,
+            Optimizer::adam(),
+            Loss::SparseCategoricalCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        m
+    };
+    let (mut cpu, mut gpu) = (model(&CpuBackend), model(&small));
+    let want = cpu.predict(&x, 64).unwrap();
+    common::assert_close(
+        "predict at 64",
+        gpu.predict(&x, 64).unwrap().data(),
+        want.data(),
+        1e-5,
+        1e-4,
+    );
+    let (e_cpu, e_gpu) = (cpu.evaluate(&x, &y, 64).unwrap(), gpu.evaluate(&x, &y, 64).unwrap());
+    for metric in ["loss", "accuracy"] {
+        let (w, g) = (e_cpu.get(metric).unwrap(), e_gpu.get(metric).unwrap());
+        assert!((w - g).abs() <= 1e-5 + 1e-4 * w.abs(), "{metric}: {g} against {w}");
+    }
+    let err = gpu.fit(&x, &y, &FitOptions::new(1, 64)).unwrap_err();
+    assert!(
+        matches!(&err, Error::TooLarge { message, .. } if message.contains("use a smaller batch size")),
+        "{err}"
+    );
+    gpu.fit(&x, &y, &FitOptions::new(1, 8)).unwrap();
+}

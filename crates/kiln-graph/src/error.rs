@@ -23,6 +23,10 @@ pub enum Error {
     /// The device cannot hold or run what the model needs.
     #[error("device {device}: {message}")]
     Device { device: String, message: String },
+    /// What a plan needs at its batch size exceeds the device's limits (a buffer, a binding, a
+    /// dispatch grid, free memory): a smaller batch may fit.
+    #[error("device {device}: {message}")]
+    TooLarge { device: String, message: String },
 }
 
 /// `Result` with Kiln's [`Error`].
@@ -49,6 +53,14 @@ impl Error {
     /// Shorthand for a device error.
     pub fn device(device: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Device {
+            device: device.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for a plan too large for the device's limits.
+    pub fn too_large(device: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::TooLarge {
             device: device.into(),
             message: message.into(),
         }

@@ -160,6 +160,9 @@ pub(crate) struct Compiled {
     pub(crate) output_shape: Vec<usize>,
     pub(crate) last_activation: Activation,
     pub(crate) plans: HashMap<(Mode, usize), CachedPlan>,
+    /// Per inference mode and batch size asked for, the batch size the device holds
+    /// ([`Compiled::inference_batch`]).
+    pub(crate) inference_batches: HashMap<(Mode, usize), usize>,
     /// Plan requests so far: the clock of the cache's least-recently-used eviction.
     pub(crate) plan_uses: u64,
     pub(crate) step: u64,
@@ -580,6 +583,7 @@ impl Compiled {
         } else {
             Mode::Evaluate
         };
+        let batch_size = self.inference_batch(mode, batch_size.min(y.rows()).max(1))?;
         let mut batch = Batch::new(x.0.len());
         let mut batch_weights = Vec::new();
         let all: Vec<usize> = (0..y.rows()).collect();
@@ -611,6 +615,32 @@ impl Compiled {
             values: self.read_accumulators(y.rows(), &counts)?,
             confusion,
         })
+    }
+
+    /// The batch size inference in `mode` runs at when asked for `batch`: `batch` itself, or, where
+    /// the device cannot hold that many samples at once ([`Error::TooLarge`]: a binding, buffer or
+    /// grid limit, or memory), the largest halving of it that fits. Inference reads each sample on
+    /// its own (Dropout off, BatchNormalization on its moving statistics) and the loss and metrics
+    /// accumulate per sample, so the batch size of `evaluate` and `predict` is a throughput setting,
+    /// as in Keras. Training never splits a batch: that would change the step. A data-parallel
+    /// model keeps the batch it is given (its shards are smaller already).
+    pub(crate) fn inference_batch(&mut self, mode: Mode, batch: usize) -> Result<usize> {
+        if batch == 0 || self.is_replicated() {
+            return Ok(batch);
+        }
+        if let Some(&fits) = self.inference_batches.get(&(mode, batch)) {
+            return Ok(fits);
+        }
+        let mut fits = batch;
+        loop {
+            match self.plan(mode, fits) {
+                Ok(_) => break,
+                Err(Error::TooLarge { .. }) if fits > 1 => fits = fits.div_ceil(2),
+                Err(e) => return Err(e),
+            }
+        }
+        self.inference_batches.insert((mode, batch), fits);
+        Ok(fits)
     }
 
     /// The plan for `mode` at `batch` samples, built and loaded on first use.

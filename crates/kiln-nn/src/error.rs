@@ -32,6 +32,10 @@ pub enum Error {
     /// The device cannot hold or run what the model needs.
     #[error("device {device}: {message}")]
     Device { device: String, message: String },
+    /// What a plan needs at its batch size exceeds the device's limits (a buffer, a binding, a
+    /// dispatch grid, free memory): a smaller batch may fit.
+    #[error("device {device}: {message}")]
+    TooLarge { device: String, message: String },
     /// A file could not be read or written.
     #[error("{path}: {message}")]
     Io { path: String, message: String },
@@ -59,6 +63,7 @@ impl From<kiln_graph::Error> for Error {
             kiln_graph::Error::InvalidArgument { context, message } => Error::InvalidArgument { context, message },
             kiln_graph::Error::NotDifferentiable { op, why } => Error::NotDifferentiable { op, why },
             kiln_graph::Error::Device { device, message } => Error::Device { device, message },
+            kiln_graph::Error::TooLarge { device, message } => Error::TooLarge { device, message },
         }
     }
 }

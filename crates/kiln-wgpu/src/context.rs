@@ -163,7 +163,7 @@ impl GpuContext {
         let made = allocate();
         match pollster::block_on(scope.pop()) {
             None => Ok(made),
-            Some(e) => Err(Error::device(
+            Some(e) => Err(Error::too_large(
                 self.name(),
                 format!("out of device memory for {what} ({} MiB): {e}", bytes >> 20),
             )),

@@ -62,6 +62,16 @@ impl GpuBackend {
         Ok(fresh)
     }
 
+    /// A new device on the same adapter whose size checks (buffers, bindings, dispatch grids) see
+    /// the limits as `restrict` leaves them: tests use it to act out a smaller device, whose limits
+    /// a plan reaches at small shapes.
+    pub fn with_limits(&self, restrict: impl FnOnce(&mut wgpu::Limits)) -> Result<Self> {
+        let mut fresh = Self::open(self.ctx.info.backend, &self.ctx.info.name)?;
+        let ctx = Arc::get_mut(&mut fresh.ctx).expect("a freshly opened context is not shared");
+        restrict(&mut ctx.limits);
+        Ok(fresh)
+    }
+
     /// The device context.
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx

@@ -16,7 +16,7 @@ impl GpuSession {
         let limits = self.ctx.limits.clone();
         let arena_bytes = f32_bytes(plan.arena_len);
         if arena_bytes > limits.max_buffer_size {
-            return Err(Error::device(
+            return Err(Error::too_large(
                 self.ctx.name(),
                 format!(
                     "the model needs {} MiB of activations at this batch size; the device allows {} MiB per buffer: use a smaller batch size",
@@ -39,10 +39,10 @@ impl GpuSession {
         for (k, step) in kernels.iter().zip(&plan.steps) {
             for b in &k.bindings {
                 if f32_bytes(b.len()) > limits.max_storage_buffer_binding_size {
-                    return Err(Error::device(
+                    return Err(Error::too_large(
                         self.ctx.name(),
                         format!(
-                            "{}: a {} tensor exceeds the {} bytes the device binds at once",
+                            "{}: a {} tensor exceeds the {} bytes the device binds at once: use a smaller batch size",
                             step.op.name(),
                             b.shape,
                             limits.max_storage_buffer_binding_size
@@ -51,7 +51,7 @@ impl GpuSession {
                 }
             }
             if k.grid.iter().any(|&g| g > limits.max_compute_workgroups_per_dimension) {
-                return Err(Error::device(
+                return Err(Error::too_large(
                     self.ctx.name(),
                     format!("{}: grid {:?} exceeds the device's limit", step.op.name(), k.grid),
                 ));
