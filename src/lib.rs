@@ -31,7 +31,7 @@ pub mod prelude {
         Layer, LayerNormalization, LearningRate, LearningRateScheduler, Loss, LossScale, MaxPooling1D, MaxPooling2D,
         Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Optimizer, Padding,
         PositionEmbedding, Precision, RandomFlip, RandomTranslation, ReduceLROnPlateau, Rescaling, Reshape, Schedule,
-        SeparableConv2D, Sequential, Subtract, TimeDistributed, GRU, LSTM,
+        SeparableConv2D, Sequential, Shared, Subtract, TimeDistributed, GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

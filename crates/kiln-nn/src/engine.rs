@@ -225,12 +225,19 @@ impl Forward {
         // Each output's mask (Keras' `_keras_mask`): which steps are padding.
         let mut masks: Vec<Option<NodeId>> = Vec::with_capacity(network.nodes.len());
         let mut half = Half::new(policy, network);
-        for (k, (app, ids)) in network.nodes.iter().zip(layer_params).enumerate() {
+        // One node per parameter, however many applications of a shared layer read it: the
+        // gradients of its uses then add up in it.
+        let mut read: HashMap<PersistentId, NodeId> = HashMap::new();
+        for (k, app) in network.nodes.iter().enumerate() {
             let f16 = half.computes_in_f16(k);
+            let ids = &layer_params[network.owner(k)];
             let mut nodes = Vec::with_capacity(ids.len());
             for &id in ids {
-                let node = g.persistent(id);
-                params.push((id, node));
+                let node = *read.entry(id).or_insert_with(|| {
+                    let node = g.persistent(id);
+                    params.push((id, node));
+                    node
+                });
                 // Keras' autocast: a layer reads its trainable weights in the compute dtype.
                 let autocast = f16 && app.layer.autocasts() && specs[id.0].kind == PersistentKind::Parameter;
                 nodes.push(if autocast { half.round(&mut g, node)? } else { node });

@@ -56,6 +56,8 @@ enum Origin {
 #[derive(Debug)]
 struct SymApp {
     id: u64,
+    /// The layer's identity: the same for every application of one [`Shared`] layer.
+    layer_id: u64,
     layer: Arc<dyn Layer>,
     inputs: Vec<SymbolicTensor>,
 }
@@ -105,50 +107,112 @@ pub trait Call: Layer + Sized + 'static {
     /// initial state, Keras' `layer(x, initial_state=[h, c])`).
     fn call_many(self, inputs: &[&SymbolicTensor]) -> Result<SymbolicTensor> {
         let kind = self.kind();
-        let mut all = self.call_states(inputs)?;
-        if all.len() > 1 {
-            return Err(Error::invalid(
-                kind,
-                format!(
-                    "returns its output and {} states (`return_state`), as Keras returns a list: apply it \
-                     with `call_states`, which gives [output, states…]",
-                    all.len() - 1
-                ),
-            ));
-        }
-        Ok(all.remove(0))
+        output_alone(self.call_states(inputs)?, kind)
     }
 
     /// Applies the layer and returns everything it gives: its output, then the states it returns
     /// with `return_state` (an LSTM's `[output, h, c]`, a GRU's `[output, h]`), as Keras'
     /// `outputs, *states = layer(x)`.
     fn call_states(self, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
-        let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.0.shape.clone()).collect();
-        let mut all = vec![self.output_shape(&shapes)?];
-        all.extend(self.state_shapes(&shapes));
-        let app = Arc::new(SymApp {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            layer: Arc::new(self),
-            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
-        });
-        Ok(all
-            .into_iter()
-            .enumerate()
-            .map(|(output, shape)| {
-                SymbolicTensor(Arc::new(SymNode {
-                    id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                    shape,
-                    origin: Origin::Layer {
-                        app: app.clone(),
-                        output,
-                    },
-                }))
-            })
-            .collect())
+        apply(Arc::new(self), NEXT_ID.fetch_add(1, Ordering::Relaxed), inputs)
     }
 }
 
 impl<L: Layer + Sized + 'static> Call for L {}
+
+/// A layer applied to several inputs with one set of weights, as a Keras layer object called more
+/// than once (a siamese network's encoder, one embedding for two token inputs). Every application
+/// reads and trains the same weights, so their gradients add up; the layer is named, saved and
+/// counted by `summary()` once. Its inputs must fit the weights its first application built.
+///
+/// ```no_run
+/// use kiln_nn::{Activation, Dense, Input, Model, Shared, Subtract};
+/// # use kiln_nn::Call;
+/// # fn main() -> kiln_nn::Result<()> {
+/// let (a, b) = (Input::new([10]), Input::new([10]));
+/// let encoder = Shared::new(Dense::new(8).activation(Activation::Relu));
+/// let (ea, eb) = (encoder.call(&a)?, encoder.call(&b)?);
+/// let difference = Subtract::new().call_many(&[&ea, &eb])?;
+/// let out = Dense::new(1).activation(Activation::Sigmoid).call(&difference)?;
+/// let _model = Model::new(&[a, b], &out)?;
+/// # Ok(()) }
+/// ```
+///
+/// A layer that keeps state each application would update (BatchNormalization's moving
+/// statistics) cannot be shared: `Model::new` says so.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    id: u64,
+    layer: Arc<dyn Layer>,
+}
+
+impl Shared {
+    /// `layer`, to be applied any number of times with the same weights.
+    pub fn new(layer: impl Layer + 'static) -> Self {
+        Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            layer: Arc::new(layer),
+        }
+    }
+
+    /// Applies the layer to one input, as [`Call::call`].
+    pub fn call(&self, input: &SymbolicTensor) -> Result<SymbolicTensor> {
+        self.call_many(&[input])
+    }
+
+    /// Applies the layer to several inputs, as [`Call::call_many`].
+    pub fn call_many(&self, inputs: &[&SymbolicTensor]) -> Result<SymbolicTensor> {
+        output_alone(self.call_states(inputs)?, self.layer.kind())
+    }
+
+    /// Applies the layer and returns its output and states, as [`Call::call_states`].
+    pub fn call_states(&self, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
+        apply(self.layer.clone(), self.id, inputs)
+    }
+}
+
+/// One application of `layer` (identity `layer_id`) to `inputs`: its output, then its states.
+fn apply(layer: Arc<dyn Layer>, layer_id: u64, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
+    let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.0.shape.clone()).collect();
+    let mut all = vec![layer.output_shape(&shapes)?];
+    all.extend(layer.state_shapes(&shapes));
+    let app = Arc::new(SymApp {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        layer_id,
+        layer,
+        inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+    });
+    Ok(all
+        .into_iter()
+        .enumerate()
+        .map(|(output, shape)| {
+            SymbolicTensor(Arc::new(SymNode {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                shape,
+                origin: Origin::Layer {
+                    app: app.clone(),
+                    output,
+                },
+            }))
+        })
+        .collect())
+}
+
+/// The output of an application that must give nothing else: a layer returning states is refused
+/// (Keras' call returns a list there).
+fn output_alone(mut all: Vec<SymbolicTensor>, kind: &str) -> Result<SymbolicTensor> {
+    if all.len() > 1 {
+        return Err(Error::invalid(
+            kind,
+            format!(
+                "returns its output and {} states (`return_state`), as Keras returns a list: apply it \
+                 with `call_states`, which gives [output, states…]",
+                all.len() - 1
+            ),
+        ));
+    }
+    Ok(all.remove(0))
+}
 
 /// The network between `inputs` and `output`, applications in dependency order.
 pub(crate) fn network(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Result<Network> {
@@ -159,6 +223,7 @@ pub(crate) fn network(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Res
     let mut seen = Seen {
         inputs: inputs.iter().enumerate().map(|(i, t)| (t.0.id, i)).collect(),
         apps: HashMap::new(),
+        layers: HashMap::new(),
     };
     if seen.inputs.len() != inputs.len() {
         return Err(Error::invalid("Model::new", "the same Input is listed twice"));
@@ -168,10 +233,12 @@ pub(crate) fn network(inputs: &[SymbolicTensor], output: &SymbolicTensor) -> Res
     Ok(net)
 }
 
-/// What [`visit`] has placed: each model input's position, each layer application's node.
+/// What [`visit`] has placed: each model input's position, each layer application's node, and
+/// each layer's first application.
 struct Seen {
     inputs: HashMap<u64, usize>,
     apps: HashMap<u64, usize>,
+    layers: HashMap<u64, usize>,
 }
 
 fn visit(t: &SymbolicTensor, seen: &mut Seen, net: &mut Network) -> Result<Source> {
@@ -194,11 +261,13 @@ fn visit(t: &SymbolicTensor, seen: &mut Seen, net: &mut Network) -> Result<Sourc
                         .iter()
                         .map(|i| visit(i, seen, net))
                         .collect::<Result<Vec<_>>>()?;
-                    let j = net
-                        .push(app.layer.clone(), sources)
-                        .node()
-                        .expect("a pushed layer is a node");
+                    let placed = match seen.layers.get(&app.layer_id) {
+                        Some(&owner) => net.push_shared(owner, sources),
+                        None => net.push(app.layer.clone(), sources),
+                    };
+                    let j = placed.node().expect("a pushed layer is a node");
                     seen.apps.insert(app.id, j);
+                    seen.layers.entry(app.layer_id).or_insert(j);
                     j
                 }
             };

@@ -42,7 +42,7 @@ pub use data_parallel::DataParallel;
 pub use engine::{Inputs, Weight};
 pub use error::{Error, Result};
 pub use fit::FitOptions;
-pub use functional::{Call, Input, SymbolicTensor};
+pub use functional::{Call, Input, Shared, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{

@@ -94,9 +94,9 @@ impl Model {
         }
     }
 
-    /// Layer names, in order.
+    /// Layer names, in order (a shared layer once).
     pub fn layer_names(&self) -> Vec<&str> {
-        self.network.nodes.iter().map(|n| n.name.as_str()).collect()
+        self.network.layers().map(|n| n.name.as_str()).collect()
     }
 
     /// Fixes optimizer, loss and metrics, creates the parameters on `device` (glorot-uniform
@@ -121,6 +121,9 @@ impl Model {
         }
         let shapes = self.network.shapes()?;
         for (app, (ins, _)) in self.network.nodes.iter().zip(&shapes.nodes) {
+            if app.shares.is_some() {
+                continue;
+            }
             app.layer.activation().validate(&app.name)?;
             for p in app.layer.params(ins) {
                 p.init.validate(&format!("{}/{}", app.name, p.name))?;
@@ -503,6 +506,10 @@ impl Model {
         };
         let mut rows = vec![header];
         for ((app, (ins, out)), states) in self.network.nodes.iter().zip(&shapes.nodes).zip(&shapes.states) {
+            // A shared layer is listed once, at its first application, as Keras lists each layer.
+            if app.shares.is_some() {
+                continue;
+            }
             let decls = app.layer.params(ins);
             let count = |want: bool| -> usize {
                 decls
@@ -670,7 +677,13 @@ impl TrainingState {
         let mut inits = Vec::new();
         for (app, (ins, _)) in network.nodes.iter().zip(&shapes.nodes) {
             let mut ids = Vec::new();
-            for d in app.layer.params(ins) {
+            // A shared layer's later applications use its first one's parameters (`Network::owner`).
+            let decls = if app.shares.is_none() {
+                app.layer.params(ins)
+            } else {
+                Vec::new()
+            };
+            for d in decls {
                 ids.push(PersistentId(specs.len()));
                 specs.push(PersistentSpec {
                     name: format!("{}/{}", app.name, d.name),

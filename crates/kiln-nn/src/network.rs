@@ -33,9 +33,14 @@ impl Source {
 #[derive(Clone, Debug)]
 pub struct Application {
     pub layer: Arc<dyn Layer>,
-    /// Keras-style unique name (`dense`, `dense_1`, `concatenate`, ...).
+    /// Keras-style unique name (`dense`, `dense_1`, `concatenate`, ...); a shared layer's
+    /// applications all carry its name.
     pub name: String,
     pub inputs: Vec<Source>,
+    /// The earlier application whose layer this one applies again, with the same weights (Keras'
+    /// shared layer: one layer object called on several inputs); `None` for a layer's first
+    /// application.
+    pub shares: Option<usize>,
 }
 
 /// A model's layers as a DAG. Applications only read inputs or earlier applications.
@@ -79,10 +84,45 @@ impl Shapes {
     }
 }
 
+/// Refuses a shared layer's further application when it would need other weights than its first
+/// (Keras: "Input 0 of layer … is incompatible with the layer"), or when the layer keeps state that
+/// every application would update (a BatchNormalization's moving statistics).
+fn check_shared(app: &Application, first: &[Vec<usize>], ins: &[Vec<usize>]) -> Result<()> {
+    let at = || format!("layer `{}`", app.name);
+    let first_params = app.layer.params(first);
+    if let Some(state) = first_params.iter().find(|p| !p.trainable) {
+        return Err(Error::invalid(
+            at(),
+            format!(
+                "is applied more than once, but it keeps state that every application would update (`{}`): \
+                 sharing such a layer is not supported; give each application a layer of its own",
+                state.name
+            ),
+        ));
+    }
+    let weights =
+        |params: &[crate::layers::ParamDecl]| -> Vec<Vec<usize>> { params.iter().map(|p| p.shape.clone()).collect() };
+    let (want, got) = (weights(&first_params), weights(&app.layer.params(ins)));
+    if want != got {
+        return Err(Error::invalid(
+            at(),
+            format!(
+                "is shared: it was built for inputs {first:?} (weights {want:?}), so it cannot be applied \
+                 again to inputs {ins:?}, which would need weights {got:?}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Network {
-    /// A name for a new application of `kind`, unique in this network.
+    /// A name for a new layer of `kind`, unique in this network.
     pub fn fresh_name(&self, kind: &str) -> String {
-        let same = self.nodes.iter().filter(|n| n.layer.kind() == kind).count();
+        let same = self
+            .nodes
+            .iter()
+            .filter(|n| n.shares.is_none() && n.layer.kind() == kind)
+            .count();
         if same == 0 {
             kind.to_string()
         } else {
@@ -90,11 +130,40 @@ impl Network {
         }
     }
 
-    /// Appends an application and returns its source.
+    /// Appends an application of a new layer and returns its source.
     pub fn push(&mut self, layer: Arc<dyn Layer>, inputs: Vec<Source>) -> Source {
         let name = self.fresh_name(layer.kind());
-        self.nodes.push(Application { layer, name, inputs });
+        self.nodes.push(Application {
+            layer,
+            name,
+            inputs,
+            shares: None,
+        });
         Source::Node(self.nodes.len() - 1)
+    }
+
+    /// Appends another application of the layer application `owner` applied (its weights too)
+    /// and returns its source.
+    pub fn push_shared(&mut self, owner: usize, inputs: Vec<Source>) -> Source {
+        let first = &self.nodes[owner];
+        self.nodes.push(Application {
+            layer: first.layer.clone(),
+            name: first.name.clone(),
+            inputs,
+            shares: Some(owner),
+        });
+        Source::Node(self.nodes.len() - 1)
+    }
+
+    /// The application that holds the weights application `j` uses: `j` itself unless it applies
+    /// a shared layer again.
+    pub fn owner(&self, j: usize) -> usize {
+        self.nodes[j].shares.unwrap_or(j)
+    }
+
+    /// The layers' first applications: one per layer, each holding its weights.
+    pub fn layers(&self) -> impl Iterator<Item = &Application> {
+        self.nodes.iter().filter(|a| a.shares.is_none())
     }
 
     /// Resolves every sample shape, or says which layer cannot accept what it is given.
@@ -129,6 +198,9 @@ impl Network {
                 .collect::<Result<Vec<_>>>()?;
             let named = |e: Error| Error::invalid(format!("layer `{}`", app.name), e.to_string());
             let out = app.layer.output_shape(&ins).map_err(named)?;
+            if let Some(owner) = app.shares {
+                check_shared(app, &shapes.nodes[owner].0, &ins)?;
+            }
             shapes.states.push(app.layer.state_shapes(&ins));
             shapes.nodes.push((ins, out));
         }

@@ -61,6 +61,10 @@ pub(crate) struct SavedLayer {
     pub name: String,
     pub layer: LayerConfig,
     pub inputs: Vec<Source>,
+    /// The earlier layer entry this one applies again (a shared layer): its name and layer are
+    /// that entry's, whatever this one says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<usize>,
 }
 
 impl SavedModel {
@@ -72,6 +76,7 @@ impl SavedModel {
                 name: a.name.clone(),
                 layer: a.layer.config(),
                 inputs: a.inputs.clone(),
+                shares: a.shares,
             })
             .collect()
     }
@@ -84,7 +89,8 @@ impl SavedModel {
             Source::Node(j) | Source::State(j, _) => j < before,
         };
         let mut names = std::collections::HashSet::new();
-        if let Some(l) = self.layers.iter().find(|l| !names.insert(l.name.as_str())) {
+        let mut firsts = self.layers.iter().filter(|l| l.shares.is_none());
+        if let Some(l) = firsts.find(|l| !names.insert(l.name.as_str())) {
             return Err(io(
                 path,
                 format!("two layers are named `{}`: their weights would be ambiguous", l.name),
@@ -97,11 +103,32 @@ impl SavedModel {
                     format!("layer `{}` reads {bad:?}, which does not come before it", l.name),
                 ));
             }
-            nodes.push(Application {
-                layer: l.layer.into_layer(),
-                name: l.name,
-                inputs: l.inputs,
-            });
+            match l.shares {
+                None => nodes.push(Application {
+                    layer: l.layer.into_layer(),
+                    name: l.name,
+                    inputs: l.inputs,
+                    shares: None,
+                }),
+                Some(owner) if owner < k && nodes[owner].shares.is_none() => {
+                    let first: &Application = &nodes[owner];
+                    nodes.push(Application {
+                        layer: first.layer.clone(),
+                        name: first.name.clone(),
+                        inputs: l.inputs,
+                        shares: Some(owner),
+                    });
+                }
+                Some(owner) => {
+                    return Err(io(
+                        path,
+                        format!(
+                            "layer entry {k} applies entry {owner} again, which is not an earlier layer's first \
+                             application"
+                        ),
+                    ))
+                }
+            }
         }
         if let Some(bad) = self.output.filter(|s| !valid(s, nodes.len())) {
             return Err(io(path, format!("the output {bad:?} is not in the model")));

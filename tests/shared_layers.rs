@@ -1,0 +1,233 @@
+//! Shared layers (Keras: one layer object called on several inputs): every application reads and
+//! trains the same weights, so their gradients add up; the layer is named, counted and saved once.
+
+mod common;
+
+use std::path::Path;
+
+use kiln::cpu::CpuBackend;
+use kiln::nn::Weight;
+use kiln::prelude::*;
+
+/// `Dense(4, no bias)` applied to `a` and to `b`, joined by `Add`, then `Dense(1)`: by linearity
+/// the same function as `Dense(4)` applied to `a + b`, with one kernel either way.
+fn tied(shared: bool) -> Model {
+    let (a, b) = (Input::new([6]), Input::new([6]));
+    let joined = if shared {
+        let encoder = Shared::new(Dense::new(4).without_bias());
+        let (ea, eb) = (encoder.call(&a).unwrap(), encoder.call(&b).unwrap());
+        Add::new().call_many(&[&ea, &eb]).unwrap()
+    } else {
+        let sum = Add::new().call_many(&[&a, &b]).unwrap();
+        Dense::new(4).without_bias().call(&sum).unwrap()
+    };
+    let out = Dense::new(1).call(&joined).unwrap();
+    Model::new(&[a, b], &out).unwrap().with_seed(9)
+}
+
+fn by_name(weights: &[Weight], name: &str) -> Vec<f32> {
+    weights
+        .iter()
+        .find(|w| w.name == name)
+        .unwrap_or_else(|| panic!("no weight {name}"))
+        .values
+        .clone()
+}
+
+/// If only one application's gradient reached the shared kernel, the two models would part at
+/// the first step.
+#[test]
+fn a_shared_kernel_takes_the_sum_of_its_applications_gradients_on_both_backends() {
+    let (a, b) = (random::normal([16, 6], 1), random::normal([16, 6], 2));
+    let y = random::normal([16, 1], 3);
+    for device in common::backends() {
+        let mut models: Vec<Model> = [true, false].into_iter().map(tied).collect();
+        for m in &mut models {
+            m.compile(device.as_ref(), Optimizer::sgd(0.05), Loss::MeanSquaredError, &[])
+                .unwrap();
+        }
+        let start = models[0].weights().unwrap();
+        assert_eq!(
+            start.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(),
+            ["dense/kernel", "dense_1/kernel", "dense_1/bias"],
+            "the shared layer holds one kernel"
+        );
+        models[1].set_weights(&start).unwrap();
+        for step in 0..6 {
+            let losses: Vec<f32> = models
+                .iter_mut()
+                .map(|m| m.train_on_batch([&a, &b], &y).unwrap())
+                .collect();
+            assert!(
+                (losses[0] - losses[1]).abs() <= 1e-5 * losses[1].abs().max(1.0),
+                "step {step} on {}: shared {} against tied {}",
+                device.name(),
+                losses[0],
+                losses[1]
+            );
+        }
+        let (shared, single) = (models[0].weights().unwrap(), models[1].weights().unwrap());
+        let moved = by_name(&shared, "dense/kernel");
+        common::assert_close(
+            &format!("shared kernel after 6 steps on {}", device.name()),
+            &moved,
+            &by_name(&single, "dense/kernel"),
+            1e-5,
+            1e-4,
+        );
+        assert_ne!(moved, by_name(&start, "dense/kernel"), "the kernel trained");
+    }
+}
+
+/// Token pairs, padded with zeros: half the pairs the same sequence twice, half two different
+/// ones; the label says which.
+fn pairs(n: usize, steps: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
+    let draws = random::uniform([n, 2 * steps + 2], seed);
+    let (mut left, mut right, mut same) = (Vec::new(), Vec::new(), Vec::new());
+    for row in draws.data().chunks(2 * steps + 2) {
+        let len = 3 + (row[0] * (steps - 2) as f32) as usize;
+        let tokens = |r: &[f32]| -> Vec<f32> {
+            (0..steps)
+                .map(|t| if t < len { 1.0 + (r[t] * 9.0).floor() } else { 0.0 })
+                .collect()
+        };
+        let first = tokens(&row[2..]);
+        let is_same = row[1] < 0.5;
+        let second = if is_same {
+            first.clone()
+        } else {
+            tokens(&row[2 + steps..])
+        };
+        left.extend(first);
+        right.extend(second);
+        same.push(if is_same { 1.0 } else { 0.0 });
+    }
+    (
+        Tensor::new([n, steps], left).unwrap(),
+        Tensor::new([n, steps], right).unwrap(),
+        Tensor::new([n, 1], same).unwrap(),
+    )
+}
+
+/// A siamese encoder: one `Embedding(mask_zero)` and one LSTM read both sequences; the squared
+/// difference of the encodings says whether they are the same.
+fn siamese(steps: usize) -> Model {
+    let (a, b) = (Input::new([steps]), Input::new([steps]));
+    let embed = Shared::new(Embedding::new(10, 8).mask_zero(true));
+    let encode = Shared::new(LSTM::new(8));
+    let ea = encode.call(&embed.call(&a).unwrap()).unwrap();
+    let eb = encode.call(&embed.call(&b).unwrap()).unwrap();
+    let d = Subtract::new().call_many(&[&ea, &eb]).unwrap();
+    let squared = Multiply::new().call_many(&[&d, &d]).unwrap();
+    let out = Dense::new(1).activation(Activation::Sigmoid).call(&squared).unwrap();
+    Model::new(&[a, b], &out).unwrap().with_seed(4)
+}
+
+#[test]
+fn a_siamese_lstm_learns_which_pairs_are_the_same_on_both_backends() {
+    let steps = 8;
+    let (a, b, y) = pairs(128, steps, 11);
+    let (ta, tb, ty) = pairs(64, steps, 12);
+    for device in common::backends() {
+        let mut m = siamese(steps);
+        m.compile(
+            device.as_ref(),
+            Optimizer::adam_lr(0.01),
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        let names: Vec<String> = m.weights().unwrap().into_iter().map(|w| w.name).collect();
+        assert_eq!(
+            names,
+            [
+                "embedding/embeddings",
+                "lstm/kernel",
+                "lstm/recurrent_kernel",
+                "lstm/bias",
+                "dense/kernel",
+                "dense/bias"
+            ],
+            "each shared layer's weights once"
+        );
+        let before = m.evaluate([&ta, &tb], &ty, 64).unwrap().get("accuracy").unwrap();
+        m.fit([&a, &b], &y, &FitOptions::new(15, 16).seed(1)).unwrap();
+        let after = m.evaluate([&ta, &tb], &ty, 64).unwrap().get("accuracy").unwrap();
+        assert!(
+            after >= 0.9,
+            "held-out accuracy {before} → {after} on {}",
+            device.name()
+        );
+    }
+}
+
+#[test]
+fn a_shared_layer_is_listed_and_saved_once() {
+    let steps = 6;
+    let (a, b, y) = pairs(8, steps, 20);
+    let mut m = siamese(steps);
+    m.compile(&CpuBackend, Optimizer::adam(), Loss::BinaryCrossentropy, &[])
+        .unwrap();
+    assert_eq!(m.layer_names(), ["embedding", "lstm", "subtract", "multiply", "dense"]);
+    // Keras' count: embedding 10·8 = 80, LSTM 4·8·(8 + 8) + 4·8 = 544, Dense 8 + 1.
+    let summary = m.summary();
+    assert_eq!(summary.matches("lstm (LSTM)").count(), 1, "{summary}");
+    assert!(summary.contains("Total params: 633"), "{summary}");
+    m.train_on_batch([&a, &b], &y).unwrap();
+    let before = m.predict([&a, &b], 8).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shared_layers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("siamese.safetensors");
+    m.save(&path).unwrap();
+    let mut loaded = load_model(&path, &CpuBackend).unwrap();
+    assert_eq!(loaded.predict([&a, &b], 8).unwrap().data(), before.data());
+    assert_eq!(loaded.layer_names(), m.layer_names());
+    // A file whose shared entry points at a later entry is refused.
+    let bytes = std::fs::read(&path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+    // The model JSON sits escaped in the safetensors metadata.
+    assert_eq!(
+        header.matches(r#"\"shares\":"#).count(),
+        2,
+        "two applications share: {header}"
+    );
+    let edited = header.replacen(r#"\"shares\":0"#, r#"\"shares\":5"#, 1);
+    assert_ne!(edited, header);
+    let mut out = bytes[..8].to_vec();
+    out.extend_from_slice(edited.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    let tampered = dir.join("bad_share.safetensors");
+    std::fs::write(&tampered, out).unwrap();
+    let err = load_model(&tampered, &CpuBackend).unwrap_err().to_string();
+    assert!(err.contains("applies entry 5 again"), "{err}");
+}
+
+#[test]
+fn sharing_errors_name_the_layer_and_the_reason() {
+    // Weights built for 6 features cannot read 5.
+    let (a, b) = (Input::new([6]), Input::new([5]));
+    let dense = Shared::new(Dense::new(3));
+    let (ea, eb) = (dense.call(&a).unwrap(), dense.call(&b).unwrap());
+    let joined = Concatenate::new().call_many(&[&ea, &eb]).unwrap();
+    let err = Model::new(&[a, b], &joined).unwrap_err().to_string();
+    assert!(err.contains("layer `dense`") && err.contains("is shared"), "{err}");
+    // Moving statistics would be updated by both applications.
+    let (a, b) = (Input::new([4]), Input::new([4]));
+    let norm = Shared::new(BatchNormalization::new());
+    let joined = Add::new()
+        .call_many(&[&norm.call(&a).unwrap(), &norm.call(&b).unwrap()])
+        .unwrap();
+    let err = Model::new(&[a, b], &joined).unwrap_err().to_string();
+    assert!(
+        err.contains("layer `batch_normalization`") && err.contains("moving_mean"),
+        "{err}"
+    );
+    // A shared layer that returns states still goes through `call_states`.
+    let x = Input::new([5, 2]);
+    let err = Shared::new(LSTM::new(3).return_state(true))
+        .call(&x)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("call_states"), "{err}");
+}
