@@ -66,12 +66,12 @@ mod description {
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
         Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
-        Bidirectional, Call, Concatenate, Conv1D, Conv2D, DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding,
-        FillMode, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+        Bidirectional, Concatenate, Conv1D, Conv2D, DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode,
+        FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
         GlobalMaxPooling2D, Input, Interpolation, Layer, LayerNormalization, Loss, LossScale, MaxPooling1D,
         MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, MultiHeadAttention, Multiply, Optimizer, Padding,
-        RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, Subtract, SymbolicTensor, GRU,
-        LSTM,
+        RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, Shared, Subtract,
+        SymbolicTensor, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -350,20 +350,26 @@ mod description {
     }
 
     impl Sink for Functional {
-        /// Applies the layer to 1–4 earlier tensors (the last one by default); what it refuses is
-        /// left out, and everything it gives, states included, can feed later layers.
+        /// Applies the layer to 1–4 earlier tensors (the last one by default), and with the
+        /// count byte's top bit a second time, to tensors chosen anew, with the same weights (a
+        /// shared layer); what it refuses is left out, and everything it gives, states included,
+        /// can feed later layers.
         fn put<L: Layer + 'static>(mut self, layer: L) -> Self {
-            let count = 1 + self.wiring.next().unwrap_or(0) as usize % 4;
-            let last = self.tensors.len() - 1;
-            let chosen: Vec<SymbolicTensor> = (0..count)
-                .map(|_| match self.wiring.next() {
-                    Some(b) => self.tensors[b as usize % self.tensors.len()].clone(),
-                    None => self.tensors[last].clone(),
-                })
-                .collect();
-            let inputs: Vec<&SymbolicTensor> = chosen.iter().collect();
-            if let Ok(all) = layer.call_states(&inputs) {
-                self.tensors.extend(all);
+            let byte = self.wiring.next().unwrap_or(0);
+            let count = 1 + byte as usize % 4;
+            let layer = Shared::new(layer);
+            for _ in 0..1 + usize::from(byte >= 0x80) {
+                let last = self.tensors.len() - 1;
+                let chosen: Vec<SymbolicTensor> = (0..count)
+                    .map(|_| match self.wiring.next() {
+                        Some(b) => self.tensors[b as usize % self.tensors.len()].clone(),
+                        None => self.tensors[last].clone(),
+                    })
+                    .collect();
+                let inputs: Vec<&SymbolicTensor> = chosen.iter().collect();
+                if let Ok(all) = layer.call_states(&inputs) {
+                    self.tensors.extend(all);
+                }
             }
             self
         }
