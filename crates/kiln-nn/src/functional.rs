@@ -139,7 +139,9 @@ impl<L: Layer + Sized + 'static> Call for L {}
 /// ```
 ///
 /// A layer that keeps state each application would update (BatchNormalization's moving
-/// statistics) cannot be shared: `Model::new` says so.
+/// statistics) cannot be shared: `Model::new` says so. Weights are shared within a model: two
+/// models built from one `Shared` layer each hold their own (a model's weights live on its
+/// device), where Keras' two models would share the layer's variables.
 #[derive(Clone, Debug)]
 pub struct Shared {
     id: u64,

@@ -53,7 +53,11 @@ impl GpuSession {
             if k.grid.iter().any(|&g| g > limits.max_compute_workgroups_per_dimension) {
                 return Err(Error::too_large(
                     self.ctx.name(),
-                    format!("{}: grid {:?} exceeds the device's limit", step.op.name(), k.grid),
+                    format!(
+                        "{}: grid {:?} exceeds the device's limit: use a smaller batch size",
+                        step.op.name(),
+                        k.grid
+                    ),
                 ));
             }
         }
