@@ -231,3 +231,33 @@ fn sharing_errors_name_the_layer_and_the_reason() {
         .to_string();
     assert!(err.contains("call_states"), "{err}");
 }
+
+/// Replicas exchange one gradient per shared weight: two CPU replicas train the shared model to
+/// the weights one device reaches with the whole batch.
+#[test]
+fn a_shared_layer_trains_data_parallel_as_on_one_device() {
+    let (a, b) = (random::normal([16, 6], 4), random::normal([16, 6], 5));
+    let y = random::normal([16, 1], 6);
+    let replicas: Vec<std::sync::Arc<dyn kiln::graph::Backend>> =
+        vec![std::sync::Arc::new(CpuBackend), std::sync::Arc::new(CpuBackend)];
+    let parallel = DataParallel::new(replicas).unwrap();
+    let mut models: Vec<Model> = [&parallel as &dyn kiln::graph::Backend, &CpuBackend]
+        .into_iter()
+        .map(|device| {
+            let mut m = tied(true);
+            m.compile(device, Optimizer::sgd(0.05), Loss::MeanSquaredError, &[])
+                .unwrap();
+            m
+        })
+        .collect();
+    for _ in 0..4 {
+        for m in &mut models {
+            m.train_on_batch([&a, &b], &y).unwrap();
+        }
+    }
+    let (got, want) = (models[0].weights().unwrap(), models[1].weights().unwrap());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.name, w.name);
+        common::assert_close(&g.name, &g.values, &w.values, 1e-6, 1e-5);
+    }
+}
