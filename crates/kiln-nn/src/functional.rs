@@ -96,7 +96,10 @@ impl Input {
     }
 }
 
-/// Applying layers to symbolic tensors, Keras' `layer(x)`.
+/// Applying layers to symbolic tensors, Keras' `layer(x)`. A call takes the layer: each call is
+/// a layer of its own, with its own weights (a clone too). To apply one layer with the same
+/// weights to several inputs, as Keras does when one layer object is called twice, wrap it in
+/// [`Shared`].
 pub trait Call: Layer + Sized + 'static {
     /// Applies the layer to one input; errors at once if the shapes do not fit.
     fn call(self, input: &SymbolicTensor) -> Result<SymbolicTensor> {
