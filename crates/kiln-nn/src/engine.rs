@@ -590,7 +590,7 @@ impl Compiled {
         } else {
             Mode::Evaluate
         };
-        let batch_size = self.inference_batch(mode, batch_size.min(y.rows()).max(1))?;
+        let batch_size = self.inference_batch(mode, batch_size, y.rows())?;
         let mut batch = Batch::new(x.0.len());
         let mut batch_weights = Vec::new();
         let all: Vec<usize> = (0..y.rows()).collect();
@@ -624,15 +624,17 @@ impl Compiled {
         })
     }
 
-    /// The batch size inference in `mode` runs at when asked for `batch`: `batch` itself, or, where
-    /// the device cannot hold that many samples at once ([`Error::TooLarge`]: a binding, buffer or
-    /// grid limit, or memory), the largest halving of it that fits. Inference reads each sample on
+    /// The batch size inference in `mode` over `samples` runs at when asked for `batch`: `batch`
+    /// itself (at most `samples`, at least 1), or, where the device cannot hold that many samples
+    /// at once ([`Error::TooLarge`]: a binding, buffer or grid limit, or memory), the largest
+    /// halving of it that fits. Inference reads each sample on
     /// its own (Dropout off, BatchNormalization on its moving statistics) and the loss and metrics
     /// accumulate per sample, so the batch size of `evaluate` and `predict` is a throughput setting,
     /// as in Keras. Training never splits a batch: that would change the step. A data-parallel
     /// model keeps the batch it is given (its shards are smaller already).
-    pub(crate) fn inference_batch(&mut self, mode: Mode, batch: usize) -> Result<usize> {
-        if batch == 0 || self.is_replicated() {
+    pub(crate) fn inference_batch(&mut self, mode: Mode, batch: usize, samples: usize) -> Result<usize> {
+        let batch = batch.min(samples).max(1);
+        if self.is_replicated() {
             return Ok(batch);
         }
         if let Some(&fits) = self.inference_batches.get(&(mode, batch)) {

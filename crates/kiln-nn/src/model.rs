@@ -378,7 +378,7 @@ impl Model {
         }
         c.check_data("predict", &x, None)?;
         let n = x.0[0].rows();
-        let batch_size = c.inference_batch(Mode::Predict, batch_size.min(n).max(1))?;
+        let batch_size = c.inference_batch(Mode::Predict, batch_size, n)?;
         let mut out = Vec::with_capacity(n * c.output_shape.iter().product::<usize>());
         // Batches are runs of consecutive rows, fed straight from the inputs' storage: the full
         // batches through one plan in one `run_each`, then the shorter last one through its own.

@@ -56,19 +56,20 @@ impl GpuBackend {
     /// leaves them: the parity tests use it to run, on one machine, the kernels that other adapters
     /// get (storage-buffer operands instead of texel copies, no subgroups).
     pub fn with_caps(&self, restrict: impl FnOnce(&mut Caps)) -> Result<Self> {
-        let mut fresh = Self::open(self.ctx.info.backend, &self.ctx.info.name)?;
-        let ctx = Arc::get_mut(&mut fresh.ctx).expect("a freshly opened context is not shared");
-        restrict(&mut ctx.caps);
-        Ok(fresh)
+        self.reopened(|ctx| restrict(&mut ctx.caps))
     }
 
     /// A new device on the same adapter whose size checks (buffers, bindings, dispatch grids) see
     /// the limits as `restrict` leaves them: tests use it to act out a smaller device, whose limits
     /// a plan reaches at small shapes.
     pub fn with_limits(&self, restrict: impl FnOnce(&mut wgpu::Limits)) -> Result<Self> {
+        self.reopened(|ctx| restrict(&mut ctx.limits))
+    }
+
+    /// A new device on the same adapter, its context adjusted by `adjust` before anything uses it.
+    fn reopened(&self, adjust: impl FnOnce(&mut GpuContext)) -> Result<Self> {
         let mut fresh = Self::open(self.ctx.info.backend, &self.ctx.info.name)?;
-        let ctx = Arc::get_mut(&mut fresh.ctx).expect("a freshly opened context is not shared");
-        restrict(&mut ctx.limits);
+        adjust(Arc::get_mut(&mut fresh.ctx).expect("a freshly opened context is not shared"));
         Ok(fresh)
     }
 
