@@ -66,12 +66,12 @@ mod description {
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
         Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
-        Bidirectional, Concatenate, Conv1D, Conv2D, DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode,
-        FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
-        GlobalMaxPooling2D, Input, Interpolation, Layer, LayerNormalization, Loss, LossScale, MaxPooling1D,
-        MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, MultiHeadAttention, Multiply, Optimizer, Padding,
-        RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Sequential, Shared, Subtract,
-        SymbolicTensor, GRU, LSTM,
+        Bidirectional, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, DTypePolicy, Dense,
+        DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation, Layer,
+        LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model,
+        MultiHeadAttention, Multiply, Optimizer, Padding, RandomFlip, RandomTranslation, Rescaling, Reshape,
+        SeparableConv2D, Sequential, Shared, Subtract, SymbolicTensor, UpSampling1D, UpSampling2D, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -230,6 +230,14 @@ mod description {
         CrossAttention {
             heads: Dim,
             key_dim: Dim,
+        },
+        /// Conv2DTranspose, Conv1DTranspose, UpSampling2D or UpSampling1D, by the byte.
+        Upsampling {
+            kind: u8,
+            filters: Dim,
+            kernel: Dim,
+            stride: Dim,
+            same: bool,
         },
     }
 
@@ -555,6 +563,21 @@ mod description {
                 _ => m.put(Concatenate::new()),
             },
             LayerSpec::CrossAttention { heads, key_dim } => m.put(MultiHeadAttention::new(heads.get(), key_dim.get())),
+            LayerSpec::Upsampling {
+                kind,
+                filters,
+                kernel,
+                stride,
+                same,
+            } => {
+                let (f, k, s) = (filters.get(), kernel.get(), stride.get());
+                match kind % 4 {
+                    0 => m.put(Conv2DTranspose::new(f, (k, k)).strides((s, s)).padding(padding(same))),
+                    1 => m.put(Conv1DTranspose::new(f, k).strides(s).padding(padding(same))),
+                    2 => m.put(UpSampling2D::new((k, s))),
+                    _ => m.put(UpSampling1D::new(s)),
+                }
+            }
         }
     }
 

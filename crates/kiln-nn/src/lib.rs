@@ -47,10 +47,11 @@ pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{
     ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate,
-    Conv1D, Conv2D, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, Flatten, FlipMode, GlobalAveragePooling1D,
-    GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation, Layer, LayerNormalization,
-    MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum, MultiHeadAttention, Multiply, Padding, PositionEmbedding,
-    RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Subtract, TimeDistributed, GRU, LSTM,
+    Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, Flatten,
+    FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation,
+    Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum, MultiHeadAttention, Multiply,
+    Padding, PositionEmbedding, RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Subtract,
+    TimeDistributed, UpSampling1D, UpSampling2D, GRU, LSTM,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

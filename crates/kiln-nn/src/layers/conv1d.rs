@@ -46,23 +46,7 @@ impl Conv1D {
         }
     }
 
-    /// Sets the stride.
-    pub fn strides(mut self, stride: usize) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    /// Sets the padding (`Valid`, `Same` or `Causal`).
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    /// Keras' `input_shape=(steps, channels)` on a first layer.
-    pub fn input_shape(mut self, shape: [usize; 2]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
+    super::window_builders!(stride: usize, 2);
 
     /// Taps `rate` steps apart (Keras' `dilation_rate`; stride 1 only): with causal padding, the
     /// WaveNet-style stack of growing receptive fields.
@@ -143,21 +127,26 @@ impl Layer for Conv1D {
         )?;
         let bias = self.use_bias.then(|| params[1]);
         let out = convolve(g, rows, &w, params[0], bias, self.activation)?;
-        let sequence = Shape::new([n, w.out().1, self.filters]);
-        let flat = |g: &mut Graph, v: NodeId| {
-            g.push(
-                LayoutOp::Reshape {
-                    shape: sequence.clone(),
-                },
-                &[v],
-            )
-        };
-        let output = flat(g, out.output)?;
-        let pre_activation = if out.pre_activation == out.output {
-            output
-        } else {
-            flat(g, out.pre_activation)?
-        };
-        Ok(LayerOut { pre_activation, output })
+        as_sequence(g, out, Shape::new([n, w.out().1, self.filters]))
     }
+}
+
+/// The output of a convolution over images one row high, `[n, 1, steps, filters]`, as the sequences
+/// `sequence` `[n, steps, filters]`, its pre-activation alike.
+pub(super) fn as_sequence(g: &mut Graph, out: LayerOut, sequence: Shape) -> Result<LayerOut> {
+    let flat = |g: &mut Graph, v: NodeId| {
+        g.push(
+            LayoutOp::Reshape {
+                shape: sequence.clone(),
+            },
+            &[v],
+        )
+    };
+    let output = flat(g, out.output)?;
+    let pre_activation = if out.pre_activation == out.output {
+        output
+    } else {
+        flat(g, out.pre_activation)?
+    };
+    Ok(LayerOut { pre_activation, output })
 }

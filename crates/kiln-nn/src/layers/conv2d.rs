@@ -104,23 +104,7 @@ impl Conv2D {
         }
     }
 
-    /// Sets the strides.
-    pub fn strides(mut self, strides: (usize, usize)) -> Self {
-        self.strides = strides;
-        self
-    }
-
-    /// Sets the padding.
-    pub fn padding(mut self, padding: Padding) -> Self {
-        self.padding = padding;
-        self
-    }
-
-    /// Keras' `input_shape=(h, w, c)` on a first layer.
-    pub fn input_shape(mut self, shape: [usize; 3]) -> Self {
-        self.input_shape = Some(shape.to_vec());
-        self
-    }
+    super::window_builders!(strides: (usize, usize), 3);
 
     /// Taps `rate` apart (Keras' `dilation_rate`; stride 1 only).
     pub fn dilation_rate(mut self, rate: (usize, usize)) -> Self {
@@ -275,13 +259,25 @@ pub(super) fn convolve(
     let n = g.shape(x)?.dims()[0];
     let filters = g.shape(kernel)?.last();
     let cols = w.columns(g, x)?;
-    let mut z = g.matmul(cols, kernel, false, false)?;
+    let z = g.matmul(cols, kernel, false, false)?;
+    let (out_h, out_w) = w.out();
+    epilogue(g, z, bias, activation, Shape::new([n, out_h, out_w, filters]))
+}
+
+/// `activation(z + bias)` over the rows `z [n·h·w, filters]` of a convolution's output, reshaped to
+/// the output images `image`, with the pre-activation reshaped alike. The bias is added while `z` is
+/// still a matrix, where the scheduler fuses it (and the activation) into the producing matmul.
+pub(super) fn epilogue(
+    g: &mut Graph,
+    mut z: NodeId,
+    bias: Option<NodeId>,
+    activation: Activation,
+    image: Shape,
+) -> Result<LayerOut> {
     if let Some(bias) = bias {
         z = g.bias_add(z, bias)?;
     }
     let y = activate(g, z, activation)?;
-    let (out_h, out_w) = w.out();
-    let image = Shape::new([n, out_h, out_w, filters]);
     let pre_activation = if y == z {
         None
     } else {

@@ -22,6 +22,8 @@ pub mod recurrent;
 mod rescaling;
 mod reshape;
 mod time_distributed;
+mod transpose;
+mod upsampling;
 
 pub use activation::ActivationLayer;
 pub use attention::MultiHeadAttention;
@@ -46,6 +48,8 @@ pub use recurrent::{Bidirectional, GRU, LSTM};
 pub use rescaling::Rescaling;
 pub use reshape::{Flatten, Reshape};
 pub use time_distributed::TimeDistributed;
+pub use transpose::{Conv1DTranspose, Conv2DTranspose};
+pub use upsampling::{UpSampling1D, UpSampling2D};
 
 use std::sync::Arc;
 
@@ -98,6 +102,10 @@ pub enum LayerConfig {
     MultiHeadAttention(MultiHeadAttention),
     PositionEmbedding(PositionEmbedding),
     TimeDistributed(TimeDistributed),
+    Conv2DTranspose(Conv2DTranspose),
+    Conv1DTranspose(Conv1DTranspose),
+    UpSampling2D(UpSampling2D),
+    UpSampling1D(UpSampling1D),
 }
 
 impl LayerConfig {
@@ -141,6 +149,10 @@ impl LayerConfig {
             LayerConfig::MultiHeadAttention(_) => "MultiHeadAttention",
             LayerConfig::PositionEmbedding(_) => "PositionEmbedding",
             LayerConfig::TimeDistributed(_) => "TimeDistributed",
+            LayerConfig::Conv2DTranspose(_) => "Conv2DTranspose",
+            LayerConfig::Conv1DTranspose(_) => "Conv1DTranspose",
+            LayerConfig::UpSampling2D(_) => "UpSampling2D",
+            LayerConfig::UpSampling1D(_) => "UpSampling1D",
         }
     }
 
@@ -184,6 +196,10 @@ impl LayerConfig {
             LayerConfig::MultiHeadAttention(l) => Arc::new(l),
             LayerConfig::PositionEmbedding(l) => Arc::new(l),
             LayerConfig::TimeDistributed(l) => Arc::new(l),
+            LayerConfig::Conv2DTranspose(l) => Arc::new(l),
+            LayerConfig::Conv1DTranspose(l) => Arc::new(l),
+            LayerConfig::UpSampling2D(l) => Arc::new(l),
+            LayerConfig::UpSampling1D(l) => Arc::new(l),
         }
     }
 }
@@ -247,6 +263,32 @@ macro_rules! kernel_builders {
     };
 }
 pub(crate) use kernel_builders;
+
+/// The builder methods of the convolutions (Conv1D, Conv2D and their transposes), over their fields
+/// `padding`, `input_shape` and the strides field named here, of type `$strides`, with samples of
+/// rank `$rank` (`[steps, channels]` or `[h, w, c]`).
+macro_rules! window_builders {
+    ($field:ident: $strides:ty, $rank:literal) => {
+        /// Sets the strides (for a transposed convolution, the upsampling factor).
+        pub fn strides(mut self, strides: $strides) -> Self {
+            self.$field = strides;
+            self
+        }
+
+        /// Sets the padding: `Valid` or `Same`, and `Causal` for Conv1D alone.
+        pub fn padding(mut self, padding: crate::layers::Padding) -> Self {
+            self.padding = padding;
+            self
+        }
+
+        /// Keras' `input_shape` on a first layer: `(steps, channels)` or `(h, w, c)`.
+        pub fn input_shape(mut self, shape: [usize; $rank]) -> Self {
+            self.input_shape = Some(shape.to_vec());
+            self
+        }
+    };
+}
+pub(crate) use window_builders;
 
 /// The builder methods of the normalisation layers (BatchNormalization, LayerNormalization), over
 /// their fields `epsilon`, `center`, `scale` and `input_shape`.

@@ -1,0 +1,48 @@
+"""Writes tests/data/keras/transpose/: Keras' outputs of Conv2DTranspose, Conv1DTranspose,
+UpSampling2D and UpSampling1D for fixed inputs and weights, which `tests/transposed_convs.rs`
+compares Kiln's with (kernels in Keras' element order: Kiln's `[k·filters, channels]` byte for
+byte).
+
+    KERAS_BACKEND=jax python benches/keras/transpose_fixture.py
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "keras", "transpose")
+
+
+def save(name, **arrays):
+    for key, value in arrays.items():
+        np.save(os.path.join(OUT, f"{name}_{key}.npy"), np.asarray(value, dtype=np.float32))
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.default_rng(7)
+    image = rng.standard_normal((2, 3, 4, 3)).astype(np.float32)
+    sequence = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    cases = {
+        "conv2d_same": (layers.Conv2DTranspose(5, 3, strides=2, padding="same", activation="relu"), image),
+        "conv2d_valid": (layers.Conv2DTranspose(4, (2, 3), strides=(3, 2), padding="valid"), image),
+        "conv1d_same": (layers.Conv1DTranspose(4, 3, strides=2, padding="same"), sequence),
+        "conv1d_valid": (layers.Conv1DTranspose(2, 4, strides=3, padding="valid"), sequence),
+    }
+    for name, (layer, x) in cases.items():
+        layer.build(x.shape)
+        kernel = rng.standard_normal(layer.kernel.shape).astype(np.float32) * 0.5
+        bias = rng.standard_normal(layer.bias.shape).astype(np.float32)
+        layer.set_weights([kernel, bias])
+        save(name, x=x, kernel=kernel, bias=bias, y=layer(x))
+    save("up2d", x=image, y=layers.UpSampling2D((2, 3))(image))
+    save("up1d", x=sequence, y=layers.UpSampling1D(3)(sequence))
+    print(f"keras {keras.__version__} ({keras.backend.backend()}): wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
