@@ -66,12 +66,13 @@ mod description {
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
         Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
-        Bidirectional, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, DTypePolicy, Dense,
-        DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation, Layer,
-        LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model,
-        MultiHeadAttention, Multiply, Optimizer, Padding, RandomFlip, RandomTranslation, Rescaling, Reshape,
-        SeparableConv2D, Sequential, Shared, Subtract, SymbolicTensor, UpSampling1D, UpSampling2D, GRU, LSTM,
+        Bidirectional, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D,
+        DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
+        GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation,
+        Layer, LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model,
+        MultiHeadAttention, Multiply, Optimizer, Padding, Permute, RandomFlip, RandomTranslation, RepeatVector,
+        Rescaling, Reshape, SeparableConv2D, Sequential, Shared, Subtract, SymbolicTensor, UpSampling1D, UpSampling2D,
+        ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -231,8 +232,9 @@ mod description {
             heads: Dim,
             key_dim: Dim,
         },
-        /// Conv2DTranspose, Conv1DTranspose, UpSampling2D or UpSampling1D, by the byte.
-        Upsampling {
+        /// A layer that resizes samples, by the byte: Conv2DTranspose, Conv1DTranspose,
+        /// UpSampling2D/1D, ZeroPadding2D/1D, Cropping2D/1D, RepeatVector or Permute.
+        Resizing {
             kind: u8,
             filters: Dim,
             kernel: Dim,
@@ -563,7 +565,7 @@ mod description {
                 _ => m.put(Concatenate::new()),
             },
             LayerSpec::CrossAttention { heads, key_dim } => m.put(MultiHeadAttention::new(heads.get(), key_dim.get())),
-            LayerSpec::Upsampling {
+            LayerSpec::Resizing {
                 kind,
                 filters,
                 kernel,
@@ -571,11 +573,20 @@ mod description {
                 same,
             } => {
                 let (f, k, s) = (filters.get(), kernel.get(), stride.get());
-                match kind % 4 {
+                match kind % 10 {
                     0 => m.put(Conv2DTranspose::new(f, (k, k)).strides((s, s)).padding(padding(same))),
                     1 => m.put(Conv1DTranspose::new(f, k).strides(s).padding(padding(same))),
                     2 => m.put(UpSampling2D::new((k, s))),
-                    _ => m.put(UpSampling1D::new(s)),
+                    3 => m.put(UpSampling1D::new(s)),
+                    4 => m.put(ZeroPadding2D::new(((f, k), (s, f)))),
+                    5 => m.put(ZeroPadding1D::new((k, s))),
+                    6 => m.put(Cropping2D::new(((f, k), (s, f)))),
+                    7 => m.put(Cropping1D::new((k, s))),
+                    8 => m.put(RepeatVector::new(f)),
+                    // Some orders valid, some not: repeated, zero or out-of-range axes.
+                    _ => m.put(Permute::new(
+                        [f % 4, k % 4, s % 4][..1 + usize::from(same) + f % 2].to_vec(),
+                    )),
                 }
             }
         }

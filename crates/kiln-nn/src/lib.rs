@@ -47,11 +47,12 @@ pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{
     ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate,
-    Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, Flatten,
-    FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation,
-    Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum, MultiHeadAttention, Multiply,
-    Padding, PositionEmbedding, RandomFlip, RandomTranslation, Rescaling, Reshape, SeparableConv2D, Subtract,
-    TimeDistributed, UpSampling1D, UpSampling2D, GRU, LSTM,
+    Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D, Dropout,
+    Embedding, FillMode, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+    GlobalMaxPooling2D, Interpolation, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum,
+    MultiHeadAttention, Multiply, Padding, Permute, PositionEmbedding, RandomFlip, RandomTranslation, RepeatVector,
+    Rescaling, Reshape, SeparableConv2D, Subtract, TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D,
+    ZeroPadding2D, GRU, LSTM,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

@@ -14,6 +14,7 @@ mod embedding;
 pub mod layer_norm;
 mod mean;
 mod merge;
+mod padding;
 mod pooling;
 mod position;
 mod random_flip;
@@ -38,6 +39,7 @@ pub use embedding::Embedding;
 pub use layer_norm::LayerNormalization;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
+pub use padding::{Cropping1D, Cropping2D, ZeroPadding1D, ZeroPadding2D};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
@@ -46,7 +48,7 @@ pub use random_flip::{FlipMode, RandomFlip};
 pub use random_translation::{FillMode, Interpolation, RandomTranslation};
 pub use recurrent::{Bidirectional, GRU, LSTM};
 pub use rescaling::Rescaling;
-pub use reshape::{Flatten, Reshape};
+pub use reshape::{Flatten, Permute, RepeatVector, Reshape};
 pub use time_distributed::TimeDistributed;
 pub use transpose::{Conv1DTranspose, Conv2DTranspose};
 pub use upsampling::{UpSampling1D, UpSampling2D};
@@ -106,6 +108,12 @@ pub enum LayerConfig {
     Conv1DTranspose(Conv1DTranspose),
     UpSampling2D(UpSampling2D),
     UpSampling1D(UpSampling1D),
+    ZeroPadding2D(ZeroPadding2D),
+    ZeroPadding1D(ZeroPadding1D),
+    Cropping2D(Cropping2D),
+    Cropping1D(Cropping1D),
+    RepeatVector(RepeatVector),
+    Permute(Permute),
 }
 
 impl LayerConfig {
@@ -153,6 +161,12 @@ impl LayerConfig {
             LayerConfig::Conv1DTranspose(_) => "Conv1DTranspose",
             LayerConfig::UpSampling2D(_) => "UpSampling2D",
             LayerConfig::UpSampling1D(_) => "UpSampling1D",
+            LayerConfig::ZeroPadding2D(_) => "ZeroPadding2D",
+            LayerConfig::ZeroPadding1D(_) => "ZeroPadding1D",
+            LayerConfig::Cropping2D(_) => "Cropping2D",
+            LayerConfig::Cropping1D(_) => "Cropping1D",
+            LayerConfig::RepeatVector(_) => "RepeatVector",
+            LayerConfig::Permute(_) => "Permute",
         }
     }
 
@@ -200,6 +214,12 @@ impl LayerConfig {
             LayerConfig::Conv1DTranspose(l) => Arc::new(l),
             LayerConfig::UpSampling2D(l) => Arc::new(l),
             LayerConfig::UpSampling1D(l) => Arc::new(l),
+            LayerConfig::ZeroPadding2D(l) => Arc::new(l),
+            LayerConfig::ZeroPadding1D(l) => Arc::new(l),
+            LayerConfig::Cropping2D(l) => Arc::new(l),
+            LayerConfig::Cropping1D(l) => Arc::new(l),
+            LayerConfig::RepeatVector(l) => Arc::new(l),
+            LayerConfig::Permute(l) => Arc::new(l),
         }
     }
 }

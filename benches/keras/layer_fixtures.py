@@ -1,9 +1,9 @@
-"""Writes tests/data/keras/transpose/: Keras' outputs of Conv2DTranspose, Conv1DTranspose,
-UpSampling2D and UpSampling1D for fixed inputs and weights, which `tests/transposed_convs.rs`
-compares Kiln's with (kernels in Keras' element order: Kiln's `[k·filters, channels]` byte for
-byte).
+"""Writes tests/data/keras/layers/: Keras' outputs of the layers that resize samples
+(Conv2DTranspose, Conv1DTranspose, UpSampling, ZeroPadding, Cropping, RepeatVector, Permute) for
+fixed inputs and weights, which `tests/resizing.rs` compares Kiln's with (kernels in Keras'
+element order: Kiln's `[k·filters, channels]` byte for byte).
 
-    KERAS_BACKEND=jax python benches/keras/transpose_fixture.py
+    KERAS_BACKEND=jax python benches/keras/layer_fixtures.py
 """
 
 import os
@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "keras", "transpose")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "keras", "layers")
 
 
 def save(name, **arrays):
@@ -41,6 +41,13 @@ def main():
         save(name, x=x, kernel=kernel, bias=bias, y=layer(x))
     save("up2d", x=image, y=layers.UpSampling2D((2, 3))(image))
     save("up1d", x=sequence, y=layers.UpSampling1D(3)(sequence))
+    save("zero_padding2d", x=image, y=layers.ZeroPadding2D(((1, 2), (0, 3)))(image))
+    save("zero_padding1d", x=sequence, y=layers.ZeroPadding1D((2, 1))(sequence))
+    save("cropping2d", x=image, y=layers.Cropping2D(((1, 0), (1, 2)))(image))
+    save("cropping1d", x=sequence, y=layers.Cropping1D((1, 2))(sequence))
+    vectors = sequence[:, 0, :]
+    save("repeat_vector", x=vectors, y=layers.RepeatVector(3)(vectors))
+    save("permute", x=image, y=layers.Permute((3, 1, 2))(image))
     print(f"keras {keras.__version__} ({keras.backend.backend()}): wrote {OUT}")
 
 

@@ -1,8 +1,9 @@
-//! Conv2DTranspose, Conv1DTranspose, UpSampling2D and UpSampling1D against Keras 3.15.1's outputs
-//! for the same inputs and weights (`tests/data/keras/transpose/`, written by
-//! `benches/keras/transpose_fixture.py`), their gradients against central differences, and a
-//! convolutional autoencoder (the decoder upsampling with both) training on the MNIST sample, on
-//! both backends.
+//! The layers that resize samples — Conv2DTranspose, Conv1DTranspose, UpSampling2D/1D,
+//! ZeroPadding2D/1D, Cropping2D/1D, RepeatVector and Permute — against Keras 3.15.1's outputs for
+//! the same inputs and weights (`tests/data/keras/layers/`, written by
+//! `benches/keras/layer_fixtures.py`), their gradients against central differences, and a
+//! convolutional autoencoder (the decoder upsampling with both kinds) training on the MNIST sample,
+//! on both backends.
 
 mod common;
 
@@ -13,7 +14,7 @@ use kiln::nn::{Layer, Weight};
 use kiln::prelude::*;
 
 fn fixture(name: &str) -> Tensor {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/transpose/{name}.npy"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/{name}.npy"));
     kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -48,7 +49,7 @@ fn check_against_keras(device: &dyn Backend, name: &str, layer: impl Layer + 'st
 }
 
 #[test]
-fn transposed_convolutions_and_upsampling_match_keras() {
+fn resizing_layers_match_keras() {
     for device in common::backends() {
         let d = device.as_ref();
         let relu = Activation::Relu;
@@ -66,6 +67,12 @@ fn transposed_convolutions_and_upsampling_match_keras() {
         check_against_keras(d, "conv1d_valid", Conv1DTranspose::new(2, 4).strides(3));
         check_against_keras(d, "up2d", UpSampling2D::new((2, 3)));
         check_against_keras(d, "up1d", UpSampling1D::new(3));
+        check_against_keras(d, "zero_padding2d", ZeroPadding2D::new(((1, 2), (0, 3))));
+        check_against_keras(d, "zero_padding1d", ZeroPadding1D::new((2, 1)));
+        check_against_keras(d, "cropping2d", Cropping2D::new(((1, 0), (1, 2))));
+        check_against_keras(d, "cropping1d", Cropping1D::new((1, 2)));
+        check_against_keras(d, "repeat_vector", RepeatVector::new(3));
+        check_against_keras(d, "permute", Permute::new([3, 1, 2]));
     }
 }
 
@@ -104,7 +111,7 @@ fn check_gradients(device: &dyn Backend, build: impl Fn() -> Sequential, x: &Ten
 }
 
 #[test]
-fn gradients_of_transposed_convolutions_and_upsampling_match_central_differences() {
+fn gradients_through_resizing_layers_match_central_differences() {
     let image = random::normal([2, 3, 4, 3], 5);
     let sequence = random::normal([2, 5, 3], 6);
     for device in common::backends() {
@@ -117,7 +124,11 @@ fn gradients_of_transposed_convolutions_and_upsampling_match_central_differences
                     .seed(1)
                     .add(Conv2DTranspose::new(4, (3, 3)).strides((2, 2)).padding(Padding::Same))
                     .add(UpSampling2D::new((2, 1)))
+                    .add(ZeroPadding2D::new(((1, 0), (2, 1))))
                     .add(Conv2DTranspose::new(2, (2, 2)).strides((3, 3)))
+                    .add(Cropping2D::new(((2, 1), (0, 3))))
+                    .add(Permute::new([2, 3, 1]))
+                    .add(Dense::new(3))
             },
             &image,
         );
@@ -129,6 +140,10 @@ fn gradients_of_transposed_convolutions_and_upsampling_match_central_differences
                     .seed(2)
                     .add(UpSampling1D::new(2))
                     .add(Conv1DTranspose::new(3, 4).strides(2).padding(Padding::Same))
+                    .add(ZeroPadding1D::new((1, 2)))
+                    .add(Cropping1D::new((2, 0)))
+                    .add(Flatten::new())
+                    .add(RepeatVector::new(2))
             },
             &sequence,
         );
@@ -195,10 +210,30 @@ fn keras_names_counts_and_errors() {
         Box::new(|| Sequential::new().input_shape(vec![5, 5, 2]).add(UpSampling1D::new(2))),
         "sequences",
     );
+    refused(
+        Box::new(|| {
+            Sequential::new()
+                .input_shape(vec![5, 5, 2])
+                .add(Cropping2D::new(((3, 2), (0, 0))))
+        }),
+        "leaves nothing",
+    );
+    refused(
+        Box::new(|| Sequential::new().input_shape(vec![5, 2]).add(RepeatVector::new(3))),
+        "vectors",
+    );
+    refused(
+        Box::new(|| Sequential::new().input_shape(vec![5, 2]).add(Permute::new([1, 1]))),
+        "each once",
+    );
+    refused(
+        Box::new(|| Sequential::new().input_shape(vec![5, 2]).add(Permute::new([0, 1]))),
+        "each once",
+    );
 }
 
 #[test]
-fn a_model_with_transposed_convolutions_saves_and_loads() {
+fn a_model_with_resizing_layers_saves_and_loads() {
     let input = Input::new([6, 3]);
     let h = Conv1DTranspose::new(4, 3)
         .strides(2)
@@ -207,7 +242,12 @@ fn a_model_with_transposed_convolutions_saves_and_loads() {
         .call(&input)
         .unwrap();
     let h = UpSampling1D::new(2).call(&h).unwrap();
-    let out = Conv1D::new(2, 3).call(&h).unwrap();
+    let h = ZeroPadding1D::new((1, 0)).call(&h).unwrap();
+    let h = Cropping1D::new((0, 2)).call(&h).unwrap();
+    let h = Permute::new([2, 1]).call(&h).unwrap();
+    let h = Conv1D::new(2, 3).call(&h).unwrap();
+    let h = Flatten::new().call(&h).unwrap();
+    let out = RepeatVector::new(2).call(&h).unwrap();
     let mut m = Model::new(&[input], &out).unwrap().with_seed(4);
     m.compile(&kiln::cpu::CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
         .unwrap();
