@@ -71,8 +71,8 @@ mod description {
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation,
         Layer, LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model,
         MultiHeadAttention, Multiply, Optimizer, Padding, Permute, RandomFlip, RandomTranslation, RepeatVector,
-        Rescaling, Reshape, SeparableConv2D, Sequential, Shared, Subtract, SymbolicTensor, UpSampling1D, UpSampling2D,
-        ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
+        Rescaling, Reshape, SeparableConv2D, Sequential, Shared, SpatialDropout, Subtract, SymbolicTensor,
+        UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -424,7 +424,12 @@ mod description {
             LayerSpec::Mean(axis) => m.put(Mean::over(axis as usize % 5)),
             LayerSpec::GlobalAveragePooling1D => m.put(GlobalAveragePooling1D::new()),
             LayerSpec::GlobalAveragePooling2D => m.put(GlobalAveragePooling2D::new()),
-            LayerSpec::Dropout(rate) => m.put(Dropout::new(rate)),
+            // The rate's low bits pick SpatialDropout2D or 1D (whole channels) now and then.
+            LayerSpec::Dropout(rate) => match rate.to_bits() % 4 {
+                1 => m.put(SpatialDropout::two_d(rate)),
+                2 => m.put(SpatialDropout::one_d(rate)),
+                _ => m.put(Dropout::new(rate)),
+            },
             LayerSpec::Conv1D {
                 filters,
                 kernel,

@@ -32,7 +32,8 @@ pub mod prelude {
         LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint,
         MultiHeadAttention, Multiply, Optimizer, Padding, Permute, PositionEmbedding, Precision, RandomFlip,
         RandomTranslation, ReduceLROnPlateau, RepeatVector, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential,
-        Shared, Subtract, TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
+        Shared, SpatialDropout, Subtract, TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
+        GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

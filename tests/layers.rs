@@ -165,3 +165,68 @@ fn dropout_drops_while_training_only_and_the_gpu_draws_the_cpu_masks() {
         .to_string();
     assert!(err.contains("Dropout") && err.contains("rate 1"), "{err}");
 }
+
+/// SpatialDropout drops whole channels: with all-ones images and a readout of one channel's
+/// average, every sample reads 0 (dropped) or 2 (kept and scaled by 1 / (1 - 0.5)), never the
+/// fractions elementwise dropout would give; the CPU and the GPU draw the same channels, and
+/// inference passes the input through.
+#[test]
+fn spatial_dropout_drops_whole_channels_while_training_on_both_backends() {
+    let n = 8;
+    let mut runs = Vec::new();
+    for device in common::backends() {
+        let mut per_kind = Vec::new();
+        for two_d in [true, false] {
+            let (layer, shape) = if two_d {
+                (SpatialDropout::two_d(0.5), vec![6, 5, 3])
+            } else {
+                (SpatialDropout::one_d(0.5), vec![30, 3])
+            };
+            let m = Sequential::new().input_shape(shape.clone()).add(layer);
+            let m = if two_d {
+                m.add(GlobalAveragePooling2D::new())
+            } else {
+                m.add(GlobalAveragePooling1D::new())
+            };
+            let mut m = m.add(Dense::new(1).without_bias());
+            m.compile(device.as_ref(), Optimizer::sgd(1e-12), Loss::MeanSquaredError, &[])
+                .unwrap();
+            // The readout: channel 1 alone.
+            let mut w = m.weights().unwrap();
+            w[0].values = vec![0.0, 1.0, 0.0];
+            m.set_weights(&w).unwrap();
+            let dims: Vec<usize> = std::iter::once(n).chain(shape.iter().copied()).collect();
+            let x = Tensor::new(dims.clone(), vec![1.0; dims.iter().product()]).unwrap();
+            let y = Tensor::new([n, 1], vec![0.0; n]).unwrap();
+            assert!(m.predict(&x, n).unwrap().data().iter().all(|&v| (v - 1.0).abs() < 1e-6));
+            // Each step's loss is the mean of 0s and 4s over the batch: a multiple of 4 / n.
+            let losses: Vec<f32> = (0..20).map(|_| m.train_on_batch(&x, &y).unwrap()).collect();
+            for &l in &losses {
+                let kept = l * n as f32 / 4.0;
+                assert!(
+                    (kept - kept.round()).abs() < 1e-4,
+                    "{}: loss {l} is not whole channels",
+                    device.name()
+                );
+            }
+            let mean = losses.iter().sum::<f32>() / losses.len() as f32;
+            assert!(
+                (1.0..3.0).contains(&mean),
+                "{}: mean loss {mean}, expected about 2",
+                device.name()
+            );
+            per_kind.push(losses);
+        }
+        runs.push(per_kind);
+    }
+    if let [cpu, gpu] = runs.as_slice() {
+        assert_eq!(cpu, gpu, "the backends dropped different channels");
+    }
+    let err = Sequential::new()
+        .input_shape([4, 3])
+        .add(SpatialDropout::two_d(0.2))
+        .compile(&Device::cpu(), Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("SpatialDropout2D") && err.contains("rank 3"), "{err}");
+}

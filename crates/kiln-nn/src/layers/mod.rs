@@ -34,7 +34,7 @@ pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Padding};
 pub use dense::Dense;
 pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
-pub use dropout::Dropout;
+pub use dropout::{Dropout, SpatialDropout};
 pub use embedding::Embedding;
 pub use layer_norm::LayerNormalization;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
@@ -114,6 +114,7 @@ pub enum LayerConfig {
     Cropping1D(Cropping1D),
     RepeatVector(RepeatVector),
     Permute(Permute),
+    SpatialDropout(SpatialDropout),
 }
 
 impl LayerConfig {
@@ -167,6 +168,7 @@ impl LayerConfig {
             LayerConfig::Cropping1D(_) => "Cropping1D",
             LayerConfig::RepeatVector(_) => "RepeatVector",
             LayerConfig::Permute(_) => "Permute",
+            LayerConfig::SpatialDropout(l) => l.class_name(),
         }
     }
 
@@ -220,6 +222,7 @@ impl LayerConfig {
             LayerConfig::Cropping1D(l) => Arc::new(l),
             LayerConfig::RepeatVector(l) => Arc::new(l),
             LayerConfig::Permute(l) => Arc::new(l),
+            LayerConfig::SpatialDropout(l) => Arc::new(l),
         }
     }
 }
