@@ -70,9 +70,9 @@ mod description {
         DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation,
         Layer, LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model,
-        MultiHeadAttention, Multiply, Optimizer, Padding, Permute, RandomFlip, RandomTranslation, RepeatVector,
-        Rescaling, Reshape, SeparableConv2D, Sequential, Shared, SpatialDropout, Subtract, SymbolicTensor,
-        UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
+        MultiHeadAttention, Multiply, Normalization, Optimizer, Padding, Permute, RandomFlip, RandomTranslation,
+        RepeatVector, Rescaling, Reshape, SeparableConv2D, Sequential, Shared, SpatialDropout, Subtract,
+        SymbolicTensor, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
     };
 
     /// Most sizes are small, so models build and train in microseconds; a few are astronomically
@@ -483,6 +483,12 @@ mod description {
                 }
             }
             LayerSpec::Activation(a) => m.put(ActivationLayer::new(a.into())),
+            // Now and then a Normalization with given statistics instead (any count of them, any
+            // values: too few, negative or non-finite variances must be refused).
+            LayerSpec::Rescaling(scale, offset) if scale.to_bits() % 3 == 0 => {
+                let features = (offset.to_bits() % 8) as usize;
+                m.put(Normalization::with_stats(vec![offset; features], vec![scale; features]))
+            }
             LayerSpec::Rescaling(scale, offset) => m.put(Rescaling::new(scale, offset)),
             LayerSpec::Depthwise {
                 kernel,

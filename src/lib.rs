@@ -30,10 +30,10 @@ pub mod prelude {
         Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
         GlobalMaxPooling2D, History, Init, Input, Layer, LayerNormalization, LearningRate, LearningRateScheduler, Loss,
         LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint,
-        MultiHeadAttention, Multiply, Optimizer, Padding, Permute, PositionEmbedding, Precision, RandomFlip,
-        RandomTranslation, ReduceLROnPlateau, RepeatVector, Rescaling, Reshape, Schedule, SeparableConv2D, Sequential,
-        Shared, SpatialDropout, Subtract, TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
-        GRU, LSTM,
+        MultiHeadAttention, Multiply, Normalization, Optimizer, Padding, Permute, PositionEmbedding, Precision,
+        RandomFlip, RandomTranslation, ReduceLROnPlateau, RepeatVector, Rescaling, Reshape, Schedule, SeparableConv2D,
+        Sequential, Shared, SpatialDropout, Subtract, TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D,
+        ZeroPadding2D, GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

@@ -48,6 +48,10 @@ def main():
     vectors = sequence[:, 0, :]
     save("repeat_vector", x=vectors, y=layers.RepeatVector(3)(vectors))
     save("permute", x=image, y=layers.Permute((3, 1, 2))(image))
+    data = (rng.standard_normal((20, 4, 3)) * [1.0, 30.0, 0.01] + [0.0, -200.0, 5.0]).astype(np.float32)
+    norm = layers.Normalization()
+    norm.adapt(data)
+    save("normalization", data=data, x=image[:, 0], y=norm(image[:, 0]), mean=norm.mean, variance=norm.variance)
     print(f"keras {keras.__version__} ({keras.backend.backend()}): wrote {OUT}")
 
 

@@ -13,6 +13,7 @@ use crate::confusion::Confusion;
 use crate::engine::{Batch, Compiled, Forward, Inputs, Mode, Weight};
 use crate::feeds::Feed;
 use crate::functional::{self, SymbolicTensor};
+use crate::layers::ParamDecl;
 use crate::mixed_precision::{DTypePolicy, LossScale, ScaleState};
 use crate::network::Network;
 use crate::replicas::Replicas;
@@ -127,6 +128,16 @@ impl Model {
             app.layer.activation().validate(&app.name)?;
             for p in app.layer.params(ins) {
                 p.init.validate(&format!("{}/{}", app.name, p.name))?;
+                if let Some(start) = p
+                    .start
+                    .as_ref()
+                    .filter(|v| v.len() != p.shape.iter().product::<usize>())
+                {
+                    return Err(Error::invalid(
+                        format!("{}/{}", app.name, p.name),
+                        format!("starts from {} values for shape {:?}", start.len(), p.shape),
+                    ));
+                }
             }
         }
         self.network.check_index_sources()?;
@@ -202,8 +213,12 @@ impl Model {
         };
         let mut session = Replicas::new(sessions, &specs, device.collective());
         let mut rng = StdRng::seed_from_u64(self.seed);
-        for (id, (init, fans)) in layer_params.iter().flatten().zip(inits) {
-            session.write_persistent(*id, &init.sample(specs[id.0].shape.dims(), fans, &mut rng))?;
+        for (id, decl) in layer_params.iter().flatten().zip(inits) {
+            let values = match decl.start {
+                Some(values) => values,
+                None => decl.init.sample(specs[id.0].shape.dims(), decl.fans, &mut rng),
+            };
+            session.write_persistent(*id, &values)?;
         }
         // Optimizer state that does not start at zero (Adagrad's accumulator).
         for (id, start) in state_starts {
@@ -662,8 +677,8 @@ struct TrainingState {
     specs: Vec<PersistentSpec>,
     /// Per layer application, its parameters in declaration order.
     layer_params: Vec<Vec<PersistentId>>,
-    /// Per parameter, its initializer.
-    inits: Vec<(crate::Init, (usize, usize))>,
+    /// Per parameter, its declaration: how it starts.
+    inits: Vec<ParamDecl>,
     /// Per parameter, its optimizer state.
     opt_state: HashMap<PersistentId, Vec<PersistentId>>,
     /// Optimizer state that starts at a value other than zero, with that value.
@@ -694,7 +709,7 @@ impl TrainingState {
                         PersistentKind::State
                     },
                 });
-                inits.push((d.init, d.fans));
+                inits.push(d);
             }
             layer_params.push(ids);
         }

@@ -114,6 +114,7 @@ impl Layer for BatchNormalization {
             init,
             fans: (channels, channels),
             trainable,
+            start: None,
         };
         let mut p = Vec::with_capacity(4);
         if self.scale {

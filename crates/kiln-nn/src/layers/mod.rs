@@ -14,6 +14,7 @@ mod embedding;
 pub mod layer_norm;
 mod mean;
 mod merge;
+mod normalization;
 mod padding;
 mod pooling;
 mod position;
@@ -39,6 +40,7 @@ pub use embedding::Embedding;
 pub use layer_norm::LayerNormalization;
 pub use mean::{GlobalAveragePooling1D, GlobalAveragePooling2D, Mean};
 pub use merge::{Add, Average, Maximum, Minimum, Multiply, Subtract};
+pub use normalization::Normalization;
 pub use padding::{Cropping1D, Cropping2D, ZeroPadding1D, ZeroPadding2D};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
@@ -115,6 +117,7 @@ pub enum LayerConfig {
     RepeatVector(RepeatVector),
     Permute(Permute),
     SpatialDropout(SpatialDropout),
+    Normalization(Normalization),
 }
 
 impl LayerConfig {
@@ -169,6 +172,7 @@ impl LayerConfig {
             LayerConfig::RepeatVector(_) => "RepeatVector",
             LayerConfig::Permute(_) => "Permute",
             LayerConfig::SpatialDropout(l) => l.class_name(),
+            LayerConfig::Normalization(_) => "Normalization",
         }
     }
 
@@ -223,6 +227,7 @@ impl LayerConfig {
             LayerConfig::RepeatVector(l) => Arc::new(l),
             LayerConfig::Permute(l) => Arc::new(l),
             LayerConfig::SpatialDropout(l) => Arc::new(l),
+            LayerConfig::Normalization(l) => Arc::new(l),
         }
     }
 }
@@ -241,6 +246,9 @@ pub struct ParamDecl {
     /// statistics) is layer state that the layer's training graph updates itself, saved with the
     /// model and counted apart by `summary()`.
     pub trainable: bool,
+    /// Values the parameter starts from in place of a draw from `init` (a preprocessing layer's
+    /// adapted statistics).
+    pub start: Option<Vec<f32>>,
 }
 
 impl ParamDecl {
@@ -252,6 +260,7 @@ impl ParamDecl {
             init,
             fans,
             trainable: true,
+            start: None,
         }
     }
 }
