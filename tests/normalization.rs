@@ -115,16 +115,22 @@ fn statistics_of_the_wrong_size_are_refused() {
 }
 
 /// Breast cancer's 30 features run from fractions to thousands: behind Normalization, a small
-/// network learns it as it would from standardised inputs, on both backends.
+/// network learns it as it would from standardised inputs, on both backends, in float32 and under
+/// mixed_float16.
 #[test]
 fn an_unscaled_tabular_set_trains_behind_normalization() {
     let data = datasets::breast_cancer().unwrap();
-    for device in common::backends() {
+    for (policy, device) in [DTypePolicy::Float32, DTypePolicy::MixedFloat16]
+        .into_iter()
+        .flat_map(|p| common::backends().into_iter().map(move |d| (p, d)))
+    {
         let mut m = Sequential::new()
             .seed(1)
             .add(Normalization::adapt(&data.x_train).unwrap())
             .add(Dense::new(16).activation(Activation::Relu))
-            .add(Dense::new(1).activation(Activation::Sigmoid));
+            .add(Dense::new(1).activation(Activation::Sigmoid))
+            .into_model()
+            .with_dtype_policy(policy);
         m.compile(
             device.as_ref(),
             Optimizer::adam_lr(0.01),
@@ -139,6 +145,6 @@ fn an_unscaled_tabular_set_trains_behind_normalization() {
             .unwrap()
             .get("accuracy")
             .unwrap();
-        assert!(acc >= 0.95, "{}: test accuracy {acc}", device.name());
+        assert!(acc >= 0.95, "{} {policy:?}: test accuracy {acc}", device.name());
     }
 }

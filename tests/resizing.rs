@@ -264,7 +264,7 @@ fn a_model_with_resizing_layers_saves_and_loads() {
 
 /// keras.io's convolutional autoencoder, smaller: two strided Conv2D downsample 28×28 to 7×7, a
 /// strided Conv2DTranspose and an UpSampling2D bring it back, a sigmoid Conv2D gives the image.
-fn autoencoder(device: &dyn Backend) -> Result<Model> {
+fn autoencoder(device: &dyn Backend, policy: DTypePolicy) -> Result<Model> {
     let input = Input::new([28, 28, 1]);
     let relu = Activation::Relu;
     let h = Conv2D::new(16, (3, 3))
@@ -287,7 +287,7 @@ fn autoencoder(device: &dyn Backend) -> Result<Model> {
         .padding(Padding::Same)
         .activation(Activation::Sigmoid)
         .call(&h)?;
-    let mut m = Model::new(&[input], &out)?.with_seed(1);
+    let mut m = Model::new(&[input], &out)?.with_seed(1).with_dtype_policy(policy);
     m.compile(device, Optimizer::adam_lr(0.01), Loss::BinaryCrossentropy, &[])?;
     Ok(m)
 }
@@ -311,15 +311,19 @@ fn a_convolutional_autoencoder_learns_to_reconstruct_digits_on_both_backends() {
         .flat_map(|i| x.row(i).iter().zip(&mean).map(|(&t, &p)| bce(p, t)))
         .sum::<f32>()
         / (n * 784) as f32;
-    for device in common::backends() {
-        let mut m = autoencoder(device.as_ref()).unwrap();
-        let h = m.fit(&x, &x, &FitOptions::new(6, 32).seed(2)).unwrap();
-        let last = h.last("loss").unwrap();
-        assert!(
-            last < 0.6 * constant,
-            "{}: reconstruction loss {:?} against {constant} for the mean image",
-            device.name(),
-            h.get("loss")
-        );
+    // In float32, and under mixed_float16 (the transposed convolution's products and col2im in
+    // f16).
+    for policy in [DTypePolicy::Float32, DTypePolicy::MixedFloat16] {
+        for device in common::backends() {
+            let mut m = autoencoder(device.as_ref(), policy).unwrap();
+            let h = m.fit(&x, &x, &FitOptions::new(6, 32).seed(2)).unwrap();
+            let last = h.last("loss").unwrap();
+            assert!(
+                last < 0.6 * constant,
+                "{} {policy:?}: reconstruction loss {:?} against {constant} for the mean image",
+                device.name(),
+                h.get("loss")
+            );
+        }
     }
 }
