@@ -656,6 +656,26 @@ mod description {
             None => layers
                 .fold(Sequential::new().input_shape(input.clone()), add)
                 .into_model(),
+            // The chain applied as a layer of an outer model, twice when the batch byte is odd
+            // (a siamese pair whose two outputs are added).
+            Some(wiring) if wiring.first().is_some_and(|w| w & 0x40 != 0) => {
+                let mut inner = layers
+                    .fold(Sequential::new().input_shape(input.clone()), add)
+                    .into_model();
+                let x = Input::new(input.clone());
+                let Ok(once) = inner.call(&x) else { return };
+                let out = if d.samples % 2 == 1 {
+                    let Ok(twice) = inner.call(&x) else { return };
+                    let Ok(sum) = Shared::new(Add::new()).call_many(&[&once, &twice]) else {
+                        return;
+                    };
+                    sum
+                } else {
+                    once
+                };
+                let Ok(model) = Model::new(&[x], &out) else { return };
+                model
+            }
             Some(wiring) => {
                 let x = Input::new(input.clone());
                 let start = Functional {

@@ -462,6 +462,16 @@ impl Compiled {
             .collect()
     }
 
+    /// Each layer application's parameter values, in declaration order (none for an application
+    /// of a shared layer after its first).
+    pub(crate) fn values_per_application(&mut self) -> Result<Vec<Vec<Vec<f32>>>> {
+        let per_app = self.layer_params.clone();
+        per_app
+            .iter()
+            .map(|ids| ids.iter().map(|&id| self.replicas.read_persistent(id)).collect())
+            .collect()
+    }
+
     pub(crate) fn set_weights(&mut self, weights: &[Weight]) -> Result<()> {
         for w in weights {
             let id = self

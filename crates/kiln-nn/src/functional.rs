@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::layers::Layer;
-use crate::network::{Network, Source};
+use crate::network::{Network, Preset, Source};
 use crate::{Error, Result};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -60,6 +60,8 @@ struct SymApp {
     layer_id: u64,
     layer: Arc<dyn Layer>,
     inputs: Vec<SymbolicTensor>,
+    /// Trained weights the layer starts from (a compiled model applied as a layer).
+    preset: Option<Preset>,
 }
 
 #[derive(Debug)]
@@ -117,7 +119,7 @@ pub trait Call: Layer + Sized + 'static {
     /// with `return_state` (an LSTM's `[output, h, c]`, a GRU's `[output, h]`), as Keras'
     /// `outputs, *states = layer(x)`.
     fn call_states(self, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
-        apply(Arc::new(self), NEXT_ID.fetch_add(1, Ordering::Relaxed), inputs)
+        apply(Arc::new(self), NEXT_ID.fetch_add(1, Ordering::Relaxed), inputs, None)
     }
 }
 
@@ -172,12 +174,18 @@ impl Shared {
 
     /// Applies the layer and returns its output and states, as [`Call::call_states`].
     pub fn call_states(&self, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
-        apply(self.layer.clone(), self.id, inputs)
+        apply(self.layer.clone(), self.id, inputs, None)
     }
 }
 
-/// One application of `layer` (identity `layer_id`) to `inputs`: its output, then its states.
-fn apply(layer: Arc<dyn Layer>, layer_id: u64, inputs: &[&SymbolicTensor]) -> Result<Vec<SymbolicTensor>> {
+/// One application of `layer` (identity `layer_id`, starting from `preset` if given) to `inputs`:
+/// its output, then its states.
+fn apply(
+    layer: Arc<dyn Layer>,
+    layer_id: u64,
+    inputs: &[&SymbolicTensor],
+    preset: Option<Preset>,
+) -> Result<Vec<SymbolicTensor>> {
     let shapes: Vec<Vec<usize>> = inputs.iter().map(|t| t.0.shape.clone()).collect();
     let mut all = vec![layer.output_shape(&shapes)?];
     all.extend(layer.state_shapes(&shapes));
@@ -186,6 +194,7 @@ fn apply(layer: Arc<dyn Layer>, layer_id: u64, inputs: &[&SymbolicTensor]) -> Re
         layer_id,
         layer,
         inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+        preset,
     });
     Ok(all
         .into_iter()
@@ -271,6 +280,9 @@ fn visit(t: &SymbolicTensor, seen: &mut Seen, net: &mut Network) -> Result<Sourc
                         None => net.push(app.layer.clone(), sources),
                     };
                     let j = placed.node().expect("a pushed layer is a node");
+                    if !seen.layers.contains_key(&app.layer_id) {
+                        net.nodes[j].preset = app.preset.clone();
+                    }
                     seen.apps.insert(app.id, j);
                     seen.layers.entry(app.layer_id).or_insert(j);
                     j
@@ -282,4 +294,66 @@ fn visit(t: &SymbolicTensor, seen: &mut Seen, net: &mut Network) -> Result<Sourc
             })
         }
     }
+}
+
+/// A model applied as a layer (Keras' `model(x)`): its layer applications repeated on `inputs`,
+/// each layer keeping the identity `ids` gives it (`ids[j]` for the application `j` that holds
+/// the weights), so that calling one model twice shares its layers as [`Shared`] does. `presets`
+/// holds each application's trained weights when the model was compiled (none for one that was
+/// not, whose layers start from their initialisers).
+pub(crate) fn inline(
+    net: &Network,
+    ids: &[u64],
+    presets: Option<Vec<Vec<Vec<f32>>>>,
+    inputs: &[&SymbolicTensor],
+) -> Result<SymbolicTensor> {
+    if inputs.len() != net.inputs.len() {
+        return Err(Error::invalid(
+            "Model::call",
+            format!("the model takes {} inputs, got {}", net.inputs.len(), inputs.len()),
+        ));
+    }
+    for (i, (t, want)) in inputs.iter().zip(&net.inputs).enumerate() {
+        if want.as_deref() != Some(t.shape()) {
+            return Err(Error::invalid(
+                "Model::call",
+                format!(
+                    "input {i} has samples of shape {:?}, the model takes {want:?}",
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    let mut values: Vec<Vec<SymbolicTensor>> = Vec::with_capacity(net.nodes.len());
+    let value = |source: Source, values: &[Vec<SymbolicTensor>]| -> SymbolicTensor {
+        // The network was validated when the model was built: every source exists.
+        match source {
+            Source::Input(i) => inputs[i].clone(),
+            Source::Node(j) => values[j][0].clone(),
+            Source::State(j, k) => values[j][k + 1].clone(),
+        }
+    };
+    for (j, app) in net.nodes.iter().enumerate() {
+        let ins: Vec<SymbolicTensor> = app.inputs.iter().map(|&s| value(s, &values)).collect();
+        let refs: Vec<&SymbolicTensor> = ins.iter().collect();
+        let preset = presets
+            .as_ref()
+            .map(|p| Arc::new(p[j].clone()))
+            .filter(|p| !p.is_empty());
+        values.push(apply(app.layer.clone(), ids[j], &refs, preset)?);
+    }
+    let output = net
+        .output
+        .ok_or_else(|| Error::invalid("Model::call", "the model has no layers"))?;
+    Ok(value(output, &values))
+}
+
+/// A fresh layer identity per application of `net` (the same for a shared layer's applications).
+pub(crate) fn layer_ids(net: &Network) -> Vec<u64> {
+    let fresh: Vec<u64> = net
+        .nodes
+        .iter()
+        .map(|_| NEXT_ID.fetch_add(1, Ordering::Relaxed))
+        .collect();
+    (0..net.nodes.len()).map(|j| fresh[net.owner(j)]).collect()
 }

@@ -33,6 +33,9 @@ pub struct Model {
     pub(crate) policy: DTypePolicy,
     pub(crate) loss_scale: LossScale,
     pub(crate) compiled: Option<Compiled>,
+    /// The identity of each layer when the model is applied as a layer ([`Model::call`]), drawn
+    /// at the first call, so that every call applies the same layers.
+    pub(crate) call_ids: Vec<u64>,
 }
 
 impl Model {
@@ -54,6 +57,44 @@ impl Model {
             seed,
             ..Model::default()
         }
+    }
+
+    /// Applies the model as a layer of another model, Keras' `model(x)`: the functional API's
+    /// `call` on a whole model (an encoder inside an autoencoder, a pretrained base under a new
+    /// head). Every call applies the same layers with the same weights, so one model called on
+    /// two inputs is a siamese pair (as with [`crate::Shared`]). A compiled model's layers start
+    /// from its weights as they are now (a trained base carries over); an uncompiled one's from
+    /// their initialisers. The outer model lists the layers themselves (`summary()` shows them
+    /// where Keras shows one row for the inner model) and holds its own copy of the weights.
+    ///
+    /// ```no_run
+    /// use kiln_nn::{Activation, Call, Dense, Input, Model, Subtract};
+    /// # fn main() -> kiln_nn::Result<()> {
+    /// let x = Input::new([10]);
+    /// let h = Dense::new(16).activation(Activation::Relu).call(&x)?;
+    /// let mut encoder = Model::new(&[x], &Dense::new(4).call(&h)?)?;
+    /// let (a, b) = (Input::new([10]), Input::new([10]));
+    /// let (ea, eb) = (encoder.call(&a)?, encoder.call(&b)?);
+    /// let difference = Subtract::new().call_many(&[&ea, &eb])?;
+    /// let out = Dense::new(1).activation(Activation::Sigmoid).call(&difference)?;
+    /// let _siamese = Model::new(&[a, b], &out)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn call(&mut self, input: &SymbolicTensor) -> Result<SymbolicTensor> {
+        self.call_many(&[input])
+    }
+
+    /// [`Model::call`] on a model with several inputs, in the order it lists them.
+    pub fn call_many(&mut self, inputs: &[&SymbolicTensor]) -> Result<SymbolicTensor> {
+        let presets = match &mut self.compiled {
+            Some(c) => Some(c.values_per_application()?),
+            None => None,
+        };
+        // Drawn once (a `Sequential` that grew since takes new ones: it is another model).
+        if self.call_ids.len() != self.network.nodes.len() {
+            self.call_ids = functional::layer_ids(&self.network);
+        }
+        functional::inline(&self.network, &self.call_ids, presets, inputs)
     }
 
     /// Seed of the weight initialisation.
@@ -698,7 +739,10 @@ impl TrainingState {
             } else {
                 Vec::new()
             };
-            for d in decls {
+            for (k, mut d) in decls.into_iter().enumerate() {
+                if let Some(values) = app.preset.as_ref().and_then(|p| p.get(k)) {
+                    d.start = Some(values.clone());
+                }
                 ids.push(PersistentId(specs.len()));
                 specs.push(PersistentSpec {
                     name: format!("{}/{}", app.name, d.name),

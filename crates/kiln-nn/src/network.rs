@@ -41,7 +41,13 @@ pub struct Application {
     /// shared layer: one layer object called on several inputs); `None` for a layer's first
     /// application.
     pub shares: Option<usize>,
+    /// The values the layer's parameters start from, one per parameter in declaration order (the
+    /// trained weights of a model applied as a layer); `None`: drawn from their initialisers.
+    pub preset: Option<Preset>,
 }
+
+/// A layer's parameters' starting values, one vector per parameter.
+pub type Preset = Arc<Vec<Vec<f32>>>;
 
 /// A model's layers as a DAG. Applications only read inputs or earlier applications.
 #[derive(Clone, Debug, Default)]
@@ -138,6 +144,7 @@ impl Network {
             name,
             inputs,
             shares: None,
+            preset: None,
         });
         Source::Node(self.nodes.len() - 1)
     }
@@ -151,6 +158,7 @@ impl Network {
             name: first.name.clone(),
             inputs,
             shares: Some(owner),
+            preset: None,
         });
         Source::Node(self.nodes.len() - 1)
     }

@@ -109,6 +109,7 @@ impl SavedModel {
                     name: l.name,
                     inputs: l.inputs,
                     shares: None,
+                    preset: None,
                 }),
                 Some(owner) if owner < k && nodes[owner].shares.is_none() => {
                     let first: &Application = &nodes[owner];
@@ -117,6 +118,7 @@ impl SavedModel {
                         name: first.name.clone(),
                         inputs: l.inputs,
                         shares: Some(owner),
+                        preset: None,
                     });
                 }
                 Some(owner) => {
