@@ -141,15 +141,18 @@ fn calls_are_checked_and_the_caller_saves_and_loads() {
     let e = m.call_many(&[&p, &q]).unwrap_err().to_string();
     assert!(e.contains("takes 1 inputs, got 2"), "{e}");
 
-    // A model keeping moving statistics cannot be applied twice (nor can any such layer).
+    // A model whose output is a state a layer returns (an LSTM's `c`) applies like any other.
     let x = Input::new([6]);
-    let bn = BatchNormalization::new().call(&x).unwrap();
-    let mut normed = Model::new(&[x], &bn).unwrap();
-    let (p, q) = (Input::new([6]), Input::new([6]));
-    let (np, nq) = (normed.call(&p).unwrap(), normed.call(&q).unwrap());
-    let joined = Add::new().call_many(&[&np, &nq]).unwrap();
-    let e = Model::new(&[p, q], &joined).unwrap_err().to_string();
-    assert!(e.contains("moving_mean"), "{e}");
+    let mut reshaped = Model::new(&[x.clone()], &Reshape::new([2, 3]).call(&x).unwrap()).unwrap();
+    let seq = Input::new([6]);
+    let states = LSTM::new(4)
+        .return_state(true)
+        .call_states(&[&reshaped.call(&seq).unwrap()])
+        .unwrap();
+    let mut encoder = Model::new(&[seq], &states[2]).unwrap();
+    let y = Input::new([6]);
+    let c = encoder.call(&y).unwrap();
+    assert_eq!(c.shape(), [4]);
 
     let (mut siamese, _) = siamese();
     siamese

@@ -1,5 +1,6 @@
 //! Shared layers (Keras: one layer object called on several inputs): every application reads and
-//! trains the same weights, so their gradients add up; the layer is named, counted and saved once.
+//! trains the same weights, so their gradients add up; the layer is named, counted and saved once;
+//! a shared BatchNormalization updates its moving statistics once per application, in call order.
 
 mod common;
 
@@ -212,17 +213,6 @@ fn sharing_errors_name_the_layer_and_the_reason() {
     let joined = Concatenate::new().call_many(&[&ea, &eb]).unwrap();
     let err = Model::new(&[a, b], &joined).unwrap_err().to_string();
     assert!(err.contains("layer `dense`") && err.contains("is shared"), "{err}");
-    // Moving statistics would be updated by both applications.
-    let (a, b) = (Input::new([4]), Input::new([4]));
-    let norm = Shared::new(BatchNormalization::new());
-    let joined = Add::new()
-        .call_many(&[&norm.call(&a).unwrap(), &norm.call(&b).unwrap()])
-        .unwrap();
-    let err = Model::new(&[a, b], &joined).unwrap_err().to_string();
-    assert!(
-        err.contains("layer `batch_normalization`") && err.contains("moving_mean"),
-        "{err}"
-    );
     // A shared layer that returns states still goes through `call_states`.
     let x = Input::new([5, 2]);
     let err = Shared::new(LSTM::new(3).return_state(true))
@@ -260,4 +250,102 @@ fn a_shared_layer_trains_data_parallel_as_on_one_device() {
         assert_eq!(g.name, w.name);
         common::assert_close(&g.name, &g.values, &w.values, 1e-6, 1e-5);
     }
+}
+
+/// Keras updates a shared BatchNormalization's moving statistics once per call, in call order
+/// (checked against Keras 3.15.1: with momentum 0.5, after one step the moving mean is
+/// `0.25·mean(a) + 0.5·mean(b)` and the moving variance `0.25 + 0.25·var(a) + 0.5·var(b)`);
+/// inference normalises both applications with them.
+#[test]
+fn a_shared_batch_normalization_updates_its_statistics_per_application_in_call_order() {
+    let xa = random::normal([4, 3], 1);
+    let xb = random::normal([4, 3], 2);
+    let xa = Tensor::new([4, 3], xa.data().iter().map(|v| 2.0 * v + 1.0).collect()).unwrap();
+    let xb = Tensor::new([4, 3], xb.data().iter().map(|v| v - 3.0).collect()).unwrap();
+    let moments = |x: &Tensor, c: usize| {
+        let column: Vec<f64> = (0..4).map(|i| f64::from(x.row(i)[c])).collect();
+        let mean = column.iter().sum::<f64>() / 4.0;
+        let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 4.0;
+        (mean, var)
+    };
+    let (mut want_mean, mut want_var) = (Vec::new(), Vec::new());
+    for c in 0..3 {
+        let ((ma, va), (mb, vb)) = (moments(&xa, c), moments(&xb, c));
+        want_mean.push((0.25 * ma + 0.5 * mb) as f32);
+        want_var.push((0.25 + 0.25 * va + 0.5 * vb) as f32);
+    }
+    for device in common::backends() {
+        let (a, b) = (Input::new([3]), Input::new([3]));
+        let norm = Shared::new(BatchNormalization::new().momentum(0.5));
+        let (na, nb) = (norm.call(&a).unwrap(), norm.call(&b).unwrap());
+        let joined = Add::new().call_many(&[&na, &nb]).unwrap();
+        let out = Dense::new(1).call(&joined).unwrap();
+        let mut m = Model::new(&[a, b], &out).unwrap();
+        m.compile(device.as_ref(), Optimizer::sgd(0.1), Loss::MeanSquaredError, &[])
+            .unwrap();
+        assert!(m.summary().contains("Non-trainable params: 6"), "{}", m.summary());
+        m.train_on_batch([&xa, &xb], &Tensor::new([4, 1], vec![0.0; 4]).unwrap())
+            .unwrap();
+        let w = m.weights().unwrap();
+        let what = |s: &str| format!("{s} on {}", device.name());
+        let mean = by_name(&w, "batch_normalization/moving_mean");
+        common::assert_close(&what("moving mean"), &mean, &want_mean, 1e-5, 1e-5);
+        let var = by_name(&w, "batch_normalization/moving_variance");
+        common::assert_close(&what("moving variance"), &var, &want_var, 1e-5, 1e-5);
+    }
+}
+
+/// A siamese pair of one encoder model with BatchNormalization (Dense → BN → ReLU → Dense)
+/// trains on both backends, and the doctor measures the shared statistics against both
+/// applications' inputs together.
+#[test]
+fn a_siamese_encoder_with_batch_normalization_trains_on_both_backends() {
+    let (a, b, y) = vector_pairs(512, 40);
+    let (ta, tb, ty) = vector_pairs(256, 50);
+    for device in common::backends() {
+        let x = Input::new([10]);
+        let h = Dense::new(16).call(&x).unwrap();
+        let h = BatchNormalization::new().momentum(0.9).call(&h).unwrap();
+        let h = ActivationLayer::new(Activation::Relu).call(&h).unwrap();
+        let mut encoder = Model::new(&[x], &Dense::new(8).call(&h).unwrap()).unwrap();
+        let (ia, ib) = (Input::new([10]), Input::new([10]));
+        let (ea, eb) = (encoder.call(&ia).unwrap(), encoder.call(&ib).unwrap());
+        let d = Subtract::new().call_many(&[&ea, &eb]).unwrap();
+        let squared = Multiply::new().call_many(&[&d, &d]).unwrap();
+        let out = Dense::new(1).activation(Activation::Sigmoid).call(&squared).unwrap();
+        let mut m = Model::new(&[ia, ib], &out).unwrap().with_seed(3);
+        m.compile(
+            device.as_ref(),
+            Optimizer::adam_lr(0.01),
+            Loss::BinaryCrossentropy,
+            &[Metric::Accuracy],
+        )
+        .unwrap();
+        let h = m.fit([&a, &b], &y, &FitOptions::new(20, 32).seed(1)).unwrap();
+        assert!(h.warnings.is_empty(), "{}: {:?}", device.name(), h.warnings);
+        let acc = m.evaluate([&ta, &tb], &ty, 64).unwrap().get("accuracy").unwrap();
+        assert!(acc >= 0.9, "{}: held-out accuracy {acc}", device.name());
+    }
+}
+
+/// Pairs of vectors: the same one under a little noise (label 1) or two unrelated ones (0).
+fn vector_pairs(n: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
+    let a = random::normal([n, 10], seed);
+    let other = random::normal([n, 10], seed + 1);
+    let noise = random::normal([n, 10], seed + 2);
+    let mut b = Vec::with_capacity(n * 10);
+    for i in 0..n {
+        let row = if i % 2 == 0 {
+            a.row(i)
+                .iter()
+                .zip(noise.row(i))
+                .map(|(x, z)| x + 0.1 * z)
+                .collect::<Vec<_>>()
+        } else {
+            other.row(i).to_vec()
+        };
+        b.extend(row);
+    }
+    let y = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
+    (a, Tensor::new([n, 10], b).unwrap(), Tensor::new([n, 1], y).unwrap())
 }

@@ -327,8 +327,10 @@ fn fuse_lookup_mean(g: &Graph, nodes: &mut [(Op, Vec<NodeId>)], live: &mut [bool
     }
 }
 
-/// An effect op that writes persistent `p` must come after every other reader of `p`; node order
-/// is the execution order, so check it rather than trust it.
+/// An effect op that writes persistent `p` must come after every other reader of `p`, but for
+/// later effect ops that update `p` in place themselves (a shared BatchNormalization's moving
+/// statistics, updated once per application in call order: a chain of read-modify-writes); node
+/// order is the execution order, so check it rather than trust it.
 fn check_effect_order(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Result<()> {
     let pid = |n: NodeId| match &nodes[n.0].0 {
         Op::Leaf(Leaf::Persistent { id, .. }) => Some(*id),
@@ -345,11 +347,10 @@ fn check_effect_order(nodes: &[(Op, Vec<NodeId>)], live: &[bool]) -> Result<()> 
                     "can only update a persistent tensor in place",
                 ));
             };
-            let late_reader = nodes
-                .iter()
-                .enumerate()
-                .skip(e + 1)
-                .any(|(r, (_, rins))| live[r] && rins.iter().any(|&x| pid(x) == Some(p)));
+            let late_reader = nodes.iter().enumerate().skip(e + 1).any(|(r, (rop, rins))| {
+                let updates_p = rop.mutated_operands().iter().any(|&m| pid(rins[m]) == Some(p));
+                live[r] && !updates_p && rins.iter().any(|&x| pid(x) == Some(p))
+            });
             if late_reader {
                 return Err(Error::invalid(
                     op.name(),

@@ -143,8 +143,8 @@ impl<L: Layer + Sized + 'static> Call for L {}
 /// # Ok(()) }
 /// ```
 ///
-/// A layer that keeps state each application would update (BatchNormalization's moving
-/// statistics) cannot be shared: `Model::new` says so. Weights are shared within a model: two
+/// State is shared too: a BatchNormalization's moving statistics are updated once per
+/// application while training, in call order, as Keras updates them. Weights are shared within a model: two
 /// models built from one `Shared` layer each hold their own (a model's weights live on its
 /// device), where Keras' two models would share the layer's variables.
 #[derive(Clone, Debug)]

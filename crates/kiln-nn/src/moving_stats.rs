@@ -73,7 +73,8 @@ impl Compiled {
         rows: &[usize],
         batch_size: usize,
     ) -> Result<Vec<Lag>> {
-        // (application, momentum, epsilon, moving mean and variance ids).
+        // (application, momentum, epsilon, moving mean and variance ids): every application, a
+        // shared layer's with the statistics its first one holds.
         let layers: Vec<_> = self
             .network
             .nodes
@@ -83,7 +84,7 @@ impl Compiled {
                 let LayerConfig::BatchNormalization(bn) = app.layer.config() else {
                     return None;
                 };
-                let state: Vec<_> = self.layer_params[j]
+                let state: Vec<_> = self.layer_params[self.network.owner(j)]
                     .iter()
                     .copied()
                     .filter(|id| self.specs[id.0].kind == PersistentKind::State)
@@ -131,27 +132,39 @@ impl Compiled {
         }
         self.replicas.unload(plan)?;
         let mut lags = Vec::with_capacity(layers.len());
-        for (k, (j, momentum, epsilon, state)) in layers.into_iter().enumerate() {
+        for (k, (j, momentum, epsilon, state)) in layers.iter().enumerate() {
             let [moving_mean, moving_var] = state[..] else {
                 continue;
             };
+            // A shared layer's statistics follow all its applications' inputs: measure them
+            // pooled, once, at its first application.
+            let owner = self.network.owner(*j);
+            if owner != *j {
+                continue;
+            }
+            let applications: Vec<usize> = (k..layers.len())
+                .filter(|&a| self.network.owner(layers[a].0) == owner)
+                .collect();
             let (mm, mv) = (
                 self.replicas.read_persistent(moving_mean)?,
                 self.replicas.read_persistent(moving_var)?,
             );
-            let eps = f64::from(epsilon);
-            let (means, squares) = (&sums[2 * k], &sums[2 * k + 1]);
-            let channels = means.len();
+            let eps = f64::from(*epsilon);
+            let channels = sums[2 * k].len();
+            let pooled = |offset: usize, c: usize| {
+                applications.iter().map(|a| sums[2 * a + offset][c]).sum::<f64>()
+                    / (measured * applications.len()) as f64
+            };
             let (mut shift, mut log_scale) = (0.0, 0.0);
             for c in 0..channels {
-                let mean = means[c] / measured as f64;
-                let var = (squares[c] / measured as f64 - mean * mean).max(0.0);
+                let mean = pooled(0, c);
+                let var = (pooled(1, c) - mean * mean).max(0.0);
                 shift += (mean - f64::from(mm[c])).abs() / (var + eps).sqrt();
                 log_scale += ((f64::from(mv[c]) + eps) / (var + eps)).ln().abs();
             }
             lags.push(Lag {
-                layer: self.network.nodes[j].name.clone(),
-                momentum,
+                layer: self.network.nodes[*j].name.clone(),
+                momentum: *momentum,
                 channels,
                 shift: shift / channels.max(1) as f64,
                 log_scale: log_scale / channels.max(1) as f64,

@@ -91,21 +91,12 @@ impl Shapes {
 }
 
 /// Refuses a shared layer's further application when it would need other weights than its first
-/// (Keras: "Input 0 of layer … is incompatible with the layer"), or when the layer keeps state that
-/// every application would update (a BatchNormalization's moving statistics).
+/// (Keras: "Input 0 of layer … is incompatible with the layer"). State the layer keeps is shared
+/// too: a BatchNormalization's moving statistics are updated once per application in training, in
+/// call order, as Keras updates them.
 fn check_shared(app: &Application, first: &[Vec<usize>], ins: &[Vec<usize>]) -> Result<()> {
     let at = || format!("layer `{}`", app.name);
     let first_params = app.layer.params(first);
-    if let Some(state) = first_params.iter().find(|p| !p.trainable) {
-        return Err(Error::invalid(
-            at(),
-            format!(
-                "is applied more than once, but it keeps state that every application would update (`{}`): \
-                 sharing such a layer is not supported; give each application a layer of its own",
-                state.name
-            ),
-        ));
-    }
     let weights =
         |params: &[crate::layers::ParamDecl]| -> Vec<Vec<usize>> { params.iter().map(|p| p.shape.clone()).collect() };
     let (want, got) = (weights(&first_params), weights(&app.layer.params(ins)));
