@@ -143,7 +143,8 @@ fn calls_are_checked_and_the_caller_saves_and_loads() {
 
     // A model whose output is a state a layer returns (an LSTM's `c`) applies like any other.
     let x = Input::new([6]);
-    let mut reshaped = Model::new(&[x.clone()], &Reshape::new([2, 3]).call(&x).unwrap()).unwrap();
+    let rows = Reshape::new([2, 3]).call(&x).unwrap();
+    let mut reshaped = Model::new(&[x], &rows).unwrap();
     let seq = Input::new([6]);
     let states = LSTM::new(4)
         .return_state(true)
