@@ -65,7 +65,7 @@ mod description {
     use kiln_graph::{Graph, NodeId};
     use kiln_nn::layers::{LayerConfig, LayerOut, ParamDecl};
     use kiln_nn::{
-        Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
+        Activation, ActivationLayer, Add, Attention, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
         Bidirectional, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D,
         DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation,
@@ -575,6 +575,12 @@ mod description {
                 5 => m.put(Minimum::new()),
                 _ => m.put(Concatenate::new()),
             },
+            // Now and then Keras' Attention (no projections) instead.
+            LayerSpec::CrossAttention { heads, key_dim } if heads.get() % 4 == 0 => m.put(
+                Attention::new()
+                    .use_scale(key_dim.get() % 2 == 1)
+                    .causal(key_dim.get() % 3 == 0),
+            ),
             LayerSpec::CrossAttention { heads, key_dim } => m.put(MultiHeadAttention::new(heads.get(), key_dim.get())),
             LayerSpec::Resizing {
                 kind,

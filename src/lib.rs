@@ -24,16 +24,16 @@ pub mod prelude {
         datasets, random, rank_shard, shifted_copies, to_categorical, train_test_split, Standardizer, Tensor,
     };
     pub use kiln_nn::{
-        load_model, Activation, ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization,
-        Bidirectional, Call, Concatenate, ConfusionMatrix, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose,
-        Cropping1D, Cropping2D, DTypePolicy, DataParallel, Dense, DepthwiseConv2D, Dropout, EarlyStopping, Embedding,
-        Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
-        GlobalMaxPooling2D, History, Init, Input, Layer, LayerNormalization, LearningRate, LearningRateScheduler, Loss,
-        LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model, ModelCheckpoint,
-        MultiHeadAttention, Multiply, Normalization, Optimizer, Padding, Permute, PositionEmbedding, Precision,
-        RandomFlip, RandomTranslation, ReduceLROnPlateau, RepeatVector, Rescaling, Reshape, Schedule, SeparableConv2D,
-        Sequential, Shared, SpatialDropout, Subtract, TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D,
-        ZeroPadding2D, GRU, LSTM,
+        load_model, Activation, ActivationLayer, Add, Attention, Average, AveragePooling1D, AveragePooling2D,
+        BatchNormalization, Bidirectional, Call, Concatenate, ConfusionMatrix, Conv1D, Conv1DTranspose, Conv2D,
+        Conv2DTranspose, Cropping1D, Cropping2D, DTypePolicy, DataParallel, Dense, DepthwiseConv2D, Dropout,
+        EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, History, Init, Input, Layer,
+        LayerNormalization, LearningRate, LearningRateScheduler, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum,
+        Mean, Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Normalization, Optimizer, Padding,
+        Permute, PositionEmbedding, Precision, RandomFlip, RandomTranslation, ReduceLROnPlateau, RepeatVector,
+        Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Shared, SpatialDropout, Subtract, TimeDistributed,
+        UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
     };
     pub use kiln_nn::{Error, Result};
 }

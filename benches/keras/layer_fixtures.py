@@ -1,7 +1,8 @@
-"""Writes tests/data/keras/layers/: Keras' outputs of the layers that resize samples
-(Conv2DTranspose, Conv1DTranspose, UpSampling, ZeroPadding, Cropping, RepeatVector, Permute) for
-fixed inputs and weights, which `tests/resizing.rs` compares Kiln's with (kernels in Keras'
-element order: Kiln's `[k·filters, channels]` byte for byte).
+"""Writes tests/data/keras/layers/: Keras' outputs for fixed inputs and weights of the layers that
+resize samples (Conv2DTranspose, Conv1DTranspose, UpSampling, ZeroPadding, Cropping, RepeatVector,
+Permute; `tests/resizing.rs`), of Normalization (`tests/normalization.rs`) and of Attention
+(`tests/dot_attention.rs`), which the tests compare Kiln's with (kernels in Keras' element order:
+Kiln's `[k·filters, channels]` byte for byte).
 
     KERAS_BACKEND=jax python benches/keras/layer_fixtures.py
 """
@@ -52,6 +53,16 @@ def main():
     norm = layers.Normalization()
     norm.adapt(data)
     save("normalization", data=data, x=image[:, 0], y=norm(image[:, 0]), mean=norm.mean, variance=norm.variance)
+    q = rng.standard_normal((2, 4, 3)).astype(np.float32)
+    v = rng.standard_normal((2, 5, 2)).astype(np.float32)
+    k = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    save("attention_dot", q=q, v=v, k=k, y=layers.Attention()([q, v, k]))
+    q = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    v = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    scaled = layers.Attention(use_scale=True)
+    scaled.build([q.shape, v.shape])
+    scaled.set_weights([np.array(0.7, dtype=np.float32)])
+    save("attention_scaled_causal", q=q, v=v, y=scaled([q, v], use_causal_mask=True), scale=[0.7])
     print(f"keras {keras.__version__} ({keras.backend.backend()}): wrote {OUT}")
 
 

@@ -46,13 +46,13 @@ pub use functional::{Call, Input, Shared, SymbolicTensor};
 pub use history::{Evaluation, History};
 pub use init::Init;
 pub use layers::{
-    ActivationLayer, Add, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional, Concatenate,
-    Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D, Dropout,
-    Embedding, FillMode, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
-    GlobalMaxPooling2D, Interpolation, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D, Maximum, Mean, Minimum,
-    MultiHeadAttention, Multiply, Normalization, Padding, Permute, PositionEmbedding, RandomFlip, RandomTranslation,
-    RepeatVector, Rescaling, Reshape, SeparableConv2D, SpatialDropout, Subtract, TimeDistributed, UpSampling1D,
-    UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
+    ActivationLayer, Add, Attention, Average, AveragePooling1D, AveragePooling2D, BatchNormalization, Bidirectional,
+    Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D,
+    Dropout, Embedding, FillMode, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D,
+    Maximum, Mean, Minimum, MultiHeadAttention, Multiply, Normalization, Padding, Permute, PositionEmbedding,
+    RandomFlip, RandomTranslation, RepeatVector, Rescaling, Reshape, SeparableConv2D, SpatialDropout, Subtract,
+    TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
 };
 pub use loss::{CustomLoss, Loss, LossKind, EPSILON};
 pub use metrics::{CustomMetric, Metric, AUC_THRESHOLDS};

@@ -9,6 +9,7 @@ mod conv2d;
 mod dense;
 mod depthwise;
 pub mod dilated;
+mod dot_attention;
 mod dropout;
 mod embedding;
 pub mod layer_norm;
@@ -35,6 +36,7 @@ pub use conv1d::Conv1D;
 pub use conv2d::{Conv2D, Padding};
 pub use dense::Dense;
 pub use depthwise::{DepthwiseConv2D, SeparableConv2D};
+pub use dot_attention::Attention;
 pub use dropout::{Dropout, SpatialDropout};
 pub use embedding::Embedding;
 pub use layer_norm::LayerNormalization;
@@ -118,6 +120,7 @@ pub enum LayerConfig {
     Permute(Permute),
     SpatialDropout(SpatialDropout),
     Normalization(Normalization),
+    Attention(Attention),
 }
 
 impl LayerConfig {
@@ -173,6 +176,7 @@ impl LayerConfig {
             LayerConfig::Permute(_) => "Permute",
             LayerConfig::SpatialDropout(l) => l.class_name(),
             LayerConfig::Normalization(_) => "Normalization",
+            LayerConfig::Attention(_) => "Attention",
         }
     }
 
@@ -228,6 +232,7 @@ impl LayerConfig {
             LayerConfig::Permute(l) => Arc::new(l),
             LayerConfig::SpatialDropout(l) => Arc::new(l),
             LayerConfig::Normalization(l) => Arc::new(l),
+            LayerConfig::Attention(l) => Arc::new(l),
         }
     }
 }
