@@ -70,7 +70,7 @@ mod description {
         DTypePolicy, Dense, DepthwiseConv2D, Dropout, Embedding, FillMode, FitOptions, Flatten, FlipMode,
         GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Input, Interpolation,
         Layer, LayerNormalization, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum, Mean, Metric, Minimum, Model,
-        MultiHeadAttention, Multiply, Normalization, Optimizer, Padding, Permute, RandomFlip, RandomTranslation,
+        MultiHeadAttention, Multiply, Normalization, Optimizer, PReLU, Padding, Permute, RandomFlip, RandomTranslation,
         RepeatVector, Rescaling, Reshape, SeparableConv2D, Sequential, Shared, SpatialDropout, Subtract,
         SymbolicTensor, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
     };
@@ -232,8 +232,9 @@ mod description {
             heads: Dim,
             key_dim: Dim,
         },
-        /// A layer that resizes samples, by the byte: Conv2DTranspose, Conv1DTranspose,
-        /// UpSampling2D/1D, ZeroPadding2D/1D, Cropping2D/1D, RepeatVector or Permute.
+        /// A layer that resizes samples or names their axes, by the byte: Conv2DTranspose,
+        /// Conv1DTranspose, UpSampling2D/1D, ZeroPadding2D/1D, Cropping2D/1D, RepeatVector,
+        /// Permute or PReLU (shared axes).
         Resizing {
             kind: u8,
             filters: Dim,
@@ -590,7 +591,9 @@ mod description {
                 same,
             } => {
                 let (f, k, s) = (filters.get(), kernel.get(), stride.get());
-                match kind % 10 {
+                // Some axis lists valid, some not: repeated, zero or out-of-range axes.
+                let axes = [f % 4, k % 4, s % 4][..1 + usize::from(same) + f % 2].to_vec();
+                match kind % 11 {
                     0 => m.put(Conv2DTranspose::new(f, (k, k)).strides((s, s)).padding(padding(same))),
                     1 => m.put(Conv1DTranspose::new(f, k).strides(s).padding(padding(same))),
                     2 => m.put(UpSampling2D::new((k, s))),
@@ -600,10 +603,8 @@ mod description {
                     6 => m.put(Cropping2D::new(((f, k), (s, f)))),
                     7 => m.put(Cropping1D::new((k, s))),
                     8 => m.put(RepeatVector::new(f)),
-                    // Some orders valid, some not: repeated, zero or out-of-range axes.
-                    _ => m.put(Permute::new(
-                        [f % 4, k % 4, s % 4][..1 + usize::from(same) + f % 2].to_vec(),
-                    )),
+                    9 => m.put(Permute::new(axes)),
+                    _ => m.put(PReLU::new().shared_axes(axes)),
                 }
             }
         }

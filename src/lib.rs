@@ -30,8 +30,8 @@ pub mod prelude {
         EarlyStopping, Embedding, Evaluation, FitOptions, Flatten, FlipMode, GlobalAveragePooling1D,
         GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, History, Init, Input, Layer,
         LayerNormalization, LearningRate, LearningRateScheduler, Loss, LossScale, MaxPooling1D, MaxPooling2D, Maximum,
-        Mean, Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Normalization, Optimizer, Padding,
-        Permute, PositionEmbedding, Precision, RandomFlip, RandomTranslation, ReduceLROnPlateau, RepeatVector,
+        Mean, Metric, Minimum, Model, ModelCheckpoint, MultiHeadAttention, Multiply, Normalization, Optimizer, PReLU,
+        Padding, Permute, PositionEmbedding, Precision, RandomFlip, RandomTranslation, ReduceLROnPlateau, RepeatVector,
         Rescaling, Reshape, Schedule, SeparableConv2D, Sequential, Shared, SpatialDropout, Subtract, TimeDistributed,
         UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
     };

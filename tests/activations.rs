@@ -1,6 +1,7 @@
 //! The activation family at the model level: each activation's values against Keras' formulas
 //! (computed independently in f64, keras/src/activations/activations.py), on both backends; the
-//! `Activation` layer; Keras' names; training through them; saving their parameters.
+//! `Activation` layer; Keras' names; training through them; saving their parameters; PReLU's
+//! learned slopes against Keras'.
 
 mod common;
 
@@ -163,4 +164,67 @@ fn activation_parameters_survive_saving() {
     let mut loaded = load_model(&path, &CpuBackend).unwrap();
     assert_eq!(m.predict(&x, 5).unwrap(), loaded.predict(&x, 5).unwrap());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn prelu_fixture(name: &str) -> Tensor {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/{name}.npy"));
+    kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// PReLU with Keras' learned slopes: per element, shared per channel (`shared_axes [1, 2]`) and one
+/// for the whole sample, against Keras 3.15.1's outputs on both backends; the slopes' shape and
+/// count as Keras stores them; their gradient trains them (a ReLU start learns a leak).
+#[test]
+fn prelu_matches_keras_and_learns_its_slopes_on_both_backends() {
+    for device in common::backends() {
+        for (name, shared, alpha_shape) in [
+            ("prelu_vector", vec![], vec![3]),
+            ("prelu_channels", vec![1, 2], vec![1, 1, 3]),
+            ("prelu_one", vec![1, 2, 3], vec![1, 1, 1]),
+        ] {
+            let x = prelu_fixture(&format!("{name}_x"));
+            let mut m = Sequential::new()
+                .input_shape(x.shape()[1..].to_vec())
+                .add(PReLU::new().shared_axes(shared));
+            m.compile(device.as_ref(), Optimizer::sgd(0.1), Loss::MeanSquaredError, &[])
+                .unwrap();
+            let mut w = m.weights().unwrap();
+            assert_eq!((w[0].name.as_str(), &w[0].shape), ("p_re_lu/alpha", &alpha_shape));
+            w[0].values = prelu_fixture(&format!("{name}_alpha")).data().to_vec();
+            m.set_weights(&w).unwrap();
+            let got = m.predict(&x, 2).unwrap();
+            let want = prelu_fixture(&format!("{name}_y"));
+            common::assert_close(
+                &format!("{name} on {}", device.name()),
+                got.data(),
+                want.data(),
+                1e-6,
+                1e-6,
+            );
+        }
+        // y = 0.5·x everywhere: a PReLU starting as a ReLU learns slope 0.5 for the negatives.
+        let x = random::normal([64, 4], 3);
+        let y = Tensor::new(
+            [64, 4],
+            x.data().iter().map(|v| if *v > 0.0 { *v } else { 0.5 * v }).collect(),
+        )
+        .unwrap();
+        let mut m = Sequential::new().input_shape([4]).add(PReLU::new());
+        m.compile(device.as_ref(), Optimizer::adam_lr(0.05), Loss::MeanSquaredError, &[])
+            .unwrap();
+        m.fit(&x, &y, &FitOptions::new(60, 16).seed(1)).unwrap();
+        let alpha = m.weights().unwrap()[0].values.clone();
+        assert!(
+            alpha.iter().all(|a| (a - 0.5).abs() < 0.05),
+            "{}: slopes {alpha:?}",
+            device.name()
+        );
+    }
+    let e = Sequential::new()
+        .input_shape([4, 3])
+        .add(PReLU::new().shared_axes([3]))
+        .compile(&CpuBackend, Optimizer::adam(), Loss::MeanSquaredError, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PReLU") && e.contains("shared axis 3"), "{e}");
 }

@@ -1,8 +1,8 @@
 """Writes tests/data/keras/layers/: Keras' outputs for fixed inputs and weights of the layers that
 resize samples (Conv2DTranspose, Conv1DTranspose, UpSampling, ZeroPadding, Cropping, RepeatVector,
-Permute; `tests/resizing.rs`), of Normalization (`tests/normalization.rs`) and of Attention
-(`tests/dot_attention.rs`), which the tests compare Kiln's with (kernels in Keras' element order:
-Kiln's `[k·filters, channels]` byte for byte).
+Permute; `tests/resizing.rs`), of Normalization (`tests/normalization.rs`), of Attention
+(`tests/dot_attention.rs`) and of PReLU (`tests/activations.rs`), which the tests compare Kiln's
+with (kernels in Keras' element order: Kiln's `[k·filters, channels]` byte for byte).
 
     KERAS_BACKEND=jax python benches/keras/layer_fixtures.py
 """
@@ -63,6 +63,16 @@ def main():
     scaled.build([q.shape, v.shape])
     scaled.set_weights([np.array(0.7, dtype=np.float32)])
     save("attention_scaled_causal", q=q, v=v, y=scaled([q, v], use_causal_mask=True), scale=[0.7])
+    for name, x, shared in [
+        ("prelu_vector", sequence[:, 0, :], None),
+        ("prelu_channels", image, [1, 2]),
+        ("prelu_one", image, [1, 2, 3]),
+    ]:
+        prelu = layers.PReLU(shared_axes=shared)
+        prelu.build(x.shape)
+        alpha = rng.standard_normal(prelu.alpha.shape).astype(np.float32)
+        prelu.set_weights([alpha])
+        save(name, x=x, alpha=alpha, y=prelu(x))
     print(f"keras {keras.__version__} ({keras.backend.backend()}): wrote {OUT}")
 
 

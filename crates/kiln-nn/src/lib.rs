@@ -50,7 +50,7 @@ pub use layers::{
     Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Cropping1D, Cropping2D, Dense, DepthwiseConv2D,
     Dropout, Embedding, FillMode, Flatten, FlipMode, GlobalAveragePooling1D, GlobalAveragePooling2D,
     GlobalMaxPooling1D, GlobalMaxPooling2D, Interpolation, Layer, LayerNormalization, MaxPooling1D, MaxPooling2D,
-    Maximum, Mean, Minimum, MultiHeadAttention, Multiply, Normalization, Padding, Permute, PositionEmbedding,
+    Maximum, Mean, Minimum, MultiHeadAttention, Multiply, Normalization, PReLU, Padding, Permute, PositionEmbedding,
     RandomFlip, RandomTranslation, RepeatVector, Rescaling, Reshape, SeparableConv2D, SpatialDropout, Subtract,
     TimeDistributed, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D, GRU, LSTM,
 };

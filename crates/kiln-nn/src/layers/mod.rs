@@ -19,6 +19,7 @@ mod normalization;
 mod padding;
 mod pooling;
 mod position;
+mod prelu;
 mod random_flip;
 mod random_translation;
 pub mod recurrent;
@@ -48,6 +49,7 @@ pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
 pub use position::PositionEmbedding;
+pub use prelu::PReLU;
 pub use random_flip::{FlipMode, RandomFlip};
 pub use random_translation::{FillMode, Interpolation, RandomTranslation};
 pub use recurrent::{Bidirectional, GRU, LSTM};
@@ -121,6 +123,7 @@ pub enum LayerConfig {
     SpatialDropout(SpatialDropout),
     Normalization(Normalization),
     Attention(Attention),
+    PReLU(PReLU),
 }
 
 impl LayerConfig {
@@ -177,6 +180,7 @@ impl LayerConfig {
             LayerConfig::SpatialDropout(l) => l.class_name(),
             LayerConfig::Normalization(_) => "Normalization",
             LayerConfig::Attention(_) => "Attention",
+            LayerConfig::PReLU(_) => "PReLU",
         }
     }
 
@@ -233,6 +237,7 @@ impl LayerConfig {
             LayerConfig::SpatialDropout(l) => Arc::new(l),
             LayerConfig::Normalization(l) => Arc::new(l),
             LayerConfig::Attention(l) => Arc::new(l),
+            LayerConfig::PReLU(l) => Arc::new(l),
         }
     }
 }
