@@ -171,6 +171,35 @@ impl MultiHeadAttention {
     }
 }
 
+/// The fused attention op over `q`, `k`, `v` (`[n, steps, heads, d]`) with the padding mask `keep`
+/// if any, the query `scale` and causal mask, and dropout `rate` (seeded by the layer's `seed`
+/// and the graph's other random ops): `[n, tq, heads, dv]`.
+pub(super) fn attend(
+    g: &mut Graph,
+    [q, k, v]: [NodeId; 3],
+    keep: Option<NodeId>,
+    (scale, causal): (f32, bool),
+    (rate, seed): (f32, u32),
+) -> Result<NodeId> {
+    let settings = Attend {
+        scale,
+        causal,
+        masked: keep.is_some(),
+        rate,
+        seed: if rate > 0.0 {
+            graph_seed(g, seed, DROPOUT_SALT)
+        } else {
+            0
+        },
+    };
+    let mut operands = vec![q, k, v];
+    operands.extend(keep);
+    if rate > 0.0 {
+        operands.push(Feed::draw(g));
+    }
+    Ok(g.push(AttentionOp::Attention(settings), &operands)?)
+}
+
 impl MultiHeadAttention {
     /// The padding mask `[n, tq, tk]` (1 where the query step and the key step are both real)
     /// from the query's, key's and value's masks `[n, steps]`, or none when none has one.
@@ -291,25 +320,10 @@ impl Layer for MultiHeadAttention {
         let at = |i: usize| masks.get(i).copied().flatten();
         let keep = self.padding_mask(g, at(0), at(2), at(1), (tq, tk))?;
         let rate = if training { self.dropout } else { 0.0 };
-        let attend = Attend {
-            // Keras scales the query before the product.
-            scale: 1.0 / (kd as f32).sqrt(),
-            causal: self.causal,
-            masked: keep.is_some(),
-            rate,
-            seed: if rate > 0.0 {
-                graph_seed(g, self.seed, DROPOUT_SALT)
-            } else {
-                0
-            },
-        };
-        let mut operands = vec![q, k, v];
-        operands.extend(keep);
-        if rate > 0.0 {
-            operands.push(Feed::draw(g));
-        }
+        // Keras scales the query before the product.
+        let scale = 1.0 / (kd as f32).sqrt();
+        let heads = attend(g, [q, k, v], keep, (scale, self.causal), (rate, self.seed))?;
         // [n, tq, heads, vd] is [n·tq, heads·vd]: the output projection's rows.
-        let heads = g.push(AttentionOp::Attention(attend), &operands)?;
         let heads = g.reshape(heads, [n * tq, h * vd])?;
         let out_dim = g.shape(wo)?.dims()[2];
         let wo = g.reshape(wo, [h * vd, out_dim])?;

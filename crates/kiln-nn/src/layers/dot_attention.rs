@@ -2,12 +2,11 @@
 //! attention.py): `softmax(q · kᵀ) · v` with no projections, the attention of a seq2seq decoder
 //! over its encoder's steps. It runs on MultiHeadAttention's fused kernel with one head and scale 1.
 
-use kiln_graph::{Attend, AttentionOp, ElementwiseOp, Graph, NodeId, ReduceOp};
+use kiln_graph::{ElementwiseOp, Graph, NodeId, ReduceOp};
 use serde::{Deserialize, Serialize};
 
-use super::dropout::{graph_seed, DROPOUT_SALT};
+use super::attention::attend;
 use super::{plain, spread_mask, Layer, LayerConfig, LayerOut, ParamDecl};
-use crate::feeds::Feed;
 use crate::{Error, Init, Result};
 
 /// Keras' `Attention(use_scale=False, score_mode="dot", dropout=0.0)` applied to `[query, value]`
@@ -141,23 +140,7 @@ impl Layer for Attention {
             None => None,
         };
         let rate = if training { self.dropout } else { 0.0 };
-        let attend = Attend {
-            scale: 1.0,
-            causal: self.causal,
-            masked: keep.is_some(),
-            rate,
-            seed: if rate > 0.0 {
-                graph_seed(g, self.seed, DROPOUT_SALT)
-            } else {
-                0
-            },
-        };
-        let mut operands = vec![q4, k4, v4];
-        operands.extend(keep);
-        if rate > 0.0 {
-            operands.push(Feed::draw(g));
-        }
-        let attended = g.push(AttentionOp::Attention(attend), &operands)?;
+        let attended = attend(g, [q4, k4, v4], keep, (1.0, self.causal), (rate, self.seed))?;
         let mut out = g.reshape(attended, [n, tq, dv])?;
         if let Some(m) = at(0) {
             let spread = spread_mask(g, m, dv)?;
