@@ -166,11 +166,6 @@ fn activation_parameters_survive_saving() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-fn prelu_fixture(name: &str) -> Tensor {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/{name}.npy"));
-    kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// PReLU with Keras' learned slopes: per element, shared per channel (`shared_axes [1, 2]`) and one
 /// for the whole sample, against Keras 3.15.1's outputs on both backends; the slopes' shape and
 /// count as Keras stores them; their gradient trains them (a ReLU start learns a leak).
@@ -182,7 +177,7 @@ fn prelu_matches_keras_and_learns_its_slopes_on_both_backends() {
             ("prelu_channels", vec![1, 2], vec![1, 1, 3]),
             ("prelu_one", vec![1, 2, 3], vec![1, 1, 1]),
         ] {
-            let x = prelu_fixture(&format!("{name}_x"));
+            let x = common::keras_fixture(&format!("{name}_x"));
             let mut m = Sequential::new()
                 .input_shape(x.shape()[1..].to_vec())
                 .add(PReLU::new().shared_axes(shared));
@@ -190,10 +185,10 @@ fn prelu_matches_keras_and_learns_its_slopes_on_both_backends() {
                 .unwrap();
             let mut w = m.weights().unwrap();
             assert_eq!((w[0].name.as_str(), &w[0].shape), ("p_re_lu/alpha", &alpha_shape));
-            w[0].values = prelu_fixture(&format!("{name}_alpha")).data().to_vec();
+            w[0].values = common::keras_fixture(&format!("{name}_alpha")).data().to_vec();
             m.set_weights(&w).unwrap();
             let got = m.predict(&x, 2).unwrap();
-            let want = prelu_fixture(&format!("{name}_y"));
+            let want = common::keras_fixture(&format!("{name}_y"));
             common::assert_close(
                 &format!("{name} on {}", device.name()),
                 got.data(),

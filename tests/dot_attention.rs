@@ -5,15 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use kiln::graph::Backend;
 use kiln::nn::{Call, Input, Model, SymbolicTensor, Weight};
 use kiln::prelude::*;
 
 fn fixture(name: &str) -> Tensor {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/attention_{name}.npy"));
-    kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::keras_fixture(&format!("attention_{name}"))
 }
 
 fn compiled(device: &dyn Backend, inputs: &[SymbolicTensor], out: &SymbolicTensor) -> Model {
@@ -149,25 +146,7 @@ fn gradients_through_attention_match_central_differences() {
         let out = Attention::new().use_scale(true).call_many(&[&q, &v, &k]).unwrap();
         let mut m = compiled(d, &[iq, iv], &out);
         let y = random::normal([3, 4, 2], 13);
-        let before = m.weights().unwrap();
-        m.train_on_batch([&xq, &xv], &y).unwrap();
-        let after = m.weights().unwrap();
-        let mut loss = |weights: &[Weight]| {
-            m.set_weights(weights).unwrap();
-            f64::from(m.evaluate([&xq, &xv], &y, 3).unwrap().loss())
-        };
-        for (k, w) in before.iter().enumerate() {
-            for i in (0..w.values.len()).step_by((w.values.len() / 4).max(1)) {
-                let analytic = w.values[i] - after[k].values[i];
-                let h = 1e-2f32;
-                let (mut plus, mut minus) = (before.clone(), before.clone());
-                plus[k].values[i] += h;
-                minus[k].values[i] -= h;
-                let numeric = ((loss(&plus) - loss(&minus)) / (2.0 * f64::from(h))) as f32;
-                let what = format!("{}[{i}] on {}", w.name, d.name());
-                common::assert_close(&what, &[analytic], &[numeric], 1e-3, 2e-2);
-            }
-        }
+        common::gradient_matches_central_differences(&mut m, [&xq, &xv], &y, 1e-2, (1e-3, 2e-2), 4);
     }
 }
 

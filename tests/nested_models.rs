@@ -75,27 +75,6 @@ fn a_trained_model_carries_its_weights_into_the_model_that_calls_it() {
     assert_ne!(fresh.weights().unwrap()[0].values, trained[0].values);
 }
 
-/// Pairs of vectors: the same one under a little noise (label 1) or two unrelated ones (0).
-fn pairs(n: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
-    let a = random::normal([n, 10], seed);
-    let other = random::normal([n, 10], seed + 1);
-    let noise = random::normal([n, 10], seed + 2);
-    let mut b = Vec::with_capacity(n * 10);
-    let mut y = Vec::with_capacity(n);
-    for i in 0..n {
-        let same = i % 2 == 0;
-        y.push(if same { 1.0 } else { 0.0 });
-        for k in 0..10 {
-            b.push(if same {
-                a.row(i)[k] + 0.1 * noise.row(i)[k]
-            } else {
-                other.row(i)[k]
-            });
-        }
-    }
-    (a, Tensor::new([n, 10], b).unwrap(), Tensor::new([n, 1], y).unwrap())
-}
-
 /// One encoder model applied to both inputs, their squared difference read by a sigmoid unit.
 fn siamese() -> (Model, Model) {
     let x = Input::new([10]);
@@ -111,8 +90,8 @@ fn siamese() -> (Model, Model) {
 
 #[test]
 fn one_model_called_twice_is_a_siamese_pair_that_trains_on_both_backends() {
-    let (a, b, y) = pairs(512, 10);
-    let (ta, tb, ty) = pairs(256, 20);
+    let (a, b, y) = common::same_or_different_pairs(512, 10);
+    let (ta, tb, ty) = common::same_or_different_pairs(256, 20);
     for device in common::backends() {
         let (mut m, _) = siamese();
         m.compile(
@@ -159,7 +138,7 @@ fn calls_are_checked_and_the_caller_saves_and_loads() {
     siamese
         .compile(&kiln::cpu::CpuBackend, Optimizer::adam(), Loss::BinaryCrossentropy, &[])
         .unwrap();
-    let (a, b, _) = pairs(8, 30);
+    let (a, b, _) = common::same_or_different_pairs(8, 30);
     let want = siamese.predict([&a, &b], 8).unwrap();
     let dir = std::env::temp_dir().join(format!("kiln-nested-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -5,13 +5,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use kiln::prelude::*;
 
 fn fixture(name: &str) -> Tensor {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/normalization_{name}.npy"));
-    kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::keras_fixture(&format!("normalization_{name}"))
 }
 
 #[test]

@@ -7,16 +7,11 @@
 
 mod common;
 
-use std::path::Path;
-
 use kiln::graph::Backend;
-use kiln::nn::{Layer, Weight};
+use kiln::nn::Layer;
 use kiln::prelude::*;
 
-fn fixture(name: &str) -> Tensor {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/{name}.npy"));
-    kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::keras_fixture as fixture;
 
 fn single_layer(device: &dyn Backend, layer: impl Layer + 'static, input: &[usize]) -> Sequential {
     let mut m = Sequential::new().input_shape(input.to_vec()).seed(3).add(layer);
@@ -77,37 +72,15 @@ fn resizing_layers_match_keras() {
 }
 
 /// The gradient of the mean squared error of `layers` (linear: the loss is quadratic in every
-/// weight, so central differences are exact but for rounding) from one SGD step at rate 1, against
-/// central differences of `evaluate` on the same batch.
+/// weight, so central differences are exact but for rounding) against central differences.
 fn check_gradients(device: &dyn Backend, build: impl Fn() -> Sequential, x: &Tensor) {
     let mut m = build();
     m.compile(device, Optimizer::sgd(1.0), Loss::MeanSquaredError, &[])
         .unwrap();
-    let n = x.shape()[0];
-    let out = m.predict(x, n).unwrap();
+    let out = m.predict(x, x.shape()[0]).unwrap();
     let y = random::normal(out.shape().to_vec(), 11);
-    let before = m.weights().unwrap();
-    m.train_on_batch(x, &y).unwrap();
-    let after = m.weights().unwrap();
-    let loss = |m: &mut Sequential, weights: &[Weight]| {
-        m.set_weights(weights).unwrap();
-        f64::from(m.evaluate(x, &y, n).unwrap().loss())
-    };
-    for (k, w) in before.iter().enumerate() {
-        let analytic: Vec<f32> = w.values.iter().zip(&after[k].values).map(|(b, a)| b - a).collect();
-        // Every entry of small parameters, a spread of a larger kernel's.
-        let step = (w.values.len() / 12).max(1);
-        for i in (0..w.values.len()).step_by(step) {
-            let h = 0.05f32;
-            let mut plus = before.clone();
-            plus[k].values[i] += h;
-            let mut minus = before.clone();
-            minus[k].values[i] -= h;
-            let numeric = ((loss(&mut m, &plus) - loss(&mut m, &minus)) / (2.0 * f64::from(h))) as f32;
-            let what = format!("{}[{i}] on {}", w.name, device.name());
-            common::assert_close(&what, &[analytic[i]], &[numeric], 2e-4, 2e-3);
-        }
-    }
+    // Every entry of small parameters, a spread of a larger kernel's.
+    common::gradient_matches_central_differences(&mut m, x, &y, 0.05, (2e-4, 2e-3), 12);
 }
 
 #[test]

@@ -300,8 +300,8 @@ fn a_shared_batch_normalization_updates_its_statistics_per_application_in_call_o
 /// applications' inputs together.
 #[test]
 fn a_siamese_encoder_with_batch_normalization_trains_on_both_backends() {
-    let (a, b, y) = vector_pairs(512, 40);
-    let (ta, tb, ty) = vector_pairs(256, 50);
+    let (a, b, y) = common::same_or_different_pairs(512, 40);
+    let (ta, tb, ty) = common::same_or_different_pairs(256, 50);
     for device in common::backends() {
         let x = Input::new([10]);
         let h = Dense::new(16).call(&x).unwrap();
@@ -326,26 +326,4 @@ fn a_siamese_encoder_with_batch_normalization_trains_on_both_backends() {
         let acc = m.evaluate([&ta, &tb], &ty, 64).unwrap().get("accuracy").unwrap();
         assert!(acc >= 0.9, "{}: held-out accuracy {acc}", device.name());
     }
-}
-
-/// Pairs of vectors: the same one under a little noise (label 1) or two unrelated ones (0).
-fn vector_pairs(n: usize, seed: u64) -> (Tensor, Tensor, Tensor) {
-    let a = random::normal([n, 10], seed);
-    let other = random::normal([n, 10], seed + 1);
-    let noise = random::normal([n, 10], seed + 2);
-    let mut b = Vec::with_capacity(n * 10);
-    for i in 0..n {
-        let row = if i % 2 == 0 {
-            a.row(i)
-                .iter()
-                .zip(noise.row(i))
-                .map(|(x, z)| x + 0.1 * z)
-                .collect::<Vec<_>>()
-        } else {
-            other.row(i).to_vec()
-        };
-        b.extend(row);
-    }
-    let y = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
-    (a, Tensor::new([n, 10], b).unwrap(), Tensor::new([n, 1], y).unwrap())
 }

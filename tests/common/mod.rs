@@ -79,3 +79,66 @@ pub fn coloured_squares(n: usize, size: usize, seed: u64) -> (kiln::data::Tensor
         kiln::data::Tensor::new([n, 5], y).unwrap(),
     )
 }
+
+/// A Keras output or input written by `benches/keras/layer_fixtures.py`:
+/// `tests/data/keras/layers/{name}.npy`.
+pub fn keras_fixture(name: &str) -> kiln::data::Tensor {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/keras/layers/{name}.npy"));
+    kiln::data::npy::read_npy(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `n` pairs of 10-vectors with a label: the same vector under a little noise (1, even rows) or
+/// two unrelated ones (0) — what a siamese model learns to tell apart.
+pub fn same_or_different_pairs(n: usize, seed: u64) -> (kiln::data::Tensor, kiln::data::Tensor, kiln::data::Tensor) {
+    use kiln::data::{random, Tensor};
+    let a = random::normal([n, 10], seed);
+    let other = random::normal([n, 10], seed + 1);
+    let noise = random::normal([n, 10], seed + 2);
+    let mut b = Vec::with_capacity(n * 10);
+    for i in 0..n {
+        if i % 2 == 0 {
+            b.extend(a.row(i).iter().zip(noise.row(i)).map(|(x, z)| x + 0.1 * z));
+        } else {
+            b.extend_from_slice(other.row(i));
+        }
+    }
+    let y = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { 0.0 }).collect();
+    (a, Tensor::new([n, 10], b).unwrap(), Tensor::new([n, 1], y).unwrap())
+}
+
+/// Checks a compiled model's gradient (one SGD step at rate 1 on `(x, y)`: the weights' change) at
+/// a spread of entries of every weight against central differences of `evaluate` with step `h`.
+pub fn gradient_matches_central_differences<'a>(
+    m: &mut kiln::nn::Model,
+    x: impl Into<kiln::nn::Inputs<'a>> + Copy,
+    y: &kiln::data::Tensor,
+    h: f32,
+    (abs, rel): (f32, f32),
+    entries: usize,
+) {
+    let n = y.shape()[0];
+    let device = m.device_name().unwrap_or("?").to_string();
+    let before = m.weights().unwrap();
+    m.train_on_batch(x, y).unwrap();
+    let after = m.weights().unwrap();
+    let mut loss = |weights: &[kiln::nn::Weight]| {
+        m.set_weights(weights).unwrap();
+        f64::from(m.evaluate(x, y, n).unwrap().loss())
+    };
+    for (k, w) in before.iter().enumerate() {
+        for i in (0..w.values.len()).step_by((w.values.len() / entries).max(1)) {
+            let analytic = w.values[i] - after[k].values[i];
+            let (mut plus, mut minus) = (before.clone(), before.clone());
+            plus[k].values[i] += h;
+            minus[k].values[i] -= h;
+            let numeric = ((loss(&plus) - loss(&minus)) / (2.0 * f64::from(h))) as f32;
+            assert_close(
+                &format!("{}[{i}] on {device}", w.name),
+                &[analytic],
+                &[numeric],
+                abs,
+                rel,
+            );
+        }
+    }
+}

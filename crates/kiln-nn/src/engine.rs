@@ -465,11 +465,13 @@ impl Compiled {
     /// Each layer application's parameter values, in declaration order (none for an application
     /// of a shared layer after its first).
     pub(crate) fn values_per_application(&mut self) -> Result<Vec<Vec<Vec<f32>>>> {
-        let per_app = self.layer_params.clone();
-        per_app
+        // `weights` reads them in the same order, application by application.
+        let mut values = self.weights()?.into_iter().map(|w| w.values);
+        Ok(self
+            .layer_params
             .iter()
-            .map(|ids| ids.iter().map(|&id| self.replicas.read_persistent(id)).collect())
-            .collect()
+            .map(|ids| values.by_ref().take(ids.len()).collect())
+            .collect())
     }
 
     pub(crate) fn set_weights(&mut self, weights: &[Weight]) -> Result<()> {

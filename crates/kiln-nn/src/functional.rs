@@ -275,16 +275,17 @@ fn visit(t: &SymbolicTensor, seen: &mut Seen, net: &mut Network) -> Result<Sourc
                         .iter()
                         .map(|i| visit(i, seen, net))
                         .collect::<Result<Vec<_>>>()?;
-                    let placed = match seen.layers.get(&app.layer_id) {
+                    let j = match seen.layers.get(&app.layer_id) {
                         Some(&owner) => net.push_shared(owner, sources),
                         None => net.push(app.layer.clone(), sources),
-                    };
-                    let j = placed.node().expect("a pushed layer is a node");
-                    if !seen.layers.contains_key(&app.layer_id) {
+                    }
+                    .node()
+                    .expect("a pushed layer is a node");
+                    // The layer's first application holds its weights, and so their starting values.
+                    if seen.layers.insert(app.layer_id, j).is_none() {
                         net.nodes[j].preset = app.preset.clone();
                     }
                     seen.apps.insert(app.id, j);
-                    seen.layers.entry(app.layer_id).or_insert(j);
                     j
                 }
             };
@@ -324,6 +325,7 @@ pub(crate) fn inline(
             ));
         }
     }
+    let mut presets = presets.map(Vec::into_iter);
     let mut values: Vec<Vec<SymbolicTensor>> = Vec::with_capacity(net.nodes.len());
     let value = |source: Source, values: &[Vec<SymbolicTensor>]| -> SymbolicTensor {
         // The network was validated when the model was built: every source exists.
@@ -337,9 +339,10 @@ pub(crate) fn inline(
         let ins: Vec<SymbolicTensor> = app.inputs.iter().map(|&s| value(s, &values)).collect();
         let refs: Vec<&SymbolicTensor> = ins.iter().collect();
         let preset = presets
-            .as_ref()
-            .map(|p| Arc::new(p[j].clone()))
-            .filter(|p| !p.is_empty());
+            .as_mut()
+            .and_then(Iterator::next)
+            .filter(|p| !p.is_empty())
+            .map(Arc::new);
         values.push(apply(app.layer.clone(), ids[j], &refs, preset)?);
     }
     let output = net

@@ -11,16 +11,25 @@ use crate::{Error, Init, Result};
 /// shared_axes=None)`. `alpha` has the sample's shape with 1 along the shared axes (counted from 1
 /// after the batch, as Keras counts them: `shared_axes([1, 2])` on images learns one slope per
 /// channel), which is also how it is stored.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PReLU {
     shared_axes: Vec<usize>,
-    alpha_initializer: Option<Init>,
+    alpha_initializer: Init,
+}
+
+impl Default for PReLU {
+    fn default() -> Self {
+        PReLU::new()
+    }
 }
 
 impl PReLU {
     /// A slope per element of the sample, starting at 0 (a ReLU).
     pub fn new() -> Self {
-        PReLU::default()
+        PReLU {
+            shared_axes: Vec::new(),
+            alpha_initializer: Init::Zeros,
+        }
     }
 
     /// Axes (from 1, after the batch) along which one slope is shared.
@@ -31,7 +40,7 @@ impl PReLU {
 
     /// How the slopes start (Keras' `alpha_initializer`; zeros by default).
     pub fn alpha_initializer(mut self, init: Init) -> Self {
-        self.alpha_initializer = Some(init);
+        self.alpha_initializer = init;
         self
     }
 
@@ -72,12 +81,7 @@ impl Layer for PReLU {
     fn params(&self, inputs: &[Vec<usize>]) -> Vec<ParamDecl> {
         let shape = self.alpha_shape(inputs.first().map_or(&[][..], |s| s.as_slice()));
         let n = shape.iter().product();
-        vec![ParamDecl::weight(
-            "alpha",
-            shape,
-            self.alpha_initializer.unwrap_or(Init::Zeros),
-            (n, n),
-        )]
+        vec![ParamDecl::weight("alpha", shape, self.alpha_initializer, (n, n))]
     }
 
     fn build(&self, g: &mut Graph, xs: &[NodeId], params: &[NodeId], _training: bool) -> Result<LayerOut> {
